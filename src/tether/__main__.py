@@ -1,0 +1,3 @@
+from tether.cli.entry import main
+
+main()

@@ -1,0 +1,45 @@
+"""``tether init`` and ``tether check``."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import click
+
+from tether.cli.context import Context
+from tether.errors import UsageError
+from tether.paths import RUNBOOK_NAME
+
+
+def example_text() -> str:
+    return files("tether.runbook").joinpath("example.yaml").read_text(encoding="utf-8")
+
+
+@click.command()
+@click.argument("path", default=RUNBOOK_NAME, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str, force: bool) -> None:
+    """Write a commented example runbook to PATH (default ./tether.yaml)."""
+    target = Path(path)
+    if target.exists() and not force:
+        raise UsageError(f"{path}: already exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(example_text(), encoding="utf-8")
+    click.echo(f"wrote {path}; validate it with `tether check {path}`")
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.pass_obj
+def check(obj: Context, path: str | None) -> None:
+    """Validate a runbook (default: -f, $TETHER_RUNBOOK or ./tether.yaml) and summarise it.
+
+    Every problem is reported as one line FILE:LINE: FIELD: MESSAGE; the exit status is 2 when
+    there are any.
+    """
+    from tether.runbook import load
+    from tether.runbook.summary import summarise
+
+    loaded = load(path or obj.runbook_path)
+    click.echo(summarise(loaded))

@@ -1,0 +1,63 @@
+"""The ``tether`` command group. Subcommands live in ``tether.cli.commands`` and load on first use,
+so ``tether --help`` and light commands never import what heavy ones need."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from tether import __version__
+
+# name -> (module in tether.cli.commands, short help). Order is the order `tether --help` shows.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "Run a demo host with scripted agents, every feature live."),
+    "init": ("runbook", "Write a commented example runbook (tether.yaml)."),
+    "check": ("runbook", "Validate a runbook and summarise what each agent may do."),
+    "status": ("status", "Show every agent's state (works with no daemon)."),
+    "events": ("events", "Print the event log, optionally following it."),
+    "backup": ("backup", "Copy the store consistently, even while the daemon writes."),
+}
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(f"tether.cli.commands.{entry[0]}")
+        command: click.Command = getattr(module, cmd_name.replace("-", "_"))
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short) for name, (_, short) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="tether", message="%(prog)s %(version)s")
+@click.option("-f", "--file", "runbook", metavar="RUNBOOK", envvar="TETHER_RUNBOOK",
+              help="The runbook file (default: ./tether.yaml, or $TETHER_RUNBOOK).")
+@click.option("--home", metavar="DIR", envvar="TETHER_HOME",
+              help="The state directory (default: the runbook's, $TETHER_HOME, or the user state dir).")
+@click.pass_context
+def cli(ctx: click.Context, runbook: str | None, home: str | None) -> None:
+    """tether: the runbook runtime for AI agents.
+
+    Supervise agents on an always-on host: heartbeats, approvals, monitoring, rollback and drills,
+    all described by one runbook file.
+    """
+    from tether.cli.context import Context
+
+    ctx.obj = Context(runbook, home)
+
+
+def run(args: list[str] | None = None) -> Any:
+    return cli.main(args=args, prog_name="tether", standalone_mode=True)

@@ -1,0 +1,293 @@
+"""The runbook as typed, immutable pydantic models. Validation only: reading files is in ``load``."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal as _signal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from tether.durations import parse_duration
+from tether.vocabulary import ACTION_CLASSES, DEFAULT_VERDICTS, NEVER_ALLOW
+
+SECRET_SCHEMES = ("keyring:", "file:", "env:", "credential:")
+AGENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _duration(value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "duration", 'expected a duration like "30s", "250ms" or "5m", got {got}', {"got": repr(value)}
+        ) from None
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+def _secret_ref(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith(SECRET_SCHEMES):
+        raise PydanticCustomError(
+            "secret_ref",
+            "expected a secret reference (keyring:SERVICE/NAME, file:/path, env:VAR or credential:NAME), "
+            "never a literal value",
+        )
+    return value
+
+
+SecretRef = Annotated[str, BeforeValidator(_secret_ref)]
+
+
+def _command(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as err:
+            raise PydanticCustomError("command", "cannot split the command: {err}", {"err": str(err)}) from None
+    return value
+
+
+def _signal_name(value: Any) -> str:
+    name = str(value).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if not isinstance(getattr(_signal, name, None), _signal.Signals):
+        raise PydanticCustomError(
+            "signal", "expected a signal name like SIGTERM or SIGINT, got {got}", {"got": repr(value)}
+        )
+    return name
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Person(Strict):
+    """Someone who answers for an agent."""
+
+    name: str = Field(min_length=1)
+    contact: str = Field(min_length=1, description="how to reach them: an apprise URL, mailto: or a secret reference")
+
+
+class Scope(Strict):
+    """What an agent may touch. Empty lists mean nothing of that kind beyond its workspace."""
+
+    repos: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    apps: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+
+class Heartbeat(Strict):
+    interval: Duration = 30.0
+    stale_after: Duration = 120.0
+    stuck_after: Duration = 1800.0
+    on_stale: Literal["notify", "restart"] = "notify"
+    on_stuck: Literal["notify", "restart"] = "notify"
+
+    @model_validator(mode="after")
+    def _order(self) -> Heartbeat:
+        if self.stale_after < self.interval:
+            raise PydanticCustomError(
+                "heartbeat_order", "stale_after ({stale}) must not be shorter than interval ({interval})",
+                {"stale": self.stale_after, "interval": self.interval},
+            )
+        return self
+
+
+class Backoff(Strict):
+    base: Duration = 1.0
+    factor: float = Field(default=2.0, ge=1.0)
+    cap: Duration = 300.0
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+
+
+class Crashloop(Strict):
+    limit: int = Field(default=5, ge=1)
+    window: Duration = 600.0
+
+
+class Restart(Strict):
+    policy: Literal["always", "on-failure", "never"] = "on-failure"
+    backoff: Backoff = Backoff()
+    crashloop: Crashloop = Crashloop()
+    stable_after: Duration = 60.0
+
+
+class Approvals(Strict):
+    verdicts: dict[str, Literal["allow", "log", "ask", "block"]] = {}
+    protected_paths: tuple[str, ...] = ()
+    timeout: Duration = 3600.0
+    escalate_after: Duration = 900.0
+    retry_window: Duration = 600.0
+
+    @field_validator("verdicts", mode="before")
+    @classmethod
+    def _known_classes(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, verdict in value.items():
+                if key not in ACTION_CLASSES:
+                    raise PydanticCustomError(
+                        "action_class", "unknown action class '{key}'{hint}",
+                        {"key": key, "hint": did_you_mean(str(key), ACTION_CLASSES)},
+                    )
+                if key in NEVER_ALLOW and verdict in ("allow", "log"):
+                    raise PydanticCustomError(
+                        "never_allow", "{key} can only be ask or block, never {verdict}",
+                        {"key": key, "verdict": verdict},
+                    )
+        return value
+
+    def verdict(self, action_class: str) -> str:
+        return self.verdicts.get(action_class, DEFAULT_VERDICTS[action_class])
+
+
+class Rollback(Strict):
+    branch_per_task: bool = True
+    snapshot: tuple[str, ...] = ()
+    release_command: Annotated[tuple[str, ...], BeforeValidator(_command)] = ()
+
+
+class KillSwitch(Strict):
+    signal: Annotated[str, BeforeValidator(_signal_name)] = "SIGTERM"
+    grace: Duration = 10.0
+
+
+class Budgets(Strict):
+    tokens_per_day: int | None = Field(default=None, ge=0)
+    usd_per_day: float | None = Field(default=None, ge=0)
+
+
+class Gate(Strict):
+    command: Annotated[tuple[str, ...], BeforeValidator(_command)] = Field(min_length=1)
+    timeout: Duration = 600.0
+
+
+class Agent(Strict):
+    """One supervised agent."""
+
+    name: str
+    owner: Person
+    backup: Person
+    kind: Literal["command", "python", "claude-code", "codex"] = "command"
+    command: Annotated[tuple[str, ...], BeforeValidator(_command)] = ()
+    prompt: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] = {}
+    secrets: dict[str, SecretRef] = {}
+    run_as: str | None = None
+    same_user: bool = False
+    scope: Scope = Scope()
+    heartbeat: Heartbeat = Heartbeat()
+    restart: Restart = Restart()
+    approvals: Approvals = Approvals()
+    rollback: Rollback = Rollback()
+    kill: KillSwitch = KillSwitch()
+    budgets: Budgets = Budgets()
+    gates: dict[str, Gate] = {}
+    autostart: bool = True
+
+    @field_validator("gates", mode="before")
+    @classmethod
+    def _gate_classes(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key in value:
+                if key not in ACTION_CLASSES:
+                    raise PydanticCustomError(
+                        "action_class", "unknown action class '{key}'{hint}",
+                        {"key": key, "hint": did_you_mean(str(key), ACTION_CLASSES)},
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _how_it_starts(self) -> Agent:
+        if self.kind in ("command", "python") and not self.command:
+            raise PydanticCustomError("command_missing", "a {kind} agent needs a command", {"kind": self.kind})
+        if self.kind in ("claude-code", "codex") and not (self.prompt or self.command):
+            raise PydanticCustomError("prompt_missing", "a {kind} agent needs a prompt", {"kind": self.kind})
+        return self
+
+    def verdict(self, action_class: str) -> str:
+        return self.approvals.verdict(action_class)
+
+
+class Notify(Strict):
+    url: str = Field(min_length=1, description="an apprise URL or a secret reference to one")
+    events: tuple[str, ...] = ()
+
+
+class Retention(Strict):
+    events: Duration = 30 * 86400.0
+    logs: Duration = 14 * 86400.0
+    log_file_size: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+
+class Host(Strict):
+    name: str | None = None
+    state_dir: str | None = None
+    workspace_root: str | None = None
+    listen: str = "127.0.0.1:7717"
+    store: str | None = None
+    notify: tuple[Notify, ...] = ()
+    retention: Retention = Retention()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise PydanticCustomError(
+                "listen", "expected HOST:PORT like 127.0.0.1:7717, got {got}", {"got": repr(value)}
+            )
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise PydanticCustomError(
+                "store", "expected sqlite:///PATH or postgresql://..., got {got}", {"got": repr(value)}
+            )
+        return value
+
+
+class Runbook(Strict):
+    version: Literal[1] = 1
+    host: Host = Host()
+    agents: dict[str, Agent] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names(cls, data: Any) -> Any:
+        """Agents are keyed by name; copy the key into each agent so it knows its name."""
+        if isinstance(data, dict) and isinstance(data.get("agents"), dict):
+            agents = {}
+            for name, body in data["agents"].items():
+                if not isinstance(name, str) or not AGENT_NAME.match(name):
+                    raise PydanticCustomError(
+                        "agent_name",
+                        "agent name '{name}' must be lower-case letters, digits, - and _ (at most 63)",
+                        {"name": name},
+                    )
+                agents[name] = {**body, "name": name} if isinstance(body, dict) else body
+            data = {**data, "agents": agents}
+        return data
+
+
+def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,67 @@
+"""``agent-status.json``: one file per agent, rewritten atomically whenever its row changes.
+
+Path: ``<state_dir>/agents/<agent>/agent-status.json``. Written as temp file, fsync, rename, so a
+reader never sees half a file and a crash never leaves one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tether import redact
+from tether.paths import StateDir
+
+SCHEMA = 1
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
+
+
+def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """The status document for one agent row (the fields are documented in docs/FILES.md)."""
+    now = time.time() if now is None else now
+    beat = row.get("last_heartbeat")
+    return {
+        "schema": SCHEMA,
+        "agent": row["name"],
+        "state": row["state"],
+        "reason": row.get("reason"),
+        "task": row.get("task"),
+        "progress": row.get("progress"),
+        "last_heartbeat": iso(beat),
+        "heartbeat_age_s": round(now - beat, 3) if beat else None,
+        "last_completed_task": row.get("last_task"),
+        "last_completed_at": iso(row.get("last_task_at")),
+        "files_changed": row.get("files_changed", 0),
+        "commands_run": row.get("commands_run", 0),
+        "tests": row.get("tests"),
+        "approval_required": bool(row.get("approval_required")),
+        "restarts": row.get("restarts", 0),
+        "pid": row.get("pid"),
+        "desired": row.get("desired"),
+        "updated": iso(now),
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def write(state: StateDir, row: dict[str, Any], now: float | None = None) -> Path:
+    path = state.status_file(row["name"])
+    write_atomic(path, redact.redact(json.dumps(document(row, now), indent=2)) + "\n")
+    return path

@@ -1,0 +1,25 @@
+"""The store: the only package that speaks SQL. ``open_store`` picks the backend from a URL."""
+
+from __future__ import annotations
+
+from tether.errors import StoreError
+from tether.store.base import Event, NewEvent, Store, Task
+
+__all__ = ["Event", "NewEvent", "Store", "Task", "open_store"]
+
+
+def open_store(url: str, *, node: str | None = None, readonly: bool = False) -> Store:
+    """``sqlite:///path`` (default) or ``postgresql://...`` (needs ``pip install 'tether[postgres]'``)."""
+    if url.startswith("sqlite:///"):
+        from tether.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url.removeprefix("sqlite:///"), node=node, readonly=readonly)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise StoreError(
+                "the PostgreSQL store needs psycopg: pip install 'tether[postgres]'"
+            ) from None
+        raise StoreError(f"{url.split('@')[-1]}: the PostgreSQL store is not built yet; use sqlite:///PATH")
+    raise StoreError(f"{url}: unknown store URL; expected sqlite:///PATH or postgresql://...")

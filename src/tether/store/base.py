@@ -1,0 +1,123 @@
+"""The store's contract: what every backend (SQLite, PostgreSQL) must do, and the rows it returns.
+
+Events are the source of truth. ``append`` writes immutable event rows and, in the same transaction,
+updates the tables an operator reads (agents, tasks, ...) through ``projections``. When ``append``
+returns, the events are durable: they survive a SIGKILL of any process and a power cut.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    kind: str
+    agent: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    ts: float
+    kind: str
+    agent: str | None
+    data: dict[str, Any]
+    node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    agent: str
+    text: str
+    state: str  # queued | started | done | failed | cancelled
+    created: float
+    started: float | None
+    finished: float | None
+    meta: dict[str, Any]
+
+
+ChangeListener = Callable[[set[str]], None]
+
+
+class Store(ABC):
+    """A backend. Every method may raise ``StoreError`` with a one-line message naming what to do."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self._listeners: list[ChangeListener] = []
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call ``listener(agent_names)`` after each commit that changed those agents' rows."""
+        self._listeners.append(listener)
+
+    def _notify(self, agents: set[str]) -> None:
+        if agents:
+            for listener in self._listeners:
+                listener(agents)
+
+    # -- writing ---------------------------------------------------------------------------------
+    @abstractmethod
+    def append(self, events: Sequence[NewEvent]) -> list[int]:
+        """Durably append events (redacted first) and apply their projections; return their ids."""
+
+    def emit(self, kind: str, agent: str | None = None, **data: Any) -> int:
+        """Append one event."""
+        return self.append([NewEvent(kind, agent, data)])[0]
+
+    @abstractmethod
+    def beat(self, agent: str, at: float, task: str | None = None, progress: str | None = None) -> None:
+        """Record a heartbeat on the agent's row. Not an event: beats do not grow the store."""
+
+    @abstractmethod
+    def prune(self, events_before: float) -> int:
+        """Delete events older than ``events_before`` (retention); return how many."""
+
+    # -- reading ---------------------------------------------------------------------------------
+    @abstractmethod
+    def events(
+        self, agent: str | None = None, after: int = 0, limit: int = 1000, kinds: Iterable[str] | None = None
+    ) -> list[Event]:
+        """Events with id > ``after``, oldest first."""
+
+    @abstractmethod
+    def last_events(self, agent: str | None = None, limit: int = 50) -> list[Event]:
+        """The newest events, newest first."""
+
+    @abstractmethod
+    def agents(self) -> list[dict[str, Any]]:
+        """Every agent's row, by name."""
+
+    @abstractmethod
+    def agent(self, name: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def tasks(self, agent: str | None = None, states: Iterable[str] | None = None) -> list[Task]: ...
+
+    @abstractmethod
+    def task(self, task_id: int) -> Task | None: ...
+
+    # -- housekeeping ----------------------------------------------------------------------------
+    @abstractmethod
+    def backup(self, path: str) -> None:
+        """A consistent copy while others keep writing."""
+
+    @abstractmethod
+    def integrity_check(self) -> str: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

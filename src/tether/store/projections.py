@@ -1,0 +1,162 @@
+"""How each event kind updates the tables an operator reads. Runs inside ``append``'s transaction.
+
+Backend-neutral SQL with ``?`` placeholders; each backend's transaction object translates them.
+A projection returns the agent whose row it changed (so its status file is rewritten), or None.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from tether.store.base import Event
+
+
+class Tx(Protocol):
+    def execute(self, sql: str, params: tuple[Any, ...] = ...) -> Any: ...
+
+
+Projection = Callable[[Tx, Event], "str | None"]
+PROJECTIONS: dict[str, Projection] = {}
+
+
+def projection(*kinds: str) -> Callable[[Projection], Projection]:
+    def register(fn: Projection) -> Projection:
+        for kind in kinds:
+            PROJECTIONS[kind] = fn
+        return fn
+
+    return register
+
+
+def apply(tx: Tx, event: Event) -> str | None:
+    fn = PROJECTIONS.get(event.kind)
+    return fn(tx, event) if fn is not None else None
+
+
+def _ensure_agent(tx: Tx, name: str, ts: float) -> None:
+    tx.execute(
+        "INSERT INTO agents (name, state, state_since, updated) VALUES (?, 'stopped', ?, ?) "
+        "ON CONFLICT (name) DO NOTHING",
+        (name, ts, ts),
+    )
+
+
+@projection("agent.registered")
+def _registered(tx: Tx, e: Event) -> str | None:
+    assert e.agent
+    _ensure_agent(tx, e.agent, e.ts)
+    tx.execute(
+        "UPDATE agents SET info = ?, node = COALESCE(?, node), updated = ? WHERE name = ?",
+        (json.dumps(e.data.get("info", {})), e.data.get("node"), e.ts, e.agent),
+    )
+    return e.agent
+
+
+@projection("agent.removed")
+def _removed(tx: Tx, e: Event) -> str | None:
+    tx.execute("DELETE FROM agents WHERE name = ?", (e.agent,))
+    return None
+
+
+@projection("agent.desired")
+def _desired(tx: Tx, e: Event) -> str | None:
+    assert e.agent
+    _ensure_agent(tx, e.agent, e.ts)
+    tx.execute("UPDATE agents SET desired = ?, updated = ? WHERE name = ?", (e.data["desired"], e.ts, e.agent))
+    return e.agent
+
+
+@projection("agent.state")
+def _state(tx: Tx, e: Event) -> str | None:
+    assert e.agent
+    _ensure_agent(tx, e.agent, e.ts)
+    tx.execute(
+        "UPDATE agents SET state = ?, reason = ?, state_since = ?, updated = ? WHERE name = ?",
+        (e.data["state"], e.data.get("reason"), e.ts, e.ts, e.agent),
+    )
+    return e.agent
+
+
+@projection("agent.started")
+def _started(tx: Tx, e: Event) -> str | None:
+    assert e.agent
+    _ensure_agent(tx, e.agent, e.ts)
+    tx.execute(
+        "UPDATE agents SET state = 'running', reason = NULL, state_since = ?, pid = ?, started_at = ?, "
+        "exit_code = NULL, last_heartbeat = ?, last_progress = ?, restarts = restarts + ?, updated = ? "
+        "WHERE name = ?",
+        (e.ts, e.data.get("pid"), e.ts, e.ts, e.ts, 1 if e.data.get("restart") else 0, e.ts, e.agent),
+    )
+    return e.agent
+
+
+@projection("agent.exited")
+def _exited(tx: Tx, e: Event) -> str | None:
+    assert e.agent
+    tx.execute(
+        "UPDATE agents SET pid = NULL, exit_code = ?, updated = ? WHERE name = ?",
+        (e.data.get("code"), e.ts, e.agent),
+    )
+    return e.agent
+
+
+@projection("task.added")
+def _task_added(tx: Tx, e: Event) -> str | None:
+    assert e.agent
+    tx.execute(
+        "INSERT INTO tasks (id, agent, text, state, created, meta) VALUES (?, ?, ?, 'queued', ?, ?)",
+        (e.id, e.agent, e.data["text"], e.ts, json.dumps(e.data.get("meta", {}))),
+    )
+    return e.agent
+
+
+@projection("task.started")
+def _task_started(tx: Tx, e: Event) -> str | None:
+    assert e.agent
+    tx.execute(
+        "UPDATE tasks SET state = 'started', started = ? WHERE id = ?", (e.ts, e.data["task_id"])
+    )
+    tx.execute(
+        "UPDATE agents SET task = ?, last_progress = ?, updated = ? WHERE name = ?",
+        (e.data.get("text"), e.ts, e.ts, e.agent),
+    )
+    return e.agent
+
+
+@projection("task.done", "task.failed", "task.cancelled")
+def _task_finished(tx: Tx, e: Event) -> str | None:
+    assert e.agent
+    state = e.kind.split(".", 1)[1]
+    tx.execute("UPDATE tasks SET state = ?, finished = ? WHERE id = ?", (state, e.ts, e.data["task_id"]))
+    if state == "done":
+        tx.execute(
+            "UPDATE agents SET task = NULL, last_task = ?, last_task_at = ?, last_progress = ?, updated = ? "
+            "WHERE name = ?",
+            (e.data.get("text"), e.ts, e.ts, e.ts, e.agent),
+        )
+    else:
+        tx.execute("UPDATE agents SET task = NULL, updated = ? WHERE name = ?", (e.ts, e.agent))
+    return e.agent
+
+
+@projection("files.changed")
+def _files(tx: Tx, e: Event) -> str | None:
+    tx.execute(
+        "UPDATE agents SET files_changed = files_changed + ?, updated = ? WHERE name = ?",
+        (len(e.data.get("paths", [])) or int(e.data.get("count", 1)), e.ts, e.agent),
+    )
+    return e.agent
+
+
+@projection("command.run")
+def _command(tx: Tx, e: Event) -> str | None:
+    tx.execute("UPDATE agents SET commands_run = commands_run + 1, updated = ? WHERE name = ?", (e.ts, e.agent))
+    return e.agent
+
+
+@projection("tests.reported")
+def _tests(tx: Tx, e: Event) -> str | None:
+    tx.execute("UPDATE agents SET tests = ?, updated = ? WHERE name = ?", (json.dumps(e.data), e.ts, e.agent))
+    return e.agent

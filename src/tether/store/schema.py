@@ -1,0 +1,69 @@
+"""Migrations, in order, shared by every backend. ``{id}`` and ``{real}`` are filled per dialect.
+
+Add a migration by appending to ``MIGRATIONS``; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+DIALECTS: dict[str, dict[str, str]] = {
+    "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER"},
+    "postgresql": {"id": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION", "bigint": "BIGINT"},
+}
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "0001_events_agents_tasks",
+        [
+            """CREATE TABLE events (
+                id {id},
+                ts {real} NOT NULL,
+                node TEXT,
+                agent TEXT,
+                kind TEXT NOT NULL,
+                data TEXT NOT NULL
+            )""",
+            "CREATE INDEX events_agent_id ON events (agent, id)",
+            "CREATE INDEX events_ts ON events (ts)",
+            """CREATE TABLE agents (
+                name TEXT PRIMARY KEY,
+                node TEXT,
+                desired TEXT NOT NULL DEFAULT 'running',
+                state TEXT NOT NULL DEFAULT 'stopped',
+                reason TEXT,
+                state_since {real},
+                task TEXT,
+                progress TEXT,
+                last_heartbeat {real},
+                last_progress {real},
+                pid {bigint},
+                started_at {real},
+                restarts {bigint} NOT NULL DEFAULT 0,
+                exit_code {bigint},
+                last_task TEXT,
+                last_task_at {real},
+                files_changed {bigint} NOT NULL DEFAULT 0,
+                commands_run {bigint} NOT NULL DEFAULT 0,
+                tests TEXT,
+                approval_required {bigint} NOT NULL DEFAULT 0,
+                info TEXT NOT NULL DEFAULT '{{}}',
+                updated {real}
+            )""",
+            """CREATE TABLE tasks (
+                id {id},
+                agent TEXT NOT NULL,
+                text TEXT NOT NULL,
+                state TEXT NOT NULL,
+                created {real} NOT NULL,
+                started {real},
+                finished {real},
+                meta TEXT NOT NULL DEFAULT '{{}}'
+            )""",
+            "CREATE INDEX tasks_agent_state ON tasks (agent, state, id)",
+        ],
+    ),
+]
+
+
+def statements(dialect: str, migration: list[str]) -> list[str]:
+    words = DIALECTS[dialect]
+    return [sql.format(**words) for sql in migration]
