@@ -22,8 +22,17 @@ _PATTERNS: dict[str, str] = {
     "url-password": r"(?<=://)[^/\s:@\"']+:[^/\s@\"']+(?=@)",
 }
 _KNOWN = re.compile("|".join(f"(?P<{k.replace('-', '_')}>{v})" for k, v in _PATTERNS.items()), re.DOTALL)
-# A cheap pre-check: most text contains none of these, and then the big pattern never runs.
-_HINT = re.compile(r"PRIVATE KEY|AKIA|ASIA|ABIA|ACCA|(?i:aws_secret)|gh[pousr]_|github_pat_|sk-|xox|hooks\.slack|(?i:bearer)|://[^/\s]*@")
+
+
+def _maybe_secret(t: str) -> bool:
+    """A cheap pre-check (plain substring tests, ~0.5 µs): most text has none of these markers, and
+    then the big pattern never runs."""
+    return (
+        "sk-" in t or "gh" in t or "xox" in t or "AKIA" in t or "ASIA" in t or "ABIA" in t or "ACCA" in t
+        or "@" in t or "PRIVATE KEY" in t or "ecret_access" in t or "ECRET_ACCESS" in t or "earer" in t
+        or "EARER" in t or "hooks.slack" in t
+    )
+
 
 _lock = threading.Lock()
 _values: frozenset[str] = frozenset()
@@ -52,7 +61,7 @@ def redact(text: str) -> str:
     values_re = _values_re
     if values_re is not None:
         text = values_re.sub("[REDACTED:secret]", text)
-    if _HINT.search(text):
+    if _maybe_secret(text):
         text = _KNOWN.sub(_replace, text)
     return text
 

@@ -24,6 +24,11 @@ def run(args: list[str]) -> int:
     from tether.errors import RunbookError, TetherError
 
     try:
+        from tether.cli.fast import try_fast
+
+        code = try_fast(args)
+        if code is not None:
+            return code
         from tether.cli.main import run as run_click
 
         run_click(args)

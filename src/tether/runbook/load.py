@@ -194,6 +194,8 @@ def _format(label: str, err: Any, lines: dict[Loc, int]) -> str:
     if kind == "agent_name":
         loc = ("agents", ctx.get("name"))
     line = _nearest_line(loc, lines)
+    if kind in ("action_class", "never_allow") and (*loc, ctx.get("key")) in lines:
+        line = lines[(*loc, ctx.get("key"))]  # the line of the offending key, not of the mapping
     if kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
         msg = f"unknown key {str(loc[-1])!r}{did_you_mean(str(loc[-1]), known)}"

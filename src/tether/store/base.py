@@ -10,20 +10,29 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+# NamedTuples, not dataclasses: `tether status` imports this module and must start fast.
 
 
-@dataclass(frozen=True, slots=True)
 class NewEvent:
-    kind: str
-    agent: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    ts: float = field(default_factory=time.time)
+    """An event to append. ``ts`` defaults to now."""
+
+    __slots__ = ("agent", "data", "kind", "ts")
+
+    def __init__(
+        self, kind: str, agent: str | None = None, data: dict[str, Any] | None = None, ts: float | None = None
+    ) -> None:
+        self.kind = kind
+        self.agent = agent
+        self.data = {} if data is None else data
+        self.ts = time.time() if ts is None else ts
+
+    def __repr__(self) -> str:
+        return f"NewEvent({self.kind!r}, {self.agent!r}, {self.data!r}, {self.ts!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     id: int
     ts: float
     kind: str
@@ -32,8 +41,7 @@ class Event:
     node: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
+class Task(NamedTuple):
     id: int
     agent: str
     text: str

@@ -1,20 +1,19 @@
-"""The SQLite store: WAL, one writer thread with group commit, reads on their own connections.
+"""The SQLite store: WAL, one write connection with group commit, reads on their own connections.
 
 Durability: ``synchronous=FULL`` in WAL mode fsyncs the log on every commit, so an event is on disk
-before ``append`` returns. Group commit: callers in several threads queue their writes; the writer
-takes everything queued and commits it in one transaction (one fsync), then answers every caller.
+before ``append`` returns. Group commit: callers in several threads queue their writes; whichever
+holds the write lock commits everything queued in one transaction (one fsync) and answers them all.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,8 @@ from tether.store.base import Event, NewEvent, Store, Task
 
 Job = Callable[[sqlite3.Connection], tuple[Any, set[str]]]
 MAX_BATCH = 512
+_ENCODE = json.JSONEncoder(default=str).encode
+_INSERT = "INSERT INTO events (ts, node, agent, kind, data) VALUES (?, ?, ?, ?, ?)"
 
 
 def _explain(path: Path, err: BaseException) -> StoreError:
@@ -51,9 +52,9 @@ class SQLiteStore(Store):
         self.node = node
         self.readonly = readonly
         self._local = threading.local()
-        self._queue: queue.SimpleQueue[tuple[Job, Future[Any]] | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
+        self._pending: deque[tuple[Job, _Slot]] = deque()
+        self._write_lock = threading.Lock()
+        self._wconn: sqlite3.Connection | None = None
         self._closed = False
         if not readonly:
             try:
@@ -75,8 +76,8 @@ class SQLiteStore(Store):
                 uri = f"file:{self.path}?mode={'ro' if self.readonly else 'rw'}"
                 conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
                 conn.execute("PRAGMA query_only=1")
+                conn.row_factory = _dict_row
             conn.execute("PRAGMA busy_timeout=30000")
-            conn.row_factory = sqlite3.Row
             return conn
         except sqlite3.Error as err:
             raise _explain(self.path, err) from None
@@ -88,7 +89,7 @@ class SQLiteStore(Store):
             self._local.conn = conn
         return conn
 
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         try:
             return self._reader().execute(sql, params).fetchall()
         except sqlite3.Error as err:
@@ -114,103 +115,92 @@ class SQLiteStore(Store):
             conn.close()
 
     # -- the writer ------------------------------------------------------------------------------
+    # Leader-based group commit: a caller queues its job and takes the write lock; whoever holds it
+    # commits everything queued in one transaction (one fsync) and answers each caller. Callers that
+    # queued while a commit was running find their answer when they get the lock, or lead the next.
     def _submit(self, job: Job) -> Any:
         if self.readonly:
             raise StoreError(f"{self.path}: opened read-only")
         if self._closed:
             raise StoreError(f"{self.path}: the store is closed")
-        self._ensure_writer()
-        fut: Future[Any] = Future()
-        self._queue.put((job, fut))
-        return fut.result()
+        slot = _Slot()
+        self._pending.append((job, slot))
+        with self._write_lock:
+            if not slot.done:
+                batch: list[tuple[Job, _Slot]] = []
+                while self._pending and len(batch) < MAX_BATCH:
+                    batch.append(self._pending.popleft())
+                self._commit(self._writer_conn(), batch)
+        if slot.error is not None:
+            raise slot.error
+        return slot.value
 
-    def _ensure_writer(self) -> None:
-        if self._writer is None:
-            with self._writer_lock:
-                if self._writer is None:
-                    conn = self._connect(write=True)
-                    self._writer = threading.Thread(target=self._write_loop, args=(conn,), daemon=True,
-                                                    name="tether-store-writer")
-                    self._writer.start()
+    def _writer_conn(self) -> sqlite3.Connection:
+        if self._wconn is None:
+            self._wconn = self._connect(write=True)
+        return self._wconn
 
-    def _write_loop(self, conn: sqlite3.Connection) -> None:
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            while len(batch) < MAX_BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit(conn, batch)
-        conn.close()
-
-    def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Job, Future[Any]]]) -> None:
-        results: list[tuple[Future[Any], Any]] = []
-        changed: set[str] = set()
+    def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Job, _Slot]]) -> None:
+        """Commit the batch in one transaction; if a job fails, retry each job alone so one bad job
+        fails alone."""
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job, fut in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value, agents = job(conn)
-                except sqlite3.Error as err:
-                    if not isinstance(err, sqlite3.IntegrityError):
-                        raise
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    fut.set_exception(StoreError(f"{self.path}: rejected write: {err}"))
-                    continue
-                except Exception as err:  # a bad job fails alone; the batch goes on
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    fut.set_exception(err)
-                    continue
-                conn.execute("RELEASE job")
-                results.append((fut, value))
-                changed |= agents
+            results = [job(conn) for job, _ in batch]
             conn.execute("COMMIT")
         except sqlite3.Error as err:
-            try:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            self._rollback(conn)
+            if len(batch) > 1 and isinstance(err, sqlite3.IntegrityError):
+                for item in batch:
+                    self._commit(conn, [item])
+                return
             error = _explain(self.path, err)
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(error)
+            for _, slot in batch:
+                slot.fail(error)
             return
-        for fut, value in results:
-            fut.set_result(value)
+        except Exception as err:
+            self._rollback(conn)
+            if len(batch) > 1:
+                for item in batch:
+                    self._commit(conn, [item])
+                return
+            batch[0][1].fail(err)
+            return
+        changed: set[str] = set()
+        for (_, slot), (value, agents) in zip(batch, results, strict=True):
+            slot.done, slot.value = True, value
+            changed |= agents
         try:
             self._notify(changed)
-        except Exception:  # a listener must never break the writer
+        except Exception:  # a listener must never break a writer
+            pass
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
             pass
 
     # -- Store API -------------------------------------------------------------------------------
     def append(self, events: Sequence[NewEvent]) -> list[int]:
-        rows = [(e.ts, self.node, e.agent, e.kind, redact.redact(json.dumps(e.data, default=str))) for e in events]
+        enc, red, node = _ENCODE, redact.redact, self.node
+        rows = [(e.ts, node, e.agent, e.kind, red(enc(e.data))) for e in events]
+        projected = [i for i, e in enumerate(events) if e.kind in projections.PROJECTIONS]
 
         def job(conn: sqlite3.Connection) -> tuple[list[int], set[str]]:
-            ids: list[int] = []
+            if len(rows) == 1:
+                last = int(conn.execute(_INSERT, rows[0]).lastrowid or 0)
+            else:  # one statement under the write lock: AUTOINCREMENT ids are consecutive
+                conn.executemany(_INSERT, rows)
+                last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+            ids = list(range(last - len(rows) + 1, last + 1))
             changed: set[str] = set()
-            for ev, row in zip(events, rows, strict=True):
-                cur = conn.execute("INSERT INTO events (ts, node, agent, kind, data) VALUES (?, ?, ?, ?, ?)", row)
-                eid = int(cur.lastrowid or 0)
-                ids.append(eid)
-                if ev.kind in projections.PROJECTIONS:
-                    stored = Event(eid, ev.ts, ev.kind, ev.agent, json.loads(row[4]), self.node)
-                    agent = projections.apply(conn, stored)
-                    if agent:
-                        changed.add(agent)
+            for i in projected:
+                ev = events[i]
+                agent = projections.apply(conn, Event(ids[i], ev.ts, ev.kind, ev.agent, json.loads(rows[i][4])))
+                if agent:
+                    changed.add(agent)
             return ids, changed
 
         result: list[int] = self._submit(job)
@@ -220,10 +210,8 @@ class SQLiteStore(Store):
         """Bulk-load pre-serialised ``(ts, agent, kind, data_json)`` rows with no projection (demo, bench)."""
 
         def job(conn: sqlite3.Connection) -> tuple[None, set[str]]:
-            conn.executemany(
-                "INSERT INTO events (ts, node, agent, kind, data) VALUES (?, ?, ?, ?, ?)",
-                [(ts, self.node, agent, kind, redact.redact(data)) for ts, agent, kind, data in rows],
-            )
+            red, node = redact.redact, self.node
+            conn.executemany(_INSERT, [(ts, node, agent, kind, red(data)) for ts, agent, kind, data in rows])
             return None, set()
 
         self._submit(job)
@@ -253,7 +241,7 @@ class SQLiteStore(Store):
 
     # -- reading ---------------------------------------------------------------------------------
     @staticmethod
-    def _event(row: sqlite3.Row) -> Event:
+    def _event(row: dict[str, Any]) -> Event:
         return Event(row["id"], row["ts"], row["kind"], row["agent"], json.loads(row["data"]), row["node"])
 
     def events(
@@ -302,7 +290,7 @@ class SQLiteStore(Store):
         return _task(rows[0]) if rows else None
 
     def count_events(self) -> int:
-        return int(self._read("SELECT count(*) FROM events")[0][0])
+        return int(self._read("SELECT count(*) AS n FROM events")[0]["n"])
 
     # -- housekeeping ----------------------------------------------------------------------------
     def backup(self, path: str) -> None:
@@ -322,27 +310,45 @@ class SQLiteStore(Store):
         dest.close()
 
     def integrity_check(self) -> str:
-        return str(self._read("PRAGMA integrity_check")[0][0])
+        return str(next(iter(self._read("PRAGMA integrity_check")[0].values())))
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._writer is not None:
-            self._queue.put(None)
-            self._writer.join(timeout=30)
+        with self._write_lock:
+            if self._wconn is not None:
+                self._wconn.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
 
 
-def _agent_row(row: sqlite3.Row) -> dict[str, Any]:
-    out = dict(row)
+class _Slot:
+    """Where the leader of a group commit leaves one caller's answer (set before the lock is released)."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        self.done, self.error = True, error
+
+
+def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip([c[0] for c in cursor.description], values, strict=True))
+
+
+def _agent_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = row
     out["info"] = json.loads(out.get("info") or "{}")
     out["tests"] = json.loads(out["tests"]) if out.get("tests") else None
     return out
 
 
-def _task(row: sqlite3.Row) -> Task:
+def _task(row: dict[str, Any]) -> Task:
     return Task(row["id"], row["agent"], row["text"], row["state"], row["created"], row["started"],
                 row["finished"], json.loads(row["meta"] or "{}"))

@@ -1,0 +1,44 @@
+"""Commands answered without click, because they must be instant and work when all else is broken:
+``tether [--home DIR] status [--json] [AGENT]`` with the state directory known from ``--home`` or
+``$TETHER_HOME``. Anything else (or any other option) goes to the click group, which gives the same
+answers more slowly."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def try_fast(args: list[str]) -> int | None:
+    """Run a fast-path command and return its exit code, or None when click must handle ``args``."""
+    home = os.environ.get("TETHER_HOME")
+    rest = list(args)
+    if rest[:1] == ["--home"] and len(rest) >= 2:
+        home, rest = rest[1], rest[2:]
+    if not home or os.environ.get("TETHER_STORE") or rest[:1] != ["status"]:
+        return None
+    words = rest[1:]
+    as_json = "--json" in words
+    words = [w for w in words if w != "--json"]
+    if len(words) > 1 or any(w.startswith("-") for w in words):
+        return None
+    from pathlib import Path
+
+    from tether.paths import StateDir
+    from tether.status_report import as_json as render_json
+    from tether.status_report import report
+    from tether.store.sqlite import SQLiteStore
+
+    state = StateDir(Path(home).expanduser())
+    store = SQLiteStore(state.db, readonly=True)
+    docs = report(store, words[0] if words else None)
+    store.close()
+    if as_json:
+        sys.stdout.write(render_json(str(state.root), docs))
+        return 0
+    import time
+
+    from tether.cli.render import status_table
+
+    status_table(docs, time.time())
+    return 0

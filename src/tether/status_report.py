@@ -1,0 +1,32 @@
+"""The status of every agent as of one ``now``: what ``tether status`` prints and the API serves.
+
+Light on purpose (no click, no pydantic): ``tether status --json`` must answer fast even on a host
+with a million events, and it must work when the daemon is down.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tether.errors import NotFound
+from tether.heartbeat import effective_state
+from tether.status_file import document
+from tether.store import Store
+
+
+def report(store: Store, agent: str | None = None, now: float | None = None) -> list[dict[str, Any]]:
+    now = time.time() if now is None else now
+    rows = store.agents() if agent is None else [r for r in [store.agent(agent)] if r is not None]
+    if agent is not None and not rows:
+        raise NotFound(f"no agent named {agent!r}; `tether status` lists them")
+    docs = []
+    for row in rows:
+        row["state"], row["reason"] = effective_state(row, now)
+        docs.append(document(row, now))
+    return docs
+
+
+def as_json(state_dir: str, docs: list[dict[str, Any]]) -> str:
+    return json.dumps({"state_dir": state_dir, "agents": docs}, separators=(",", ":")) + "\n"
