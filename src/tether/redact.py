@@ -28,7 +28,8 @@ def _maybe_secret(t: str) -> bool:
     """A cheap pre-check (plain substring tests, ~0.5 µs): most text has none of these markers, and
     then the big pattern never runs."""
     return (
-        "sk-" in t or "gh" in t or "xox" in t or "AKIA" in t or "ASIA" in t or "ABIA" in t or "ACCA" in t
+        "sk-" in t or "gh" in t or "github_pat_" in t or "xox" in t
+        or "AKIA" in t or "ASIA" in t or "ABIA" in t or "ACCA" in t
         or "@" in t or "PRIVATE KEY" in t or "ecret_access" in t or "ECRET_ACCESS" in t or "earer" in t
         or "EARER" in t or "hooks.slack" in t
     )

@@ -110,7 +110,7 @@ def _read_yaml(text: str, label: str) -> tuple[Any, dict[Loc, int]]:
     builder = _Builder(label, loader_cls)
     data = builder.build(root, (), 0)
     if builder.problems:
-        raise RunbookError(builder.problems)
+        raise RunbookError(sorted(dict.fromkeys(builder.problems), key=_line_of))
     return data, builder.lines
 
 

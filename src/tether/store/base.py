@@ -113,6 +113,17 @@ class Store(ABC):
     @abstractmethod
     def task(self, task_id: int) -> Task | None: ...
 
+    @abstractmethod
+    def claim_task(self, agent: str) -> Task | None:
+        """Atomically take the agent's oldest queued task and mark it started."""
+
+    @abstractmethod
+    def token(self, token_hash: str) -> dict[str, Any] | None:
+        """The live (not revoked) token with this hash."""
+
+    @abstractmethod
+    def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]: ...
+
     # -- housekeeping ----------------------------------------------------------------------------
     @abstractmethod
     def backup(self, path: str) -> None:

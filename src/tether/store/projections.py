@@ -160,3 +160,42 @@ def _command(tx: Tx, e: Event) -> str | None:
 def _tests(tx: Tx, e: Event) -> str | None:
     tx.execute("UPDATE agents SET tests = ?, updated = ? WHERE name = ?", (json.dumps(e.data), e.ts, e.agent))
     return e.agent
+
+
+@projection("token.created")
+def _token(tx: Tx, e: Event) -> str | None:
+    tx.execute(
+        "INSERT INTO tokens (id, hash, role, agent, created) VALUES (?, ?, ?, ?, ?)",
+        (e.data["token_id"], e.data["hash"], e.data["role"], e.data.get("for_agent"), e.ts),
+    )
+    return None
+
+
+@projection("token.revoked")
+def _token_revoked(tx: Tx, e: Event) -> str | None:
+    tx.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (e.ts, e.data["token_id"]))
+    return None
+
+
+@projection("incident.opened")
+def _incident_opened(tx: Tx, e: Event) -> str | None:
+    """One open incident per (agent, kind): a flapping signal re-opens nothing while one is open."""
+    tx.execute(
+        "INSERT INTO incidents (id, agent, kind, state, summary, opened, data) VALUES (?, ?, ?, 'open', ?, ?, ?)",
+        (e.id, e.agent, e.data["kind"], e.data.get("summary", ""), e.ts, json.dumps(e.data)),
+    )
+    return e.agent
+
+
+@projection("incident.resolved")
+def _incident_resolved(tx: Tx, e: Event) -> str | None:
+    tx.execute(
+        "UPDATE incidents SET state = 'resolved', resolved = ? WHERE id = ?", (e.ts, e.data["incident_id"])
+    )
+    return e.agent
+
+
+@projection("incident.acked")
+def _incident_acked(tx: Tx, e: Event) -> str | None:
+    tx.execute("UPDATE incidents SET acked = ? WHERE id = ?", (e.ts, e.data["incident_id"]))
+    return e.agent

@@ -61,6 +61,31 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX tasks_agent_state ON tasks (agent, state, id)",
         ],
     ),
+    (
+        "0002_tokens_incidents",
+        [
+            """CREATE TABLE tokens (
+                id TEXT PRIMARY KEY,
+                hash TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL,
+                agent TEXT,
+                created {real} NOT NULL,
+                revoked {real}
+            )""",
+            """CREATE TABLE incidents (
+                id {id},
+                agent TEXT,
+                kind TEXT NOT NULL,
+                state TEXT NOT NULL,
+                summary TEXT NOT NULL,
+                opened {real} NOT NULL,
+                resolved {real},
+                acked {real},
+                data TEXT NOT NULL DEFAULT '{{}}'
+            )""",
+            "CREATE INDEX incidents_open ON incidents (state, agent, kind)",
+        ],
+    ),
 ]
 
 

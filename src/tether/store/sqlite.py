@@ -35,7 +35,7 @@ def _explain(path: Path, err: BaseException) -> StoreError:
         hint = "the disk is full; free space and try again (nothing was written)"
     elif "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
         hint = f"cannot write there; check that {path.parent} exists and is writable by this user"
-    elif "not a database" in text or "malformed" in text or "corrupt" in text:
+    elif "not a database" in text or "malformed" in text or "corrupt" in text or "no such table" in text:
         hint = "the file is corrupt or not a tether store; move it aside and restore a backup (`tether backup`)"
     elif "locked" in text or "busy" in text:
         hint = "another process holds the write lock too long; is a daemon hung? (`tether status`)"
@@ -288,6 +288,41 @@ class SQLiteStore(Store):
     def task(self, task_id: int) -> Task | None:
         rows = self._read("SELECT * FROM tasks WHERE id = ?", (task_id,))
         return _task(rows[0]) if rows else None
+
+    def claim_task(self, agent: str) -> Task | None:
+        """Take the agent's oldest queued task and mark it started, atomically (compare-and-set)."""
+
+        def job(conn: sqlite3.Connection) -> tuple[int | None, set[str]]:
+            row = conn.execute(
+                "SELECT id, text FROM tasks WHERE agent = ? AND state = 'queued' ORDER BY id LIMIT 1", (agent,)
+            ).fetchone()
+            if row is None:
+                return None, set()
+            data = {"task_id": row[0], "text": row[1]}
+            now = time.time()
+            cur = conn.execute(_INSERT, (now, self.node, agent, "task.started", json.dumps(data)))
+            projections.apply(conn, Event(int(cur.lastrowid or 0), now, "task.started", agent, data))
+            return int(row[0]), {agent}
+
+        task_id: int | None = self._submit(job)
+        return None if task_id is None else self.task(task_id)
+
+    def token(self, token_hash: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM tokens WHERE hash = ? AND revoked IS NULL", (token_hash,))
+        return rows[0] if rows else None
+
+    def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM incidents WHERE 1=1", []
+        if state is not None:
+            sql += " AND state = ?"
+            params.append(state)
+        if agent is not None:
+            sql += " AND agent = ?"
+            params.append(agent)
+        rows = self._read(sql + " ORDER BY id", tuple(params))
+        for r in rows:
+            r["data"] = json.loads(r["data"] or "{}")
+        return rows
 
     def count_events(self) -> int:
         return int(self._read("SELECT count(*) AS n FROM events")[0]["n"])

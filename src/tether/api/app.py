@@ -1,0 +1,215 @@
+"""The daemon's HTTP API (FastAPI): ``/v1/`` paths, bearer tokens with roles, OpenAPI at /openapi.json.
+
+Views hold no logic: they check the caller's role and call the daemon's core (``Control``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from tether import __version__
+from tether.auth import Principal, identify
+from tether.errors import NotFound, TetherError, UsageError
+from tether.status_report import report
+from tether.store import Store
+
+
+class Control(Protocol):
+    """What the API asks of the daemon."""
+
+    store: Store
+
+    def agent_names(self) -> list[str]: ...
+    def beat(self, agent: str, task: str | None, progress: str | None) -> None: ...
+    def start(self, agent: str) -> None: ...
+    def stop(self, agent: str) -> None: ...
+    def restart(self, agent: str) -> None: ...
+    def kill(self, agent: str, reason: str | None) -> None: ...
+    def resume(self, agent: str) -> None: ...
+    def reload(self) -> list[str]: ...
+    def shutdown(self) -> None: ...
+
+
+class Beat(BaseModel):
+    task: str | None = Field(default=None, max_length=1000)
+    progress: str | None = Field(default=None, max_length=1000)
+
+
+class NewTask(BaseModel):
+    text: str = Field(min_length=1, max_length=10000)
+
+
+class TaskEnd(BaseModel):
+    ok: bool = True
+    note: str | None = Field(default=None, max_length=10000)
+
+
+class Report(BaseModel):
+    """Something only the agent knows: files changed, a command run, tests, usage, an error."""
+
+    kind: str = Field(pattern=r"^(files\.changed|command\.run|tests\.reported|usage|error|retry|log)$")
+    data: dict[str, Any] = {}
+
+
+class KillBody(BaseModel):
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+def create_app(control: Control) -> FastAPI:
+    app = FastAPI(title="tether", version=__version__, docs_url="/v1/docs", openapi_url="/openapi.json")
+    store = control.store
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, "send Authorization: Bearer <token> (create one with `tether token create`)")
+        who = identify(store, token.strip())
+        if who is None:
+            raise HTTPException(401, "unknown or revoked token")
+        return who
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def known(agent: str) -> None:
+        if agent not in control.agent_names():
+            raise HTTPException(404, f"no agent named {agent!r}")
+
+    def own(who: Principal, agent: str) -> None:
+        """Agent tokens act only for their own agent; admins for every agent."""
+        known(agent)
+        if not who.may_act_for(agent):
+            raise HTTPException(403, f"this token may not act for agent {agent!r}")
+
+    def see(who: Principal, agent: str | None = None) -> None:
+        if who.can_read or (agent is not None and who.role == "agent" and who.agent == agent):
+            return
+        raise HTTPException(403, "this token may not read that")
+
+    def admin(who: Principal) -> None:
+        if who.role != "admin":
+            raise HTTPException(403, "control needs an admin token")
+
+    def call(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except NotFound as err:
+            raise HTTPException(404, str(err)) from None
+        except UsageError as err:
+            raise HTTPException(409, str(err)) from None
+        except TetherError as err:
+            raise HTTPException(409, str(err)) from None
+
+    @app.get("/v1/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/agents")
+    def agents(who: Caller) -> dict[str, Any]:
+        see(who)
+        return {"agents": report(store)}
+
+    @app.get("/v1/agents/{agent}")
+    def agent_status(agent: str, who: Caller) -> dict[str, Any]:
+        known(agent)
+        see(who, agent)
+        return report(store, agent)[0]
+
+    @app.post("/v1/agents/{agent}/heartbeat")
+    def heartbeat(agent: str, body: Beat, who: Caller) -> dict[str, str]:
+        own(who, agent)
+        control.beat(agent, body.task, body.progress)
+        return {"status": "ok"}
+
+    @app.post("/v1/agents/{agent}/report")
+    def agent_report(agent: str, body: Report, who: Caller) -> dict[str, Any]:
+        own(who, agent)
+        event_id = store.emit(body.kind, agent, **body.data)
+        control.beat(agent, None, None)
+        return {"status": "ok", "event": event_id}
+
+    @app.get("/v1/agents/{agent}/tasks")
+    def tasks(agent: str, who: Caller) -> dict[str, Any]:
+        known(agent)
+        see(who, agent)
+        return {"tasks": [t._asdict() for t in store.tasks(agent)]}
+
+    @app.post("/v1/agents/{agent}/tasks", status_code=201)
+    def add_task(agent: str, body: NewTask, who: Caller) -> dict[str, Any]:
+        own(who, agent)
+        task_id = store.emit("task.added", agent, text=body.text)
+        return {"id": task_id, "text": body.text, "state": "queued"}
+
+    @app.post("/v1/agents/{agent}/tasks/next")
+    def next_task(agent: str, who: Caller) -> dict[str, Any]:
+        own(who, agent)
+        task = store.claim_task(agent)
+        return {"task": task._asdict() if task else None}
+
+    @app.post("/v1/agents/{agent}/tasks/{task_id}/start")
+    def start_task(agent: str, task_id: int, body: NewTask, who: Caller) -> dict[str, Any]:
+        """Start an ad-hoc task (``with agent.task("...")``) recorded under this id."""
+        own(who, agent)
+        store.emit("task.started", agent, task_id=task_id, text=body.text)
+        return {"id": task_id, "state": "started"}
+
+    @app.post("/v1/agents/{agent}/tasks/{task_id}/end")
+    def end_task(agent: str, task_id: int, body: TaskEnd, who: Caller) -> dict[str, Any]:
+        own(who, agent)
+        task = store.task(task_id)
+        if task is None or task.agent != agent:
+            raise HTTPException(404, f"agent {agent!r} has no task {task_id}")
+        kind = "task.done" if body.ok else "task.failed"
+        store.emit(kind, agent, task_id=task_id, text=task.text, note=body.note)
+        return {"id": task_id, "state": kind.split(".")[1]}
+
+    @app.get("/v1/events")
+    def events(who: Caller, after: int = 0, agent: str | None = None, limit: int = 200) -> dict[str, Any]:
+        see(who, agent)
+        if who.role == "agent" and agent is None:
+            raise HTTPException(403, "an agent token reads only its own events (?agent=NAME)")
+        got = store.events(agent, after=after, limit=max(1, min(limit, 1000)))
+        return {"events": [e._asdict() for e in got]}
+
+    @app.get("/v1/incidents")
+    def incidents(who: Caller, state: str | None = None) -> dict[str, Any]:
+        see(who)
+        return {"incidents": store.incidents(state)}
+
+    for verb in ("start", "stop", "restart", "resume"):
+        app.post(f"/v1/agents/{{agent}}/{verb}", name=verb)(_control_view(control, verb, principal, known, admin, call))
+
+    @app.post("/v1/agents/{agent}/kill")
+    def kill(agent: str, body: KillBody, who: Caller) -> dict[str, str]:
+        admin(who)
+        known(agent)
+        call(control.kill, agent, body.reason)
+        return {"status": "killed", "agent": agent}
+
+    @app.post("/v1/reload")
+    def reload(who: Caller) -> dict[str, Any]:
+        admin(who)
+        changed = call(control.reload)
+        return {"status": "reloaded", "restarted": changed}
+
+    @app.post("/v1/shutdown")
+    def shutdown(who: Caller) -> dict[str, str]:
+        admin(who)
+        control.shutdown()
+        return {"status": "stopping"}
+
+    return app
+
+
+def _control_view(control: Control, verb: str, principal: Any, known: Any, admin: Any, call: Any) -> Any:
+    def view(agent: str, who: Annotated[Principal, Depends(principal)]) -> dict[str, str]:
+        admin(who)
+        known(agent)
+        call(getattr(control, verb), agent)
+        return {"status": "ok", "agent": agent, "action": verb}
+
+    view.__name__ = f"{verb}_agent"
+    return view

@@ -1,0 +1,102 @@
+"""The public Python API for agents: ``tether.Agent``. Stdlib only, so any agent can import it cheaply.
+
+    agent = tether.Agent.from_env()          # TETHER_AGENT, TETHER_URL, TETHER_TOKEN set by the daemon
+    agent.heartbeat(task="triage", progress="3/10")
+    while (task := agent.next_task()) is not None:
+        with agent.task(task):
+            ...                              # done on success, failed on an exception
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+class TetherUnavailable(Exception):
+    """The daemon did not answer or refused the call."""
+
+
+class Agent:
+    def __init__(self, name: str, url: str, token: str, kill_files: tuple[str, ...] = (), timeout: float = 10) -> None:
+        self.name = name
+        self.url = url.rstrip("/")
+        self.token = token
+        self.kill_files = kill_files
+        self.timeout = timeout
+
+    @classmethod
+    def from_env(cls) -> Agent:
+        try:
+            name, url, token = os.environ["TETHER_AGENT"], os.environ["TETHER_URL"], os.environ["TETHER_TOKEN"]
+        except KeyError as err:
+            raise TetherUnavailable(f"{err.args[0]} is not set: run this agent under `tether up`") from None
+        kill = tuple(p for p in os.environ.get("TETHER_KILL_FILES", "").split(os.pathsep) if p)
+        return cls(name, url, token, kill)
+
+    # -- transport ---------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.url}/v1/agents/{self.name}{path}", data=data, method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace")[:300]
+            raise TetherUnavailable(f"{method} {path}: HTTP {err.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as err:
+            raise TetherUnavailable(f"{method} {path}: {err}") from None
+
+    # -- the calls ---------------------------------------------------------------------------------
+    def heartbeat(self, task: str | None = None, progress: str | None = None) -> None:
+        self._call("POST", "/heartbeat", {"task": task, "progress": progress})
+
+    def report(self, kind: str, **data: Any) -> None:
+        self._call("POST", "/report", {"kind": kind, "data": data})
+
+    def files_changed(self, *paths: str) -> None:
+        self.report("files.changed", paths=list(paths))
+
+    def command_run(self, command: str, exit_code: int | None = None) -> None:
+        self.report("command.run", command=command, exit_code=exit_code)
+
+    def tests(self, passed: int, failed: int, **extra: Any) -> None:
+        self.report("tests.reported", passed=passed, failed=failed, **extra)
+
+    def add_task(self, text: str) -> int:
+        return int(self._call("POST", "/tasks", {"text": text})["id"])
+
+    def next_task(self) -> dict[str, Any] | None:
+        """Take the next queued task (marked started), or None when the queue is empty."""
+        task: dict[str, Any] | None = self._call("POST", "/tasks/next", {})["task"]
+        return task
+
+    @contextmanager
+    def task(self, task: str | dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Run a task: a text starts a new one; a task from ``next_task`` continues it. Done on
+        success, failed when the block raises."""
+        if isinstance(task, str):
+            task_id = self.add_task(task)
+            self._call("POST", f"/tasks/{task_id}/start", {"text": task})
+            current = {"id": task_id, "text": task}
+        else:
+            current = task
+        try:
+            yield current
+        except BaseException as err:
+            self._call("POST", f"/tasks/{current['id']}/end", {"ok": False, "note": f"{type(err).__name__}: {err}"})
+            raise
+        self._call("POST", f"/tasks/{current['id']}/end", {"ok": True})
+
+    def killed(self) -> bool:
+        """True while a kill file (global or this agent's) exists: gated actions must not run."""
+        return any(Path(p).exists() for p in self.kill_files)
