@@ -1,0 +1,116 @@
+"""Shared helpers: run the real CLI in a subprocess, read the real store files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+#: The environment variables tether reads; scrubbed so a developer's shell cannot leak into a test.
+TETHER_VARS = ("TETHER_HOME", "TETHER_RUNBOOK", "TETHER_STORE", "TETHER_DEBUG")
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in TETHER_VARS}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("COLUMNS", "200")
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+    prefix: Sequence[str] = (),
+    timeout: float = 60,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m tether ARGS`` as a real process. ``home`` sets TETHER_HOME; ``prefix`` wraps the command
+    (e.g. setpriv). The environment is the test's, minus any TETHER_* variables, plus ``env``."""
+    extra = dict(env or {})
+    if home is not None:
+        extra["TETHER_HOME"] = str(home)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "tether", *args],
+        env=cli_env(extra),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """Assert the process failed with exactly one line on stderr and no traceback; return that line."""
+    assert proc.returncode != 0, proc
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def sqlite_ids(path: str | os.PathLike[str]) -> tuple[str, list[int]]:
+    """Open a SQLite file with the stdlib only: (integrity_check, event ids)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        ids = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id")]
+    finally:
+        conn.close()
+    return check, ids
+
+
+def raw_bytes(db: Path) -> bytes:
+    """Every byte SQLite keeps for ``db``: the file, its WAL and its shared-memory index."""
+    out = b""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(f"{db}{suffix}")
+        if p.exists():
+            out += p.read_bytes()
+    return out
+
+
+def unprivileged_prefix(probe_dir: Path) -> tuple[list[str], int] | None:
+    """A command prefix that runs a process without root's power to ignore file modes, and the uid that should
+    own a directory so that process cannot enter it (mode 0700). None when this host cannot do that.
+
+    Preferred: ``setpriv --reuid=65534`` (nobody), with the directory root-owned. When nobody cannot run this
+    interpreter (it lives under a private home, as with pyenv in /root), fall back to staying uid 0 with every
+    capability dropped, which makes root obey modes too; then the directory is owned by nobody.
+    """
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return None
+    candidates = [
+        (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], 0),
+        (["setpriv", "--bounding-set=-all", "--inh-caps=-all"], 65534),
+    ]
+    probe = (
+        "import os, sys\n"
+        "import tether.cli.entry\n"
+        "try:\n    os.listdir(sys.argv[1])\nexcept PermissionError:\n    sys.exit(0)\n"
+        "sys.exit(3)\n"
+    )
+    for prefix, owner in candidates:
+        locked = probe_dir / f"locked-{owner}"
+        locked.mkdir()
+        os.chown(locked, owner, owner)
+        locked.chmod(0o700)
+        try:
+            proc = subprocess.run(
+                [*prefix, sys.executable, "-c", probe, str(locked)],
+                env=cli_env(), cwd="/", capture_output=True, timeout=30,
+            )
+        except OSError:
+            continue
+        finally:
+            locked.rmdir()
+        if proc.returncode == 0:
+            return prefix, owner
+    return None
