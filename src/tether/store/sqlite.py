@@ -126,7 +126,7 @@ class SQLiteStore(Store):
         slot = _Slot()
         self._pending.append((job, slot))
         with self._write_lock:
-            if not slot.done:
+            while not slot.done:  # our job may sit behind more than one batch
                 batch: list[tuple[Job, _Slot]] = []
                 while self._pending and len(batch) < MAX_BATCH:
                     batch.append(self._pending.popleft())

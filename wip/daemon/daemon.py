@@ -1,0 +1,129 @@
+"""``tether up``, ``down``, ``reload``, ``start|stop|restart AGENT``, ``logs``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import click
+
+from tether.cli.context import Context
+from tether.errors import DaemonUnavailable, TetherError
+
+
+@click.command()
+@click.option("--foreground", is_flag=True, help="Stay in the foreground (for systemd, launchd and tests).")
+@click.pass_obj
+def up(obj: Context, foreground: bool) -> None:
+    """Start the daemon for the runbook (one per state directory)."""
+    loaded = obj.loaded
+    from tether.daemon.server import AlreadyRunning, info, serve
+
+    if foreground:
+        serve(loaded)
+        return
+    running = info(loaded.state.root)
+    if running is not None and _alive(running.get("pid")):
+        raise AlreadyRunning(f"a daemon already runs for {loaded.state.root} (pid {running['pid']}, {running['url']})")
+    loaded.state.root.mkdir(parents=True, exist_ok=True)
+    log = open(loaded.state.root / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tether", "-f", str(loaded.path), "up", "--foreground"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        running = info(loaded.state.root)
+        if running is not None and running.get("pid") == proc.pid:
+            click.echo(f"tether daemon running (pid {proc.pid}) at {running['url']}; logs in {log.name}")
+            return
+        if proc.poll() is not None:
+            tail = (loaded.state.root / "daemon.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise TetherError(f"the daemon exited at start: {tail[0] if tail else 'see ' + log.name}")
+        time.sleep(0.05)
+    raise TetherError(f"the daemon did not come up within 20s; see {log.name}")
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+@click.command()
+@click.pass_obj
+def down(obj: Context) -> None:
+    """Stop the daemon cleanly (its agents are stopped too)."""
+    from tether.cli.client import call
+    from tether.daemon.server import info
+
+    running = info(obj.state.root)
+    try:
+        call(obj.state, "POST", "/v1/shutdown")
+    except DaemonUnavailable:
+        if running is None:
+            click.echo("no daemon is running")
+            return
+        raise
+    pid = running["pid"] if running else None
+    deadline = time.time() + 60
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    click.echo("tether daemon stopped")
+
+
+@click.command()
+@click.pass_obj
+def reload(obj: Context) -> None:
+    """Re-read the runbook; an invalid one is rejected and the old one stays."""
+    from tether.cli.client import call
+    from tether.runbook import load
+
+    load(obj.runbook_path)  # report errors here, with their lines, before asking the daemon
+    got = call(obj.state, "POST", "/v1/reload")
+    click.echo(f"reloaded; restarted: {', '.join(got['restarted']) or 'none'}")
+
+
+def _verb(name: str, help_text: str) -> click.Command:
+    @click.command(name=name, help=help_text)
+    @click.argument("agent")
+    @click.pass_obj
+    def command(obj: Context, agent: str) -> None:
+        from tether.cli.client import call
+
+        call(obj.state, "POST", f"/v1/agents/{agent}/{name}")
+        click.echo(f"{agent}: {name} done")
+
+    return command
+
+
+start = _verb("start", "Start AGENT (and keep it running per its restart policy).")
+stop = _verb("stop", "Stop AGENT gracefully (its kill signal, then SIGKILL after the grace).")
+restart = _verb("restart", "Restart AGENT now.")
+
+
+@click.command()
+@click.argument("agent")
+@click.option("-F", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines to show first.")
+@click.option("--stderr", "stream", flag_value="stderr", help="The agent's stderr instead of stdout.")
+@click.option("--stdout", "stream", flag_value="stdout", default=True, hidden=True)
+@click.pass_obj
+def logs(obj: Context, agent: str, follow: bool, lines: int, stream: str) -> None:
+    """Print AGENT's log (read from disk: works with no daemon)."""
+    from tether import process
+
+    log_dir = obj.state.log_dir(agent)
+    if not log_dir.exists():
+        raise TetherError(f"no logs for {agent!r} in {log_dir}; has it run?")
+    for line in process.read_logs(log_dir, stream, lines):
+        click.echo(line)
+    if follow:
+        for line in process.follow(log_dir, stream, stop=lambda: False):
+            click.echo(line)
