@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "Show every agent's state (works with no daemon)."),
     "events": ("events", "Print the event log, optionally following it."),
     "backup": ("backup", "Copy the store consistently, even while the daemon writes."),
+    "prune": ("backup", "Delete events past the runbook's retention."),
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
