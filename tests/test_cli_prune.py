@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 from helpers import run_cli
-
 from tether.store import NewEvent
 from tether.store.sqlite import SQLiteStore
 
