@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)"
+_WHOLE = r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+"
 
 
 def parse_duration(value: object) -> float:
@@ -18,11 +16,13 @@ def parse_duration(value: object) -> float:
             raise ValueError(value)
         return float(value)
     if isinstance(value, str):
+        import re  # here, not at the top: `tether status` formats durations but never parses them
+
         text = value.strip().replace(" ", "")
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
             return float(text)
-        if _WHOLE.fullmatch(text):
-            return sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+        if re.fullmatch(_WHOLE, text):
+            return sum(float(n) * _UNITS[u] for n, u in re.findall(_PART, text))
     raise ValueError(value)
 
 

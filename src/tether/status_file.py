@@ -10,11 +10,12 @@ import json
 import os
 import threading
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether import redact
-from tether.paths import StateDir
+if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
+    from pathlib import Path
+
+    from tether.paths import StateDir
 
 SCHEMA = 1
 
@@ -70,6 +71,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write(state: StateDir, row: dict[str, Any], now: float | None = None) -> Path:
+    from tether.redact import redact
+
     path = state.status_file(row["name"])
-    write_atomic(path, redact.redact(json.dumps(document(row, now), indent=2)) + "\n")
+    write_atomic(path, redact(json.dumps(document(row, now), indent=2)) + "\n")
     return path

@@ -14,13 +14,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether import redact
 from tether.errors import StoreError
 from tether.store import projections, schema
 from tether.store.base import Event, NewEvent, Store, Task
+
+if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
+    from pathlib import Path
 
 Job = Callable[[sqlite3.Connection], tuple[Any, set[str]]]
 MAX_BATCH = 512
@@ -28,13 +29,13 @@ _ENCODE = json.JSONEncoder(default=str).encode
 _INSERT = "INSERT INTO events (ts, node, agent, kind, data) VALUES (?, ?, ?, ?, ?)"
 
 
-def _explain(path: Path, err: BaseException) -> StoreError:
+def _explain(path: str | os.PathLike[str], err: BaseException) -> StoreError:
     """One line: what is wrong with the store file and what to do."""
     text = str(err).lower()
     if "disk is full" in text or "disk full" in text:
         hint = "the disk is full; free space and try again (nothing was written)"
     elif "readonly" in text or "read-only" in text or "permission" in text or "unable to open" in text:
-        hint = f"cannot write there; check that {path.parent} exists and is writable by this user"
+        hint = f"cannot write there; check that {os.path.dirname(path)} exists and is writable by this user"
     elif "not a database" in text or "malformed" in text or "corrupt" in text or "no such table" in text:
         hint = "the file is corrupt or not a tether store; move it aside and restore a backup (`tether backup`)"
     elif "locked" in text or "busy" in text:
@@ -47,8 +48,8 @@ def _explain(path: Path, err: BaseException) -> StoreError:
 class SQLiteStore(Store):
     def __init__(self, path: str | os.PathLike[str], *, node: str | None = None, readonly: bool = False) -> None:
         super().__init__()
-        self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
+        self.file = os.fspath(path)
+        self.url = f"sqlite:///{self.file}"
         self.node = node
         self.readonly = readonly
         self._local = threading.local()
@@ -58,29 +59,46 @@ class SQLiteStore(Store):
         self._closed = False
         if not readonly:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(self.file) or ".", exist_ok=True)
             except OSError as err:
-                raise StoreError(f"{self.path.parent}: cannot create the state directory ({err.strerror})") from None
+                raise StoreError(
+                    f"{os.path.dirname(self.file)}: cannot create the state directory ({err.strerror})"
+                ) from None
             self._migrate()
-        elif not self.path.exists():
-            raise StoreError(f"{self.path}: no store here yet; start the daemon (`tether up`) or run `tether demo`")
+        else:
+            try:
+                os.stat(self.file)
+            except FileNotFoundError:
+                raise StoreError(
+                    f"{self.file}: no store here yet; start the daemon (`tether up`) or run `tether demo`"
+                ) from None
+            except OSError as err:
+                raise StoreError(
+                    f"{self.file}: cannot read it ({err.strerror}); check the state directory's owner and mode"
+                ) from None
+
+    @property
+    def path(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.file)
 
     # -- connections -----------------------------------------------------------------------------
     def _connect(self, write: bool) -> sqlite3.Connection:
         try:
             if write:
-                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=30)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             else:
-                uri = f"file:{self.path}?mode={'ro' if self.readonly else 'rw'}"
+                uri = f"file:{self.file}?mode={'ro' if self.readonly else 'rw'}"
                 conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
                 conn.execute("PRAGMA query_only=1")
                 conn.row_factory = _dict_row
             conn.execute("PRAGMA busy_timeout=30000")
             return conn
         except sqlite3.Error as err:
-            raise _explain(self.path, err) from None
+            raise _explain(self.file, err) from None
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -93,7 +111,7 @@ class SQLiteStore(Store):
         try:
             return self._reader().execute(sql, params).fetchall()
         except sqlite3.Error as err:
-            raise _explain(self.path, err) from None
+            raise _explain(self.file, err) from None
 
     def _migrate(self) -> None:
         conn = self._connect(write=True)
@@ -110,7 +128,7 @@ class SQLiteStore(Store):
         except sqlite3.Error as err:
             if conn.in_transaction:
                 conn.rollback()
-            raise _explain(self.path, err) from None
+            raise _explain(self.file, err) from None
         finally:
             conn.close()
 
@@ -120,9 +138,9 @@ class SQLiteStore(Store):
     # queued while a commit was running find their answer when they get the lock, or lead the next.
     def _submit(self, job: Job) -> Any:
         if self.readonly:
-            raise StoreError(f"{self.path}: opened read-only")
+            raise StoreError(f"{self.file}: opened read-only")
         if self._closed:
-            raise StoreError(f"{self.path}: the store is closed")
+            raise StoreError(f"{self.file}: the store is closed")
         slot = _Slot()
         self._pending.append((job, slot))
         with self._write_lock:
@@ -153,7 +171,7 @@ class SQLiteStore(Store):
                 for item in batch:
                     self._commit(conn, [item])
                 return
-            error = _explain(self.path, err)
+            error = _explain(self.file, err)
             for _, slot in batch:
                 slot.fail(error)
             return
@@ -184,7 +202,9 @@ class SQLiteStore(Store):
 
     # -- Store API -------------------------------------------------------------------------------
     def append(self, events: Sequence[NewEvent]) -> list[int]:
-        enc, red, node = _ENCODE, redact.redact, self.node
+        from tether.redact import redact as red
+
+        enc, node = _ENCODE, self.node
         rows = [(e.ts, node, e.agent, e.kind, red(enc(e.data))) for e in events]
         projected = [i for i, e in enumerate(events) if e.kind in projections.PROJECTIONS]
 
@@ -210,7 +230,9 @@ class SQLiteStore(Store):
         """Bulk-load pre-serialised ``(ts, agent, kind, data_json)`` rows with no projection (demo, bench)."""
 
         def job(conn: sqlite3.Connection) -> tuple[None, set[str]]:
-            red, node = redact.redact, self.node
+            from tether.redact import redact as red
+
+            node = self.node
             conn.executemany(_INSERT, [(ts, node, agent, kind, red(data)) for ts, agent, kind, data in rows])
             return None, set()
 
@@ -329,6 +351,8 @@ class SQLiteStore(Store):
 
     # -- housekeeping ----------------------------------------------------------------------------
     def backup(self, path: str) -> None:
+        from pathlib import Path
+
         target = Path(path)
         if target.exists():
             raise StoreError(f"{target}: already exists; choose a new file name")
