@@ -1,0 +1,390 @@
+"""Spawn an agent under its keeper, and re-attach to it after a daemon restart.
+
+Process tree of one run::
+
+    daemon (Python)                       may die, restart, be SIGSTOPped
+      └─ keeper.sh (dash, own session)     ~1 MB; ignores HUP/INT/QUIT/TERM/PIPE; writes the run folder
+           └─ agent (own process group)    stdout/stderr straight to the O_APPEND log files
+                └─ …descendants            all inherit TETHER_INSTANCE and stay in the run's cgroup
+
+The daemon holds no pipe to the keeper (stdin is /dev/null, its output goes to ``keeper.log``), so a
+SIGKILLed daemon loses no line and no exit code. After a restart, ``adopt(run_dir)`` re-attaches by the
+identities in ``keeper.pid``/``agent.pid`` (boot id + start time, never a bare PID), and ``wait_exit``
+learns of the end through a pidfd (event-driven; a short poll only where pidfds are missing).
+
+run_as: the keeper stays root (it writes the root-owned run folder and the cgroup); the launcher drops to
+the user right before exec, so the agent and everything it starts run as that user. The log files are
+opened by the keeper, so they stay owned by the daemon's user while the agent can still append to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pwd
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tether.process import cgroup as cgroups
+from tether.process import platform
+from tether.process.errors import AlreadyRunning, SpawnError
+from tether.process.identity import ProcessId, read_pid_file
+from tether.process.rundir import (
+    AGENT_PID,
+    KEEPER_LOG,
+    KEEPER_PID,
+    SPAWN_LOCK,
+    STALE,
+    RunInfo,
+    read_exit,
+    read_killed,
+    read_run_info,
+    signal_of,
+    write_run_info,
+)
+from tether.process.tree import KillReport, RunIdentities, kill_run
+
+KEEPER_SH = Path(__file__).with_name("keeper.sh")
+LAUNCH_PY = Path(__file__).with_name("launch.py")
+SHELL = "/bin/sh"
+INSTANCE_VAR = "TETHER_INSTANCE"
+CANCEL_SLICE = 0.05  # how often wait_ended looks at its cancel event
+
+
+@dataclass
+class SpawnSpec:
+    """What to run and where. ``env`` None means the daemon's own environment; ``TETHER_INSTANCE`` is always
+    set to ``instance`` for the agent. ``cgroup`` picks the hierarchy (``"none"`` disables it)."""
+
+    agent: str
+    argv: list[str]
+    run_dir: Path
+    log_dir: Path
+    cwd: str | os.PathLike[str] | None = None
+    env: dict[str, str] | None = None
+    user: str | None = None
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    cgroup: cgroups.Preference = "auto"
+
+
+class KeeperHandle:
+    """One run: its keeper, its agent and its run folder. Cheap; every question reads the run folder."""
+
+    def __init__(self, run_dir: Path, info: RunInfo | None, popen: subprocess.Popen[bytes] | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.info = info
+        self._popen = popen  # set when this process spawned the keeper (so it reaps it)
+        self._keeper: ProcessId | None = None
+        self._agent: ProcessId | None = None
+
+    def __repr__(self) -> str:
+        return f"KeeperHandle({str(self.run_dir)!r}, keeper={self.keeper_id}, agent={self._read_agent()})"
+
+    # --- identities ----------------------------------------------------------------------------------------
+
+    @property
+    def instance(self) -> str | None:
+        return None if self.info is None else self.info.instance
+
+    @property
+    def cgroup(self) -> cgroups.AgentCgroup | None:
+        return None if self.info is None else self.info.cgroup
+
+    @property
+    def log_dir(self) -> Path | None:
+        return None if self.info is None else self.info.log_dir
+
+    @property
+    def keeper_id(self) -> ProcessId | None:
+        if self._keeper is None:
+            self._keeper = read_pid_file(self.run_dir / KEEPER_PID)
+        return self._keeper
+
+    def _read_agent(self) -> ProcessId | None:
+        if self._agent is None:
+            self._agent = read_pid_file(self.run_dir / AGENT_PID)
+        return self._agent
+
+    def agent_id(self, timeout: float = 2.0) -> ProcessId | None:
+        """The agent's identity, waiting up to ``timeout`` s for the keeper to write ``agent.pid``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ident = self._read_agent()
+            if ident is not None or time.monotonic() >= deadline or not self.keeper_alive():
+                return ident if ident is not None else self._read_agent()
+            time.sleep(0.005)
+
+    def agent_pid(self, timeout: float = 2.0) -> int | None:
+        ident = self.agent_id(timeout)
+        return None if ident is None else ident.pid
+
+    # --- state ---------------------------------------------------------------------------------------------
+
+    def _reap(self) -> None:
+        if self._popen is not None:
+            self._popen.poll()
+
+    def keeper_alive(self) -> bool:
+        self._reap()
+        ident = self.keeper_id
+        return ident is not None and ident.alive()
+
+    def agent_alive(self) -> bool:
+        ident = self._read_agent()
+        return ident is not None and ident.alive()
+
+    def running(self) -> bool:
+        """True while the keeper or the agent is alive (the agent counts even if its keeper was killed)."""
+        return self.keeper_alive() or self.agent_alive()
+
+    def exit_status(self) -> int | None:
+        """The agent's exit status (``128+N`` for signal N) once the keeper recorded it; None before, and
+        None for ever when the keeper was SIGKILLed before the agent ended (``lost()``)."""
+        return read_exit(self.run_dir)
+
+    def exit_signal(self) -> int | None:
+        """The signal number behind an exit status of ``128+N`` (see ``rundir.signal_of`` for the caveat)."""
+        return signal_of(self.exit_status())
+
+    def killed_by(self) -> str | None:
+        """The signal ``tether kill`` sent to this run (``"SIGTERM"``...), if it did."""
+        return read_killed(self.run_dir)
+
+    def lost(self) -> bool:
+        """True when nothing runs any more and no exit status was recorded (the keeper was killed)."""
+        return not self.running() and self.exit_status() is None
+
+    # --- waiting -------------------------------------------------------------------------------------------
+
+    def watch_fd(self) -> int | None:
+        """A pidfd that becomes readable when the run ends (the keeper's; the agent's if the keeper is gone),
+        for the daemon's event loop (``loop.add_reader``). The caller closes it. None when nothing runs or
+        pidfds are unsupported (then poll ``running()``)."""
+        for ident in (self.keeper_id, self._read_agent()):
+            if ident is None:
+                continue
+            fd = platform.pidfd_open(ident.pid)
+            if fd is None:
+                continue
+            if ident.alive():
+                return fd
+            os.close(fd)
+        return None
+
+    def wait_ended(self, timeout: float | None = None, cancel: threading.Event | None = None) -> bool:
+        """Block until the run has ended (keeper and agent gone); True when it has, False when ``timeout``
+        seconds passed or ``cancel`` was set first.
+
+        Event-driven through pidfds, also when the keeper is not our child (after a daemon restart); with
+        ``cancel`` the pidfd is polled in slices of ``CANCEL_SLICE`` s so a set event is seen promptly.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if cancel is not None and cancel.is_set():
+                return not self.running()
+            self._reap()
+            target = self.keeper_id if self.keeper_alive() else self._read_agent()
+            if target is None or not target.alive():
+                if not self.running():
+                    self._reap()
+                    return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.001)
+                continue
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = remaining if cancel is None else min(CANCEL_SLICE, CANCEL_SLICE if remaining is None else remaining)
+            done = platform.pidfd_wait(target.pid, step, target.alive)
+            if done is None:  # no pidfds (macOS, old kernels): poll briefly
+                time.sleep(0.02 if step is None else min(0.02, step))
+            if deadline is not None and time.monotonic() >= deadline:
+                self._reap()
+                return not self.running()
+
+    def wait_exit(self, timeout: float | None = None, cancel: threading.Event | None = None) -> int | None:
+        """``wait_ended``, then the exit status: an int once the run ended and its status was recorded;
+        None on timeout or cancel (``running()`` is then True) or when the status was lost (``lost()``)."""
+        if not self.wait_ended(timeout, cancel):
+            return None
+        return self.exit_status()
+
+    # --- stopping ------------------------------------------------------------------------------------------
+
+    def identities(self) -> RunIdentities:
+        return RunIdentities(keeper=self.keeper_id, agent=self._read_agent())
+
+    def kill(self, signal_name: str = "TERM", grace: float = 10.0, *, use_cgroup: bool = True) -> KillReport:
+        """Stop the agent's whole tree (see ``tree.kill_run``); the keeper then records the exit status."""
+        report = kill_run(self.run_dir, signal_name, grace, use_cgroup=use_cgroup)
+        self._reap()
+        return report
+
+    def cleanup(self) -> bool:
+        """Remove the run's cgroup once the run ended and it is empty; True when nothing is left."""
+        self._reap()
+        if self.cgroup is None or not self.cgroup.exists():
+            return True
+        if self.running():
+            return False
+        return self.cgroup.remove(timeout=0.2)
+
+
+# --- adopt and spawn ---------------------------------------------------------------------------------------------
+
+
+def adopt(run_dir: Path) -> KeeperHandle | None:
+    """Re-attach to the run recorded in ``run_dir``; None when the folder holds no run.
+
+    The handle may describe a live run (``running()``), a finished one (``exit_status()`` read from ``exit``
+    even when the keeper has long gone) or a lost one. Liveness is always by identity: a PID now used by
+    another process, or recorded before a reboot, is never taken for the keeper or the agent.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return None
+    info = read_run_info(run_dir)
+    handle = KeeperHandle(run_dir, info)
+    if info is None and handle.keeper_id is None and handle._read_agent() is None and handle.exit_status() is None:
+        return None
+    return handle
+
+
+@contextlib.contextmanager
+def _spawn_lock(run_dir: Path, agent: str, timeout: float) -> Iterator[None]:
+    """Serialise spawns of one run folder (bounded: a stopped daemon holding it must not hang us)."""
+    fd = os.open(run_dir / SPAWN_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise AlreadyRunning(f"agent {agent!r} is being started by another process") from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_user(user: str | None) -> None:
+    if user is None:
+        return
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        raise SpawnError(f"run_as user {user!r} does not exist; create it or change run_as") from None
+    if os.geteuid() != 0 and pw.pw_uid != os.geteuid():
+        raise SpawnError(f"run_as user {user!r} needs the daemon to run as root (it runs as uid {os.geteuid()})")
+
+
+def _keeper_log_tail(run_dir: Path, limit: int = 400) -> str:
+    try:
+        text = (run_dir / KEEPER_LOG).read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return text[-limit:].replace("\n", " | ")
+
+
+def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
+    """Start ``spec.argv`` under a new keeper and return once the keeper wrote ``keeper.pid``/``agent.pid``.
+
+    Raises ``AlreadyRunning`` when the run folder's previous keeper or agent is still alive, and
+    ``SpawnError`` when the keeper cannot start or does not report in within ``timeout`` seconds.
+    """
+    if not spec.argv:
+        raise SpawnError(f"agent {spec.agent!r} has an empty command")
+    if not spec.instance or any(c in spec.instance for c in "\0=\n"):
+        raise SpawnError(f"bad instance id {spec.instance!r}")
+    _check_user(spec.user)
+    run_dir, log_dir = Path(spec.run_dir), Path(spec.log_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    with _spawn_lock(run_dir, spec.agent, timeout):
+        previous = adopt(run_dir)
+        if previous is not None and previous.running():
+            k, a = previous.keeper_id, previous._read_agent()
+            raise AlreadyRunning(
+                f"agent {spec.agent!r} is already running (keeper pid {k.pid if k else '?'}, agent pid "
+                f"{a.pid if a else '?'}); stop it with `tether kill {spec.agent}` first",
+                keeper_pid=k.pid if k else None,
+                agent_pid=a.pid if a else None,
+            )
+        if previous is not None and previous.cgroup is not None:
+            previous.cgroup.remove(timeout=0.1)  # leaves a group an escaped process still holds
+        for name in STALE:
+            (run_dir / name).unlink(missing_ok=True)
+
+        group = cgroups.create(spec.agent, spec.instance, spec.cgroup)
+        info = RunInfo(
+            agent=spec.agent,
+            instance=spec.instance,
+            argv=list(spec.argv),
+            log_dir=log_dir,
+            cwd=None if spec.cwd is None else str(spec.cwd),
+            user=spec.user,
+            cgroup=group,
+        )
+        write_run_info(run_dir, info)
+
+        env = dict(os.environ if spec.env is None else spec.env)
+        env.pop(INSTANCE_VAR, None)  # the keeper adds it for the agent only
+        env.setdefault("PATH", os.defpath)
+        launcher = [sys.executable, "-I", "-S", str(LAUNCH_PY)]
+        for d in group.dirs if group is not None else []:
+            launcher += ["--cgroup", str(d)]
+        if spec.user is not None:
+            launcher += ["--user", spec.user]
+        cg_dirs = ":".join(str(d) for d in group.dirs) if group is not None else ""
+        cmd = [SHELL, str(KEEPER_SH), str(run_dir), str(log_dir), spec.instance, cg_dirs, *launcher, "--", *spec.argv]
+
+        log_fd = os.open(run_dir / KEEPER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            popen = subprocess.Popen(
+                cmd,
+                cwd=spec.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            if group is not None:
+                group.remove(timeout=0.1)
+            raise SpawnError(f"could not start agent {spec.agent!r}: {exc}") from exc
+        finally:
+            os.close(log_fd)
+
+        handle = KeeperHandle(run_dir, info, popen)
+        deadline = time.monotonic() + timeout
+        while handle.keeper_id is None or handle._read_agent() is None:
+            if popen.poll() is not None or time.monotonic() >= deadline:
+                if handle.keeper_id is not None and handle._read_agent() is not None:
+                    break  # written just before the keeper ended (a very short agent)
+                if popen.poll() is None:
+                    popen.kill()
+                    popen.wait()
+                raise SpawnError(
+                    f"keeper for agent {spec.agent!r} did not start (status {popen.returncode}): "
+                    f"{_keeper_log_tail(run_dir) or 'no output'}"
+                )
+            time.sleep(0.002)
+        # The launcher joins the cgroup, then makes its own process group: wait for that (tens of ms), so
+        # the agent is fully placed when spawn returns.
+        agent = handle._read_agent()
+        while agent is not None and time.monotonic() < deadline and agent.alive():
+            if platform.process_group(agent.pid) == agent.pid:
+                break
+            time.sleep(0.002)
+        return handle
