@@ -58,21 +58,25 @@ class KillBody(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
 
 
+def principal(request: Request) -> Principal:
+    """The caller, from its bearer token (401 without a valid one)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "send Authorization: Bearer <token> (create one with `tether token create`)")
+    who = identify(request.app.state.control.store, token.strip())
+    if who is None:
+        raise HTTPException(401, "unknown or revoked token")
+    return who
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
 def create_app(control: Control) -> FastAPI:
     app = FastAPI(title="tether", version=__version__, docs_url="/v1/docs", openapi_url="/openapi.json")
+    app.state.control = control
     store = control.store
-
-    def principal(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise HTTPException(401, "send Authorization: Bearer <token> (create one with `tether token create`)")
-        who = identify(store, token.strip())
-        if who is None:
-            raise HTTPException(401, "unknown or revoked token")
-        return who
-
-    Caller = Annotated[Principal, Depends(principal)]
 
     def known(agent: str) -> None:
         if agent not in control.agent_names():
@@ -180,7 +184,7 @@ def create_app(control: Control) -> FastAPI:
         return {"incidents": store.incidents(state)}
 
     for verb in ("start", "stop", "restart", "resume"):
-        app.post(f"/v1/agents/{{agent}}/{verb}", name=verb)(_control_view(control, verb, principal, known, admin, call))
+        app.post(f"/v1/agents/{{agent}}/{verb}", name=verb)(_control_view(control, verb, known, admin, call))
 
     @app.post("/v1/agents/{agent}/kill")
     def kill(agent: str, body: KillBody, who: Caller) -> dict[str, str]:
@@ -204,8 +208,8 @@ def create_app(control: Control) -> FastAPI:
     return app
 
 
-def _control_view(control: Control, verb: str, principal: Any, known: Any, admin: Any, call: Any) -> Any:
-    def view(agent: str, who: Annotated[Principal, Depends(principal)]) -> dict[str, str]:
+def _control_view(control: Control, verb: str, known: Any, admin: Any, call: Any) -> Any:
+    def view(agent: str, who: Caller) -> dict[str, str]:
         admin(who)
         known(agent)
         call(getattr(control, verb), agent)

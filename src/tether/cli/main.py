@@ -19,6 +19,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("events", "Print the event log, optionally following it."),
     "backup": ("backup", "Copy the store consistently, even while the daemon writes."),
     "prune": ("backup", "Delete events past the runbook's retention."),
+    "up": ("daemon", "Start the daemon (one per state directory)."),
+    "down": ("daemon", "Stop the daemon and its agents cleanly."),
+    "reload": ("daemon", "Re-read the runbook; an invalid one is rejected."),
+    "start": ("daemon", "Start an agent."),
+    "stop": ("daemon", "Stop an agent gracefully."),
+    "restart": ("daemon", "Restart an agent."),
+    "logs": ("daemon", "Print an agent's log from disk."),
+    "kill": ("control", "Kill an agent's whole tree now; works with the daemon dead."),
+    "resume": ("control", "Lift an agent's kill switch."),
+    "token": ("control", "Create API tokens (agent, approver, admin)."),
+    "beat": ("control", "Send a heartbeat from inside an agent."),
+    "task": ("control", "Queue and list an agent's tasks."),
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}

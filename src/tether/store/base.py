@@ -77,7 +77,7 @@ class Store(ABC):
     def append(self, events: Sequence[NewEvent]) -> list[int]:
         """Durably append events (redacted first) and apply their projections; return their ids."""
 
-    def emit(self, kind: str, agent: str | None = None, **data: Any) -> int:
+    def emit(self, kind: str, agent: str | None = None, /, **data: Any) -> int:
         """Append one event."""
         return self.append([NewEvent(kind, agent, data)])[0]
 

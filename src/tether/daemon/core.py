@@ -53,6 +53,8 @@ class Daemon:
 
     def _add(self, name: str, spec: Agent) -> None:
         self.store.emit("agent.registered", name, info=self._info(spec))
+        if spec.cwd is None:  # the default workspace is ours to make; an explicit cwd must exist
+            self.loaded.agent_cwd(name).mkdir(parents=True, exist_ok=True)
         sup = AgentSupervisor(
             spec, self.state, self.store, self.loaded.agent_cwd(name), lambda: self._agent_env(spec), self.incident
         )

@@ -42,6 +42,7 @@ class AgentSupervisor:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self.started_at = 0.0
+        self.log_max_bytes = 10 * 1024 * 1024
 
     @property
     def run_dir(self) -> Path:
@@ -74,6 +75,9 @@ class AgentSupervisor:
 
     def set_desired(self, desired: str) -> None:
         with self._lock:
+            if desired == "running" and self.desired != "running":  # a human said start: a fresh budget
+                self.tracker.recent.clear()
+                self.tracker.attempt = 0
             self.desired = desired
             self.store.emit("agent.desired", self.name, desired=desired)
             if desired != "running":
@@ -126,11 +130,13 @@ class AgentSupervisor:
             self.desired = "crashloop"
             return
         instance = uuid.uuid4().hex[:12]
+        log_dir = self.state.log_dir(self.name)
+        process.rotate(log_dir, self.log_max_bytes)
         try:
             handle = process.spawn(
                 process.Spec(
                     agent=self.name, argv=list(self.spec.command), cwd=self.cwd, env=self._env(),
-                    run_dir=self.run_dir, log_dir=self.state.log_dir(self.name), user=self.spec.run_as,
+                    run_dir=self.run_dir, log_dir=log_dir, user=self.spec.run_as,
                     instance=instance,
                 )
             )
@@ -152,6 +158,8 @@ class AgentSupervisor:
         self.store.emit("agent.exited", self.name, **data)
         self.tracker.stable(uptime)
         if self._stop.is_set():
+            if not adopted:
+                self.store.emit("agent.state", self.name, state="stopped", reason="the daemon stopped")
             return
         if self._kill_file_present():
             self.store.emit("agent.state", self.name, state="killed", reason="kill switch engaged")

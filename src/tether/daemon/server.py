@@ -85,7 +85,6 @@ def serve(loaded: LoadedRunbook) -> None:
 
     config = uvicorn.Config(create_app(daemon), log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     def stop(*_: Any) -> None:
         daemon.shutdown_requested.set()
