@@ -77,6 +77,9 @@ def create_app(control: Control) -> FastAPI:
     app = FastAPI(title="tether", version=__version__, docs_url="/v1/docs", openapi_url="/openapi.json")
     app.state.control = control
     store = control.store
+    from tether.api.approvals import router as approvals_router
+
+    app.include_router(approvals_router)  # the approvals issue owns that module
 
     def known(agent: str) -> None:
         if agent not in control.agent_names():

@@ -31,6 +31,9 @@ class Daemon:
         self._prepare_state_dir()
         self.store: Store = open_store(loaded.store_url)
         self.store.on_change(self._write_status)
+        from tether.approvals import Approvals
+
+        self.approvals = Approvals(self.store)
         self.url = ""
         self.supervisors: dict[str, AgentSupervisor] = {}
         self._monitor_wake = threading.Event()
@@ -217,6 +220,9 @@ class Daemon:
                 deadline = heartbeat.next_deadline(row)
                 if deadline is not None and deadline > now:
                     deadlines.append(deadline)
+            approval_deadline = self.approvals.tick(now)
+            if approval_deadline is not None:
+                deadlines.append(approval_deadline)
             wait = min(deadlines) - now if deadlines else 60.0
             self._monitor_wake.wait(timeout=min(max(wait, 0.01), 60.0))
             self._monitor_wake.clear()
