@@ -1,0 +1,81 @@
+"""The four entry points. Each is total: any internal error gives ``unknown`` with ``parsed=False``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from tether.classify.commands import dispatch
+from tether.classify.model import Action, Classification, Context
+from tether.classify.net import url_effects
+from tether.classify.scan import Scan
+from tether.classify.shell import walk_text
+from tether.classify.tools import classify_tool_into, hooks_check
+
+_PATH_OPS: Final = frozenset({"read", "write", "delete", "exec"})
+_DEFAULT: Final = Context()
+
+
+def _failure(reason: str) -> Classification:
+    return Classification((Action("unknown", reason),), (), False)
+
+
+def _scan(ctx: Context) -> Scan:
+    return Scan(ctx, walk_text, dispatch)
+
+
+def classify_shell(command: str, ctx: Context = _DEFAULT) -> Classification:
+    """Classify a shell command line (every simple command inside it)."""
+    try:
+        if not isinstance(command, str):
+            return _failure("command is not text")
+        scan = _scan(ctx)
+        walk_text(scan, command)
+        hooks_check(scan, command, command[:80])
+        return scan.finish()
+    except Exception as exc:
+        return _failure(f"classifier error: {type(exc).__name__}")
+
+
+def classify_tool(tool_name: str, tool_input: Mapping[str, Any], ctx: Context = _DEFAULT) -> Classification:
+    """Classify an agent tool call (Claude Code or Codex names; ``mcp__server__tool``)."""
+    try:
+        if not isinstance(tool_name, str):
+            return _failure("tool name is not text")
+        if not isinstance(tool_input, Mapping):
+            return _failure("tool input is not a mapping")
+        scan = _scan(ctx)
+        classify_tool_into(scan, tool_name, tool_input)
+        return scan.finish()
+    except Exception as exc:
+        return _failure(f"classifier error: {type(exc).__name__}")
+
+
+def classify_path(path: str, op: str, ctx: Context = _DEFAULT) -> Classification:
+    """Classify reading, writing, deleting or executing one path."""
+    try:
+        if not isinstance(path, str) or not path or op not in _PATH_OPS:
+            return _failure(f"cannot classify {op!r} of {path!r}"[:120])
+        scan = _scan(ctx)
+        scan.path(path.replace("\x00", ""), op, path[:120])
+        if op == "read":
+            scan.add("repo.read", "reads a file", path[:120])
+        elif op == "exec":
+            scan.add("unknown", "executes a file", path[:120])
+        else:
+            scan.add("pr.draft", f"{op}s a file", path[:120])
+        return scan.finish()
+    except Exception as exc:
+        return _failure(f"classifier error: {type(exc).__name__}")
+
+
+def classify_url(url: str, method: str = "GET", ctx: Context = _DEFAULT) -> Classification:
+    """Classify one request to ``url`` with ``method``."""
+    try:
+        if not isinstance(url, str) or not isinstance(method, str):
+            return _failure("url or method is not text")
+        scan = _scan(ctx)
+        url_effects(scan, url.replace("\x00", ""), method, "request", url[:120])
+        return scan.finish()
+    except Exception as exc:
+        return _failure(f"classifier error: {type(exc).__name__}")

@@ -1,0 +1,448 @@
+"""Shell text -> simple commands, via tree-sitter-bash.
+
+The walker visits every node that can run something: lists, pipelines, subshells, groups,
+control flow, function bodies, command and process substitutions, heredoc bodies, and hands each
+simple command (argv with ``PH`` for run-time text, its redirects and known stdin) to the per-tool
+dispatcher. ERROR and MISSING nodes make the result ``unknown`` with ``parsed=False``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import tree_sitter_bash
+from tree_sitter import Language, Node, Parser
+
+from tether.classify.paths import PH, has_magic
+from tether.classify.scan import Cmd, Scan
+
+_LANGUAGE: Final = Language(tree_sitter_bash.language())
+_PARSER: Final = Parser(_LANGUAGE)
+
+#: Nodes whose children are statements (or hold statements somewhere below).
+_CONTAINERS: Final = frozenset(
+    {
+        "program",
+        "list",
+        "compound_statement",
+        "do_group",
+        "if_statement",
+        "elif_clause",
+        "else_clause",
+        "while_statement",
+        "for_statement",
+        "c_style_for_statement",
+        "case_statement",
+        "case_item",
+        "negated_command",
+        "test_command",
+        "ERROR",
+    }
+)
+_SCOPED: Final = frozenset({"subshell", "command_substitution", "process_substitution"})
+_LEAVES: Final = frozenset({"comment", "word", "number", "raw_string", "variable_name", "string_content"})
+_REDIRECTS: Final = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+_WRITE_OPS: Final = frozenset({">", ">>", ">|", "&>", "&>>", "<>"})
+_DEVICES: Final = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})
+_DQ_ESCAPES: Final = frozenset('"\\$`')
+_MAX_TEXT: Final = 240
+
+
+def walk_text(scan: Scan, text: str, command: str = "") -> None:
+    """Parse ``text`` as bash and add everything it does to ``scan``."""
+    src = text.encode("utf-8", "replace")
+    if not src.endswith(b"\n"):
+        # A trailing newline also spares tree-sitter a slow error-recovery pass on pipelines.
+        src += b"\n"
+    root = _PARSER.parse(src).root_node
+    if root.has_error:
+        scan.fail("shell syntax could not be parsed", _clip(command or text))
+    _Walker(scan, src).stmt(root, None)
+
+
+def _clip(s: str) -> str:
+    s = s.strip()
+    return s if len(s) <= _MAX_TEXT else s[: _MAX_TEXT - 1] + "…"
+
+
+class _Walker:
+    __slots__ = ("scan", "src")
+
+    def __init__(self, scan: Scan, src: bytes) -> None:
+        self.scan = scan
+        self.src = src
+
+    def text(self, n: Node) -> str:
+        return self.src[n.start_byte : n.end_byte].decode("utf-8", "replace")
+
+    # -------------------------------------------------------------------------------- statements
+
+    def stmt(self, n: Node, stdin: str | None) -> str:
+        """Walk a statement; returns what it writes to stdout when known literally, else PH."""
+        t = n.type
+        if t == "command":
+            return self.command(n, stdin, None, n)
+        if t == "pipeline":
+            self.pipeline(n, stdin)
+        elif t == "redirected_statement":
+            return self.redirected(n, stdin)
+        elif t in _CONTAINERS:
+            if n.is_missing:
+                self.scan.fail("shell syntax is incomplete")
+            for c in n.children:
+                if c.is_named:
+                    self.stmt(c, None)
+                elif c.is_missing:
+                    self.scan.fail("shell syntax is incomplete")
+        elif t in _SCOPED:
+            self.scoped(n)
+        elif t == "variable_assignment":
+            name, value = self.assignment(n)
+            self.scan.argv_fn(self.scan, Cmd([], _clip(self.text(n)), None, [(name, value)]))
+        elif t == "declaration_command":
+            self.declaration(n)
+        elif t == "function_definition":
+            cwd = self.scan.cwd
+            for c in n.children:
+                if c.type != "word" and c.is_named:
+                    self.stmt(c, None)
+            self.scan.cwd = cwd
+        elif t in _LEAVES:
+            pass
+        elif n.is_missing:
+            self.scan.fail("shell syntax is incomplete")
+        else:
+            for c in n.children:
+                if c.is_named:
+                    self.stmt(c, None)
+                elif c.is_missing:
+                    self.scan.fail("shell syntax is incomplete")
+        return PH
+
+    def scoped(self, n: Node) -> None:
+        """A subshell or substitution: its ``cd`` does not leak out."""
+        cwd = self.scan.cwd
+        for c in n.children:
+            if c.is_named:
+                self.stmt(c, None)
+            elif c.is_missing:
+                self.scan.fail("shell syntax is incomplete")
+        self.scan.cwd = cwd
+
+    def pipeline(
+        self, n: Node, stdin: str | None, prev: str | None = None, last_redirects: list[Node] | None = None
+    ) -> str:
+        out = prev
+        first = prev is None
+        stages = [c for c in n.children if c.is_named]
+        if any(c.is_missing for c in n.children):
+            self.scan.fail("shell syntax is incomplete")
+        for i, c in enumerate(stages):
+            stage_in = stdin if first else (out if out is not None else PH)
+            if last_redirects and i == len(stages) - 1:
+                out = self.with_redirects(c, stage_in, last_redirects, c)
+            else:
+                out = self.stmt(c, stage_in)
+            first = False
+        return out if out is not None else PH
+
+    def redirected(self, n: Node, stdin: str | None) -> str:
+        children = n.children
+        body = children[0]
+        redirects = [c for c in children[1:] if c.type in _REDIRECTS]
+        if body.type in _REDIRECTS:
+            redirects.insert(0, body)
+            return self.command(None, stdin, redirects, n)
+        return self.with_redirects(body, stdin, redirects, n)
+
+    def with_redirects(self, body: Node, stdin: str | None, redirects: list[Node], whole: Node) -> str:
+        """Walk ``body`` with ``redirects`` applied where bash applies them.
+
+        tree-sitter hangs a trailing redirect on a whole list or pipeline (``a && b > f``); bash
+        applies it to the last command only.
+        """
+        t = body.type
+        if t == "command":
+            return self.command(body, stdin, redirects, whole)
+        if t == "list":
+            named = [c for c in body.children if c.is_named]
+            if any(c.is_missing for c in body.children):
+                self.scan.fail("shell syntax is incomplete")
+            for c in named[:-1]:
+                self.stmt(c, None)
+            return self.with_redirects(named[-1], None, redirects, named[-1]) if named else PH
+        if t == "pipeline":
+            return self.pipeline(body, stdin, None, redirects)
+        text = _clip(self.text(whole))
+        here = self.apply_redirects(redirects, text, [])
+        out = self.stmt(body, here if here is not None else stdin)
+        self.continuations(redirects, out, text)
+        return PH
+
+    # ---------------------------------------------------------------------------------- commands
+
+    def command(self, n: Node | None, stdin: str | None, redirects: list[Node] | None, whole: Node) -> str:
+        scan = self.scan
+        text = _clip(self.text(whole))
+        env: list[tuple[str, str]] = []
+        argv: list[str] = []
+        literal_name = True
+        own_redirects: list[Node] = []
+        for c in n.children if n is not None else ():
+            t = c.type
+            if t == "command_name":
+                inner = c.children[0] if c.child_count else None
+                if inner is not None and inner.type == "word":
+                    w = self.text(inner)
+                    if w.startswith("\\"):
+                        w = w[1:]
+                    if not w or "\\" in w or has_magic(w) or "{" in w:
+                        literal_name = False
+                        w = _unescape(w)
+                    argv.append(w)
+                else:
+                    literal_name = False
+                    argv.append(self.word(inner) if inner is not None else PH)
+            elif t == "variable_assignment":
+                env.append(self.assignment(c))
+            elif t in _REDIRECTS:
+                own_redirects.append(c)
+            elif t == "comment":
+                continue
+            elif c.is_named:
+                argv.append(self.word(c))
+            elif c.is_missing:
+                scan.fail("shell syntax is incomplete", text)
+        if redirects:
+            own_redirects.extend(redirects)
+        here = self.apply_redirects(own_redirects, text, argv) if own_redirects else None
+        if here is not None:
+            stdin = here
+        if not literal_name:
+            scan.add("unknown", "command name is not a literal word", text)
+        out = PH
+        if argv or env:
+            if not literal_name and argv and argv[0] and PH not in argv[0] and argv[0] == argv[0].strip():
+                # r""m resolves to rm: classify it as rm as well as unknown.
+                pass
+            elif not literal_name:
+                argv = [PH + (argv[0] if argv else ""), *argv[1:]]
+            cmd = Cmd(argv, text, stdin, env)
+            scan.argv_fn(scan, cmd)
+            out = _literal_output(cmd)
+        if own_redirects:
+            self.continuations(own_redirects, out, text)
+        return out
+
+    def apply_redirects(self, redirects: list[Node], text: str, argv: list[str]) -> str | None:
+        """Record file redirects as reads/writes; returns heredoc/herestring stdin, if any."""
+        scan = self.scan
+        stdin: str | None = None
+        for r in redirects:
+            t = r.type
+            if t == "file_redirect":
+                op = ""
+                dest: list[str] = []
+                for c in r.children:
+                    ct = c.type
+                    if not c.is_named:
+                        if c.is_missing:
+                            scan.fail("shell syntax is incomplete", text)
+                        else:
+                            op = ct
+                    elif ct != "file_descriptor":
+                        dest.append(self.word(c))
+                if not dest:
+                    continue
+                target, extra = dest[0], dest[1:]
+                argv.extend(extra)
+                if op in (">&", "<&", ">&-", "<&-") and (target.isdigit() or target == "-"):
+                    continue
+                if target in _DEVICES or target.startswith("/dev/fd/"):
+                    continue
+                if op in _WRITE_OPS or op == ">&":
+                    scan.path(target, "write", text)
+                    scan.add("pr.draft", "redirects output into a file", text)
+                elif op == "<":
+                    scan.path(target, "read", text)
+            elif t == "herestring_redirect":
+                for c in r.children:
+                    if c.is_named:
+                        stdin = self.word(c) + "\n"
+            elif t == "heredoc_redirect":
+                for c in r.children:
+                    ct = c.type
+                    if ct == "heredoc_body":
+                        stdin = self.heredoc_body(c)
+                    elif ct == "file_redirect":
+                        self.apply_redirects([c], text, argv)
+                    elif c.is_missing:
+                        scan.fail("shell syntax is incomplete", text)
+        return stdin
+
+    def continuations(self, redirects: list[Node], out: str, text: str) -> None:
+        """Statements tree-sitter hangs under a heredoc redirect (``cat <<EOF | psql``)."""
+        for r in redirects:
+            if r.type != "heredoc_redirect":
+                continue
+            for c in r.children:
+                ct = c.type
+                if ct == "pipeline":
+                    self.pipeline(c, None, out)
+                elif ct in ("heredoc_body", "heredoc_start", "heredoc_end", "file_redirect"):
+                    continue
+                elif c.is_named:
+                    self.stmt(c, None)
+
+    def heredoc_body(self, n: Node) -> str:
+        parts: list[str] = []
+        pos = n.start_byte
+        for c in n.children:
+            if c.type in ("heredoc_content", "heredoc_end"):
+                continue
+            parts.append(self.src[pos : c.start_byte].decode("utf-8", "replace"))
+            parts.append(self.word(c))
+            pos = c.end_byte
+        parts.append(self.src[pos : n.end_byte].decode("utf-8", "replace"))
+        return "".join(parts)
+
+    def assignment(self, n: Node) -> tuple[str, str]:
+        name = ""
+        value = ""
+        for c in n.children:
+            t = c.type
+            if t == "variable_name":
+                name = self.text(c)
+            elif t == "subscript":
+                name = self.text(c)
+                self.word(c)
+            elif c.is_named:
+                value = self.word(c)
+        return name, value
+
+    def declaration(self, n: Node) -> None:
+        env: list[tuple[str, str]] = []
+        argv: list[str] = []
+        for c in n.children:
+            t = c.type
+            if t == "variable_assignment":
+                env.append(self.assignment(c))
+            elif not c.is_named:
+                argv.append(self.text(c))
+            else:
+                argv.append(self.word(c))
+        scan = self.scan
+        scan.argv_fn(scan, Cmd(argv, _clip(self.text(n)), None, env))
+
+    # ------------------------------------------------------------------------------------- words
+
+    def word(self, n: Node) -> str:
+        """The literal text of an argument, with ``PH`` for every run-time part."""
+        t = n.type
+        if t == "word":
+            s = self.text(n)
+            return _unescape(s) if "\\" in s else s
+        if t == "raw_string":
+            return self.text(n)[1:-1]
+        if t == "number":
+            return self.text(n)
+        if t in ("string", "translated_string"):
+            parts: list[str] = []
+            src = self.src
+            pos = -1
+            for c in n.children:
+                ct = c.type
+                if pos >= 0 and c.start_byte > pos:
+                    # tree-sitter leaves newlines between string_content nodes out of both.
+                    gap = src[pos : c.start_byte].decode("utf-8", "replace")
+                    parts.append(_unescape_dq(gap) if "\\" in gap else gap)
+                if ct == "string_content":
+                    s = self.text(c)
+                    parts.append(_unescape_dq(s) if "\\" in s else s)
+                elif c.is_named:
+                    parts.append(self.word(c))
+                elif c.is_missing:
+                    self.scan.fail("shell syntax is incomplete")
+                pos = c.end_byte
+            return "".join(parts)
+        if t == "concatenation":
+            s = "".join(self.word(c) for c in n.children)
+            if "{" in s and "}" in s and ("," in s or ".." in s):
+                return PH + s
+            return s
+        if t in ("simple_expansion", "expansion"):
+            return self.expansion(n)
+        if t == "ansi_c_string":
+            s = self.text(n)[2:-1]
+            return s if "\\" not in s else PH
+        if t in _SCOPED:
+            self.scoped(n)
+            return PH
+        if n.is_missing:
+            self.scan.fail("shell syntax is incomplete")
+        for c in n.children:
+            if c.is_named:
+                self.word(c)
+            elif c.is_missing:
+                self.scan.fail("shell syntax is incomplete")
+        return PH
+
+    def expansion(self, n: Node) -> str:
+        names = [c for c in n.children if c.is_named]
+        if len(names) == 1 and names[0].type == "variable_name":
+            v = self.text(names[0])
+            if v == "HOME":
+                return "~"
+            if v == "PWD":
+                return self.scan.cwd
+        for c in names:
+            if c.type not in ("variable_name", "special_variable_name"):
+                self.word(c)
+        return PH
+
+
+def _unescape(s: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = s[i + 1]
+            if nxt != "\n":
+                out.append(nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _unescape_dq(s: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = s[i + 1]
+            if nxt in _DQ_ESCAPES:
+                out.append(nxt)
+                i += 2
+                continue
+            if nxt == "\n":
+                i += 2
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _literal_output(cmd: Cmd) -> str:
+    """What a command prints, when that is obvious from its text (for ``echo SQL | psql``)."""
+    name = cmd.name
+    if name == "echo":
+        return " ".join(a for a in cmd.argv[1:] if not (a.startswith("-") and len(a) <= 3)) + "\n"
+    if name == "printf":
+        return "".join(cmd.argv[1:])
+    if name == "cat" and len(cmd.argv) == 1 and cmd.stdin is not None:
+        return cmd.stdin
+    return PH
