@@ -9,18 +9,29 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class TetherUnavailable(Exception):
     """The daemon did not answer or refused the call."""
+
+
+class Denied(Exception):
+    """The approval boundary denied the action (or no human decided in time)."""
+
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        self.outcome = outcome
+        super().__init__(f"{outcome.get('decision')}: {outcome.get('reason')}")
 
 
 class Agent:
@@ -96,6 +107,40 @@ class Agent:
             self._call("POST", f"/tasks/{current['id']}/end", {"ok": False, "note": f"{type(err).__name__}: {err}"})
             raise
         self._call("POST", f"/tasks/{current['id']}/end", {"ok": True})
+
+    # -- the approval boundary -------------------------------------------------------------------------
+    def check(self, *, wait: float = 0.0, **action: Any) -> dict[str, Any]:
+        """Ask the boundary about one action: ``command=``, ``tool=`` + ``input=``, ``path=`` (+ ``op=``),
+        ``url=`` or ``action=`` (a class, with ``detail=``). Returns ``{"decision": "allow" | "deny" |
+        "pending", "reason", "rule", "classes", "approval_id", ...}``; with ``wait`` it returns as soon
+        as a human decides (pushed by the daemon), or when the wait runs out."""
+        timeout = self.timeout + wait
+        body = {**action, "wait": wait}
+        saved, self.timeout = self.timeout, timeout
+        try:
+            result: dict[str, Any] = self._call("POST", "/check", body)
+        finally:
+            self.timeout = saved
+        return result
+
+    def ask(self, action: str, detail: str = "", wait: float = 600.0) -> bool:
+        """Ask for an action class and wait for the decision: True when allowed."""
+        return bool(self.check(action=action, detail=detail, wait=wait)["decision"] == "allow")
+
+    def gated(self, action: str, detail: str = "", wait: float = 600.0) -> Callable[[F], F]:
+        """Decorator: the function runs only after the boundary allows ``action``; else ``Denied``."""
+
+        def wrap(fn: F) -> F:
+            @functools.wraps(fn)
+            def inner(*args: Any, **kwargs: Any) -> Any:
+                got = self.check(action=action, detail=detail or fn.__name__, wait=wait)
+                if got["decision"] != "allow":
+                    raise Denied(got)
+                return fn(*args, **kwargs)
+
+            return inner  # type: ignore[return-value]
+
+        return wrap
 
     def killed(self) -> bool:
         """True while a kill file (global or this agent's) exists: gated actions must not run."""

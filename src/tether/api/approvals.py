@@ -1,7 +1,136 @@
-"""The approval endpoints (``/v1/approvals``, ``/v1/agents/{agent}/check|ask``)."""
+"""The approval endpoints: an agent checks an action (``/v1/agents/{agent}/check``) and waits for a
+decision; approvers list and decide (``/v1/approvals``). Agent tokens can never decide (403)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from tether.api.app import Caller
+from tether.approvals import Approvals
+from tether.auth import Principal
+from tether.boundary import Boundary, Gatekeeper
+from tether.boundary import Request as ActionRequest
+from tether.errors import NotFound, TetherError, UsageError
 
 router = APIRouter()
+MAX_WAIT = 600.0
+
+
+class CheckBody(BaseModel):
+    command: str | None = Field(default=None, max_length=100_000)
+    tool: str | None = Field(default=None, max_length=200)
+    input: dict[str, Any] | None = None
+    path: str | None = Field(default=None, max_length=4096)
+    op: str = Field(default="write", pattern=r"^(read|write|delete|exec)$")
+    url: str | None = Field(default=None, max_length=8192)
+    method: str = Field(default="GET", max_length=16)
+    action: str | None = Field(default=None, max_length=64)
+    detail: str = Field(default="", max_length=10_000)
+    cwd: str | None = Field(default=None, max_length=4096)
+    wait: float = Field(default=0.0, ge=0.0, le=MAX_WAIT, description="seconds to wait for a human decision")
+
+
+class Decide(BaseModel):
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class Deny(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+def _gatekeeper(request: Request) -> Gatekeeper:
+    """One gatekeeper per loaded runbook (rebuilt after a reload)."""
+    control = request.app.state.control
+    cached: tuple[Any, Gatekeeper] | None = getattr(request.app.state, "gatekeeper", None)
+    if cached is None or cached[0] is not control.loaded:
+        approvals: Approvals = control.approvals
+        cached = (control.loaded, Gatekeeper(Boundary(control.loaded), approvals))
+        request.app.state.gatekeeper = cached
+    return cached[1]
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except NotFound as err:
+        raise HTTPException(404, str(err)) from None
+    except (UsageError, TetherError) as err:
+        raise HTTPException(409, str(err)) from None
+
+
+def _approver(who: Principal) -> None:
+    if who.role not in ("approver", "admin"):
+        raise HTTPException(403, "deciding needs an approver or admin token; agents never decide")
+
+
+def _identity(who: Principal) -> str:
+    return f"{who.role}:{who.token_id}"
+
+
+@router.post("/v1/agents/{agent}/check")
+def check(agent: str, body: CheckBody, who: Caller, request: Request) -> dict[str, Any]:
+    """Classify an action and decide it by the runbook: allow, deny, or pending (held for a human).
+    With ``wait`` the call returns as soon as a human decides, or when the wait runs out."""
+    gk = _gatekeeper(request)
+    if agent not in gk.loaded.runbook.agents:
+        raise HTTPException(404, f"no agent named {agent!r}")
+    if not who.may_act_for(agent):
+        raise HTTPException(403, f"this token may not act for agent {agent!r}")
+    req = ActionRequest(**body.model_dump(exclude={"wait"}))
+    outcome = _call(gk.check, agent, req, body.wait)
+    result: dict[str, Any] = outcome.to_dict()
+    return result
+
+@router.get("/v1/approvals")
+def list_approvals(
+    who: Caller, request: Request, state: str | None = "pending", agent: str | None = None
+) -> dict[str, Any]:
+    if who.role == "agent":
+        if agent not in (None, who.agent):
+            raise HTTPException(403, "an agent token lists only its own approvals")
+        agent = who.agent
+    approvals: Approvals = request.app.state.control.approvals
+    return {"approvals": approvals.store.approvals(state if state != "all" else None, agent)}
+
+@router.get("/v1/approvals/{approval_id}")
+def get_approval(approval_id: int, who: Caller, request: Request) -> dict[str, Any]:
+    row = _visible(request, who, approval_id)
+    return row
+
+@router.get("/v1/approvals/{approval_id}/wait")
+def wait_approval(approval_id: int, who: Caller, request: Request, timeout: float = 30.0) -> dict[str, Any]:
+    """Long-poll: returns when the approval is decided (pushed, not polled) or after ``timeout`` s."""
+    _visible(request, who, approval_id)
+    approvals: Approvals = request.app.state.control.approvals
+    row: dict[str, Any] = _call(approvals.wait, approval_id, min(max(timeout, 0.0), MAX_WAIT))
+    return row
+
+@router.post("/v1/approvals/{approval_id}/approve")
+def approve(approval_id: int, body: Decide, who: Caller, request: Request) -> dict[str, Any]:
+    _approver(who)
+    approvals: Approvals = request.app.state.control.approvals
+    row: dict[str, Any] = _call(approvals.decide, approval_id, True, _identity(who), body.note)
+    _gatekeeper(request)._seal()
+    return row
+
+@router.post("/v1/approvals/{approval_id}/deny")
+def deny(approval_id: int, body: Deny, who: Caller, request: Request) -> dict[str, Any]:
+    _approver(who)
+    approvals: Approvals = request.app.state.control.approvals
+    row: dict[str, Any] = _call(approvals.decide, approval_id, False, _identity(who), body.reason)
+    _gatekeeper(request)._seal()
+    return row
+
+
+def _visible(request: Request, who: Principal, approval_id: int) -> dict[str, Any]:
+    approvals: Approvals = request.app.state.control.approvals
+    row = approvals.store.approval(approval_id)
+    if row is None:
+        raise HTTPException(404, f"no approval {approval_id}")
+    if who.role == "agent" and row["agent"] != who.agent:
+        raise HTTPException(403, "this token may not see that approval")
+    return row
+

@@ -31,6 +31,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("control", "Create API tokens (agent, approver, admin)."),
     "beat": ("control", "Send a heartbeat from inside an agent."),
     "task": ("control", "Queue and list an agent's tasks."),
+    "approvals": ("approve", "List approvals waiting for a human."),
+    "approve": ("approve", "Approve a pending request; the agent proceeds."),
+    "deny": ("approve", "Deny a pending request, with a reason."),
+    "ask": ("approve", "From inside an agent: ask for an action and wait."),
+    "explain": ("approve", "Show how the runbook treats a command, tool call, path or URL."),
+    "exec": ("approve", "From inside an agent: run a command only if the boundary allows it."),
+    "audit": ("approve", "Verify the hash-chained audit log."),
+    "service": ("host", "Install, remove or inspect the service that starts the daemon at boot."),
+    "doctor": ("host", "Check this host for unattended agents: service, sleep, disk, storage, users."),
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
@@ -45,7 +54,7 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         module = importlib.import_module(f"tether.cli.commands.{entry[0]}")
-        command: click.Command = getattr(module, cmd_name.replace("-", "_"))
+        command: click.Command = getattr(module, cmd_name.replace("-", "_"), None) or getattr(module, cmd_name + "_")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -124,6 +124,19 @@ class Store(ABC):
     @abstractmethod
     def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]: ...
 
+    @abstractmethod
+    def approvals(
+        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Approvals, oldest first, filtered by state, agent and action fingerprint."""
+
+    @abstractmethod
+    def approval(self, approval_id: int) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def audit_rows(self, after: int = 0) -> list[dict[str, Any]]:
+        """The hash-chained audit log, oldest first."""
+
     # -- housekeeping ----------------------------------------------------------------------------
     @abstractmethod
     def backup(self, path: str) -> None:

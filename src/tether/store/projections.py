@@ -30,9 +30,39 @@ def projection(*kinds: str) -> Callable[[Projection], Projection]:
     return register
 
 
+#: Event kinds that also go into the hash-chained audit log (``tether audit verify``).
+AUDITED = frozenset({
+    "verdict", "approval.requested", "approval.decided", "approval.expired", "approval.escalated",
+    "approval.used", "agent.killed", "agent.resumed", "runbook.reloaded",
+})
+
+
 def apply(tx: Tx, event: Event) -> str | None:
+    if event.kind in AUDITED:
+        _audit(tx, event)
     fn = PROJECTIONS.get(event.kind)
     return fn(tx, event) if fn is not None else None
+
+
+def audit_hash(prev: str, event_id: int, ts: float, agent: str | None, kind: str, data: str) -> str:
+    """One link of the chain: SHA-256 over the previous hash and the canonical event."""
+    import hashlib
+
+    body = json.dumps([prev, event_id, repr(ts), agent, kind, data], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+GENESIS = "0" * 64
+
+
+def _audit(tx: Tx, e: Event) -> None:
+    row = tx.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    prev = row[0] if row else GENESIS
+    data = json.dumps(e.data, sort_keys=True, separators=(",", ":"))
+    tx.execute(
+        "INSERT INTO audit (event_id, ts, agent, kind, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (e.id, e.ts, e.agent, e.kind, data, prev, audit_hash(prev, e.id, e.ts, e.agent, e.kind, data)),
+    )
 
 
 def _ensure_agent(tx: Tx, name: str, ts: float) -> None:
@@ -199,3 +229,48 @@ def _incident_resolved(tx: Tx, e: Event) -> str | None:
 def _incident_acked(tx: Tx, e: Event) -> str | None:
     tx.execute("UPDATE incidents SET acked = ? WHERE id = ?", (e.ts, e.data["incident_id"]))
     return e.agent
+
+
+def _pending_flag(tx: Tx, agent: str | None, ts: float) -> None:
+    tx.execute(
+        "UPDATE agents SET approval_required = (SELECT count(*) FROM approvals WHERE agent = ? AND state = 'pending'), "
+        "updated = ? WHERE name = ?",
+        (agent, ts, agent),
+    )
+
+
+@projection("approval.requested")
+def _approval_requested(tx: Tx, e: Event) -> str | None:
+    d = e.data
+    tx.execute(
+        "INSERT INTO approvals (id, agent, state, action, classes, detail, fingerprint, rule, reason, requested, "
+        "expires, escalate_at, data) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.id, e.agent, d["action"], json.dumps(d.get("classes", [])), d.get("detail", ""), d["fingerprint"],
+         d.get("rule", ""), d.get("reason", ""), e.ts, d.get("expires"), d.get("escalate_at"),
+         json.dumps(d.get("extra", {}))),
+    )
+    _pending_flag(tx, e.agent, e.ts)
+    return e.agent
+
+
+@projection("approval.decided", "approval.expired")
+def _approval_decided(tx: Tx, e: Event) -> str | None:
+    state = e.data.get("state", "expired")
+    tx.execute(
+        "UPDATE approvals SET state = ?, decided = ?, decided_by = ?, note = ? WHERE id = ? AND state = 'pending'",
+        (state, e.ts, e.data.get("by"), e.data.get("note"), e.data["approval_id"]),
+    )
+    _pending_flag(tx, e.agent, e.ts)
+    return e.agent
+
+
+@projection("approval.escalated")
+def _approval_escalated(tx: Tx, e: Event) -> str | None:
+    tx.execute("UPDATE approvals SET escalated = ? WHERE id = ?", (e.ts, e.data["approval_id"]))
+    return None
+
+
+@projection("approval.used")
+def _approval_used(tx: Tx, e: Event) -> str | None:
+    tx.execute("UPDATE approvals SET uses = uses + 1 WHERE id = ?", (e.data["approval_id"],))
+    return None

@@ -86,6 +86,43 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX incidents_open ON incidents (state, agent, kind)",
         ],
     ),
+    (
+        "0003_approvals_audit",
+        [
+            """CREATE TABLE approvals (
+                id {id},
+                agent TEXT NOT NULL,
+                state TEXT NOT NULL,
+                action TEXT NOT NULL,
+                classes TEXT NOT NULL DEFAULT '[]',
+                detail TEXT NOT NULL DEFAULT '',
+                fingerprint TEXT NOT NULL,
+                rule TEXT NOT NULL DEFAULT '',
+                reason TEXT NOT NULL DEFAULT '',
+                requested {real} NOT NULL,
+                expires {real},
+                escalate_at {real},
+                escalated {real},
+                decided {real},
+                decided_by TEXT,
+                note TEXT,
+                uses {bigint} NOT NULL DEFAULT 0,
+                data TEXT NOT NULL DEFAULT '{{}}'
+            )""",
+            "CREATE INDEX approvals_state ON approvals (state, agent)",
+            "CREATE INDEX approvals_fingerprint ON approvals (fingerprint, state)",
+            """CREATE TABLE audit (
+                id {id},
+                event_id {bigint} NOT NULL,
+                ts {real} NOT NULL,
+                agent TEXT,
+                kind TEXT NOT NULL,
+                data TEXT NOT NULL,
+                prev TEXT NOT NULL,
+                hash TEXT NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 

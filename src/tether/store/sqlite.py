@@ -346,6 +346,23 @@ class SQLiteStore(Store):
             r["data"] = json.loads(r["data"] or "{}")
         return rows
 
+    def approvals(
+        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None
+    ) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM approvals WHERE 1=1", []
+        for column, value in (("state", state), ("agent", agent), ("fingerprint", fingerprint)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        return [_approval_row(r) for r in self._read(sql + " ORDER BY id", tuple(params))]
+
+    def approval(self, approval_id: int) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        return _approval_row(rows[0]) if rows else None
+
+    def audit_rows(self, after: int = 0) -> list[dict[str, Any]]:
+        return self._read("SELECT * FROM audit WHERE id > ? ORDER BY id", (after,))
+
     def count_events(self) -> int:
         return int(self._read("SELECT count(*) AS n FROM events")[0]["n"])
 
@@ -406,6 +423,12 @@ def _agent_row(row: dict[str, Any]) -> dict[str, Any]:
     out["info"] = json.loads(out.get("info") or "{}")
     out["tests"] = json.loads(out["tests"]) if out.get("tests") else None
     return out
+
+
+def _approval_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["classes"] = json.loads(row["classes"] or "[]")
+    row["data"] = json.loads(row["data"] or "{}")
+    return row
 
 
 def _task(row: dict[str, Any]) -> Task:

@@ -1,0 +1,201 @@
+"""The approval boundary: what an agent wants to do → classified → decided by its runbook → allowed,
+logged, held for a human, or blocked. Used by the daemon's check endpoint (hooks, SDK, ``tether
+exec``) and, without the holding part, by ``tether explain``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tether import audit
+from tether.approvals import APPROVED, PENDING, Approvals, fingerprint
+from tether.classify import Classification, Context, classify_path, classify_shell, classify_tool, classify_url
+from tether.errors import UsageError
+from tether.policy import Decision, Scope, decide
+from tether.runbook import LoadedRunbook
+from tether.vocabulary import ACTION_CLASSES, DEFAULT_PROTECTED_PATHS
+
+
+@dataclass(frozen=True)
+class Request:
+    """One action an agent wants to take. Exactly one of command, tool, path, url, action."""
+
+    command: str | None = None
+    tool: str | None = None
+    input: dict[str, Any] | None = None
+    path: str | None = None
+    op: str = "write"
+    url: str | None = None
+    method: str = "GET"
+    action: str | None = None  # an action class asked for directly (SDK ``agent.ask``)
+    detail: str = ""
+    cwd: str | None = None
+
+    def describe(self) -> str:
+        if self.command is not None:
+            return self.command
+        if self.tool is not None:
+            return f"{self.tool} {self.input or {}}"
+        if self.path is not None:
+            return f"{self.op} {self.path}"
+        if self.url is not None:
+            return f"{self.method} {self.url}"
+        return f"{self.action}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the agent is told: ``allow`` (run it), ``deny`` (don't), ``pending`` (a human decides)."""
+
+    decision: str
+    verdict: str
+    reason: str
+    rule: str
+    classes: tuple[str, ...]
+    resources: tuple[dict[str, Any], ...]
+    approval_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Boundary:
+    """The pure part: per-agent scope and classifier context, resolved once per runbook."""
+
+    def __init__(self, loaded: LoadedRunbook) -> None:
+        self.loaded = loaded
+        self._scopes: dict[str, Scope] = {}
+        self._contexts: dict[str, Context] = {}
+        control = (str(loaded.path), str(loaded.state.root))
+        for name, agent in loaded.runbook.agents.items():
+            cwd = loaded.agent_cwd(name)
+            self._scopes[name] = Scope.of(agent, cwd, loaded.resolve)
+            protected = tuple(dict.fromkeys((*DEFAULT_PROTECTED_PATHS, *agent.approvals.protected_paths)))
+            self._contexts[name] = Context(cwd=str(cwd), protected=protected, control=control)
+
+    def evaluate(self, agent: str, req: Request, *, budget_spent: str | None = None) -> tuple[Classification, Decision]:
+        spec = self.loaded.runbook.agents.get(agent)
+        if spec is None:
+            raise UsageError(f"no agent named {agent!r} in {self.loaded.path}")
+        ctx = self._contexts[agent]
+        if req.cwd:
+            ctx = Context(cwd=req.cwd, protected=ctx.protected, control=ctx.control)
+        c = self._classify(req, ctx)
+        killed = self.loaded.state.kill_file.exists() or self.loaded.state.agent_kill_file(agent).exists()
+        return c, decide(c, spec, self._scopes[agent], killed=killed, budget_spent=budget_spent)
+
+    @staticmethod
+    def _classify(req: Request, ctx: Context) -> Classification:
+        if req.command is not None:
+            return classify_shell(req.command, ctx)
+        if req.tool is not None:
+            return classify_tool(req.tool, req.input or {}, ctx)
+        if req.path is not None:
+            return classify_path(req.path, req.op, ctx)
+        if req.url is not None:
+            return classify_url(req.url, req.method, ctx)
+        if req.action is not None:
+            from tether.classify import Action
+
+            if req.action not in ACTION_CLASSES:
+                raise UsageError(f"unknown action class {req.action!r}; `tether check` lists them")
+            return Classification((Action(req.action, req.detail or req.action),), (), True)
+        raise UsageError("nothing to check: give a command, a tool call, a path, a URL or an action")
+
+
+class Gatekeeper:
+    """The daemon's side: records verdicts, runs gates, holds asks for a human, hands out grants."""
+
+    def __init__(self, boundary: Boundary, approvals: Approvals) -> None:
+        self.boundary = boundary
+        self.approvals = approvals
+        self.store = approvals.store
+
+    @property
+    def loaded(self) -> LoadedRunbook:
+        return self.boundary.loaded
+
+    def check(self, agent: str, req: Request, wait: float = 0.0) -> Outcome:
+        _, d = self.boundary.evaluate(agent, req)
+        spec = self.loaded.runbook.agents[agent]
+        resources = tuple({"kind": r.kind, "value": r.value, "op": r.op} for r in d.resources)
+
+        def outcome(decision: str, approval_id: int | None = None, reason: str | None = None) -> Outcome:
+            return Outcome(decision, d.verdict, reason or d.reason, d.rule, d.classes, resources, approval_id)
+
+        if d.verdict == "allow" and not d.gates:
+            return outcome("allow")
+        if d.verdict in ("log", "block") or d.gates:
+            gate_failure = self._run_gates(agent, d) if d.verdict != "block" else None
+            if gate_failure is not None:
+                self._record(agent, req, d, "deny", gate_failure)
+                return outcome("deny", reason=gate_failure)
+            if d.verdict in ("allow", "log"):
+                self._record(agent, req, d, "allow")
+                return outcome("allow")
+            if d.verdict == "block":
+                self._record(agent, req, d, "deny")
+                return outcome("deny")
+        # ask
+        cwd = req.cwd or str(self.loaded.agent_cwd(agent))
+        fp = fingerprint(agent, d.classes, d.resources, cwd, req.describe())
+        grant = self.approvals.grant_for(agent, fp, spec.approvals.retry_window)
+        if grant is not None:
+            self._record(agent, req, d, "allow", f"approved as approval {grant['id']}")
+            return outcome("allow", grant["id"], f"approved by {grant['decided_by']} (approval {grant['id']})")
+        row = self.approvals.request(
+            agent, d.classes[0] if d.classes else "unknown", fp, classes=d.classes, detail=req.describe(),
+            rule=d.rule, reason=d.reason, timeout=spec.approvals.timeout,
+            escalate_after=spec.approvals.escalate_after, extra={"resources": list(resources), "cwd": cwd},
+        )
+        self._seal()
+        if wait > 0:
+            row = self.approvals.wait(row["id"], wait)
+            if row["state"] == APPROVED:
+                self.store.emit("approval.used", agent, approval_id=row["id"])
+                self._seal()
+                return outcome("allow", row["id"], f"approved by {row['decided_by']} (approval {row['id']})")
+        if row["state"] == PENDING:
+            how = f"held for approval {row['id']}: `tether approve {row['id']}` or the dashboard"
+            return outcome("pending", row["id"], f"{d.reason}; {how}")
+        why = row["note"] or row["state"]
+        return outcome("deny", row["id"], f"{row['state']}: {why}")
+
+    def _record(self, agent: str, req: Request, d: Decision, decision: str, note: str | None = None) -> None:
+        self.store.emit(
+            "verdict", agent, decision=decision, verdict=d.verdict, classes=list(d.classes), rule=d.rule,
+            reason=note or d.reason, action=req.describe()[:2000],
+        )
+        if decision == "allow" and req.command is not None:
+            self.store.emit("command.run", agent, command=req.command[:2000])
+        self._seal()
+
+    def _seal(self) -> None:
+        audit.seal(self.store, self.loaded.state.audit_file)
+
+    def _run_gates(self, agent: str, d: Decision) -> str | None:
+        """Run each gate's check in the agent's workspace; the first failure denies, with its tail."""
+        spec = self.loaded.runbook.agents[agent]
+        for klass in d.gates:
+            gate = spec.gates[klass]
+            started = time.monotonic()
+            try:
+                proc = subprocess.run(
+                    list(gate.command), cwd=self.loaded.agent_cwd(agent), capture_output=True, text=True,
+                    timeout=gate.timeout, stdin=subprocess.DEVNULL,
+                )
+            except subprocess.TimeoutExpired:
+                return f"gate for {klass}: `{' '.join(gate.command)}` timed out after {gate.timeout:g}s"
+            except OSError as err:
+                return f"gate for {klass}: `{' '.join(gate.command)}` could not run ({err.strerror})"
+            self.store.emit(
+                "gate.ran", agent, action=klass, command=" ".join(gate.command), exit_code=proc.returncode,
+                seconds=round(time.monotonic() - started, 3),
+            )
+            if proc.returncode != 0:
+                tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+                return f"gate for {klass} failed: `{' '.join(gate.command)}` exited {proc.returncode}:\n{tail}"
+        return None
