@@ -80,6 +80,9 @@ def create_app(control: Control) -> FastAPI:
     from tether.api.approvals import router as approvals_router
 
     app.include_router(approvals_router)  # the approvals issue owns that module
+    from tether.api.hooks import router as hooks_router
+
+    app.include_router(hooks_router)  # the integrations issue owns that module
 
     def known(agent: str) -> None:
         if agent not in control.agent_names():
