@@ -137,6 +137,14 @@ class Store(ABC):
     def audit_rows(self, after: int = 0) -> list[dict[str, Any]]:
         """The hash-chained audit log, oldest first."""
 
+    @abstractmethod
+    def usage(self, agent: str | None = None, since_day: str | None = None) -> list[dict[str, Any]]:
+        """Token and spend rows (agent, day ``YYYY-MM-DD`` UTC, model, tokens..., cost_usd)."""
+
+    @abstractmethod
+    def signal_counts(self, table: str) -> list[dict[str, Any]]:
+        """Rows of ``agent_errors`` or ``agent_accounts`` (agent, kind|account, count, last)."""
+
     # -- housekeeping ----------------------------------------------------------------------------
     @abstractmethod
     def backup(self, path: str) -> None:

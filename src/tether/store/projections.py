@@ -274,3 +274,108 @@ def _approval_escalated(tx: Tx, e: Event) -> str | None:
 def _approval_used(tx: Tx, e: Event) -> str | None:
     tx.execute("UPDATE approvals SET uses = uses + 1 WHERE id = ?", (e.data["approval_id"],))
     return None
+
+
+@projection("heartbeat.rebased")
+def _rebased(tx: Tx, e: Event) -> str | None:
+    """The host was suspended or its clock jumped: the agent's heartbeat and progress count from now."""
+    tx.execute(
+        "UPDATE agents SET last_heartbeat = ?, last_progress = ?, updated = ? WHERE name = ?",
+        (e.ts, e.ts, e.ts, e.agent),
+    )
+    return e.agent
+
+
+def _audited_only(tx: Tx, e: Event) -> str | None:
+    """An audited kind with no table of its own (a verdict, a kill): the store calls ``apply`` only for
+    registered kinds, so each needs an entry, or it never reaches the audit chain."""
+    return None
+
+
+for _kind in sorted(AUDITED - PROJECTIONS.keys()):
+    PROJECTIONS[_kind] = _audited_only
+
+
+# -- rollback (issue 8): a task's workspace at its start and end, and the rollbacks that undid it --------------
+
+
+def _task_meta(tx: Tx, task_id: Any, key: str, value: Any) -> None:
+    row = tx.execute("SELECT meta FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    if row is None:
+        return
+    meta = json.loads(row[0] or "{}")
+    meta[key] = value
+    tx.execute("UPDATE tasks SET meta = ? WHERE id = ?", (json.dumps(meta), task_id))
+
+
+@projection("rollback.base")
+def _rollback_base(tx: Tx, e: Event) -> str | None:
+    _task_meta(tx, e.data.get("task_id"), "workspace", {k: v for k, v in e.data.items() if k != "task_id"})
+    return None
+
+
+@projection("rollback.end")
+def _rollback_end(tx: Tx, e: Event) -> str | None:
+    _task_meta(tx, e.data.get("task_id"), "workspace_end", {k: v for k, v in e.data.items() if k != "task_id"})
+    return None
+
+
+@projection("rollback.done")
+def _rollback_done(tx: Tx, e: Event) -> str | None:
+    mark = {"id": e.data.get("id"), "event": e.id, "at": e.ts, "to": e.data.get("to"),
+            "quarantine": e.data.get("quarantine"), "files_changed": e.data.get("files_changed")}
+    for task_id in e.data.get("tasks", []):
+        _task_meta(tx, task_id, "rolled_back", mark)
+    return None
+
+
+# -- signals the agent reports (issue 6): usage, errors, retries, accounts touched -------------------
+
+
+@projection("usage")
+def _usage(tx: Tx, e: Event) -> str | None:
+    """Tokens and spend per agent, UTC day and model (the budget and /metrics read this)."""
+    import time as _time
+
+    d = e.data
+    day = _time.strftime("%Y-%m-%d", _time.gmtime(e.ts))
+    tx.execute(
+        "INSERT INTO usage (agent, day, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+        "cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, day, model) DO UPDATE SET "
+        "input_tokens = usage.input_tokens + excluded.input_tokens, "
+        "output_tokens = usage.output_tokens + excluded.output_tokens, "
+        "cache_read_tokens = usage.cache_read_tokens + excluded.cache_read_tokens, "
+        "cache_write_tokens = usage.cache_write_tokens + excluded.cache_write_tokens, "
+        "cost_usd = usage.cost_usd + excluded.cost_usd",
+        (e.agent, day, str(d.get("model") or "unknown"), int(d.get("input_tokens") or 0),
+         int(d.get("output_tokens") or 0), int(d.get("cache_read_tokens") or 0),
+         int(d.get("cache_write_tokens") or 0), float(d.get("cost_usd") or 0.0)),
+    )
+    return e.agent
+
+
+@projection("error")
+def _error(tx: Tx, e: Event) -> str | None:
+    tx.execute(
+        "INSERT INTO agent_errors (agent, kind, count, last) VALUES (?, ?, 1, ?) ON CONFLICT (agent, kind) "
+        "DO UPDATE SET count = agent_errors.count + 1, last = excluded.last",
+        (e.agent, str(e.data.get("kind") or "error")[:100], e.ts),
+    )
+    return e.agent
+
+
+@projection("retry")
+def _retry(tx: Tx, e: Event) -> str | None:
+    tx.execute("UPDATE agents SET retries = retries + 1, updated = ? WHERE name = ?", (e.ts, e.agent))
+    return e.agent
+
+
+@projection("accounts.touched")
+def _accounts(tx: Tx, e: Event) -> str | None:
+    for account in e.data.get("accounts", [])[:50]:
+        tx.execute(
+            "INSERT INTO agent_accounts (agent, account, count, last) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT (agent, account) DO UPDATE SET count = agent_accounts.count + 1, last = excluded.last",
+            (e.agent, str(account)[:300], e.ts),
+        )
+    return None

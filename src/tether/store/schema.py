@@ -123,6 +123,37 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        "0004_signals",
+        [
+            """CREATE TABLE usage (
+                agent TEXT NOT NULL,
+                day TEXT NOT NULL,
+                model TEXT NOT NULL,
+                input_tokens {bigint} NOT NULL DEFAULT 0,
+                output_tokens {bigint} NOT NULL DEFAULT 0,
+                cache_read_tokens {bigint} NOT NULL DEFAULT 0,
+                cache_write_tokens {bigint} NOT NULL DEFAULT 0,
+                cost_usd {real} NOT NULL DEFAULT 0,
+                PRIMARY KEY (agent, day, model)
+            )""",
+            """CREATE TABLE agent_errors (
+                agent TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                count {bigint} NOT NULL DEFAULT 0,
+                last {real},
+                PRIMARY KEY (agent, kind)
+            )""",
+            """CREATE TABLE agent_accounts (
+                agent TEXT NOT NULL,
+                account TEXT NOT NULL,
+                count {bigint} NOT NULL DEFAULT 0,
+                last {real},
+                PRIMARY KEY (agent, account)
+            )""",
+            "ALTER TABLE agents ADD COLUMN retries {bigint} NOT NULL DEFAULT 0",
+        ],
+    ),
 ]
 
 

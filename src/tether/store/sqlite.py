@@ -363,6 +363,21 @@ class SQLiteStore(Store):
     def audit_rows(self, after: int = 0) -> list[dict[str, Any]]:
         return self._read("SELECT * FROM audit WHERE id > ? ORDER BY id", (after,))
 
+    def usage(self, agent: str | None = None, since_day: str | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM usage WHERE 1=1", []
+        if agent is not None:
+            sql += " AND agent = ?"
+            params.append(agent)
+        if since_day is not None:
+            sql += " AND day >= ?"
+            params.append(since_day)
+        return self._read(sql + " ORDER BY agent, day, model", tuple(params))
+
+    def signal_counts(self, table: str) -> list[dict[str, Any]]:
+        if table not in ("agent_errors", "agent_accounts"):
+            raise ValueError(table)
+        return self._read(f"SELECT * FROM {table} ORDER BY agent")
+
     def count_events(self) -> int:
         return int(self._read("SELECT count(*) AS n FROM events")[0]["n"])
 

@@ -1,0 +1,46 @@
+"""``/metrics`` (Prometheus text) and ``/v1/signals`` (the same signals as JSON)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from tether.api.app import Caller
+
+router = APIRouter()
+
+
+def _sources(request: Request) -> tuple[Any, list[str], float | None, list[Any]]:
+    control = request.app.state.control
+    loaded = control.loaded
+    paths = [str(loaded.state.root), str(loaded.workspace_root)]
+    return control.store, paths, getattr(control, "started", None), list(getattr(control, "probe_results", []))
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(who: Caller, request: Request) -> Response:
+    """Prometheus text format; scrape with an approver or admin bearer token."""
+    if not who.can_read:
+        raise HTTPException(403, "metrics need an approver or admin token")
+    from tether.metrics import render, snapshot
+
+    store, paths, started, probes = _sources(request)
+    return Response(render(snapshot(store, paths, started, probes)), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/v1/signals")
+def signals(who: Caller, request: Request) -> dict[str, Any]:
+    """Every signal per agent and for the host, as JSON."""
+    if not who.can_read:
+        raise HTTPException(403, "signals need an approver or admin token")
+    from tether.signals import agent_signals, host_signals
+
+    store, paths, started, probes = _sources(request)
+    now = time.time()
+    return {
+        "agents": agent_signals(store, now),
+        "host": host_signals(paths, started, now),
+        "probes": [{"target": p.target, "up": p.up, "latency_s": p.latency_s, "detail": p.detail} for p in probes],
+    }

@@ -1,0 +1,69 @@
+"""The boring signals, per agent and per host, computed from the store (and psutil for the host):
+"is it alive, useful, expensive, or dangerous?" Served by the API, ``/metrics`` and the status file.
+Where each signal comes from, for each kind of agent: docs/SIGNALS.md."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from tether.store import Store
+
+
+def today(now: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+def agent_signals(store: Store, now: float | None = None) -> dict[str, dict[str, Any]]:
+    """Per agent: tokens and spend today and in total by model, errors by kind, accounts touched."""
+    now = time.time() if now is None else now
+    day = today(now)
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: {
+        "tokens_today": {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0},
+        "spend_today_usd": 0.0,
+        "usage_by_model": {},
+        "errors": {},
+        "accounts_touched": [],
+    })
+    for row in store.usage():
+        sig = out[row["agent"]]
+        model = sig["usage_by_model"].setdefault(
+            row["model"], {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0, "cost_usd": 0.0}
+        )
+        for key in ("input", "output", "cache_read", "cache_write"):
+            model[key] += row[f"{key}_tokens"]
+            if row["day"] == day:
+                sig["tokens_today"][key] += row[f"{key}_tokens"]
+        model["cost_usd"] = round(model["cost_usd"] + row["cost_usd"], 6)
+        if row["day"] == day:
+            sig["spend_today_usd"] = round(sig["spend_today_usd"] + row["cost_usd"], 6)
+    for row in store.signal_counts("agent_errors"):
+        out[row["agent"]]["errors"][row["kind"]] = row["count"]
+    for row in store.signal_counts("agent_accounts"):
+        out[row["agent"]]["accounts_touched"].append(row["account"])
+    return dict(out)
+
+
+def host_signals(paths: Iterable[str], started: float | None = None, now: float | None = None) -> dict[str, Any]:
+    """Host uptime, daemon uptime, and disk usage of each path that exists (state dir, workspaces)."""
+    import psutil
+
+    now = time.time() if now is None else now
+    disks = {}
+    for p in dict.fromkeys(paths):
+        if os.path.exists(p):
+            try:
+                u = psutil.disk_usage(p)
+            except OSError:
+                continue
+            disks[p] = {
+                "total_bytes": u.total, "used_bytes": u.used, "free_bytes": u.free, "used_ratio": u.percent / 100
+            }
+    return {
+        "host_uptime_s": round(now - psutil.boot_time(), 1),
+        "daemon_uptime_s": round(now - started, 1) if started else None,
+        "disk": disks,
+    }
