@@ -21,5 +21,7 @@ def open_store(url: str, *, node: str | None = None, readonly: bool = False) -> 
             raise StoreError(
                 "the PostgreSQL store needs psycopg: pip install 'tether[postgres]'"
             ) from None
-        raise StoreError(f"{url.split('@')[-1]}: the PostgreSQL store is not built yet; use sqlite:///PATH")
+        from tether.store.postgres import PostgresStore
+
+        return PostgresStore(url, node=node, readonly=readonly)
     raise StoreError(f"{url}: unknown store URL; expected sqlite:///PATH or postgresql://...")
