@@ -1,8 +1,190 @@
-"""Agent hook endpoints (Claude Code's http hooks, Codex's command-hook relay): the integrations work
-owns this module."""
+"""Agent hook endpoints: Claude Code's http hooks and the Codex command hook's relay.
+
+``POST /v1/hooks/claude-code[/{agent}]`` takes any Claude Code hook event. PreToolUse is decided by the
+runbook (``Gatekeeper.check``, the same as ``/v1/agents/{agent}/check``) and answered with
+``hookSpecificOutput.permissionDecision``:
+
+- ``allow`` / ``deny``, with ``permissionDecisionReason`` naming the runbook rule and how to get approval;
+- held for a human: ``defer`` when the session runs headless under tether (header ``X-Tether-Hold: defer``,
+  which the supervisor sets): Claude Code stops with ``stop_reason: tool_deferred``, the supervisor resumes
+  the session once a human decided, and the same call comes back here to be allowed or denied. An
+  interactive session waits up to ``X-Tether-Wait`` seconds for the decision, then gets ``ask``.
+
+Every answer to PreToolUse is explicit: an empty answer would let Claude Code fall back to its own rules,
+so errors answer ``deny`` (and a failed request is blocked by the hook's ``onFailure: block``).
+
+``POST /v1/hooks/codex[/{agent}]`` answers the command hook (``tether.integrations.hook_command``) with
+``{"decision": "allow" | "deny", "reason"}``: Codex honours only a denial at PreToolUse, so a held call is
+denied with its approval id (waiting up to ``X-Tether-Wait`` first), and the identical retry goes through
+once a human approved it.
+
+The agent is the path's, or the token's own (an agent token). Other events feed ``Monitor``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from tether.api.app import Caller
+from tether.api.approvals import MAX_WAIT, _gatekeeper
+from tether.auth import Principal
+from tether.boundary import Gatekeeper, Outcome
+from tether.boundary import Request as ActionRequest
+from tether.integrations import CLAUDE_PATH, CODEX_PATH, sessions
+from tether.integrations.monitor import Monitor
 
 router = APIRouter()
+GATING = frozenset({"PreToolUse"})
+CODEX_GATING = frozenset({"PreToolUse", "PermissionRequest"})
+
+
+def monitor(request: Request) -> Monitor:
+    got: Monitor | None = getattr(request.app.state, "hook_monitor", None)
+    if got is None:
+        control = request.app.state.control
+        got = Monitor(control.store, control.loaded.state, lambda agent, task: control.beat(agent, task, None))
+        request.app.state.hook_monitor = got
+    return got
+
+
+def _agent(who: Principal, agent: str | None, gk: Gatekeeper) -> str:
+    name = agent or who.agent
+    if not name:
+        raise HTTPException(400, "which agent? use an agent token, or /v1/hooks/<client>/<agent>")
+    if name not in gk.loaded.runbook.agents:
+        raise HTTPException(404, f"no agent named {name!r}")
+    if not who.may_act_for(name):
+        raise HTTPException(403, f"this token may not act for agent {name!r}")
+    return name
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return min(max(float(value or 0), 0.0), MAX_WAIT)
+    except ValueError:
+        return 0.0
+
+
+def _rule(o: Outcome) -> str:
+    return o.rule or "default table"
+
+
+def _how(o: Outcome) -> str:
+    return f"`tether approve {o.approval_id}` (or `tether deny {o.approval_id} --reason ...`)"
+
+
+def decide(gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float) -> Outcome:
+    tool, inp = p.get("tool_name"), p.get("tool_input")
+    if not isinstance(tool, str) or not isinstance(inp, dict):
+        raise ValueError("the event has no tool_name and tool_input")
+    cwd = p.get("cwd") if isinstance(p.get("cwd"), str) and p.get("cwd") else None
+    return gk.check(agent, ActionRequest(tool=tool, input=inp, cwd=cwd), wait)
+
+
+def _claude(decision: str, reason: str) -> JSONResponse:
+    return JSONResponse({"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": decision,
+                                                "permissionDecisionReason": reason}})
+
+
+def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> JSONResponse:
+    headless = request.headers.get("x-tether-hold", "") == "defer"
+    state = gk.loaded.state
+    tool_use_id = p.get("tool_use_id") if isinstance(p.get("tool_use_id"), str) else None
+    held = sessions.held(state, agent, tool_use_id) if tool_use_id else None
+    if held is not None and tool_use_id is not None:  # a resumed call that was held for a human
+        row = gk.approvals.store.approval(int(held["approval_id"]))
+        if row is not None and row["state"] in ("denied", "expired"):
+            sessions.release(state, agent, tool_use_id)
+            by = row["decided_by"] or "timeout"
+            return _claude("deny", f"tether: approval {row['id']} was {row['state']} by {by}: "
+                                   f"{row['note'] or 'no reason given'}. Do not retry it; choose another way.")
+        if row is not None and row["state"] == "pending" and headless:
+            return _claude("defer", f"tether: still held for a human (approval {row['id']}): "
+                                    f"`tether approve {row['id']}`")
+    try:
+        o = decide(gk, agent, p, 0.0 if headless else _seconds(request.headers.get("x-tether-wait")))
+    except Exception as err:  # an explicit deny: an empty answer would let Claude Code's own rules decide
+        return _claude("deny", f"tether could not decide ({type(err).__name__}: {err}); denied")
+    if held is not None and tool_use_id is not None and o.decision != "pending":
+        sessions.release(state, agent, tool_use_id)
+    if o.decision == "allow":
+        return _claude("allow", f"tether allowed it ({_rule(o)}): {o.reason or ', '.join(o.classes) or 'in scope'}")
+    if o.decision == "deny":
+        if o.approval_id is not None:
+            return _claude("deny", f"tether denied it: {o.reason} (approval {o.approval_id}). Do not retry it.")
+        return _claude("deny", f"tether blocked it: {o.reason} [rule {_rule(o)}]. No approval can let this "
+                               "through: the runbook would have to change. Choose another way or stop.")
+    why = f"{o.reason.split('; held for approval')[0]} [rule {_rule(o)}]"
+    if headless and tool_use_id is not None:
+        sessions.hold(state, agent, tool_use_id, approval_id=o.approval_id, client="claude-code",
+                      session_id=p.get("session_id"), tool=p.get("tool_name"), cwd=p.get("cwd"))
+        gk.approvals.store.emit("session.deferred", agent, client="claude-code", session_id=p.get("session_id"),
+                                tool_use_id=tool_use_id, approval_id=o.approval_id)
+        return _claude("defer", f"tether is holding it for a human: {why}; approval {o.approval_id}: {_how(o)}. "
+                                "The session resumes when they decide.")
+    return _claude("ask", f"tether needs a human for this: {why}. It is also waiting as approval "
+                          f"{o.approval_id} ({_how(o)}); the runbook's approvers should decide.")
+
+
+def codex_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> dict[str, Any]:
+    try:
+        o = decide(gk, agent, p, _seconds(request.headers.get("x-tether-wait")))
+    except Exception as err:
+        return {"decision": "deny", "reason": f"tether could not decide ({type(err).__name__}: {err}); denied"}
+    if o.decision == "allow":
+        return {"decision": "allow", "reason": f"tether allowed it ({_rule(o)})"}
+    if o.decision == "deny":
+        extra = f" (approval {o.approval_id})" if o.approval_id is not None else \
+            f" [rule {_rule(o)}]; no approval can let this through"
+        return {"decision": "deny", "reason": f"tether blocked it: {o.reason}{extra}"}
+    raw_id = p.get("tool_use_id")
+    tool_use_id = raw_id if isinstance(raw_id, str) else f"approval-{o.approval_id}"
+    sessions.hold(gk.loaded.state, agent, tool_use_id, approval_id=o.approval_id, client="codex",
+                  session_id=p.get("session_id"), tool=p.get("tool_name"), input=p.get("tool_input"),
+                  cwd=p.get("cwd"))
+    why = o.reason.split("; held for approval")[0]
+    return {"decision": "deny", "reason": f"tether is holding it for a human: {why} [rule {_rule(o)}]; approval "
+                                          f"{o.approval_id}: {_how(o)}. Once approved, the identical command "
+                                          "goes through: retry it then, unchanged."}
+
+
+def _handle(client: str, agent: str | None, request: Request, who: Principal, p: dict[str, Any]) -> Any:
+    gk = _gatekeeper(request)
+    name = _agent(who, agent, gk)
+    event = p.get("hook_event_name")
+    mon = monitor(request)
+    if client == "claude-code" and event in GATING:
+        mon.heartbeat(name)
+        return claude_pre_tool_use(request, gk, name, p)
+    if client == "codex" and event in CODEX_GATING:
+        mon.heartbeat(name)
+        return JSONResponse(codex_gate(request, gk, name, p))
+    mon.event(client, name, p)
+    return JSONResponse({})
+
+
+@router.post(f"{CLAUDE_PATH}/{{agent}}")
+def claude_code_agent(agent: str, request: Request, who: Caller, payload: dict[str, Any] = Body(...)) -> Any:
+    """One Claude Code hook event for ``agent``."""
+    return _handle("claude-code", agent, request, who, payload)
+
+
+@router.post(CLAUDE_PATH)
+def claude_code(request: Request, who: Caller, payload: dict[str, Any] = Body(...)) -> Any:
+    """One Claude Code hook event for the agent whose token calls."""
+    return _handle("claude-code", None, request, who, payload)
+
+
+@router.post(f"{CODEX_PATH}/{{agent}}")
+def codex_agent(agent: str, request: Request, who: Caller, payload: dict[str, Any] = Body(...)) -> Any:
+    """One Codex hook event (from tether's command hook) for ``agent``."""
+    return _handle("codex", agent, request, who, payload)
+
+
+@router.post(CODEX_PATH)
+def codex(request: Request, who: Caller, payload: dict[str, Any] = Body(...)) -> Any:
+    """One Codex hook event for the agent whose token calls."""
+    return _handle("codex", None, request, who, payload)

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("approve", "Verify the hash-chained audit log."),
     "service": ("host", "Install, remove or inspect the service that starts the daemon at boot."),
     "doctor": ("host", "Check this host for unattended agents: service, sleep, disk, storage, users."),
+    "integrate": ("integrate", "Install tether's hooks into Claude Code, Codex CLI or git."),
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}

@@ -1,0 +1,187 @@
+"""``tether integrate claude-code|codex|git``: install (or ``--remove``) tether's hooks. Thin: the work is in
+``tether.integrations``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tether.cli.context import Context
+from tether.errors import RunbookError, UsageError
+
+
+def _base_url(obj: Context, url: str | None) -> str:
+    """``--url``, else the running daemon's, else the runbook's ``host.listen``."""
+    if url:
+        return url.rstrip("/")
+    from tether.daemon.server import info
+
+    running = None
+    try:
+        running = info(obj.state.root)
+    except RunbookError:
+        pass
+    if running and running.get("url"):
+        return str(running["url"]).rstrip("/")
+    try:
+        listen = obj.loaded.runbook.host.listen
+    except RunbookError:
+        listen = "127.0.0.1:7717"
+    host, _, port = listen.rpartition(":")
+    if port == "0":
+        raise UsageError("the runbook listens on port 0 and no daemon runs: give --url")
+    return f"http://{host}:{port}"
+
+
+def _project(obj: Context, agent: str | None, project: str | None) -> Path:
+    if project:
+        return Path(project).expanduser().absolute()
+    if agent:
+        try:
+            loaded = obj.loaded
+        except RunbookError:
+            return Path.cwd()
+        if agent not in loaded.runbook.agents:
+            raise UsageError(f"no agent named {agent!r} in {loaded.path}")
+        return loaded.agent_cwd(agent)
+    return Path.cwd()
+
+
+def _scope(user: bool, managed: bool) -> str:
+    if user and managed:
+        raise UsageError("give one of --project, --user or --managed")
+    return "managed" if managed else "user" if user else "project"
+
+
+_agent = click.option("--agent", metavar="NAME", help="The runbook agent the hooks act for (default: whichever "
+                      "agent's token the session has, $TETHER_TOKEN).")
+_project_opt = click.option("--project", metavar="DIR", help="The project's settings (default: the agent's "
+                            "folder with --agent, else here).")
+_user = click.option("--user", is_flag=True, help="The user's settings instead of the project's.")
+_managed = click.option("--managed", is_flag=True, help="The system's managed settings (as root): hooks the agent "
+                        "cannot switch off. Recommended on an agent host.")
+_remove = click.option("--remove", is_flag=True, help="Take out exactly what tether added.")
+_url = click.option("--url", metavar="URL", help="The daemon's URL (default: the running daemon's, else the "
+                    "runbook's host.listen).")
+
+
+@click.group()
+def integrate() -> None:
+    """Install tether's hooks into Claude Code, Codex CLI or git (and take them out with --remove)."""
+
+
+@integrate.command("claude-code")
+@_agent
+@_project_opt
+@_user
+@_managed
+@_remove
+@_url
+@click.option("--wait", type=float, default=20.0, show_default=True, metavar="SECONDS",
+              help="How long an interactive session waits for a human on a held call before asking in the session.")
+@click.pass_obj
+def claude_code_cmd(obj: Context, agent: str | None, project: str | None, user: bool, managed: bool, remove: bool,
+                    url: str | None, wait: float) -> None:
+    """Merge tether's hooks into Claude Code's settings, keeping everyone else's hooks.
+
+    PreToolUse goes to the daemon as an http hook that blocks when the daemon does not answer; the other
+    events feed monitoring. Running it twice changes nothing.
+    """
+    from tether.integrations import claude_code
+
+    scope = _scope(user, managed)
+    where = _project(obj, agent, project) if scope == "project" else None
+    path = claude_code.settings_path(scope, where)
+    if remove:
+        click.echo(claude_code.remove(path).line())
+        return
+    change = claude_code.install(path, _base_url(obj, url), agent, managed=managed, wait=wait)
+    click.echo(change.line())
+    if managed:
+        click.echo("allowManagedHooksOnly is on: only managed hooks run, and no agent can switch them off.")
+    else:
+        click.echo(f"note: an agent can switch these hooks off ({'disableAllHooks'} in its own settings); "
+                   "on an agent host run `sudo tether integrate claude-code --managed` instead")
+    click.echo("sessions need TETHER_TOKEN (an agent token) in their environment; tether sets it for agents it runs")
+
+
+@integrate.command("codex")
+@_agent
+@_project_opt
+@_user
+@_managed
+@_remove
+@_url
+@click.option("--wait", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="How long the hook waits for a human on a held command before denying it (retry after approval).")
+@click.option("--trust", "do_trust", is_flag=True,
+              help="Also trust tether's hooks (only those) in $CODEX_HOME/config.toml, as Codex's /hooks would.")
+@click.pass_obj
+def codex_cmd(obj: Context, agent: str | None, project: str | None, user: bool, managed: bool, remove: bool,
+              url: str | None, wait: float, do_trust: bool) -> None:
+    """Install tether's fail-closed command hook for Codex CLI (hooks.json, or requirements.toml with --managed).
+
+    Codex skips hooks that are not managed until they are trusted: --trust does that explicitly for
+    tether's hooks, else open /hooks in codex, or run `codex exec --dangerously-bypass-hook-trust`.
+    """
+    from tether.integrations import codex
+
+    scope = _scope(user, managed)
+    where = _project(obj, agent, project) if scope == "project" else None
+    path = codex.hooks_path(scope, where)
+    if remove:
+        click.echo(codex.remove(path, managed=managed).line())
+        if do_trust:
+            click.echo(codex.untrust(where or Path.cwd()).line())
+        return
+    click.echo(codex.install(path, _base_url(obj, url), agent, managed=managed, wait=wait).line())
+    if managed:
+        click.echo("managed hooks run without a trust step; allow_managed_hooks_only = true ignores every other hook")
+        return
+    if scope == "project":
+        click.echo(f"note: Codex loads {path} only in a trusted project (`codex exec --trust` in {where})")
+    exe = codex.binary()
+    if not do_trust:
+        click.echo("Codex skips these hooks until they are trusted: `tether integrate codex --trust` (same "
+                   "options), or open /hooks in codex; agents tether runs pass --dangerously-bypass-hook-trust")
+        return
+    if exe is None:
+        raise UsageError("--trust needs the codex CLI (on PATH, or $TETHER_CODEX)")
+    change, pending = codex.trust(exe, where or Path.cwd())
+    if change is not None:
+        click.echo(change.line())
+    if pending:
+        keys = ", ".join(str(h.get("key")) for h in pending)
+        raise UsageError(f"Codex still reports tether's hooks untrusted ({keys}); open /hooks in codex")
+    click.echo("Codex reports tether's hooks trusted")
+
+
+@integrate.command("git")
+@click.argument("repo", required=False, default=".")
+@_agent
+@click.option("--protect", multiple=True, metavar="GLOB", help="A protected branch (repeatable; default: main, "
+              "master, trunk, prod, production, release/*).")
+@_remove
+@_url
+@click.option("--wait", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="How long a held push waits for a human before failing (push again after approval).")
+@click.pass_obj
+def git_cmd(obj: Context, repo: str, agent: str | None, protect: tuple[str, ...], remove: bool, url: str | None,
+            wait: float) -> None:
+    """Install a pre-push hook: force pushes, deletions and pushes to protected branches are git.push actions."""
+    from tether.integrations import git
+
+    where = Path(repo).expanduser().absolute()
+    if remove:
+        path, _, note = git.remove(where)
+        click.echo(f"{path}: {note}")
+        return
+    base = url
+    if base is None:
+        try:
+            base = _base_url(obj, None)
+        except UsageError:
+            base = None  # the hook then uses $TETHER_URL
+    path, _, note = git.install(where, agent=agent, url=base, protected=protect, wait=wait)
+    click.echo(f"{path}: {note}")

@@ -1,0 +1,137 @@
+"""Claude Code: which settings file, tether's hooks in it, and how the supervisor runs ``claude -p``.
+
+Hooks (checked on Claude Code 2.1.332, see docs/INTEGRATIONS.md):
+
+- PreToolUse is a ``type: "http"`` hook to the daemon (no process per tool call) with ``onFailure: "block"``:
+  without it a daemon that is down, slow or refusing lets the tool run.
+- The token travels as ``Authorization: Bearer $TETHER_TOKEN`` (``allowedEnvVars``); ``X-Tether-Hold:
+  $TETHER_HOLD`` is ``defer`` for sessions the supervisor runs headless.
+- PostToolUse, PostToolUseFailure, UserPromptSubmit, Stop, SessionEnd, Notification and PermissionRequest
+  are http hooks too, for monitoring (they never block). SessionStart runs command hooks only, so it is
+  tether's command hook relaying to the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from tether.host.doctor import MANAGED_SETTINGS
+from tether.integrations import CLAUDE_PATH
+from tether.integrations.settings import Change, install_json, remove_json
+
+HOOK_SCRIPT = Path(__file__).with_name("hook_command.py")
+MONITORED = ("PostToolUse", "PostToolUseFailure", "PermissionRequest", "UserPromptSubmit", "Stop", "SessionEnd",
+             "Notification")
+WITH_MATCHER = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest"})
+DEFAULT_WAIT = 20.0
+
+
+def user_settings() -> Path:
+    return Path(os.environ.get("CLAUDE_CONFIG_DIR") or "~/.claude").expanduser() / "settings.json"
+
+
+def settings_path(scope: str, project: Path | None = None) -> Path:
+    if scope == "managed":
+        return MANAGED_SETTINGS
+    if scope == "user":
+        return user_settings()
+    return (project or Path.cwd()) / ".claude" / "settings.json"
+
+
+def hook_url(base: str, agent: str | None) -> str:
+    return base.rstrip("/") + CLAUDE_PATH + (f"/{agent}" if agent else "")
+
+
+def hooks(base: str, agent: str | None, wait: float = DEFAULT_WAIT, python: str | None = None) -> dict[str, Any]:
+    """tether's hook groups by event, for ``base`` (the daemon's URL) and ``agent`` (None: the token's)."""
+    url = hook_url(base, agent)
+
+    def http(timeout: float, block: bool) -> dict[str, Any]:
+        h: dict[str, Any] = {
+            "type": "http", "url": url, "timeout": int(timeout),
+            "headers": {"Authorization": "Bearer $TETHER_TOKEN", "X-Tether-Hold": "$TETHER_HOLD",
+                        "X-Tether-Wait": f"{wait:g}"},
+            "allowedEnvVars": ["TETHER_TOKEN", "TETHER_HOLD"],
+        }
+        if block:
+            h["onFailure"] = "block"
+        return h
+
+    def group(event: str, hook: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"matcher": "*", "hooks": [hook]} if event in WITH_MATCHER else {"hooks": [hook]}]
+
+    argv = [python or sys.executable, "-I", str(HOOK_SCRIPT), "--client", "claude-code", "--event", "SessionStart",
+            "--url", base.rstrip("/"), "--deadline", "8"]
+    if agent:
+        argv += ["--agent", agent]
+    out: dict[str, Any] = {"PreToolUse": group("PreToolUse", http(wait + 30, True))}
+    for event in MONITORED:
+        out[event] = group(event, http(10, False))
+    out["SessionStart"] = group("SessionStart", {"type": "command", "command": shlex.join(argv), "timeout": 10})
+    return out
+
+
+def install(path: Path, base: str, agent: str | None, *, managed: bool = False, wait: float = DEFAULT_WAIT) -> Change:
+    top = {"allowManagedHooksOnly": True} if managed else None
+    return install_json(path, hooks(base, agent, wait), top)
+
+
+def remove(path: Path) -> Change:
+    return remove_json(path)
+
+
+def switch_off_risk(project: Path) -> str | None:
+    """Why the hooks of a session in ``project`` can be switched off by the agent itself, or None when only
+    managed hooks count (``allowManagedHooksOnly`` in the managed settings)."""
+    try:
+        managed = json.loads(MANAGED_SETTINGS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        managed = {}
+    if isinstance(managed, dict) and managed.get("allowManagedHooksOnly") is True:
+        return None
+    return (f"{MANAGED_SETTINGS} does not set allowManagedHooksOnly: an agent can write "
+            f'"disableAllHooks": true into {project / ".claude" / "settings.local.json"} and run unchecked')
+
+
+# -- the supervisor's side: running ``claude -p`` ------------------------------------------------------------
+
+
+def binary() -> str | None:
+    """``$TETHER_CLAUDE`` or ``claude`` on PATH."""
+    return os.environ.get("TETHER_CLAUDE") or shutil.which("claude")
+
+
+def argv(prompt: str | None, *, resume: str | None = None, base: str, agent: str, claude: str | None = None,
+         extra: tuple[str, ...] = ()) -> list[str]:
+    """``claude -p`` for a headless run: a new session on ``prompt``, or ``--resume`` a deferred one. The
+    hooks go in with ``--settings`` too (flag settings), so an agent run by tether is gated even where
+    ``tether integrate`` was not run; Claude Code's own permission mode is left at its default, so a
+    session whose hooks were switched off still cannot write without a prompt nobody answers."""
+    exe = claude or binary() or "claude"
+    settings = json.dumps({"hooks": hooks(base, agent)})
+    out = [exe, "-p"]
+    if resume:
+        out += ["--resume", resume]
+    elif prompt:
+        out.append(prompt)
+    return [*out, "--output-format", "json", "--settings", settings, *extra]
+
+
+def result(stdout: str) -> dict[str, Any] | None:
+    """The final JSON object ``claude -p --output-format json`` printed (its last JSON line)."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and data.get("type") == "result":
+                return data
+    return None

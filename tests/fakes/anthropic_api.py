@@ -1,0 +1,144 @@
+"""A scripted stand-in for the Anthropic Messages API (``POST /v1/messages``), for driving the real Claude
+Code CLI headless. The script is a list of steps; the step answered is the number of assistant turns already
+in the request's conversation, so a resumed session (``claude -p --resume``) picks up where it stopped.
+
+A step is ``{"tool": NAME, "input": {...}}`` (a ``tool_use`` block) or ``{"text": "..."}`` (the end of the
+turn). Requests without ``tools`` (titles, quota checks) get a short text. Streaming (SSE) or not, as asked.
+Every response carries ``usage`` with cache tokens and a ``request-id`` header, like the real API.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+USAGE = {"input_tokens": 120, "output_tokens": 30, "cache_creation_input_tokens": 1000, "cache_read_input_tokens": 2000}
+
+
+class FakeAnthropic:
+    def __init__(self, steps: list[dict[str, Any]], model: str = "claude-sonnet-4-5-20250929") -> None:
+        self.steps = steps
+        self.model = model
+        self.requests: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeAnthropic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- answering --------------------------------------------------------------------------------------
+    def main_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r.get("tools")]
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.requests.append(body)
+            n = next(self._ids)
+        msg_id = f"msg_fake{n:04d}"
+        if not body.get("tools"):
+            content: list[dict[str, Any]] = [{"type": "text", "text": "ok"}]
+            stop = "end_turn"
+        else:
+            step_no = sum(1 for m in body.get("messages", []) if m.get("role") == "assistant")
+            step = self.steps[step_no] if step_no < len(self.steps) else {"text": "All done."}
+            if "tool" in step:
+                content = [{"type": "tool_use", "id": f"toolu_fake{step_no:02d}", "name": step["tool"],
+                            "input": step["input"]}]
+                stop = "tool_use"
+            else:
+                content = [{"type": "text", "text": step["text"]}]
+                stop = "end_turn"
+        return {"id": msg_id, "type": "message", "role": "assistant", "model": body.get("model") or self.model,
+                "content": content, "stop_reason": stop, "stop_sequence": None, "usage": dict(USAGE)}
+
+
+def sse(message: dict[str, Any]) -> Iterator[bytes]:
+    def event(kind: str, data: dict[str, Any]) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+    start = {**message, "content": [], "stop_reason": None,
+             "usage": {**message["usage"], "output_tokens": 1}}
+    yield event("message_start", {"message": start})
+    for i, block in enumerate(message["content"]):
+        if block["type"] == "tool_use":
+            yield event("content_block_start", {"index": i, "content_block": {**block, "input": {}}})
+            yield event("content_block_delta", {"index": i, "delta": {"type": "input_json_delta",
+                                                                      "partial_json": json.dumps(block["input"])}})
+        else:
+            yield event("content_block_start", {"index": i, "content_block": {"type": "text", "text": ""}})
+            yield event("content_block_delta", {"index": i, "delta": {"type": "text_delta", "text": block["text"]}})
+        yield event("content_block_stop", {"index": i})
+    yield event("message_delta", {"delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                                  "usage": {"output_tokens": message["usage"]["output_tokens"]}})
+    yield event("message_stop", {})
+
+
+def _handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            path = self.path.split("?")[0]
+            if path.endswith("/count_tokens"):
+                self._json({"input_tokens": 100})
+                return
+            if not path.endswith("/v1/messages"):
+                self._json({"type": "error", "error": {"type": "not_found_error", "message": path}}, 404)
+                return
+            body = json.loads(raw or b"{}")
+            message = fake.answer(body)
+            request_id = "req_" + message["id"].removeprefix("msg_")
+            if body.get("stream"):
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("request-id", request_id)
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                for chunk in sse(message):
+                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            else:
+                self._json(message, headers={"request-id": request_id})
+
+        def do_GET(self) -> None:
+            self._json({"data": [], "has_more": False})
+
+        def do_HEAD(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def _json(self, obj: Any, code: int = 200, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(obj).encode()
+            self.send_response(code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
