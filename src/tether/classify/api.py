@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tether.classify.commands import dispatch
-from tether.classify.model import Action, Classification, Context
+from tether.classify.model import Classification, Context, make_action, make_classification
 from tether.classify.net import url_effects
 from tether.classify.scan import Scan
 from tether.classify.shell import walk_text
@@ -17,7 +17,7 @@ _DEFAULT: Final = Context()
 
 
 def _failure(reason: str) -> Classification:
-    return Classification((Action("unknown", reason),), (), False)
+    return make_classification((make_action("unknown", reason, ""),), (), False)
 
 
 def _scan(ctx: Context) -> Scan:
@@ -29,9 +29,14 @@ def classify_shell(command: str, ctx: Context = _DEFAULT) -> Classification:
     try:
         if not isinstance(command, str):
             return _failure("command is not text")
-        scan = _scan(ctx)
+        scan = Scan(ctx, walk_text, dispatch)
+        if "\x00" in command:
+            # A shell never sees a NUL byte; it also marks run-time text internally.
+            scan.fail("command contains a NUL byte", command[:80].replace("\x00", " "))
+            command = command.replace("\x00", " ")
         walk_text(scan, command)
-        hooks_check(scan, command, command[:80])
+        if "ook" in command or "OOK" in command:
+            hooks_check(scan, command, command[:80])
         return scan.finish()
     except Exception as exc:
         return _failure(f"classifier error: {type(exc).__name__}")

@@ -10,17 +10,24 @@ _EMPTY: frozenset[str] = frozenset()
 class Opts:
     """Options (``-x`` / ``--name``, each with its value or ``""``) and positional arguments."""
 
-    __slots__ = ("opts", "pos")
+    __slots__ = ("_names", "opts", "pos")
 
     def __init__(self) -> None:
         self.opts: list[tuple[str, str]] = []
         self.pos: list[str] = []
+        self._names: set[str] = set()
+
+    def add(self, name: str, value: str) -> None:
+        self.opts.append((name, value))
+        self._names.add(name)
 
     def has(self, *names: str) -> bool:
-        return any(o in names for o, _ in self.opts)
+        return not self._names.isdisjoint(names)
 
     def get(self, *names: str) -> str | None:
         """The last value given for any of ``names``."""
+        if self._names.isdisjoint(names):
+            return None
         val: str | None = None
         for o, v in self.opts:
             if o in names:
@@ -28,10 +35,12 @@ class Opts:
         return val
 
     def all(self, *names: str) -> list[str]:
+        if self._names.isdisjoint(names):
+            return []
         return [v for o, v in self.opts if o in names]
 
     def names(self) -> set[str]:
-        return {o for o, _ in self.opts}
+        return set(self._names)
 
 
 def parse(
@@ -62,6 +71,7 @@ def parse(
                 val = args[i]
                 i += 1
             out.opts.append((name, val))
+            out._names.add(name)
         elif a.startswith("-") and len(a) > 1 and not a[1].isdigit():
             j = 1
             while j < len(a):
@@ -73,8 +83,10 @@ def parse(
                         val = args[i]
                         i += 1
                     out.opts.append(("-" + c, val))
+                    out._names.add("-" + c)
                     break
                 out.opts.append(("-" + c, ""))
+                out._names.add("-" + c)
         else:
             out.pos.append(a)
             if stop_at_positional:

@@ -495,8 +495,11 @@ _LISTING: Final = frozenset({"ls", "tree", "du", "stat", "file", "exa", "eza", "
 
 
 def _generic_read(scan: Scan, cmd: Cmd, spec: tuple[str, frozenset[str], int]) -> None:
-    short_val, long_val, skip = spec
     args = cmd.args
+    if not args:
+        scan.add("repo.read", f"{cmd.name} reads", cmd.text)
+        return
+    short_val, long_val, skip = spec
     if cmd.name in ("head", "tail"):
         args = [a for a in args if not (a[:1] == "-" and a[1:].isdigit())]
     o = parse(args, short_val, long_val)

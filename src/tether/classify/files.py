@@ -6,7 +6,7 @@ import re
 from typing import Final
 
 from tether.classify.argv import parse
-from tether.classify.paths import PH, has_magic
+from tether.classify.paths import PH, has_magic, is_claude_settings
 from tether.classify.scan import Cmd, Handler, Scan
 
 _E: Final[frozenset[str]] = frozenset()
@@ -404,23 +404,26 @@ _CODEX_PATCH: Final = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$|^
 
 def apply_patch_effects(scan: Scan, patch: str, text: str) -> None:
     """Files a Codex ``apply_patch`` envelope adds, updates, moves or deletes."""
-    found = False
+    touched: list[str] = []
     for m in _CODEX_PATCH.finditer(patch):
-        found = True
         verb, path, moved = m.group(1), m.group(2), m.group(3)
+        touched.append(moved or path)
         if moved:
             scan.path(moved, "write", text)
         elif verb == "Delete":
             scan.path(path, "delete", text)
         else:
             scan.path(path, "write", text)
-    if not found:
+    if not touched:
         if patch.lstrip().startswith(("---", "diff ", "Index:")):
             patch_targets(scan, patch, text)
+            touched = [m.group(1) for m in _PATCH_FILE.finditer(patch)]
         else:
             scan.fail("apply_patch input is not a patch", text)
-    if "disableallhooks" in patch.lower():
-        scan.add("tether.control", "patch writes disableAllHooks", text)
+    if "disableallhooks" in patch.lower() and any(
+        is_claude_settings(p) or p.lower().endswith((".json", ".jsonc")) for p in touched
+    ):
+        scan.add("tether.control", "patch writes disableAllHooks into a settings file", text)
     scan.add("pr.draft", "apply_patch edits files", text)
 
 

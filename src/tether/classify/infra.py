@@ -236,8 +236,6 @@ def _kubectl(scan: Scan, cmd: Cmd) -> None:
     if verb in _KUBE_READ:
         if verb == "get" and kinds.startswith("secret"):
             scan.add(SECRETS, "kubectl get secret reads secret values", text)
-        elif verb == "auth" or verb == "certificate":
-            pass
         else:
             scan.add(READ, f"kubectl {verb} reads", text)
         return

@@ -62,3 +62,44 @@ class Context:
     control: tuple[str, ...] = ()
     protected_branches: tuple[str, ...] = ("main", "master", "release/*", "production")
     home: str = ""
+
+
+# Fast constructors for the classifier's hot path. A frozen dataclass's generated ``__init__`` goes
+# through ``object.__setattr__`` once per field, which costs about twice as much as setting the slot
+# descriptors directly; the instances are the same (frozen, hashable, equal by value).
+_new = object.__new__
+_A_KLASS = Action.__dict__["klass"].__set__
+_A_REASON = Action.__dict__["reason"].__set__
+_A_COMMAND = Action.__dict__["command"].__set__
+_R_KIND = Resource.__dict__["kind"].__set__
+_R_VALUE = Resource.__dict__["value"].__set__
+_R_OP = Resource.__dict__["op"].__set__
+_R_PROTECTED = Resource.__dict__["protected"].__set__
+_C_ACTIONS = Classification.__dict__["actions"].__set__
+_C_RESOURCES = Classification.__dict__["resources"].__set__
+_C_PARSED = Classification.__dict__["parsed"].__set__
+
+
+def make_action(klass: str, reason: str, command: str) -> Action:
+    a: Action = _new(Action)
+    _A_KLASS(a, klass)
+    _A_REASON(a, reason)
+    _A_COMMAND(a, command)
+    return a
+
+
+def make_resource(kind: str, value: str, op: str, protected: bool) -> Resource:
+    r: Resource = _new(Resource)
+    _R_KIND(r, kind)
+    _R_VALUE(r, value)
+    _R_OP(r, op)
+    _R_PROTECTED(r, protected)
+    return r
+
+
+def make_classification(actions: tuple[Action, ...], resources: tuple[Resource, ...], parsed: bool) -> Classification:
+    c: Classification = _new(Classification)
+    _C_ACTIONS(c, actions)
+    _C_RESOURCES(c, resources)
+    _C_PARSED(c, parsed)
+    return c

@@ -309,7 +309,8 @@ def _ssh(scan: Scan, cmd: Cmd) -> None:
     o = first
     if len(first.pos) > 1:
         again = parse(first.pos[1:], _SSH_VALUES, frozenset(), stop_at_positional=True)
-        o.opts.extend(again.opts)
+        for name, value in again.opts:
+            o.add(name, value)
         o.pos = [first.pos[0], *again.pos]
     for opt in o.all("-o"):
         key = opt.split("=", 1)[0].split(" ", 1)[0].lower()

@@ -8,7 +8,7 @@ characters are checked against every sensitive name the unknown part could stand
 from __future__ import annotations
 
 import os.path
-from fnmatch import fnmatchcase
+import re
 from typing import Final
 
 from tether.vocabulary import DEFAULT_PROTECTED_PATHS
@@ -190,7 +190,7 @@ class PathInfo:
 
 
 def has_magic(s: str) -> bool:
-    return not _MAGIC.isdisjoint(s)
+    return "*" in s or "?" in s or "[" in s
 
 
 def expand_home(raw: str, home: str) -> str:
@@ -204,12 +204,13 @@ def expand_home(raw: str, home: str) -> str:
 
 def normalize(raw: str, cwd: str, home: str) -> str:
     """Absolute, normalised path for ``raw`` (``~`` expanded, relative to ``cwd``)."""
-    p = expand_home(raw, home)
-    if not p.startswith("/"):
-        p = cwd.rstrip("/") + "/" + p
-    p = os.path.normpath(p)
-    if p.startswith("//"):
-        p = "/" + p.lstrip("/")
+    p = expand_home(raw, home) if raw[:1] == "~" else raw
+    if p[:1] != "/":
+        p = (cwd if cwd != "/" else "") + "/" + p
+    if "/." in p or "//" in p or (p.endswith("/") and p != "/"):
+        p = os.path.normpath(p)
+        if p.startswith("//"):
+            p = "/" + p.lstrip("/")
     return p
 
 
@@ -266,136 +267,135 @@ def _is_startup(segs: list[str], low: str) -> bool:
 # ------------------------------------------------------------------------------------------- globs
 
 
-def _seg_match(pat: str, seg: str) -> bool:
-    """One glob segment against one path segment (either may hold wildcards)."""
-    if pat == seg:
-        return True
-    if has_magic(pat):
-        return fnmatchcase(seg, pat)
-    if has_magic(seg) or PH in seg:
-        if pat.startswith(".") and not seg.startswith(".") and PH not in seg:
-            return False
-        return fnmatchcase(pat, seg.replace(PH, "*"))
-    return False
+# ------------------------------------------------------------------------------------------- globs
 
 
-def _glob_match(pat: tuple[str, ...], i: int, segs: list[str], j: int) -> bool:
-    np, ns = len(pat), len(segs)
-    while i < np:
-        p = pat[i]
-        if p == "**":
-            if i + 1 == np:
-                return True
-            return any(_glob_match(pat, i + 1, segs, k) for k in range(j, ns + 1))
-        if j >= ns or not _seg_match(p, segs[j]):
-            return False
-        i += 1
-        j += 1
-    return j == ns
+def _glob_regex(glob: str) -> str:
+    """A gitignore-ish glob as a regular expression over a ``/``-separated path (no anchors)."""
+    segs: list[str] = []
+    for x in glob.split("/"):
+        if x and x != "." and not (x == "**" and segs and segs[-1] == "**"):
+            while "***" in x:
+                x = x.replace("***", "**")
+            segs.append(x if x == "**" else x.replace("**", "*"))
+    out: list[str] = []
+    for i, seg in enumerate(segs):
+        last = i == len(segs) - 1
+        if seg == "**":
+            # "a/**" also matches "a" itself; "**/b" matches "b" at any depth.
+            if last:
+                out.append("(?:/.*)?" if out else ".*")
+            else:
+                out.append(("/" if out and not out[-1].endswith("/)*") else "") + "(?:[^/]*/)*")
+            continue
+        part: list[str] = []
+        j = 0
+        while j < len(seg):
+            c = seg[j]
+            if c == "*":
+                part.append("[^/]*")
+            elif c == "?":
+                part.append("[^/]")
+            elif c == "[":
+                k = seg.find("]", j + 2)
+                if k < 0:
+                    part.append("\\[")
+                else:
+                    body = seg[j + 1 : k]
+                    if body.startswith("!"):
+                        body = "^" + body[1:]
+                    part.append("[" + body.replace("\\", "\\\\").replace("/", "") + "]")
+                    j = k
+            else:
+                part.append(re.escape(c))
+            j += 1
+        sep = "" if (not out or out[-1].endswith("/)*")) else "/"
+        out.append(sep + "".join(part))
+    return "".join(out)
 
 
 def _split(p: str) -> list[str]:
     return [s for s in p.split("/") if s and s != "."]
 
 
-def _is_ancestor(anc: list[str] | tuple[str, ...], segs: list[str] | tuple[str, ...]) -> bool:
-    n = len(anc)
-    return n <= len(segs) and (n == 0 or segs[n - 1] == anc[-1]) and list(segs[:n]) == list(anc)
-
-
-class _Glob:
-    __slots__ = ("absolute", "magic_prefixes", "prefix", "required", "segs")
-
-    def __init__(self, glob: str) -> None:
-        g = glob.lower()
-        self.absolute = g.startswith("/")
-        segs = _split(g)
-        if not self.absolute and segs and segs[0] != "**":
-            segs = ["**", *segs]
-        self.segs: tuple[str, ...] = tuple(segs)
-        self.required = frozenset(s for s in segs if s != "**" and not has_magic(s))
-        prefixes: list[str] = []
-        for s in segs:
-            if s != "**" and has_magic(s):
-                lit = s[: min((s.find(c) for c in "*?[" if c in s), default=len(s))]
-                if lit:
-                    prefixes.append(lit)
-        self.magic_prefixes = tuple(prefixes)
-        lit_prefix: list[str] = []
-        for s in _split(g):
-            if s == "**" or has_magic(s):
-                break
-            lit_prefix.append(s)
-        self.prefix = tuple(lit_prefix)
-
-
 class GlobSet:
-    """Protected globs, split once per classification (or once at import for the defaults)."""
+    """Protected globs compiled to two regular expressions (relative and absolute), once per
+    classification, or once at import for the default list."""
 
-    __slots__ = ("always", "globs", "trigger_names", "trigger_prefixes")
+    __slots__ = ("abs_prefixes", "abs_rx", "needles", "rel_prefixes", "rel_rx")
 
     def __init__(self, globs: tuple[str, ...]) -> None:
-        self.globs = tuple(_Glob(g) for g in globs if g and g.strip("/"))
-        names: set[str] = set()
-        prefixes: list[str] = []
-        always = False
-        for g in self.globs:
-            if g.required:
-                names.update(g.required)
-            elif g.magic_prefixes:
-                prefixes.extend(g.magic_prefixes)
+        rel: list[str] = []
+        absolute: list[str] = []
+        rel_prefixes: list[tuple[str, ...]] = []
+        abs_prefixes: list[tuple[str, ...]] = []
+        needles: list[str] | None = []
+        for g in globs:
+            if not isinstance(g, str) or not g.strip("/").strip():
+                continue
+            low = g.lower().replace(PH, "")
+            # A substring every match must contain: the longest literal run of the glob.
+            chunks = [c for c in re.split(r"\*\*|[*?]|\[[^]]*\]|/", low) if c]
+            if needles is not None and chunks:
+                needles.append(max(chunks, key=len))
             else:
-                always = True
-        #: A path can only match when one of its segments is a trigger name or starts with a prefix.
-        self.trigger_names = frozenset(names)
-        self.trigger_prefixes = tuple(prefixes)
-        self.always = always
+                needles = None
+            literal: list[str] = []
+            for seg in _split(low):
+                if seg == "**" or has_magic(seg):
+                    break
+                literal.append(seg)
+            if low.startswith("/"):
+                absolute.append(_glob_regex(low))
+                abs_prefixes.append(tuple(literal))
+            else:
+                rel.append(_glob_regex(low))
+                rel_prefixes.append(tuple(literal))
+        # A relative glob matches at any depth below cwd: the path given is relative to cwd.
+        self.rel_rx = re.compile("(?:.*/)?(?:" + "|".join(f"(?:{r})" for r in rel) + ")") if rel else None
+        self.abs_rx = re.compile("/(?:" + "|".join(f"(?:{r})" for r in absolute) + ")") if absolute else None
+        self.rel_prefixes = tuple(rel_prefixes)
+        self.abs_prefixes = tuple(abs_prefixes)
+        #: None when some glob has no literal part (then every path is checked).
+        self.needles = tuple(dict.fromkeys(needles)) if needles is not None else None
 
-    def candidate(self, segs: list[str]) -> bool:
-        if self.always or not self.trigger_names.isdisjoint(segs):
-            return True
-        prefixes = self.trigger_prefixes
-        return bool(prefixes) and any(s.startswith(prefixes) for s in segs)
+    def match(self, low: str, cwd_low: str, delete: bool) -> bool:
+        """Whether the lower-case absolute path matches a glob (relative globs: below ``cwd``).
 
-    def match(self, segs: list[str], cwd_segs: list[str], delete: bool) -> bool:
-        """Whether the (lower-case, split, absolute) path matches one of the globs.
-
-        A relative glob matches at any depth below ``cwd``; a glob ending in ``/**`` also matches the
-        directory itself; with ``delete`` a path also matches when it is an ancestor of a glob's
-        literal prefix (a recursive delete of ``.git`` deletes ``.git/hooks``).
+        A glob ending in ``/**`` also matches the directory itself; with ``delete`` a path also
+        matches when it is an ancestor of a glob's literal prefix (a recursive delete of ``.git``
+        deletes ``.git/hooks``).
         """
-        under = _is_ancestor(cwd_segs, segs)
-        rel = segs[len(cwd_segs) :] if under else []
-        if delete and self._deletes_inside(segs, cwd_segs, under, rel):
+        needles = self.needles
+        if not delete and needles is not None:
+            for nd in needles:
+                if nd in low:
+                    break
+            else:
+                return False
+        rel: str | None = None
+        base = cwd_low.rstrip("/")
+        if low.startswith(base + "/"):
+            rel = low[len(base) + 1 :]
+        if self.abs_rx is not None and self.abs_rx.fullmatch(low):
             return True
-        if not self.candidate(segs):
-            return False
-        segset = set(segs)
-        for g in self.globs:
-            if not g.required <= segset:
-                continue
-            if g.magic_prefixes and not all(any(s.startswith(p) for s in segs) for p in g.magic_prefixes):
-                continue
-            if g.absolute:
-                if _glob_match(g.segs, 0, segs, 0):
-                    return True
-            elif rel and _glob_match(g.segs, 0, rel, 0):
-                return True
-        return False
-
-    def _deletes_inside(self, segs: list[str], cwd_segs: list[str], under: bool, rel: list[str]) -> bool:
-        """A recursive delete of ``segs`` removes something a glob's literal prefix names."""
-        n = len(segs)
-        if n <= len(cwd_segs) and cwd_segs[:n] == segs and any(not g.absolute for g in self.globs):
+        if rel and self.rel_rx is not None and self.rel_rx.fullmatch(rel):
             return True
-        tsegs = tuple(segs)
-        trel = tuple(rel)
-        for g in self.globs:
-            if g.absolute:
-                if len(g.prefix) >= n and g.prefix[:n] == tsegs:
-                    return True
-            elif under and trel and len(g.prefix) >= len(trel) and g.prefix[: len(trel)] == trel:
+        if delete:
+            segs = _split(low)
+            n = len(segs)
+            cwd_segs = _split(base)
+            if self.rel_prefixes and n <= len(cwd_segs) and cwd_segs[:n] == segs:
                 return True
+            tsegs = tuple(segs)
+            for prefix in self.abs_prefixes:
+                if len(prefix) >= n and prefix[:n] == tsegs:
+                    return True
+            if rel:
+                trel = tuple(_split(rel))
+                for prefix in self.rel_prefixes:
+                    if len(prefix) >= len(trel) and prefix[: len(trel)] == trel:
+                        return True
         return False
 
 
@@ -405,8 +405,11 @@ DEFAULT_GLOBS: Final = GlobSet(DEFAULT_PROTECTED_PATHS)
 def control_entries(control: tuple[str, ...]) -> tuple[str, ...]:
     out: list[str] = []
     for c in control:
-        if c and c.strip():
-            cl = os.path.normpath(c.lower()).rstrip("/")
+        if isinstance(c, str) and c.strip():
+            cl = c.lower().replace(PH, "")
+            if "/." in cl or "//" in cl or cl[:1] != "/":
+                cl = os.path.normpath(cl)
+            cl = cl.rstrip("/")
             if cl not in ("", "."):
                 out.append(cl)
     return tuple(out)
@@ -421,54 +424,93 @@ def _control_entry(low: str, control: tuple[str, ...], delete: bool) -> bool:
     return False
 
 
+def _segment_regex(pat: str) -> str:
+    out: list[str] = []
+    j = 0
+    while j < len(pat):
+        c = pat[j]
+        if c == "*":
+            if not out or out[-1] != "[^/\\n]*":
+                out.append("[^/\\n]*")
+        elif c == "?":
+            out.append("[^/\\n]")
+        elif c == "[" and pat.find("]", j + 2) > 0:
+            k = pat.find("]", j + 2)
+            body = pat[j + 1 : k].replace("\\", "\\\\").replace("\n", "")
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            j = k
+        else:
+            out.append(re.escape(c))
+        j += 1
+    return "".join(out)
+
+
+_SENSITIVE_BLOB: Final = "\n" + "\n".join(_SENSITIVE) + "\n"
+
+
 def _candidates(low: str, extra: tuple[str, ...]) -> list[str]:
     """Concrete paths a path with wildcards or run-time parts may stand for (capped)."""
     segs = low.split("/")
     out = [low.replace(PH, "x")]
-    names = _SENSITIVE + extra
+    blob = _SENSITIVE_BLOB + ("\n".join(extra) + "\n" if extra else "")
     for idx, s in enumerate(segs):
-        if not (has_magic(s) or PH in s):
-            continue
-        if not s.replace(PH, "").strip("*?[]"):
-            # A wholly unknown segment could be anything: the caller reports it as unknown instead.
+        if not (PH in s or "*" in s or "?" in s or "[" in s):
             continue
         pat = s.replace(PH, "*")
-        for name in names:
-            if name.startswith(".") and not pat.startswith(".") and PH not in s:
+        if not pat.replace("*", "").replace("?", "").strip("[]"):
+            # A wholly unknown segment could be anything: the caller reports it as unknown instead.
+            continue
+        wild = PH in s
+        rx = re.compile("^(?:" + _segment_regex(pat) + ")$", re.M)
+        for name in rx.findall(blob):
+            if name.startswith(".") and not pat.startswith(".") and not wild:
                 continue
-            if fnmatchcase(name, pat):
-                out.append("/".join([*segs[:idx], name, *segs[idx + 1 :]]).replace(PH, "x"))
+            out.append("/".join([*segs[:idx], name, *segs[idx + 1 :]]).replace(PH, "x"))
         if len(out) > 48:
             break
     return out
 
 
-def inspect(path: str, op: str, cwd: str, globs: GlobSet, control: tuple[str, ...],
-            extra_names: tuple[str, ...] = ()) -> PathInfo:
+def inspect(path: str, op: str, cwd: str, globs: tuple[GlobSet, ...], control: tuple[str, ...],
+            extra_names: tuple[str, ...] = ()) -> PathInfo | None:
     """Classify an absolute, normalised path (which may contain wildcards or ``PH``).
 
-    ``control`` holds normalised lower-case control paths (``control_entries``); ``extra_names``
-    the names of protected and control globs a wildcard may stand for.
+    Returns None when the path is nothing special (the common case). ``control`` holds normalised
+    lower-case control paths (``control_entries``); ``extra_names`` the names of protected and
+    control globs a wildcard may stand for.
     """
-    info = PathInfo(path)
     low = path.lower()
     delete = op == "delete"
-    fuzzy = PH in low or has_magic(low)
-    variants = _candidates(low, extra_names) if fuzzy else [low]
-    cwd_segs: list[str] | None = None
+    fuzzy = PH in low or "*" in low or "?" in low or "[" in low
+    variants = _candidates(low, extra_names) if fuzzy else (low,)
+    cwd_low = cwd.lower()
+    info: PathInfo | None = None
     for v in variants:
         segs = v.split("/")
         if not segs[-1] and len(segs) > 1:
             segs = segs[:-1]
-        if control and _control_entry(v, control, delete):
-            info.control = True
         base = segs[-1]
-        if (
+        control_hit = bool(control) and _control_entry(v, control, delete)
+        protected = False
+        for g in globs:
+            if g.match(v, cwd_low, delete):
+                protected = True
+                break
+        special = (
             not _ANY_NAME.isdisjoint(segs)
             or base.endswith(_SECRET_SUFFIXES)
             or base.startswith(_ANY_PREFIX)
             or v.startswith(_ANY_ROOT)
-        ):
+        )
+        if not (control_hit or protected or special):
+            continue
+        if info is None:
+            info = PathInfo(path)
+        if control_hit:
+            info.control = True
+        if protected:
+            info.protected = True
+        if special:
             if _is_control(segs, v) or (delete and base == ".git"):
                 info.control = True
             if _is_secret(segs):
@@ -477,12 +519,7 @@ def inspect(path: str, op: str, cwd: str, globs: GlobSet, control: tuple[str, ..
                 info.auth = True
             if _is_startup(segs, v):
                 info.startup = True
-        if globs.globs and (delete or globs.candidate(segs)):
-            if cwd_segs is None:
-                cwd_segs = _split(cwd.lower())
-            if globs.match([x for x in segs if x and x != "."], cwd_segs, delete):
-                info.protected = True
-    if info.control:
+    if info is not None and info.control:
         info.protected = True
     return info
 

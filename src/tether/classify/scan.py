@@ -12,7 +12,7 @@ import os.path
 from collections.abc import Callable
 from typing import Final
 
-from tether.classify.model import Action, Classification, Context, Resource
+from tether.classify.model import Classification, Context, make_action, make_classification, make_resource
 from tether.classify.paths import (
     DEFAULT_GLOBS,
     PH,
@@ -32,7 +32,7 @@ MAX_DEPTH: Final = 8
 class Cmd:
     """One simple command: its argv (``PH`` marks run-time text), source text and known stdin."""
 
-    __slots__ = ("argv", "env", "name", "stdin", "tail", "text")
+    __slots__ = ("args", "argv", "env", "name", "stdin", "tail", "text")
 
     def __init__(
         self,
@@ -46,14 +46,16 @@ class Cmd:
         self.text = text
         #: None: the terminal or nothing known; a string (maybe holding PH): what is piped in.
         self.stdin = stdin
-        self.env = env or []
+        self.env = env if env is not None else []
         #: True when more arguments are appended at run time (``xargs``, ``find -exec ... +``).
         self.tail = tail
-        self.name = command_name(argv[0]) if argv else ""
-
-    @property
-    def args(self) -> list[str]:
-        return self.argv[1:]
+        if argv:
+            w = argv[0]
+            self.name = w if w.islower() and w.isalpha() and w[:2] != "py" else command_name(w)
+        else:
+            self.name = ""
+        #: The arguments after the command name (do not mutate: handlers share it).
+        self.args = argv[1:]
 
     def sub(self, argv: list[str], tail: bool | None = None) -> Cmd:
         """A nested command (``sudo X``): same text, stdin and environment."""
@@ -62,12 +64,13 @@ class Cmd:
 
 def command_name(word: str) -> str:
     """The tool a command word names: ``/usr/bin/python3.11`` -> ``python``, ``RM`` -> ``rm``."""
-    base = word.rsplit("/", 1)[-1].lower()
-    if base.endswith(".exe"):
+    base = (word.rsplit("/", 1)[-1] if "/" in word else word).lower()
+    if base[-4:] == ".exe":
         base = base[:-4]
-    for prefix in ("python", "pip", "pypy"):
-        if base.startswith(prefix) and base[len(prefix) :].replace(".", "").isdigit():
-            return prefix
+    if base[:2] == "py" or base[:3] == "pip":
+        for prefix in ("python", "pip", "pypy"):
+            if base.startswith(prefix) and base[len(prefix) :].replace(".", "").isdigit():
+                return prefix
     return base
 
 
@@ -91,12 +94,12 @@ class Scan:
         self.cwd = base
         self._home = ctx.home
         self._acts: dict[tuple[str, str, str], None] = {}
-        self._res: dict[Resource, None] = {}
+        self._res: dict[tuple[str, str, str, bool], None] = {}
         self.parsed = True
         self.depth = 0
         self.shell_fn = shell_fn
         self.argv_fn = argv_fn
-        self._globs: GlobSet | None = None
+        self._globs: tuple[GlobSet, ...] | None = None
         self._control: tuple[str, ...] | None = None
         self._extra: tuple[str, ...] | None = None
 
@@ -112,14 +115,14 @@ class Scan:
 
     def resource(self, kind: str, value: str, op: str = "", protected: bool = False) -> None:
         if value and PH not in value:
-            self._res[Resource(kind, value, op, protected)] = None
+            self._res[(kind, value, op, protected)] = None
 
     def has(self, klass: str) -> bool:
         return any(k[0] == klass for k in self._acts)
 
     def writes(self) -> bool:
         """Whether anything recorded so far may write: a written path, an edit or an unknown."""
-        if any(r.op in ("write", "delete") for r in self._res):
+        if any(r[2] in ("write", "delete") for r in self._res):
             return True
         return any(k[0] in ("pr.draft", "unknown", "tether.control") for k in self._acts)
 
@@ -127,10 +130,13 @@ class Scan:
         acts = self._acts
         if not acts:
             acts = {("repo.read", "no side effects", ""): None}
-        if not self.parsed and not any(k[0] == "unknown" for k in acts):
+        elif not self.parsed and not any(k[0] == "unknown" for k in acts):
             acts[("unknown", "could not be fully parsed", "")] = None
-        return Classification(
-            tuple(Action(k, r, c) for k, r, c in acts), tuple(self._res), self.parsed
+        res = self._res
+        return make_classification(
+            tuple([make_action(k, r, c) for k, r, c in acts]),
+            tuple([make_resource(k, v, o, p) for k, v, o, p in res]) if res else (),
+            self.parsed,
         )
 
     # ----------------------------------------------------------------------------------- helpers
@@ -157,23 +163,32 @@ class Scan:
         p = normalize(raw, self.cwd, self.home if raw.startswith("~") else "")
         globs = self._globs
         if globs is None:
-            prot = self.ctx.protected
-            globs = self._globs = DEFAULT_GLOBS if prot is DEFAULT_PROTECTED_PATHS else GlobSet(tuple(prot))
+            globs = self._globs = self._glob_sets()
             self._control = control_entries(tuple(self.ctx.control)) if self.ctx.control else ()
         extra: tuple[str, ...] = ()
         if PH in p or has_magic(p):
             extra = self._extra = self._extra or extra_names(tuple(self.ctx.protected), tuple(self.ctx.control))
         info = inspect(p, op, self.cwd, globs, self._control or (), extra)
         dynamic = PH in p
-        protected = info.protected
-        if tree and op == "write" and not info.control:
+        if info is None and not tree:
+            if not dynamic:
+                self._res[(kind, p, op, False)] = None
+            elif op == "write":
+                self.add("unknown", "writes a path only known at run time", command)
+            return None if dynamic else p
+        protected = info.protected if info is not None else False
+        if tree and op == "write" and not (info is not None and info.control):
             inside = inspect(p, "delete", self.cwd, globs, self._control or (), extra)
-            if inside.control or inside.protected:
+            if inside is not None and (inside.control or inside.protected):
                 protected = True
                 self.add("unknown", f"writes files it cannot name into {p.replace(PH, '$…')}, which holds "
                          "protected files", command)
         if not dynamic:
-            self._res[Resource(kind, p, op, protected)] = None
+            self._res[(kind, p, op, protected)] = None
+        if info is None:
+            if dynamic and op == "write":
+                self.add("unknown", "writes a path only known at run time", command)
+            return None if dynamic else p
         writes = op in ("write", "delete")
         shown = p.replace(PH, "$…")
         if writes:
@@ -190,6 +205,17 @@ class Scan:
         elif info.secret and contents:
             self.add("secrets.modify", f"reads secret file {shown}", command)
         return None if dynamic else p
+
+    def _glob_sets(self) -> tuple[GlobSet, ...]:
+        """The context's protected globs: the precompiled defaults plus whatever the runbook adds."""
+        prot = self.ctx.protected
+        if prot is DEFAULT_PROTECTED_PATHS or prot == DEFAULT_PROTECTED_PATHS:
+            return (DEFAULT_GLOBS,)
+        prot = tuple(g for g in prot if isinstance(g, str))
+        if set(DEFAULT_PROTECTED_PATHS) <= set(prot):
+            extra = tuple(g for g in prot if g not in DEFAULT_PROTECTED_PATHS)
+            return (DEFAULT_GLOBS, GlobSet(extra))
+        return (GlobSet(prot),)
 
     def url(self, u: Url, command: str = "") -> None:
         self.resource("host", u.host)

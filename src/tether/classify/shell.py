@@ -13,7 +13,7 @@ from typing import Final
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-from tether.classify.paths import PH, has_magic
+from tether.classify.paths import PH
 from tether.classify.scan import Cmd, Scan
 
 _LANGUAGE: Final = Language(tree_sitter_bash.language())
@@ -46,33 +46,51 @@ _WRITE_OPS: Final = frozenset({">", ">>", ">|", "&>", "&>>", "<>"})
 _DEVICES: Final = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})
 _DQ_ESCAPES: Final = frozenset('"\\$`')
 _MAX_TEXT: Final = 240
+_PRINTERS: Final = frozenset({"echo", "printf", "cat"})
 
 
 def walk_text(scan: Scan, text: str, command: str = "") -> None:
     """Parse ``text`` as bash and add everything it does to ``scan``."""
-    src = text.encode("utf-8", "replace")
-    if not src.endswith(b"\n"):
+    if not text.endswith("\n"):
         # A trailing newline also spares tree-sitter a slow error-recovery pass on pipelines.
-        src += b"\n"
+        text += "\n"
+    src = text.encode("utf-8", "replace")
     root = _PARSER.parse(src).root_node
     if root.has_error:
         scan.fail("shell syntax could not be parsed", _clip(command or text))
-    _Walker(scan, src).stmt(root, None)
+    # Byte offsets are character offsets when the text is ASCII: slice the str, skip decoding.
+    walker = _Walker(scan, src, text if len(src) == len(text) else None)
+    if root.type == "program":
+        for c in root.children:
+            if c.type == "command":
+                walker.command(c, None, None, c)
+            elif c.is_named:
+                walker.stmt(c, None)
+            elif c.is_missing:
+                scan.fail("shell syntax is incomplete")
+    else:
+        walker.stmt(root, None)
 
 
 def _clip(s: str) -> str:
-    s = s.strip()
-    return s if len(s) <= _MAX_TEXT else s[: _MAX_TEXT - 1] + "…"
+    if len(s) > _MAX_TEXT or s[:1].isspace() or s[-1:].isspace():
+        s = s.strip()
+        if len(s) > _MAX_TEXT:
+            return s[: _MAX_TEXT - 1] + "…"
+    return s
 
 
 class _Walker:
-    __slots__ = ("scan", "src")
+    __slots__ = ("ascii", "scan", "src")
 
-    def __init__(self, scan: Scan, src: bytes) -> None:
+    def __init__(self, scan: Scan, src: bytes, ascii_text: str | None) -> None:
         self.scan = scan
         self.src = src
+        self.ascii = ascii_text
 
     def text(self, n: Node) -> str:
+        if self.ascii is not None:
+            return self.ascii[n.start_byte : n.end_byte]
         return self.src[n.start_byte : n.end_byte].decode("utf-8", "replace")
 
     # -------------------------------------------------------------------------------- statements
@@ -183,20 +201,26 @@ class _Walker:
 
     def command(self, n: Node | None, stdin: str | None, redirects: list[Node] | None, whole: Node) -> str:
         scan = self.scan
-        text = _clip(self.text(whole))
+        ascii_text = self.ascii
+        text = ascii_text[whole.start_byte : whole.end_byte] if ascii_text is not None else self.text(whole)
+        if len(text) > _MAX_TEXT or text[:1].isspace() or text[-1:].isspace():
+            text = _clip(text)
         env: list[tuple[str, str]] = []
         argv: list[str] = []
         literal_name = True
         own_redirects: list[Node] = []
         for c in n.children if n is not None else ():
             t = c.type
-            if t == "command_name":
+            if t == "word":
+                w = ascii_text[c.start_byte : c.end_byte] if ascii_text is not None else self.text(c)
+                argv.append(_unescape(w) if "\\" in w else w)
+            elif t == "command_name":
                 inner = c.children[0] if c.child_count else None
                 if inner is not None and inner.type == "word":
-                    w = self.text(inner)
+                    w = ascii_text[inner.start_byte : inner.end_byte] if ascii_text is not None else self.text(inner)
                     if w.startswith("\\"):
                         w = w[1:]
-                    if not w or "\\" in w or has_magic(w) or "{" in w:
+                    if not w or "\\" in w or "*" in w or "?" in w or "[" in w or "{" in w:
                         literal_name = False
                         w = _unescape(w)
                     argv.append(w)
@@ -222,14 +246,14 @@ class _Walker:
             scan.add("unknown", "command name is not a literal word", text)
         out = PH
         if argv or env:
-            if not literal_name and argv and argv[0] and PH not in argv[0] and argv[0] == argv[0].strip():
-                # r""m resolves to rm: classify it as rm as well as unknown.
-                pass
-            elif not literal_name:
+            # A name that resolves to plain text anyway (r""m is rm) is classified as that command
+            # as well as unknown; one with run-time parts only as unknown.
+            if not literal_name and (not argv or not argv[0] or PH in argv[0] or argv[0] != argv[0].strip()):
                 argv = [PH + (argv[0] if argv else ""), *argv[1:]]
             cmd = Cmd(argv, text, stdin, env)
             scan.argv_fn(scan, cmd)
-            out = _literal_output(cmd)
+            if cmd.name in _PRINTERS:
+                out = _literal_output(cmd)
         if own_redirects:
             self.continuations(own_redirects, out, text)
         return out
@@ -340,7 +364,8 @@ class _Walker:
         """The literal text of an argument, with ``PH`` for every run-time part."""
         t = n.type
         if t == "word":
-            s = self.text(n)
+            a = self.ascii
+            s = a[n.start_byte : n.end_byte] if a is not None else self.text(n)
             return _unescape(s) if "\\" in s else s
         if t == "raw_string":
             return self.text(n)[1:-1]

@@ -11,7 +11,7 @@ from tether.classify.commands import dispatch
 from tether.classify.db import sql_effects
 from tether.classify.files import apply_patch_effects
 from tether.classify.net import url_effects
-from tether.classify.paths import normalize
+from tether.classify.paths import is_claude_settings, normalize
 from tether.classify.scan import Cmd, Scan
 from tether.classify.shell import walk_text
 
@@ -29,7 +29,7 @@ def _str(inp: Mapping[str, Any], *keys: str) -> str | None:
 
 def hooks_check(scan: Scan, text: str, where: str) -> None:
     """Writing ``disableAllHooks`` anywhere by any means switches the agent's hooks off."""
-    if _HOOKS_OFF in text.lower() and scan.writes():
+    if ("ook" in text or "OOK" in text) and _HOOKS_OFF in text.lower() and scan.writes():
         scan.add("tether.control", f"{where} writes disableAllHooks", where)
 
 
@@ -102,7 +102,9 @@ def _write(scan: Scan, name: str, inp: Mapping[str, Any]) -> None:
                     if isinstance(v, str):
                         parts.append(v)
     body = "\n".join(parts)
-    if _HOOKS_OFF in body.lower():
+    # Claude Code reads settings from .claude/, ~/.claude.json, managed-settings.json and any JSON
+    # file given with --settings: a JSON file that gains disableAllHooks is treated as one.
+    if _HOOKS_OFF in body.lower() and (is_claude_settings(path) or path.lower().endswith((".json", ".jsonc"))):
         scan.add("tether.control", f"{name} writes disableAllHooks into {path}", name)
     scan.add("pr.draft", f"{name} edits a file", name)
 
