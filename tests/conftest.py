@@ -43,11 +43,11 @@ def example_text() -> str:
 
 @pytest.fixture
 def tiny_disk() -> Iterator[Path]:
-    """A 256 KiB tmpfs, unmounted afterwards. Skipped where mounting is not allowed."""
+    """A 512 KiB tmpfs (room for an empty store and a few events), unmounted afterwards. Skipped where mounting is not allowed."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
     mnt = Path(tempfile.mkdtemp(prefix="tether-tiny-disk-"))
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
     if proc.returncode != 0:
         mnt.rmdir()
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")

@@ -93,7 +93,7 @@ def test_state_dir_owned_by_someone_else_fails(tmp_path: Path) -> None:
 
 
 def test_disk_nearly_full_fails(tiny_disk: Path) -> None:
-    """A 256 KiB tmpfs: far below 200 MiB free."""
+    """A 512 KiB tmpfs: far below 200 MiB free."""
     check = doctor.check_disk(tiny_disk / "state")  # does not exist: measured at the nearest parent
     assert check.status == "fail"
     assert str(tiny_disk) in check.detail
