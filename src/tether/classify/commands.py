@@ -11,7 +11,7 @@ from typing import Final
 
 from tether.classify import db, files, hostops, infra, interp, net, pkg, vcs, wrappers
 from tether.classify.argv import parse
-from tether.classify.envvars import env_effects
+from tether.classify.envvars import SECRET_VAR, env_effects
 from tether.classify.paths import PH
 from tether.classify.scan import Cmd, Handler, Scan
 
@@ -559,6 +559,9 @@ def _read_extra(scan: Scan, cmd: Cmd) -> bool:
     if name in ("xclip", "xsel", "pbcopy", "wl-copy"):
         scan.add("repo.read", "copies to the clipboard", text)
         return True
+    if name == "printenv" and any(SECRET_VAR.search(a) for a in args):
+        scan.add("secrets.modify", "printenv prints a secret variable", text)
+        return True
     if name in ("export", "declare", "typeset", "readonly", "local"):
         if cmd.args and cmd.args[0] in ("-f", "-F") and name in ("declare", "typeset"):
             scan.add("repo.read", f"{name} lists functions", text)
@@ -593,7 +596,7 @@ def dispatch(scan: Scan, cmd: Cmd) -> None:
     if spec is not None:
         _generic_read(scan, cmd, spec)
         return
-    if name in _READ_ONLY or name in ("sort", "uniq", "tree", "date", "hostname"):
+    if name in _READ_ONLY or name in ("sort", "uniq", "tree", "date", "hostname", "printenv"):
         if not _read_extra(scan, cmd):
             scan.add("repo.read", f"{name} has no side effects", text)
         return

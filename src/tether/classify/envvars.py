@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from tether.classify.paths import PH
 from tether.classify.scan import Scan
 from tether.classify.urls import db_account
+
+#: Variable names whose value is a credential (printing one leaks it).
+SECRET_VAR: Final = re.compile(r"SECRET|TOKEN|PASSW|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AUTH", re.I)
 
 #: Variables that change which program runs or inject code into the next ones.
 _HIJACK: Final = frozenset(

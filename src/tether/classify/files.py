@@ -479,6 +479,8 @@ def _find(scan: Scan, cmd: Cmd) -> None:
         i += 1
     deletes = False
     filtered = False
+    execs = False
+    names: list[str] = []
     while i < len(args):
         a = args[i]
         i += 1
@@ -489,6 +491,7 @@ def _find(scan: Scan, cmd: Cmd) -> None:
             while i < len(args) and args[i] not in (";", "+"):
                 i += 1
             inner = [PH if "{}" in x else x for x in args[start:i]]
+            execs = True
             batch = i < len(args) and args[i] == "+"
             i += 1
             if inner:
@@ -506,9 +509,16 @@ def _find(scan: Scan, cmd: Cmd) -> None:
         elif a in _FIND_VALUE:
             if a not in ("-maxdepth", "-mindepth", "-D", "-regextype", "-printf"):
                 filtered = True
+            if a in ("-name", "-iname") and i < len(args):
+                names.append(args[i])
             i += 1
     for r in roots or ["."]:
         scan.path(r, "delete" if deletes and not filtered else "read", text, contents=False)
+        if execs or deletes:
+            # What -exec/-delete acts on: the names the filters pick (find ~ -name '*.pem' -exec cat).
+            for name in names:
+                if "/" not in name and PH not in name:
+                    scan.path(r.rstrip("/") + "/" + name, "delete" if deletes else "read", text)
     if deletes:
         scan.add("data.delete", "find -delete deletes files", text)
     scan.add("repo.read", "find lists files", text)

@@ -13,6 +13,7 @@ from typing import Final
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
+from tether.classify.envvars import SECRET_VAR
 from tether.classify.paths import PH
 from tether.classify.scan import Cmd, Scan
 
@@ -49,6 +50,7 @@ _MAX_TEXT: Final = 240
 _PRINTERS: Final = frozenset({"echo", "printf", "cat"})
 
 
+
 def walk_text(scan: Scan, text: str, command: str = "") -> None:
     """Parse ``text`` as bash and add everything it does to ``scan``."""
     if not text.endswith("\n"):
@@ -81,12 +83,14 @@ def _clip(s: str) -> str:
 
 
 class _Walker:
-    __slots__ = ("ascii", "scan", "src")
+    __slots__ = ("ascii", "scan", "secret_vars", "src")
 
     def __init__(self, scan: Scan, src: bytes, ascii_text: str | None) -> None:
         self.scan = scan
         self.src = src
         self.ascii = ascii_text
+        #: Secret-looking variables expanded in the command being built.
+        self.secret_vars: list[str] = []
 
     def text(self, n: Node) -> str:
         if self.ascii is not None:
@@ -209,6 +213,8 @@ class _Walker:
         argv: list[str] = []
         literal_name = True
         own_redirects: list[Node] = []
+        if self.secret_vars:
+            self.secret_vars.clear()
         for c in n.children if n is not None else ():
             t = c.type
             if t == "word":
@@ -251,6 +257,10 @@ class _Walker:
             if not literal_name and (not argv or not argv[0] or PH in argv[0] or argv[0] != argv[0].strip()):
                 argv = [PH + (argv[0] if argv else ""), *argv[1:]]
             cmd = Cmd(argv, text, stdin, env)
+            if self.secret_vars:
+                if cmd.name in _PRINTERS or cmd.name in ("printenv", "env", "export", "set"):
+                    scan.add("secrets.modify", f"{cmd.name} prints secret variable ${self.secret_vars[0]}", text)
+                self.secret_vars.clear()
             scan.argv_fn(scan, cmd)
             if cmd.name in _PRINTERS:
                 out = _literal_output(cmd)
@@ -414,14 +424,17 @@ class _Walker:
 
     def expansion(self, n: Node) -> str:
         names = [c for c in n.children if c.is_named]
-        if len(names) == 1 and names[0].type == "variable_name":
-            v = self.text(names[0])
-            if v == "HOME":
-                return "~"
-            if v == "PWD":
-                return self.scan.cwd
         for c in names:
-            if c.type not in ("variable_name", "special_variable_name"):
+            if c.type == "variable_name":
+                v = self.text(c)
+                if len(names) == 1:
+                    if v == "HOME":
+                        return "~"
+                    if v == "PWD":
+                        return self.scan.cwd
+                if SECRET_VAR.search(v):
+                    self.secret_vars.append(v)
+            elif c.type != "special_variable_name":
                 self.word(c)
         return PH
 

@@ -412,6 +412,8 @@ def _git_sub(scan: Scan, cmd: Cmd, sub: str, rest: list[str]) -> None:
     elif sub == "submodule--helper":
         scan.add("unknown", "git internal helper", text)
     elif sub in _GIT_DRAFT:
+        if sub == "update-index":
+            _git_pathspecs(scan, cmd, [a for a in rest if not a.startswith("-")], "write")
         if sub == "archive" or sub == "format-patch":
             o = parse(rest, "o", frozenset({"--output", "--output-directory", "--format", "--prefix"}))
             for out in o.all("-o", "--output", "--output-directory"):
