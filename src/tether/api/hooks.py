@@ -23,12 +23,14 @@ The agent is the path's, or the token's own (an agent token). Other events feed 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from tether.api.app import Caller
+from tether.api.app import principal
 from tether.api.approvals import MAX_WAIT, _gatekeeper
 from tether.auth import Principal
 from tether.boundary import Gatekeeper, Outcome
@@ -151,40 +153,73 @@ def codex_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) 
                                           "goes through: retry it then, unchanged."}
 
 
-def _handle(client: str, agent: str | None, request: Request, who: Principal, p: dict[str, Any]) -> Any:
+def _fast(gk: Gatekeeper, agent: str, p: dict[str, Any], request: Request) -> bool:
+    """True when ``Gatekeeper.check`` will answer at once without I/O (a plain allow, no gates, no wait, no
+    held call): then the answer is computed on the event loop, sparing two thread hand-offs. Anything else
+    (store writes, gates, waits for a human) runs in the thread pool."""
+    tool, inp = p.get("tool_name"), p.get("tool_input")
+    if not isinstance(tool, str) or not isinstance(inp, dict):
+        return False
+    tool_use_id = p.get("tool_use_id")
+    if isinstance(tool_use_id, str) and sessions.held(gk.loaded.state, agent, tool_use_id) is not None:
+        return False
+    cwd = p.get("cwd") if isinstance(p.get("cwd"), str) and p.get("cwd") else None
+    try:
+        _, d = gk.boundary.evaluate(agent, ActionRequest(tool=tool, input=inp, cwd=cwd))
+    except Exception:
+        return False
+    return d.verdict == "allow" and not d.gates
+
+
+def _gate(client: str, request: Request, gk: Gatekeeper, name: str, p: dict[str, Any]) -> Any:
+    if client == "claude-code":
+        return claude_pre_tool_use(request, gk, name, p)
+    return JSONResponse(codex_gate(request, gk, name, p))
+
+
+async def _handle(client: str, agent: str | None, request: Request) -> Any:
+    who = principal(request)  # a read of the token table: fast, done here rather than in a thread
+    try:
+        p = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise HTTPException(400, "the body is not JSON") from None
+    if not isinstance(p, dict):
+        raise HTTPException(400, "the body is not a JSON object")
     gk = _gatekeeper(request)
     name = _agent(who, agent, gk)
     event = p.get("hook_event_name")
     mon = monitor(request)
-    if client == "claude-code" and event in GATING:
+    if event in (GATING if client == "claude-code" else CODEX_GATING):
         mon.heartbeat(name)
-        return claude_pre_tool_use(request, gk, name, p)
-    if client == "codex" and event in CODEX_GATING:
-        mon.heartbeat(name)
-        return JSONResponse(codex_gate(request, gk, name, p))
-    mon.event(client, name, p)
+        if _fast(gk, name, p, request):
+            return _gate(client, request, gk, name, p)
+        return await run_in_threadpool(_gate, client, request, gk, name, p)
+    await run_in_threadpool(mon.event, client, name, p)
     return JSONResponse({})
 
 
-@router.post(f"{CLAUDE_PATH}/{{agent}}")
-def claude_code_agent(agent: str, request: Request, who: Caller, payload: dict[str, Any] = Body(...)) -> Any:
-    """One Claude Code hook event for ``agent``."""
-    return _handle("claude-code", agent, request, who, payload)
+AUTH = {"security": [{"bearer": []}], "description": "Authorization: Bearer <agent token>"}
 
 
-@router.post(CLAUDE_PATH)
-def claude_code(request: Request, who: Caller, payload: dict[str, Any] = Body(...)) -> Any:
+@router.post(f"{CLAUDE_PATH}/{{agent}}", openapi_extra=AUTH)
+async def claude_code_agent(agent: str, request: Request) -> Any:
+    """One Claude Code hook event (JSON body) for ``agent``."""
+    return await _handle("claude-code", agent, request)
+
+
+@router.post(CLAUDE_PATH, openapi_extra=AUTH)
+async def claude_code(request: Request) -> Any:
     """One Claude Code hook event for the agent whose token calls."""
-    return _handle("claude-code", None, request, who, payload)
+    return await _handle("claude-code", None, request)
 
 
-@router.post(f"{CODEX_PATH}/{{agent}}")
-def codex_agent(agent: str, request: Request, who: Caller, payload: dict[str, Any] = Body(...)) -> Any:
+@router.post(f"{CODEX_PATH}/{{agent}}", openapi_extra=AUTH)
+async def codex_agent(agent: str, request: Request) -> Any:
     """One Codex hook event (from tether's command hook) for ``agent``."""
-    return _handle("codex", agent, request, who, payload)
+    return await _handle("codex", agent, request)
 
 
-@router.post(CODEX_PATH)
-def codex(request: Request, who: Caller, payload: dict[str, Any] = Body(...)) -> Any:
+@router.post(CODEX_PATH, openapi_extra=AUTH)
+async def codex(request: Request) -> Any:
     """One Codex hook event for the agent whose token calls."""
-    return _handle("codex", None, request, who, payload)
+    return await _handle("codex", None, request)

@@ -36,12 +36,31 @@ def _lock(path: Path) -> threading.Lock:
         return _locks.setdefault(str(path), threading.Lock())
 
 
-def read(state: StateDir, agent: str) -> dict[str, Any]:
+def _load(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path_of(state, agent).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+_cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
+def read(state: StateDir, agent: str) -> dict[str, Any]:
+    """The agent's records, read only (cached while the file is unchanged: it is read on every PreToolUse)."""
+    path = path_of(state, agent)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    key = (st.st_ino, st.st_mtime_ns, st.st_size)
+    got = _cache.get(str(path))
+    if got is not None and got[0] == key:
+        return got[1]
+    data = _load(path)
+    _cache[str(path)] = (key, data)
+    return data
 
 
 @contextmanager
@@ -49,7 +68,7 @@ def edit(state: StateDir, agent: str) -> Iterator[dict[str, Any]]:
     """Read, change in place, write back (atomically) under this file's lock."""
     path = path_of(state, agent)
     with _lock(path):
-        data = read(state, agent)
+        data = _load(path)
         before = json.dumps(data, sort_keys=True)
         yield data
         if json.dumps(data, sort_keys=True) == before:
