@@ -47,6 +47,8 @@ class Approvals:
         self.store = store
         self._changed = threading.Condition()
         self._on_change = on_change
+        self._transition = threading.Lock()  # decide and tick: one state change of an approval at a time
+        self._closed = False
 
     # -- asking --------------------------------------------------------------------------------------
     def grant_for(self, agent: str, fp: str, retry_window: float, now: float | None = None) -> dict[str, Any] | None:
@@ -92,32 +94,45 @@ class Approvals:
 
     # -- deciding ------------------------------------------------------------------------------------
     def decide(self, approval_id: int, approve: bool, by: str, note: str | None = None) -> dict[str, Any]:
-        row = self.store.approval(approval_id)
-        if row is None:
-            raise NotFound(f"no approval {approval_id}; `tether approvals` lists the pending ones")
-        if row["state"] != PENDING:
-            raise UsageError(f"approval {approval_id} is already {row['state']}")
         if not approve and not (note or "").strip():
             raise UsageError("a denial needs a reason (--reason)")
-        state = APPROVED if approve else DENIED
-        self.store.emit("approval.decided", row["agent"], approval_id=approval_id, state=state, by=by, note=note)
+        with self._transition:
+            row = self.store.approval(approval_id)
+            if row is None:
+                raise NotFound(f"no approval {approval_id}; `tether approvals` lists the pending ones")
+            if row["state"] != PENDING:
+                raise UsageError(f"approval {approval_id} is already {row['state']}")
+            state = APPROVED if approve else DENIED
+            self.store.emit("approval.decided", row["agent"], approval_id=approval_id, state=state, by=by, note=note)
         self._notify()
         got = self.store.approval(approval_id)
         assert got is not None
         return got
 
     def wait(self, approval_id: int, timeout: float) -> dict[str, Any]:
-        """Block until the approval is decided or ``timeout`` passes; woken by the decision itself."""
+        """Block until the approval is decided or ``timeout`` passes; woken by the decision itself.
+        A waiter also expires (and escalates) its approval when that falls due, so a waiting agent
+        hears of its expiry on time whether or not anything else ticks the approvals."""
         deadline = time.monotonic() + max(0.0, timeout)
-        with self._changed:
-            while True:
+        while True:
+            with self._changed:
                 row = self.store.approval(approval_id)
                 if row is None:
                     raise NotFound(f"no approval {approval_id}")
                 left = deadline - time.monotonic()
-                if row["state"] != PENDING or left <= 0:
+                if row["state"] != PENDING or left <= 0 or self._closed:
                     return row
-                self._changed.wait(min(left, 5.0))
+                due = [t for t in (row["expires"], None if row["escalated"] else row["escalate_at"]) if t is not None]
+                until_due = min(due) - time.time() if due else None
+                if until_due is None or until_due > 0:
+                    self._changed.wait(min(left, 5.0, until_due if until_due is not None else 5.0))
+                    continue
+            self.tick(time.time())  # outside the condition: tick takes the transition lock, then notifies
+
+    def close(self) -> None:
+        """Release every waiter now (still pending): the daemon is stopping and must not wait for them."""
+        self._closed = True
+        self._notify()
 
     def _notify(self) -> None:
         with self._changed:
@@ -129,19 +144,24 @@ class Approvals:
     def tick(self, now: float) -> float | None:
         """Expire and escalate what is due; return when the next approval deadline falls, if any."""
         nxt: float | None = None
-        for row in self.store.approvals(PENDING):
-            if row["expires"] is not None and row["expires"] <= now:
-                self.store.emit(
-                    "approval.expired", row["agent"], approval_id=row["id"], state=EXPIRED, by="timeout",
-                    note=f"no decision within the approval timeout; denied ({row['action']})",
-                )
-                self._notify()
-                continue
-            if row["escalated"] is None and row["escalate_at"] is not None:
-                if row["escalate_at"] <= now:
-                    self.store.emit("approval.escalated", row["agent"], approval_id=row["id"], to="backup")
-                else:
-                    nxt = row["escalate_at"] if nxt is None else min(nxt, row["escalate_at"])
-            if row["expires"] is not None:
-                nxt = row["expires"] if nxt is None else min(nxt, row["expires"])
+        changed = False
+        with self._transition:
+            for row in self.store.approvals(PENDING):
+                if row["expires"] is not None and row["expires"] <= now:
+                    self.store.emit(
+                        "approval.expired", row["agent"], approval_id=row["id"], state=EXPIRED, by="timeout",
+                        note=f"no decision within the approval timeout; denied ({row['action']})",
+                    )
+                    changed = True
+                    continue
+                if row["escalated"] is None and row["escalate_at"] is not None:
+                    if row["escalate_at"] <= now:
+                        self.store.emit("approval.escalated", row["agent"], approval_id=row["id"], to="backup")
+                        changed = True
+                    else:
+                        nxt = row["escalate_at"] if nxt is None else min(nxt, row["escalate_at"])
+                if row["expires"] is not None:
+                    nxt = row["expires"] if nxt is None else min(nxt, row["expires"])
+        if changed:
+            self._notify()
         return nxt

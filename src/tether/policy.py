@@ -52,7 +52,21 @@ class Scope:
 
     def path_inside(self, path: str) -> bool:
         real = os.path.realpath(path)
-        return any(real == r or real.startswith(r.rstrip("/") + "/") for r in self.roots)
+        return any(_under(real, r) for r in self.roots)
+
+    def scratch(self, real: str) -> bool:
+        """A resolved path in temporary space (``/tmp``, ``/var/tmp``), but not in the temp entry that holds
+        one of the agent's own roots: when a workspace lives in temp space (``/tmp/host/ws/a``), what
+        surrounds it (``/tmp/host/...``: other workspaces, the runbook's folder) is not scratch space."""
+        if not any(_under(real, t) for t in self.temp):
+            return False
+        for root in self.roots:
+            for t in self.temp:
+                if root != t and _under(root, t):
+                    entry = os.path.join(t, os.path.relpath(root, t).split(os.sep)[0])
+                    if _under(real, entry):
+                        return False
+        return True
 
     def host_allowed(self, host: str) -> bool:
         host = host.lower().split(":")[0] if host.count(":") == 1 else host.lower()
@@ -71,6 +85,10 @@ class Scope:
     def repo_allowed(self, repo: str) -> bool:
         norm = _norm_repo(repo)
         return any(norm == _norm_repo(r) for r in (*self.repos, *self.accounts))
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def _looks_remote(repo: str) -> bool:
@@ -113,6 +131,8 @@ def decide(
 ) -> Decision:
     """The verdict for one classified action by one agent."""
     found: list[tuple[str, str]] = [(a.klass, a.reason) for a in c.actions]
+    if not c.parsed and "unknown" not in c.classes:  # what cannot be parsed is never allowed
+        found.append(("unknown", "could not be parsed"))
     found += list(_scope_findings(c.resources, scope))
     classes = tuple(dict.fromkeys(k for k, _ in found))
     verdict, rule, reason = "allow", "", ""
@@ -139,10 +159,10 @@ def _scope_findings(resources: Iterable[Resource], scope: Scope) -> Iterable[tup
             if r.value in HARMLESS_PATHS or scope.path_inside(r.value):
                 continue
             writes = r.op in ("write", "delete", "exec")
-            in_temp = any(os.path.realpath(r.value).startswith(t + "/") for t in scope.temp)
-            if writes and not in_temp:
+            real = os.path.realpath(r.value)
+            if writes and (real in scope.temp or not scope.scratch(real)):
                 yield "scope.outside", f"{r.op} of {r.value}, outside the agent's scope"
-            elif not writes and scope.home and os.path.realpath(r.value).startswith(scope.home.rstrip("/") + "/"):
+            elif not writes and scope.home and real.startswith(scope.home.rstrip("/") + "/"):
                 yield "scope.outside", f"reads {r.value}, in the home directory outside the agent's scope"
         elif r.kind in ("host", "url"):
             host = r.value if r.kind == "host" else _host_of(r.value)

@@ -1,0 +1,182 @@
+"""Approval round trip through a real daemon: a human's decision is written through the API (approver
+token) → the agent's SDK call waiting on it (``agent.check(..., wait=...)``) returns. The daemon pushes
+the decision to the held call; the baseline is what a client without that would do: poll
+``GET /v1/approvals/{id}`` every second. Both run against the same daemon in the same run.
+Goal: median ≤ 100 ms."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tether.sdk import Agent
+
+from common import median, row
+
+POLL_EVERY = 1.0
+RUNBOOK = """\
+version: 1
+host: {state_dir: ./state, workspace_root: ./ws, listen: "127.0.0.1:0"}
+agents:
+  bench:
+    owner: {name: Bench Owner, contact: "json://127.0.0.1/owner"}
+    backup: {name: Bench Backup, contact: "json://127.0.0.1/backup"}
+    command: [python, -c, "pass"]
+    autostart: false
+    approvals: {timeout: 1h, escalate_after: 1h, retry_window: 0s}
+"""
+
+
+class Daemon:
+    def __init__(self, root: Path) -> None:
+        self.runbook = root / "tether.yaml"
+        self.runbook.write_text(RUNBOOK)
+        self.state = root / "state"
+        self.log = open(root / "daemon.out", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tether", "-f", str(self.runbook), "up", "--foreground"],
+            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL, cwd=root,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                info = json.loads((self.state / "daemon.json").read_text())
+                if info.get("pid") == self.proc.pid:
+                    self.url = str(info["url"])
+                    http("GET", self.url + "/v1/health", None)
+                    break
+            except (OSError, ValueError):
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the daemon did not start: {(root / 'daemon.out').read_text()[-500:]}")
+            time.sleep(0.02)
+        self.admin = (self.state / "admin.token").read_text().strip()
+
+    def token(self, role: str, agent: str | None = None) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tether", "-f", str(self.runbook), "token", "create", "--role", role,
+             *(["--agent", agent] if agent else [])],
+            capture_output=True, text=True, check=True,
+        )
+        return proc.stdout.strip()
+
+    def stop(self) -> None:
+        try:
+            http("POST", self.url + "/v1/shutdown", self.admin)
+            self.proc.wait(30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(10)
+        finally:
+            self.log.close()
+
+
+def http(method: str, url: str, token: str | None, body: dict[str, Any] | None = None) -> Any:
+    req = urllib.request.Request(
+        url, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def _pending_id(d: Daemon, approver: str, detail: str) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for r in http("GET", f"{d.url}/v1/approvals?agent=bench", approver)["approvals"]:
+            if r["detail"].endswith(detail):
+                return int(r["id"])
+        time.sleep(0.002)
+    raise RuntimeError(f"no pending approval for {detail!r}")
+
+
+def _push_round(d: Daemon, agent: Agent, approver: str, i: int) -> float:
+    """The SDK waits on the daemon; the decision wakes it."""
+    detail = f"push round {i}"
+    out: dict[str, Any] = {}
+
+    def waiter() -> None:
+        out["got"] = agent.check(action="deploy.production", detail=detail, wait=30)
+        out["at"] = time.perf_counter()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    approval_id = _pending_id(d, approver, detail)
+    time.sleep(0.02)  # let the check call settle into its wait
+    written = time.perf_counter()
+    http("POST", f"{d.url}/v1/approvals/{approval_id}/approve", approver, {"note": "bench"})
+    t.join(30)
+    if out.get("got", {}).get("decision") != "allow":
+        raise RuntimeError(f"push round {i}: {out}")
+    return float(out["at"] - written)
+
+
+def _poll_round(d: Daemon, agent: Agent, approver: str, i: int, rounds: int) -> float:
+    """A client that asked without waiting, then polls the approval every second."""
+    detail = f"poll round {i}"
+    approval_id = agent.check(action="deploy.production", detail=detail)["approval_id"]
+    out: dict[str, float] = {}
+    started = threading.Event()
+
+    def poller() -> None:
+        while True:
+            state = http("GET", f"{d.url}/v1/approvals/{approval_id}", agent.token)["state"]
+            started.set()
+            if state != "pending":
+                out["at"] = time.perf_counter()
+                return
+            time.sleep(POLL_EVERY)
+
+    t = threading.Thread(target=poller)
+    t.start()
+    started.wait(10)
+    time.sleep(POLL_EVERY * (i + 0.5) / rounds)  # decisions spread evenly over the poll period
+    written = time.perf_counter()
+    http("POST", f"{d.url}/v1/approvals/{approval_id}/approve", approver, {"note": "bench"})
+    t.join(30)
+    return out["at"] - written
+
+
+def p95(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[max(0, math.ceil(0.95 * len(s)) - 1)]
+
+
+def run(quick: bool) -> list[dict[str, object]]:
+    push_rounds, poll_rounds = (10, 4) if quick else (50, 10)
+    with tempfile.TemporaryDirectory(prefix="tether-bench-approvals-") as tmp:
+        d = Daemon(Path(tmp))
+        try:
+            approver = d.token("approver")
+            agent = Agent("bench", d.url, d.token("agent", "bench"))
+            _push_round(d, agent, approver, -1)  # warm-up: imports, first connections
+            push, poll = [], []
+            for i in range(push_rounds):  # the poll rounds interleaved with the first push rounds
+                push.append(_push_round(d, agent, approver, i))
+                if i < poll_rounds:
+                    poll.append(_poll_round(d, agent, approver, i, poll_rounds))
+        finally:
+            d.stop()
+    ms = 1000.0
+    med, base = median(push) * ms, median(poll) * ms
+    return [
+        row(f"approval round trip, median of {push_rounds}: decision written → waiting SDK call returns "
+            f"(baseline: polling every {POLL_EVERY:g} s, {poll_rounds} rounds)", med, base, "ms", "median ≤ 100 ms",
+            med <= 100),
+        row(f"approval round trip, p95 of {push_rounds} (baseline p95 of {poll_rounds})", p95(push) * ms,
+            p95(poll) * ms, "ms", "reported", True),
+    ]
+
+
+if __name__ == "__main__":
+    for r in run(quick="--quick" in sys.argv):
+        print(r)
