@@ -245,8 +245,10 @@ def test_init_to_a_path(tmp_path: Path) -> None:
 
 
 def test_demo(tmp_path: Path) -> None:
+    """The README's first command: a real daemon runs the four scripted agents, and each shows the
+    feature it is there for (blocked delete, held merge, restarts, stuck)."""
     d = tmp_path / "demo"
-    proc = run_cli("demo", "--dir", str(d), cwd=tmp_path)
+    proc = run_cli("demo", "--dir", str(d), "--duration", "14", cwd=tmp_path, timeout=90)
     assert proc.returncode == 0, proc.stderr
     assert f"demo host in {d}" in proc.stdout
     for name in DEMO_AGENTS:
@@ -261,5 +263,16 @@ def test_demo(tmp_path: Path) -> None:
     assert not list((d / "state" / "agents").glob("*/.*.tmp")), "no temp files left behind"
     check, ids = sqlite_ids(d / "state" / "tether.db")
     assert check == "ok" and ids
+    store = SQLiteStore(d / "state" / "tether.db", readonly=True)
+    events = store.events(limit=100_000)
+    verdicts = [e for e in events if e.kind == "verdict" and e.agent == "data-deleter"]
+    assert verdicts and verdicts[0].data["decision"] == "deny" and "data.delete" in verdicts[0].data["classes"]
+    held = store.approvals(None, "repo-maintainer")
+    assert [a["action"] for a in held] == ["pr.merge"], held
+    assert any(e.kind == "gate.ran" and e.data["exit_code"] == 0 for e in events), "the pr.open gate ran the tests"
+    assert any(e.kind == "agent.started" and e.agent == "flaky-worker" and e.data.get("restart") for e in events)
+    assert any(e.kind == "agent.state" and e.agent == "stuck-agent" and e.data["state"] == "stuck" for e in events)
+    assert list(d.glob("workspaces/data-deleter/data/*")), "the blocked delete deleted nothing"
+    store.close()
     again = run_cli("status", "--json", home=d / "state")
     assert sorted(a["agent"] for a in json.loads(again.stdout)["agents"]) == DEMO_AGENTS

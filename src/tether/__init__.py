@@ -1,1 +1,20 @@
+"""tether: the runbook runtime for AI agents.
+
+The public Python API for agents is ``tether.Agent`` (see ``tether.sdk``); it is imported on first
+use, so ``import tether`` stays free for the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["Agent", "Denied", "TetherUnavailable", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Agent", "Denied", "TetherUnavailable"):
+        from tether import sdk
+
+        return getattr(sdk, name)
+    raise AttributeError(f"module 'tether' has no attribute {name!r}")

@@ -9,17 +9,20 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_WAIT = 600.0  # the longest the daemon holds one check call
 
 
 class TetherUnavailable(Exception):
@@ -35,12 +38,20 @@ class Denied(Exception):
 
 
 class Agent:
-    def __init__(self, name: str, url: str, token: str, kill_files: tuple[str, ...] = (), timeout: float = 10) -> None:
+    """``retry_for``: while the daemon cannot be reached (it restarts, or was killed and is coming back),
+    calls are retried for up to this many seconds before ``TetherUnavailable``. A call that reached the
+    daemon but whose answer was lost is sent again, so a report may be recorded twice, never lost."""
+
+    def __init__(
+        self, name: str, url: str, token: str, kill_files: tuple[str, ...] = (), timeout: float = 10,
+        retry_for: float = 15.0,
+    ) -> None:
         self.name = name
         self.url = url.rstrip("/")
         self.token = token
         self.kill_files = kill_files
         self.timeout = timeout
+        self.retry_for = retry_for
 
     @classmethod
     def from_env(cls) -> Agent:
@@ -54,25 +65,35 @@ class Agent:
     # -- transport ---------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}/v1/agents/{self.name}{path}", data=data, method=method,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            detail = err.read().decode(errors="replace")[:300]
-            raise TetherUnavailable(f"{method} {path}: HTTP {err.code}: {detail}") from None
-        except (urllib.error.URLError, OSError) as err:
-            raise TetherUnavailable(f"{method} {path}: {err}") from None
+        deadline = time.monotonic() + self.retry_for
+        pause = 0.05
+        while True:
+            req = urllib.request.Request(
+                f"{self.url}/v1/agents/{self.name}{path}", data=data, method=method,
+                headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return json.loads(resp.read() or b"null")
+            except urllib.error.HTTPError as err:
+                detail = err.read().decode(errors="replace")[:300]
+                if err.code >= 500 and time.monotonic() < deadline:
+                    pass  # the daemon is shutting down or restarting: try again
+                else:
+                    raise TetherUnavailable(f"{method} {path}: HTTP {err.code}: {detail}") from None
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+                if time.monotonic() >= deadline:
+                    raise TetherUnavailable(f"{method} {path}: {err}") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     # -- the calls ---------------------------------------------------------------------------------
     def heartbeat(self, task: str | None = None, progress: str | None = None) -> None:
         self._call("POST", "/heartbeat", {"task": task, "progress": progress})
 
-    def report(self, kind: str, **data: Any) -> None:
-        self._call("POST", "/report", {"kind": kind, "data": data})
+    def report(self, kind: str, /, **data: Any) -> int:
+        """Record something only the agent knows; returns the event's id once it is durable."""
+        return int(self._call("POST", "/report", {"kind": kind, "data": data})["event"])
 
     def files_changed(self, *paths: str) -> None:
         self.report("files.changed", paths=list(paths))
@@ -114,14 +135,17 @@ class Agent:
         ``url=`` or ``action=`` (a class, with ``detail=``). Returns ``{"decision": "allow" | "deny" |
         "pending", "reason", "rule", "classes", "approval_id", ...}``; with ``wait`` it returns as soon
         as a human decides (pushed by the daemon), or when the wait runs out."""
-        timeout = self.timeout + wait
-        body = {**action, "wait": wait}
-        saved, self.timeout = self.timeout, timeout
+        deadline = time.monotonic() + wait
+        saved = self.timeout
         try:
-            result: dict[str, Any] = self._call("POST", "/check", body)
+            while True:  # the daemon holds one call for at most MAX_WAIT; longer waits ask again
+                step = min(max(0.0, deadline - time.monotonic()), MAX_WAIT)
+                self.timeout = saved + step
+                result: dict[str, Any] = self._call("POST", "/check", {**action, "wait": step})
+                if result.get("decision") != "pending" or time.monotonic() >= deadline:
+                    return result
         finally:
             self.timeout = saved
-        return result
 
     def ask(self, action: str, detail: str = "", wait: float = 600.0) -> bool:
         """Ask for an action class and wait for the decision: True when allowed."""
@@ -143,5 +167,22 @@ class Agent:
         return wrap
 
     def killed(self) -> bool:
-        """True while a kill file (global or this agent's) exists: gated actions must not run."""
-        return any(Path(p).exists() for p in self.kill_files)
+        """True while a kill file (global or this agent's) exists: gated actions must not run.
+
+        An agent running as its own user cannot see into the daemon's state directory; it then asks
+        the daemon, and counts itself killed when the daemon cannot say otherwise."""
+        for p in self.kill_files:
+            try:
+                os.stat(p)
+                return True
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                if err.errno not in (errno.EACCES, errno.EPERM):
+                    continue
+                try:
+                    doc = self._call("GET", "")
+                except TetherUnavailable:
+                    return True
+                return bool(doc.get("desired") == "killed" or doc.get("state") == "killed")
+        return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -14,34 +13,42 @@ import click
               help="Where to put the demo host (default: a new temporary directory).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (for scripts).")
 def demo(directory: str | None, duration: float | None) -> None:
-    """Run a demo host: a runbook with four scripted agents, its store and status, no setup needed."""
-    from tether.demo.history import fill
+    """Run a demo host: four scripted agents under a real daemon, every feature live, no setup.
+
+    A repo maintainer opens a cleanup PR and waits for approval to merge; a flaky worker crashes and
+    is restarted; one agent goes stuck; one tries to delete data and is blocked. Ctrl-C stops it.
+    """
+    from tether.demo.host import start_daemon, stop_daemon, wait, write_host
     from tether.runbook import load
-    from tether.store import open_store
 
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tether-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
-    runbook = root / "tether.yaml"
-    runbook.write_text(files("tether.demo").joinpath("runbook.yaml").read_text(encoding="utf-8"))
+    click.echo(f"[1/3] writing the demo host in {root} (runbook, git repo, scripted agents)")
+    runbook = write_host(root)
     loaded = load(runbook)
-    click.echo(f"demo host in {root}")
-    click.echo(f"runbook {runbook}: valid, {len(loaded.runbook.agents)} agents: {', '.join(loaded.runbook.agents)}")
-    store = open_store(loaded.store_url)
-    from tether import status_file
+    click.echo(f"[2/3] runbook valid: {len(loaded.runbook.agents)} agents: {', '.join(loaded.runbook.agents)}")
+    click.echo("[3/3] starting the daemon")
+    info = start_daemon(runbook)
+    tether = "tether"
+    click.echo(f"""
+tether is supervising the demo host at {info['url']} (API docs: {info['url']}/v1/docs)
 
-    def write_status(names: set[str]) -> None:
-        for row in store.agents():
-            if row["name"] in names:
-                status_file.write(loaded.state, row)
+In another shell, point tether at the demo and try:
+  export TETHER_RUNBOOK={runbook}
+  {tether} status                 # every agent: running, stuck, blocked, waiting for approval
+  {tether} approvals              # repo-maintainer waits to merge its PR
+  {tether} approve <ID>           # ... and merges once you approve
+  {tether} explain -- rm -rf data # why data-deleter was blocked
+  {tether} kill flaky-worker      # the kill switch; `{tether} resume flaky-worker` lifts it
+  {tether} events -F              # everything, as it happens
+  {tether} logs repo-maintainer
+  {tether} audit verify
 
-    store.on_change(write_status)
-    fill(store, loaded)
-    store.close()
-    click.echo(f"store {loaded.store_url} filled with the host's history\n")
-    from tether.cli.main import run
-
+{'Stopping in ' + format(duration, 'g') + 's.' if duration else 'Ctrl-C stops the demo (the daemon and its agents).'}
+""")
     try:
-        run(["--home", str(loaded.state.root), "status"])
-    except SystemExit:
-        pass
-    click.echo(f"\ntry: tether --home {loaded.state.root} status   |   tether --home {loaded.state.root} events")
+        wait(duration)
+    except KeyboardInterrupt:
+        click.echo("\nstopping the demo")
+    finally:
+        stop_daemon(runbook)
+    click.echo(f"demo stopped; its files stay in {root}")
