@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fakes.openai_api import FakeResponses
-from fakes.tether_host import cli_binary, codex_env, codex_provider, host, tether
+from fakes.tether_host import Host, cli_binary, codex_env, codex_provider, host, tether
 from test_integrations_claude import _free_port, git_project, in_overlay, overlay_etc
 from tether.integrations import agents, codex
 from tether.paths import StateDir
@@ -184,3 +184,22 @@ def test_install_merges_is_idempotent_and_removes_exactly(tmp_path: Path) -> Non
     assert not codex.install(req, "http://127.0.0.1:7717", None, managed=True).changed
     codex.remove(req, managed=True)
     assert req.read_text() == original
+
+
+def test_doctor_reports_hooks_pending_trust(tmp_path: Path) -> None:
+    from tether.integrations import health
+
+    exe = cli_binary("codex")
+    proj = git_project(tmp_path / "proj")
+    h = Host(tmp_path, {"cx": {"kind": "codex", "prompt": "x", "command": [], "cwd": str(proj)}})
+    home = tmp_path / "home"
+    env = codex_env(home, "tt_x")
+    codex_provider(home, "http://127.0.0.1:9/v1")
+    [none] = health.codex_hooks(load(h.runbook), exe, env)
+    assert none.status == "fail"
+    install(home, "--user", "--agent", "cx", "--url", "http://127.0.0.1:9")
+    [pending] = health.codex_hooks(load(h.runbook), exe, env)
+    assert pending.status == "warn" and "pending trust" in pending.detail, pending
+    codex.trust(exe, proj, env)
+    [trusted] = health.codex_hooks(load(h.runbook), exe, env)
+    assert trusted.status == "warn" and "not managed" in trusted.detail, trusted
