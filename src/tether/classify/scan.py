@@ -23,7 +23,7 @@ from tether.classify.paths import (
     inspect,
     normalize,
 )
-from tether.classify.urls import Url, is_local, parse_url
+from tether.classify.urls import Url, parse_url
 from tether.vocabulary import DEFAULT_PROTECTED_PATHS
 
 MAX_DEPTH: Final = 8
@@ -116,9 +116,6 @@ class Scan:
     def resource(self, kind: str, value: str, op: str = "", protected: bool = False) -> None:
         if value and PH not in value:
             self._res[(kind, value, op, protected)] = None
-
-    def has(self, klass: str) -> bool:
-        return any(k[0] == klass for k in self._acts)
 
     def writes(self) -> bool:
         """Whether anything recorded so far may write: a written path, an edit or an unknown."""
@@ -228,9 +225,6 @@ class Scan:
 
     def parse_url(self, text: str, default_scheme: str = "") -> Url | None:
         return parse_url(text, default_scheme)
-
-    def local(self, host: str) -> bool:
-        return is_local(host)
 
     # --------------------------------------------------------------------------------- recursion
 
