@@ -46,3 +46,43 @@ def next_deadline(row: dict[str, Any]) -> float | None:
     if hb.get("stuck_after") and progress is not None:
         times.append(progress + hb["stuck_after"])
     return min(times) if times else None
+
+
+#: Recorded states the monitor itself sets and lifts again when the facts change.
+FLAGGED_STATES = frozenset({"stale", "stuck"})
+
+
+def judge(row: dict[str, Any], now: float) -> tuple[str, str | None]:
+    """``effective_state``, with a recorded ``stale`` or ``stuck`` judged again from the facts: an agent
+    that beats again (or made progress) is ``running`` again. Still a pure function of the row and ``now``;
+    the monitor compares it with the recorded state to know what changed."""
+    state = str(row["state"])
+    if state == "starting" and "pid" in row and row["pid"] is None:
+        return state, row.get("reason")  # waiting out a backoff: no process that could beat
+    if state not in FLAGGED_STATES:
+        return effective_state(row, now)
+    got, reason = effective_state({**row, "state": "running", "reason": None}, now)
+    if got == "running":
+        return "running", f"recovered from {state}"
+    return got, reason
+
+
+def next_change(row: dict[str, Any], now: float) -> float | None:
+    """The first moment after ``now`` at which ``judge(row, t)`` may differ from ``judge(row, now)``
+    (a deadline at exactly ``now`` counts, since the states flip strictly after it)."""
+    if row["state"] not in LIVE_STATES and row["state"] not in FLAGGED_STATES:
+        return None
+    if row["state"] == "starting" and "pid" in row and row["pid"] is None:
+        return None
+    hb = (row.get("info") or {}).get("heartbeat") or {}
+    last = row.get("last_heartbeat") or row.get("started_at")
+    if last is None:
+        return None
+    times = []
+    if hb.get("stale_after"):
+        times.append(last + hb["stale_after"])
+    progress = row.get("last_progress") or last
+    if hb.get("stuck_after"):
+        times.append(progress + hb["stuck_after"])
+    later = [t for t in times if t >= now]
+    return min(later) if later else None

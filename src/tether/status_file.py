@@ -29,7 +29,7 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     """The status document for one agent row (the fields are documented in docs/FILES.md)."""
     now = time.time() if now is None else now
     beat = row.get("last_heartbeat")
-    return {
+    doc = {
         "schema": SCHEMA,
         "agent": row["name"],
         "state": row["state"],
@@ -49,6 +49,11 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         "desired": row.get("desired"),
         "updated": iso(now),
     }
+    if "queue_depth" in row:  # filled in by whoever knows the task queue (the daemon, `tether status`)
+        oldest = row.get("oldest_queued")
+        doc["queue_depth"] = row["queue_depth"]
+        doc["queue_age_s"] = round(now - oldest, 3) if oldest else None
+    return doc
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from tether.errors import NotFound
-from tether.heartbeat import effective_state
+from tether.heartbeat import judge
 from tether.status_file import document
 from tether.store import Store
 
@@ -21,9 +21,14 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
     rows = store.agents() if agent is None else [r for r in [store.agent(agent)] if r is not None]
     if agent is not None and not rows:
         raise NotFound(f"no agent named {agent!r}; `tether status` lists them")
+    queued: dict[str, list[float]] = {}
+    for task in store.tasks(agent, states=("queued",)):
+        queued.setdefault(task.agent, []).append(task.created)
     docs = []
     for row in rows:
-        row["state"], row["reason"] = effective_state(row, now)
+        row["state"], row["reason"] = judge(row, now)
+        mine = queued.get(row["name"], [])
+        row["queue_depth"], row["oldest_queued"] = len(mine), min(mine, default=None)
         docs.append(document(row, now))
     return docs
 

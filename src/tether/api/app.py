@@ -24,6 +24,7 @@ class Control(Protocol):
 
     def agent_names(self) -> list[str]: ...
     def beat(self, agent: str, task: str | None, progress: str | None) -> None: ...
+    def touched(self, agent: str) -> None: ...
     def start(self, agent: str) -> None: ...
     def stop(self, agent: str) -> None: ...
     def restart(self, agent: str) -> None: ...
@@ -83,6 +84,12 @@ def create_app(control: Control) -> FastAPI:
     from tether.api.hooks import router as hooks_router
 
     app.include_router(hooks_router)  # the integrations issue owns that module
+    from tether.api.metrics import router as metrics_router
+
+    app.include_router(metrics_router)  # the monitoring issue owns that module
+    from tether.api.dashboard import router as dashboard_router
+
+    app.include_router(dashboard_router)  # the dashboard issue owns that module
 
     def known(agent: str) -> None:
         if agent not in control.agent_names():
@@ -157,13 +164,19 @@ def create_app(control: Control) -> FastAPI:
     def next_task(agent: str, who: Caller) -> dict[str, Any]:
         own(who, agent)
         task = store.claim_task(agent)
+        if task is not None:
+            control.touched(agent)
         return {"task": task._asdict() if task else None}
 
     @app.post("/v1/agents/{agent}/tasks/{task_id}/start")
     def start_task(agent: str, task_id: int, body: NewTask, who: Caller) -> dict[str, Any]:
         """Start an ad-hoc task (``with agent.task("...")``) recorded under this id."""
         own(who, agent)
+        task = store.task(task_id)
+        if task is None or task.agent != agent:
+            raise HTTPException(404, f"agent {agent!r} has no task {task_id}")
         store.emit("task.started", agent, task_id=task_id, text=body.text)
+        control.touched(agent)
         return {"id": task_id, "state": "started"}
 
     @app.post("/v1/agents/{agent}/tasks/{task_id}/end")
@@ -174,6 +187,7 @@ def create_app(control: Control) -> FastAPI:
             raise HTTPException(404, f"agent {agent!r} has no task {task_id}")
         kind = "task.done" if body.ok else "task.failed"
         store.emit(kind, agent, task_id=task_id, text=task.text, note=body.note)
+        control.touched(agent)
         return {"id": task_id, "state": kind.split(".")[1]}
 
     @app.get("/v1/events")

@@ -3,31 +3,56 @@ verbs the API and CLI call. Holds no HTTP: ``tether.api.app`` serves it, ``daemo
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tether import auth, heartbeat, redact, status_file
-from tether.daemon.supervisor import AgentSupervisor
-from tether.errors import NotFound, RunbookError
+from tether.daemon.supervisor import AgentSupervisor, Hooks
+from tether.errors import NotFound, RunbookError, UsageError
 from tether.runbook import LoadedRunbook, load
 from tether.runbook.model import Agent
 from tether.secrets import resolve_all
-from tether.store import Store, open_store
+from tether.store import NewEvent, Store, open_store
 
 #: Environment variables an agent inherits from the daemon; everything else is dropped, so no
-#: approver or admin credential can leak into an agent.
+#: approver or admin credential (nor any other TETHER_* setting of the daemon) can leak into an agent.
 PASS_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR")
+
+#: Wall clock and monotonic clock drifting apart by more than this between two monitor wake-ups means
+#: the host was suspended (or its clock was set): agents are re-baselined instead of all going stale.
+CLOCK_JUMP = 5.0
+#: The monitor wakes at least this often (pending kill records, the clock-jump check, the inhibitor).
+MONITOR_MAX_SLEEP = 5.0
+#: How long the sleep inhibitor is kept after the last agent ended.
+INHIBIT_LINGER = 2.0
+#: How long a control verb (stop, restart) waits for the agent before answering.
+VERB_WAIT_EXTRA = 5.0
+
+
+class Clock:
+    """The daemon's two clocks; tests pass their own to fake a suspend or a clock jump."""
+
+    def wall(self) -> float:
+        return time.time()
+
+    def mono(self) -> float:
+        return time.monotonic()
 
 
 class Daemon:
-    def __init__(self, loaded: LoadedRunbook) -> None:
+    def __init__(self, loaded: LoadedRunbook, clock: Clock | None = None) -> None:
+        vet(loaded)
         self.loaded = loaded
         self.state = loaded.state
+        self.clock = clock or Clock()
         self._prepare_state_dir()
         self.store: Store = open_store(loaded.store_url)
         self.store.on_change(self._write_status)
@@ -36,10 +61,18 @@ class Daemon:
         self.approvals = Approvals(self.store)
         self.url = ""
         self.supervisors: dict[str, AgentSupervisor] = {}
+        self._lock = threading.RLock()
         self._monitor_wake = threading.Event()
         self._stopping = threading.Event()
-        self._flagged: dict[str, str] = {}
+        self._monitor_thread: threading.Thread | None = None
+        self._flags: dict[str, set[str]] = {}  # agent -> open stale/stuck incident kinds
+        self._inhibitor: contextlib.ExitStack | None = None
+        self._idle_since: float | None = None
+        self.inhibitor_message: str | None = None
+        self.monitor_wakes = 0
+        self.last_jump: float | None = None
         self.shutdown_requested = threading.Event()
+        self.agent_uids: set[int] = set()
 
     # -- start and stop --------------------------------------------------------------------------
     def _prepare_state_dir(self) -> None:
@@ -48,31 +81,65 @@ class Daemon:
         os.chmod(root, stat.S_IRWXU)  # 0700: agents running as other users cannot read or write it
 
     def boot(self, url: str) -> None:
+        from tether.killswitch import replay_pending
+
         self.url = url
-        self.store.emit("daemon.started", None, pid=os.getpid(), url=url, runbook=str(self.loaded.path))
+        replayed = replay_pending(self.state, self.store)
+        self.store.emit("daemon.started", None, pid=os.getpid(), url=url, runbook=str(self.loaded.path),
+                        replayed=replayed)
+        for inc in self.store.incidents("open"):
+            if inc["agent"] and inc["kind"] in heartbeat.FLAGGED_STATES:
+                self._flags.setdefault(inc["agent"], set()).add(inc["kind"])
         for name, spec in self.loaded.runbook.agents.items():
             self._add(name, spec)
-        threading.Thread(target=self._monitor, name="tether-monitor", daemon=True).start()
+        self._monitor_thread = threading.Thread(target=self._monitor, name="tether-monitor", daemon=True)
+        self._monitor_thread.start()
 
-    def _add(self, name: str, spec: Agent) -> None:
-        self.store.emit("agent.registered", name, info=self._info(spec))
-        if spec.cwd is None:  # the default workspace is ours to make; an explicit cwd must exist
-            self.loaded.agent_cwd(name).mkdir(parents=True, exist_ok=True)
-        sup = AgentSupervisor(
-            spec, self.state, self.store, self.loaded.agent_cwd(name), lambda: self._agent_env(spec), self.incident
-        )
-        self.supervisors[name] = sup
+    def _add(self, name: str, spec: Agent, fresh: bool = False) -> None:
         row = self.store.agent(name)
-        if row is not None and row["desired"] in ("stopped", "killed"):
-            sup.desired = row["desired"]
-        sup.begin()
-        self._monitor_wake.set()
+        events = [NewEvent("agent.registered", name, {"info": self._info(spec)})]
+        if row is None:
+            desired = "running" if spec.autostart else "stopped"
+            events.append(NewEvent("agent.desired", name, {"desired": desired}))
+        else:
+            desired = row["desired"] if row["desired"] in ("running", "stopped", "killed") else "running"
+        self.store.append(events)
+        held = "crashloop" if row is not None and row["state"] == "crashloop" and desired == "running" else None
+        cwd = self.loaded.agent_cwd(name)
+        if spec.cwd is None:  # the default workspace is ours to make; an explicit cwd must exist
+            cwd.mkdir(parents=True, exist_ok=True)
+            if spec.run_as:
+                with contextlib.suppress(KeyError, OSError):
+                    pw = pwd.getpwnam(spec.run_as)
+                    os.chown(cwd, pw.pw_uid, pw.pw_gid)
+        if spec.run_as:
+            with contextlib.suppress(KeyError):
+                self.agent_uids.add(pwd.getpwnam(spec.run_as).pw_uid)
+        with contextlib.suppress(Exception):  # unresolvable now: the start fails and says why
+            redact.register(*resolve_all(spec.secrets).values())  # also for agents adopted, not spawned
+        sup = AgentSupervisor(
+            spec, self.state, self.store, cwd,
+            Hooks(env=lambda: self._agent_env(spec), opening=self._opening, resolve=self.resolve,
+                  changed=self.poke),
+            desired=desired, log_max_bytes=self.loaded.runbook.host.retention.log_file_size,
+        )
+        with self._lock:
+            self.supervisors[name] = sup
+        sup.begin(held=held, fresh=fresh)
+        self.poke()
 
     def halt(self, stop_agents: bool = True) -> None:
+        """Stop supervising (and, with ``stop_agents``, stop every agent, all at once), then close."""
         self._stopping.set()
-        self._monitor_wake.set()
-        for sup in self.supervisors.values():
+        self.poke()
+        sups = list(self.supervisors.values())
+        for sup in sups:
             sup.shutdown(stop_agent=stop_agents)
+        for sup in sups:
+            sup.join()
+        if self._monitor_thread is not None:
+            self._monitor_thread.join(timeout=10)
+        self._release_inhibitor()
         self.store.emit("daemon.stopped", None, pid=os.getpid(), agents_stopped=stop_agents)
         self.store.close()
 
@@ -84,6 +151,7 @@ class Daemon:
             "backup": spec.backup.model_dump(),
             "heartbeat": spec.heartbeat.model_dump(),
             "restart": spec.restart.policy,
+            "run_as": spec.run_as,
         }
 
     def _agent_env(self, spec: Agent) -> dict[str, str]:
@@ -108,21 +176,23 @@ class Daemon:
         path = self.state.agent_dir(name) / "agent.token"
         if path.exists():
             token = path.read_text().strip()
-            if auth.identify(self.store, token) is not None:
+            who = auth.identify(self.store, token)
+            if who is not None and who.role == "agent" and who.agent == name:
                 return token
         token = auth.create(self.store, "agent", name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
+        write_private(path, token + "\n")
         return token
 
     def _write_status(self, names: set[str]) -> None:
-        now = time.time()
+        now = self.clock.wall()
         for name in names:
             row = self.store.agent(name)
             if row is not None:
-                row["state"], row["reason"] = heartbeat.effective_state(row, now)
+                row["state"], row["reason"] = heartbeat.judge(row, now)
+                queued = self.store.tasks(name, states=["queued"])
+                row["queue_depth"] = len(queued)
+                row["oldest_queued"] = min((t.created for t in queued), default=None)
                 status_file.write(self.state, row, now)
 
     # -- control verbs (API and CLI) ---------------------------------------------------------------
@@ -135,106 +205,252 @@ class Daemon:
             raise NotFound(f"no agent named {agent!r} in {self.loaded.path}")
         return sup
 
+    def _wait(self, agent: str) -> float:
+        return self._sup(agent).spec.kill.grace + VERB_WAIT_EXTRA
+
     def beat(self, agent: str, task: str | None, progress: str | None) -> None:
         self._sup(agent)
-        self.store.beat(agent, time.time(), task, progress)
-        if agent in self._flagged:  # it was stale or stuck and is beating again
-            kind = self._flagged.pop(agent)
-            self.store.emit("agent.state", agent, state="running", reason=f"recovered from {kind}")
-            self._resolve(agent, kind)
-        self._monitor_wake.set()
+        task = None if task is None else redact.redact(task)  # beats are no events: redact them here
+        progress = None if progress is None else redact.redact(progress)
+        self.store.beat(agent, self.clock.wall(), task, progress)
+        if self._flags.get(agent):  # stale or stuck: the monitor judges it again now
+            self.poke()
+
+    def touched(self, agent: str) -> None:
+        """Something the agent did (a task started or ended) may end a stuck state."""
+        if self._flags.get(agent):
+            self.poke()
 
     def start(self, agent: str) -> None:
-        self._sup(agent).set_desired("running")
+        if self.state.kill_file.exists() or self.state.agent_kill_file(agent).exists():
+            raise UsageError(f"{agent} is killed; `tether resume {agent}` lifts the kill switch and starts it")
+        self._sup(agent).set_desired("running", wait=self._wait(agent))
 
     def stop(self, agent: str) -> None:
-        self._sup(agent).set_desired("stopped")
+        self._sup(agent).set_desired("stopped", wait=self._wait(agent))
 
     def restart(self, agent: str) -> None:
-        self._sup(agent).restart()
+        if self.state.kill_file.exists() or self.state.agent_kill_file(agent).exists():
+            raise UsageError(f"{agent} is killed; `tether resume {agent}` lifts the kill switch and starts it")
+        self._sup(agent).restart(wait=self._wait(agent))
 
     def kill(self, agent: str, reason: str | None) -> None:
         from tether.killswitch import kill_agent
 
-        kill_agent(self.state, agent, self._sup(agent).spec.kill, reason, store=self.store)
-        self._sup(agent).set_desired("killed")
+        sup = self._sup(agent)
+        kill_agent(self.state, agent, sup.spec.kill, reason, store=self.store)
+        sup.set_desired("killed", record=False)
 
     def resume(self, agent: str) -> None:
         from tether.killswitch import lift
 
+        sup = self._sup(agent)
         lift(self.state, agent, store=self.store)
-        self._sup(agent).set_desired("running")
+        sup.set_desired("running", record=False, wait=self._wait(agent))
 
     def reload(self) -> list[str]:
-        """Re-read the runbook: an invalid one is rejected and the old one stays; changed agents
-        restart gracefully; new ones start; removed ones stop."""
-        try:
-            new = load(self.loaded.path)
-        except RunbookError:
-            raise
+        """Re-read the runbook: an invalid one is rejected (``RunbookError``) and the old one stays;
+        changed agents restart gracefully; new ones start; removed ones stop; the rest are untouched."""
+        new = load(self.loaded.path)
+        vet(new)
         changed = []
         old = self.loaded.runbook.agents
+        stopping: list[AgentSupervisor] = []
         for name, spec in new.runbook.agents.items():
             if name not in old:
                 changed.append(name)
-            elif spec != old[name]:
-                self.supervisors.pop(name).shutdown(stop_agent=True)
+            elif spec != old[name] or new.agent_cwd(name) != self.loaded.agent_cwd(name):
                 changed.append(name)
-        for name in old:
-            if name not in new.runbook.agents:
-                self.supervisors.pop(name).shutdown(stop_agent=True)
-                self.store.emit("agent.state", name, state="stopped", reason="removed from the runbook")
+                stopping.append(self.supervisors[name])
+        removed = [name for name in old if name not in new.runbook.agents]
+        stopping += [self.supervisors[name] for name in removed]
+        for sup in stopping:  # all at once: each waits its own grace
+            sup.shutdown(stop_agent=True, reason="the runbook changed")
+        for sup in stopping:
+            sup.join()
+        with self._lock:
+            for name in removed:
+                self.supervisors.pop(name)
+        for name in removed:
+            self.store.emit("agent.state", name, state="stopped", reason="removed from the runbook")
         self.loaded = new
         for name in changed:
-            self._add(name, new.runbook.agents[name])
-        self.store.emit("runbook.reloaded", None, restarted=changed)
+            self._add(name, new.runbook.agents[name], fresh=name in old)
+        self.store.emit("runbook.reloaded", None, restarted=changed, removed=removed)
         return changed
 
     def shutdown(self) -> None:
         self.shutdown_requested.set()
 
-    # -- incidents and the heartbeat monitor ---------------------------------------------------------
-    def incident(self, agent: str | None, kind: str, summary: str) -> None:
+    # -- incidents --------------------------------------------------------------------------------
+    def incident(self, agent: str | None, kind: str, summary: str, **data: Any) -> bool:
         """Open an incident unless one of this kind is already open for this agent (no storms)."""
-        for inc in self.store.incidents("open", agent):
-            if inc["kind"] == kind:
-                return
-        self.store.emit("incident.opened", agent, kind=kind, summary=summary)
+        event = self._opening(agent, kind, summary, **data)
+        if event is not None:
+            self.store.append([event])
+        return event is not None
 
-    def _resolve(self, agent: str, kind: str) -> None:
+    def resolve(self, agent: str | None, kind: str, why: str) -> None:
+        events = self._resolving(agent, kind, why)
+        if events:
+            self.store.append(events)
+
+    def _opening(self, agent: str | None, kind: str, summary: str, **data: Any) -> NewEvent | None:
         for inc in self.store.incidents("open", agent):
-            if inc["kind"] == kind:
-                self.store.emit("incident.resolved", agent, incident_id=inc["id"], kind=kind)
+            if inc["kind"] == kind and inc["agent"] == agent:
+                return None
+        return NewEvent("incident.opened", agent, {"kind": kind, "summary": summary, **data})
+
+    def _resolving(self, agent: str | None, kind: str, why: str) -> list[NewEvent]:
+        return [
+            NewEvent("incident.resolved", agent, {"incident_id": inc["id"], "kind": kind, "why": why})
+            for inc in self.store.incidents("open", agent)
+            if inc["kind"] == kind and inc["agent"] == agent
+        ]
+
+    # -- the monitor ---------------------------------------------------------------------------------
+    def poke(self) -> None:
+        self._monitor_wake.set()
 
     def _monitor(self) -> None:
-        """Event-driven: sleep until the earliest heartbeat deadline (or a poke), then re-evaluate."""
+        """Deadline-driven: sleep until the earliest moment some agent's state would change (or a poke,
+        or ``MONITOR_MAX_SLEEP``), judge every agent as of one ``now``, act on what changed."""
+        last_wall, last_mono = self.clock.wall(), self.clock.mono()
         while not self._stopping.is_set():
-            now = time.time()
-            deadlines = []
-            for row in self.store.agents():
-                if row["name"] not in self.supervisors:
-                    continue
-                state, reason = heartbeat.effective_state(row, now)
-                if state in ("stale", "stuck") and self._flagged.get(row["name"]) != state:
-                    self._flag(row["name"], state, reason or state)
-                deadline = heartbeat.next_deadline(row)
-                if deadline is not None and deadline > now:
-                    deadlines.append(deadline)
-            approval_deadline = self.approvals.tick(now)
-            if approval_deadline is not None:
-                deadlines.append(approval_deadline)
-            wait = min(deadlines) - now if deadlines else 60.0
-            self._monitor_wake.wait(timeout=min(max(wait, 0.01), 60.0))
             self._monitor_wake.clear()
+            try:
+                wall, mono = self.clock.wall(), self.clock.mono()
+                jump = (wall - last_wall) - (mono - last_mono)
+                last_wall, last_mono = wall, mono
+                wait = self._monitor_once(wall, jump)
+            except Exception as err:  # the store may be briefly unwritable: try again soon
+                with contextlib.suppress(Exception):
+                    print(f"tether: monitor: {err!r}", file=sys.stderr, flush=True)
+                wait = 1.0
+            self._monitor_wake.wait(wait)
 
-    def _flag(self, agent: str, state: str, reason: str) -> None:
-        self._flagged[agent] = state
-        self.store.emit("agent.state", agent, state=state, reason=reason)
-        self.incident(agent, state, f"{agent} is {state}: {reason}")
-        spec = self.supervisors[agent].spec
-        action = spec.heartbeat.on_stale if state == "stale" else spec.heartbeat.on_stuck
-        if action == "restart":
-            self.supervisors[agent].restart()
+    def _monitor_once(self, now: float, jump: float) -> float:
+        from tether.killswitch import replay_pending
+
+        self.monitor_wakes += 1
+        if abs(jump) > CLOCK_JUMP:
+            self._clock_jumped(now, jump)
+        replay_pending(self.state, self.store)
+        deadlines = []
+        with self._lock:
+            names = set(self.supervisors)
+        for row in self.store.agents():
+            if row["name"] not in names:
+                continue
+            self._judge(row, now)
+            deadline = heartbeat.next_change(row, now)
+            if deadline is not None:
+                deadlines.append(deadline + 0.001)  # states flip strictly after their deadline
+        approval_deadline = self.approvals.tick(now)
+        if approval_deadline is not None:
+            deadlines.append(approval_deadline)
+        release_at = self._follow_inhibitor()
+        if release_at is not None:
+            deadlines.append(now + max(0.0, release_at - self.clock.mono()))
+        wait = min(deadlines) - now if deadlines else MONITOR_MAX_SLEEP
+        return min(max(wait, 0.0), MONITOR_MAX_SLEEP)
+
+    def _clock_jumped(self, now: float, jump: float) -> None:
+        """A suspend (or a clock set): one ``host.suspended`` incident, and every live agent's
+        heartbeat and progress re-baselined to ``now`` instead of every agent going stale."""
+        self.last_jump = jump
+        what = f"the host was suspended for about {jump:.0f}s" if jump > 0 else f"the clock went back {-jump:.0f}s"
+        with self._lock:
+            names = list(self.supervisors)
+        self.store.append([NewEvent("heartbeat.rebased", n, {"jump_s": round(jump, 3)}, ts=now) for n in names])
+        self.incident(None, "host.suspended", f"{what}; heartbeats re-baselined", jump_s=round(jump, 3))
+
+    def _judge(self, row: dict[str, Any], now: float) -> None:
+        """Compare the agent's judged state with the recorded one; record a change together with the
+        incidents it opens or resolves (one transaction), then act (``on_stale``/``on_stuck``)."""
+        name = row["name"]
+        stored = str(row["state"])
+        state, reason = heartbeat.judge(row, now)
+        flags = self._flags.setdefault(name, set())
+        events: list[NewEvent] = []
+        restart = False
+        if state in heartbeat.FLAGGED_STATES:
+            if state != stored:
+                events.append(NewEvent("agent.state", name, {"state": state, "reason": reason}))
+            for kind in sorted(flags - {state}):  # stale -> stuck or back
+                events += self._resolving(name, kind, f"now {state}")
+                flags.discard(kind)
+            if state not in flags:
+                flags.add(state)
+                opening = self._opening(name, state, f"{name} is {state}: {reason}")
+                if opening is not None:
+                    events.append(opening)
+                sup = self.supervisors.get(name)
+                if sup is not None:
+                    action = sup.spec.heartbeat.on_stale if state == "stale" else sup.spec.heartbeat.on_stuck
+                    restart = action == "restart"
+        else:
+            if stored in heartbeat.FLAGGED_STATES:
+                events.append(NewEvent("agent.state", name, {"state": state, "reason": reason}))
+            if flags and state in heartbeat.LIVE_STATES:
+                for kind in sorted(flags):
+                    events += self._resolving(name, kind, reason or f"{state} again (restarted)")
+                flags.clear()
+        if events:
+            self.store.append(events)
+        if restart:
+            sup = self.supervisors.get(name)
+            if sup is not None:
+                sup.restart()
+
+    # -- the sleep inhibitor --------------------------------------------------------------------------
+    def _follow_inhibitor(self) -> float | None:
+        """Hold a sleep inhibitor while any agent runs, and ``INHIBIT_LINGER`` seconds after the last
+        ended (a restarting agent does not churn it). Monitor thread only; returns when (monotonic) the
+        monitor should look again to release it, if it should."""
+        running = any(sup.alive for sup in list(self.supervisors.values()))
+        mono = self.clock.mono()
+        if running:
+            self._idle_since = None
+        elif self._idle_since is None:
+            self._idle_since = mono
+        if running and self._inhibitor is None and not self._stopping.is_set():
+            from tether.process import sleep_inhibitor
+
+            stack = contextlib.ExitStack()
+            got = stack.enter_context(sleep_inhibitor("tether: agents are running"))
+            self._inhibitor = stack
+            if got.message != self.inhibitor_message:
+                self.inhibitor_message = got.message
+                self.store.emit("host.inhibitor", None, active=got.active, message=got.message)
+        elif not running and self._inhibitor is not None and self._idle_since is not None:
+            if mono - self._idle_since >= INHIBIT_LINGER:
+                self._release_inhibitor()
+            else:
+                return self._idle_since + INHIBIT_LINGER
+        return None
+
+    def _release_inhibitor(self) -> None:
+        stack, self._inhibitor = self._inhibitor, None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                stack.close()
+
+    def healthy(self) -> bool:
+        """For the systemd watchdog: the monitor thread is alive and no supervisor thread died."""
+        if self._monitor_thread is None or not self._monitor_thread.is_alive():
+            return False
+        return all(sup.thread_alive for sup in list(self.supervisors.values()))
+
+
+def vet(loaded: LoadedRunbook) -> None:
+    """Refuse what ``tether check`` refuses: an agent whose run_as is the daemon's own user without
+    ``same_user: true``."""
+    from tether.runbook.summary import boundary
+
+    errors, _ = boundary(loaded)
+    if errors:
+        raise RunbookError(errors)
 
 
 def python_for_agents() -> str:
@@ -243,6 +459,11 @@ def python_for_agents() -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.replace(tmp, path)
+
+
+Hook = Callable[[], None]

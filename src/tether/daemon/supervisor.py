@@ -1,12 +1,28 @@
-"""One agent's supervision: spawn it under its keeper, wait for its exit (event-driven, via pidfd),
-record what happened, and restart it per its policy, with backoff and the crash-loop breaker."""
+"""One agent's supervision: spawn it under its keeper, wait for its exit (event-driven: ``poll`` on a pidfd
+and a wake pipe, no timer), record what happened, and restart it per its policy, with backoff and the
+crash-loop breaker.
+
+Every action on the agent's processes happens in the supervisor's own thread; other threads (the API, the
+monitor, reload) only change what is wanted and wake it, so a slow stop never blocks them.
+
+Files it keeps in ``<state>/agents/<agent>/`` besides the run folder (``run/``, the process layer's):
+
+``restarts.json``   recent start times and the backoff step, so a daemon restart keeps the crash-loop
+                    budget and the backoff (best effort: a lost write only makes the breaker more lenient)
+``exit-recorded``   the instance whose exit is in the store, so a daemon restart does not record it twice
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import select
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +30,19 @@ from tether import process
 from tether.daemon.restarts import RestartTracker, should_restart
 from tether.paths import StateDir
 from tether.runbook.model import Agent
-from tether.store import Store
+from tether.store import NewEvent, Store
+
+NO_PIDFD_POLL = 0.5  # seconds between liveness checks where pidfds are missing (macOS, old kernels)
+
+
+@dataclass
+class Hooks:
+    """What a supervisor asks of the daemon."""
+
+    env: Callable[[], dict[str, str]]
+    opening: Callable[[str, str, str], NewEvent | None]  # (agent, kind, summary): None when one is open
+    resolve: Callable[[str, str, str], None]  # (agent, kind, why): resolve the open one of that kind
+    changed: Callable[[], None]  # an agent started or ended (the sleep inhibitor follows)
 
 
 class AgentSupervisor:
@@ -24,159 +52,397 @@ class AgentSupervisor:
         state: StateDir,
         store: Store,
         cwd: Path,
-        env: Callable[[], dict[str, str]],
-        on_incident: Callable[[str, str, str], None],
+        hooks: Hooks,
+        *,
+        desired: str = "running",
+        log_max_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self.spec = spec
         self.name = spec.name
         self.state = state
         self.store = store
         self.cwd = cwd
-        self._env = env
-        self._incident = on_incident
+        self.hooks = hooks
+        self.log_max_bytes = log_max_bytes
         self.tracker = RestartTracker(spec.restart)
         self.handle: process.KeeperHandle | None = None
-        self.desired = "running" if spec.autostart else "stopped"
-        self._wake = threading.Event()
+        self.desired = desired  # running | stopped | killed: what a human asked for (in the store)
+        self.held: str | None = None  # crashloop | exited: not restarted until a human starts it
+        self.next_start = 0.0  # monotonic time before which no start happens (backoff)
+        self.started_at = 0.0  # wall time the current (or last) run started
+        self.starts = 0  # runs started by this supervisor
+        self._seen_run = False  # a run of this agent was seen before (a start is then a restart)
+        self._restart_now = False
         self._stop = threading.Event()
+        self._stop_agent = False
+        self._stop_reason = "the daemon stopped"
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread: threading.Thread | None = None
-        self.started_at = 0.0
-        self.log_max_bytes = 10 * 1024 * 1024
+        self._load_tracker()
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.state.agent_dir(self.name)
 
     @property
     def run_dir(self) -> Path:
-        return self.state.agent_dir(self.name) / "run"
+        return self.agent_dir / "run"
 
-    # -- lifecycle -----------------------------------------------------------------------------------
-    def begin(self) -> None:
-        """Re-adopt a live instance (after a daemon restart) or note how the last one ended, then
-        supervise in a thread of its own."""
+    # -- requests from other threads ----------------------------------------------------------------
+    def wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wfd, b"!")
+
+    def set_desired(self, desired: str, wait: float | None = None, record: bool = True) -> None:
+        """What a human asked for: ``running`` (a fresh restart budget), ``stopped`` or ``killed``.
+        ``record`` False when the caller recorded it already (the kill switch does)."""
+        with self._lock:
+            if desired == "running":
+                self._clear_hold("started by an operator")
+            if desired != self.desired:
+                self.desired = desired
+                if record:
+                    self.store.emit("agent.desired", self.name, desired=desired)
+            self._changed.notify_all()
+        self.wake()
+        if wait is not None:
+            if desired == "running":
+                self.wait_for(lambda: self.handle is not None or self.held is not None, wait)
+            else:
+                self.wait_for(lambda: self.handle is None, wait)
+
+    def restart(self, wait: float | None = None) -> None:
+        """Stop the agent (its kill signal, then SIGKILL after the grace) and start it again at once."""
+        with self._lock:
+            self._clear_hold("restarted by an operator")
+            if self.desired != "running":
+                self.desired = "running"
+                self.store.emit("agent.desired", self.name, desired="running")
+            self._restart_now = True
+            before = self.starts
+        self.wake()
+        if wait is not None:
+            self.wait_for(lambda: self.starts > before or self.held is not None, wait)
+
+    def _clear_hold(self, why: str) -> None:
+        if self.held is not None:
+            if self.held == "crashloop":
+                self.hooks.resolve(self.name, "crashloop", why)
+            self.held = None
+        self.tracker.recent.clear()
+        self.tracker.attempt = 0
+        self.next_start = 0.0
+        self._save_tracker()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def begin(self, held: str | None = None, fresh: bool = False) -> None:
+        """Re-adopt a live run (after a daemon restart) or account for how the last one ended, then
+        supervise in a thread of its own. ``fresh``: a changed definition (reload) starts at once."""
+        self.held = held
+        self._restart_now = fresh
         handle = process.adopt(self.run_dir)
+        self._seen_run = handle is not None
+        if handle is not None and not handle.running() and handle.exit_status() is None:
+            handle = self._settle(handle)
         if handle is not None and handle.running():
             self.handle = handle
-            self.started_at = time.time()
-            self.store.emit("agent.adopted", self.name, pid=handle.agent_pid())
-        elif handle is not None:
-            code = handle.exit_status()
-            self._record_exit(code, adopted=True)
+            self.started_at = handle.info.started_at if handle.info is not None else time.time()
+            self.store.emit("agent.adopted", self.name, pid=handle.agent_pid(0), instance=handle.instance)
+        elif handle is not None and handle.info is not None and not fresh:
+            self._ended(handle, adopted=True)
         self._thread = threading.Thread(target=self._loop, name=f"supervise-{self.name}", daemon=True)
         self._thread.start()
 
-    def shutdown(self, stop_agent: bool) -> None:
+    def _settle(self, handle: process.KeeperHandle) -> process.KeeperHandle:
+        """A daemon killed while spawning may find a run folder whose keeper has not written its pid yet:
+        give a keeper that young a moment before calling its run lost (so the agent never runs twice)."""
+        info = handle.info
+        if info is None or time.time() - info.started_at > 3.0:
+            return handle
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            again = process.adopt(self.run_dir)
+            if again is not None and (again.running() or again.exit_status() is not None):
+                return again
+            time.sleep(0.02)
+        return handle
+
+    def shutdown(self, stop_agent: bool, reason: str = "the daemon stopped") -> None:
         """Stop supervising; with ``stop_agent`` the agent is stopped too (else it lives on, to be
-        re-adopted by the next daemon)."""
-        self._stop.set()
-        if stop_agent:
-            self._terminate("daemon stopping")
-        self._wake.set()
+        re-adopted by the next daemon). Returns at once; ``join`` waits."""
+        with self._lock:
+            self._stop_agent = stop_agent
+            self._stop_reason = reason
+            self._stop.set()
+        self.wake()
+
+    def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
-            self._thread.join(timeout=self.spec.kill.grace + 5)
+            self._thread.join(self.spec.kill.grace + 5 if timeout is None else timeout)
+        for fd in (self._rfd, self._wfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._rfd = self._wfd = -1
 
-    def set_desired(self, desired: str) -> None:
-        with self._lock:
-            if desired == "running" and self.desired != "running":  # a human said start: a fresh budget
-                self.tracker.recent.clear()
-                self.tracker.attempt = 0
-            self.desired = desired
-            self.store.emit("agent.desired", self.name, desired=desired)
-            if desired != "running":
-                self._terminate(f"desired {desired}")
-        self._wake.set()
+    @property
+    def alive(self) -> bool:
+        return self.handle is not None
 
-    def restart(self) -> None:
-        with self._lock:
-            self.tracker.attempt = 0
-            self._terminate("restart requested")
-            self.desired = "running"
-        self._wake.set()
+    @property
+    def thread_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
-    def _terminate(self, why: str) -> None:
-        handle = self.handle
-        if handle is not None and handle.running():
-            process.kill_tree(self.run_dir, self.spec.kill.signal, self.spec.kill.grace)
+    # -- the loop -------------------------------------------------------------------------------------
+    def _wait(self, fd: int | None, timeout: float | None) -> bool:
+        """Sleep until ``fd`` is readable (True), the wake pipe is poked, or ``timeout`` passes."""
+        poller = select.poll()
+        poller.register(self._rfd, select.POLLIN)
+        if fd is not None:
+            poller.register(fd, select.POLLIN)
+        events = poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+        with contextlib.suppress(BlockingIOError, OSError):
+            while os.read(self._rfd, 512):
+                pass
+        return fd is not None and any(f == fd for f, _ in events)
 
-    # -- the loop ------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            handle = self.handle
-            if handle is not None:
-                code = handle.wait_exit(timeout=None, cancel=self._wake)
-                if code is None and handle.running():
-                    self._wake.clear()
-                    continue  # woken for a desired-state change
-                self.handle = None
-                self._record_exit(handle.exit_status(), adopted=False)
-                continue
-            if self._stop.is_set():
+        try:
+            while True:
+                handle = self.handle
+                if handle is not None:
+                    self._watch(handle)
+                    continue
+                if self._stop.is_set():
+                    return
+                reason = self._blocked()
+                if reason is not None:
+                    self._wait(None, None)
+                    continue
+                delay = self.next_start - time.monotonic()
+                if delay > 0 and not self._restart_now:
+                    self._wait(None, delay)
+                    continue
+                self._spawn()
+        except Exception as err:  # never die silently: the agent would go unsupervised
+            with contextlib.suppress(Exception):
+                self.store.emit("agent.state", self.name, state="blocked", reason=f"supervisor failed: {err!r}")
+            raise
+        finally:
+            self._notify()
+
+    def _watch(self, handle: process.KeeperHandle) -> None:
+        """Wait for the run to end or for a request; act on requests (stop, restart, shutdown)."""
+        with self._lock:
+            stopping = self._stop.is_set()
+            terminate = (stopping and self._stop_agent) or (not stopping and self._should_terminate())
+            if stopping and not self._stop_agent:
+                self.handle = None  # left running for the next daemon to adopt
                 return
-            if self.desired != "running" or self._kill_file_present():
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            self._spawn()
+        if terminate:
+            process.kill_tree(self.run_dir, self.spec.kill.signal, self.spec.kill.grace)
+        fd = handle.watch_fd()
+        if fd is None:
+            if not handle.running():
+                self._ended(handle, adopted=False)
+                return
+            self._wait(None, NO_PIDFD_POLL)
+            return
+        try:
+            self._wait(fd, None)
+        finally:
+            os.close(fd)
+        if not handle.running():
+            self._ended(handle, adopted=False)
 
-    def _kill_file_present(self) -> bool:
-        return self.state.kill_file.exists() or self.state.agent_kill_file(self.name).exists()
+    def _should_terminate(self) -> bool:
+        return self.desired != "running" or self._restart_now or self._kill_file() is not None
 
+    def _blocked(self) -> str | None:
+        """Why no start may happen now, or None."""
+        if self.desired != "running":
+            return self.desired
+        if self.held is not None and not self._restart_now:
+            return self.held
+        if self._kill_file() is not None:
+            return "killed"
+        return None
+
+    def _kill_file(self) -> Path | None:
+        for path in (self.state.kill_file, self.state.agent_kill_file(self.name)):
+            if path.exists():
+                return path
+        return None
+
+    # -- starting -------------------------------------------------------------------------------------
     def _spawn(self) -> None:
         now = time.time()
+        with self._lock:
+            manual = self._restart_now
+            self._restart_now = False
         self.tracker.record_start(now)
         if self.tracker.crashlooping(now):
             limit, window = self.spec.restart.crashloop.limit, self.spec.restart.crashloop.window
-            reason = f"more than {limit} starts in {window:g}s; restarts stopped (`tether start {self.name}`)"
-            self.store.emit("agent.state", self.name, state="crashloop", reason=reason)
-            self._incident(self.name, "crashloop", reason)
-            self.desired = "crashloop"
+            reason = f"{limit} starts in {window:g}s; restarts stopped until `tether start {self.name}`"
+            with self._lock:
+                self.held = "crashloop"
+            events = [NewEvent("agent.state", self.name, {"state": "crashloop", "reason": reason})]
+            opening = self.hooks.opening(self.name, "crashloop", f"{self.name} is crash-looping: {reason}")
+            self.store.append(events + ([opening] if opening is not None else []))
+            self._save_tracker()
+            self._notify()
             return
+        self._save_tracker()
         instance = uuid.uuid4().hex[:12]
         log_dir = self.state.log_dir(self.name)
-        process.rotate(log_dir, self.log_max_bytes)
         try:
+            process.rotate(log_dir, self.log_max_bytes)
             handle = process.spawn(
                 process.Spec(
-                    agent=self.name, argv=list(self.spec.command), cwd=self.cwd, env=self._env(),
-                    run_dir=self.run_dir, log_dir=log_dir, user=self.spec.run_as,
-                    instance=instance,
+                    agent=self.name, argv=list(self.spec.command), cwd=self.cwd, env=self.hooks.env(),
+                    run_dir=self.run_dir, log_dir=log_dir, user=self.spec.run_as, instance=instance,
                 )
             )
+        except process.AlreadyRunning:  # a run we did not know of (started by a daemon killed mid-spawn)
+            adopted = process.adopt(self.run_dir)
+            if adopted is not None and adopted.running():
+                self.handle = adopted
+                self.started_at = adopted.info.started_at if adopted.info is not None else now
+                self.store.emit("agent.adopted", self.name, pid=adopted.agent_pid(0), instance=adopted.instance)
+                self._notify()
+            return
         except Exception as err:  # a command that cannot start is a failed start, not a daemon crash
-            self.store.emit("agent.exited", self.name, code=None, error=str(err))
-            self.store.emit("agent.state", self.name, state="blocked", reason=f"cannot start: {err}")
-            self._backoff_then_retry()
+            self.store.append([
+                NewEvent("agent.exited", self.name, {"code": None, "error": str(err)}),
+                NewEvent("agent.state", self.name, {"state": "blocked", "reason": f"cannot start: {err}"}),
+            ])
+            self._schedule_retry()
             return
-        restart = self.started_at > 0
         self.handle = handle
-        self.started_at = time.time()
-        self.store.emit("agent.started", self.name, pid=handle.agent_pid(), instance=instance, restart=restart)
+        self.started_at = now
+        self.starts += 1
+        self.store.emit("agent.started", self.name, pid=handle.agent_pid(), instance=instance,
+                        restart=self._seen_run or manual)
+        self._seen_run = True
+        self._notify()
+        self.hooks.changed()
 
-    def _record_exit(self, code: int | None, adopted: bool) -> None:
-        uptime = time.time() - self.started_at if self.started_at else 0.0
-        data: dict[str, Any] = {"code": code, "uptime_s": round(uptime, 3)}
-        if adopted:
-            data["adopted"] = True
-        self.store.emit("agent.exited", self.name, **data)
-        self.tracker.stable(uptime)
-        if self._stop.is_set():
-            if not adopted:
-                self.store.emit("agent.state", self.name, state="stopped", reason="the daemon stopped")
-            return
-        if self._kill_file_present():
-            self.store.emit("agent.state", self.name, state="killed", reason="kill switch engaged")
-            return
-        if self.desired != "running":
-            self.store.emit("agent.state", self.name, state="stopped", reason=f"exited {code}")
-            return
-        if not should_restart(self.spec.restart.policy, code):
-            self.store.emit("agent.state", self.name, state="stopped",
-                            reason=f"exited {code}; restart policy {self.spec.restart.policy}")
-            self.desired = "stopped"
-            return
-        self._backoff_then_retry()
-
-    def _backoff_then_retry(self) -> None:
+    def _schedule_retry(self) -> None:
         delay = self.tracker.delay()
+        self._save_tracker()
+        self.next_start = time.monotonic() + delay
         if delay > 0:
             self.store.emit("agent.state", self.name, state="starting", reason=f"restarting in {delay:.2f}s")
-            self._wake.wait(delay)
-            self._wake.clear()
+
+    # -- ending ---------------------------------------------------------------------------------------
+    def _ended(self, handle: process.KeeperHandle, adopted: bool) -> None:
+        """Record how the run ended (once per run, even across daemon restarts) and decide what next."""
+        code = handle.exit_status()
+        info = handle.info
+        started = info.started_at if info is not None else self.started_at
+        uptime = max(0.0, time.time() - started) if started else 0.0
+        if adopted and info is not None:
+            uptime = 0.0  # it ended while no daemon watched: when is unknown
+        instance = handle.instance
+        events: list[NewEvent] = []
+        already = instance is not None and instance == self._recorded()
+        if not already:
+            data: dict[str, Any] = {"code": code, "uptime_s": round(uptime, 3), "instance": instance}
+            if adopted:
+                data["adopted"] = True
+            if code is None:
+                data["lost"] = True  # its keeper was killed, or the host rebooted
+            if handle.killed_by():
+                data["killed_by"] = handle.killed_by()
+            events.append(NewEvent("agent.exited", self.name, data))
+            self.tracker.stable(uptime)
+        with self._lock:
+            self.handle = None
+            rebooted = code is None and _from_previous_boot(handle)
+            stopping, stop_agent = self._stop.is_set(), self._stop_agent
+            kill = self._kill_file()
+            state: tuple[str, str] | None = None
+            if stopping and stop_agent:
+                state = ("stopped", self._stop_reason)
+            elif kill is not None:
+                row = self.store.agent(self.name)
+                if row is None or row["state"] != "killed":
+                    state = ("killed", _kill_reason(kill))
+            elif self.desired != "running":
+                state = (self.desired, f"exited {code}")
+            elif self._restart_now or self.held is not None:
+                pass
+            elif rebooted:
+                pass  # the host went down under it: start it again, whatever its policy
+            elif not should_restart(self.spec.restart.policy, code):
+                self.held = "exited"
+                state = ("stopped", f"exited {code}; restart policy {self.spec.restart.policy}")
+            else:
+                delay = 0.0 if already else self.tracker.delay()
+                self.next_start = time.monotonic() + delay
+                if delay > 0:
+                    state = ("starting", f"exited {code}; restarting in {delay:.2f}s")
+            if state is not None and not already:
+                events.append(NewEvent("agent.state", self.name, {"state": state[0], "reason": state[1]}))
+        if events:
+            self.store.append(events)
+        if instance is not None:
+            self._mark_recorded(instance)
+        self._save_tracker()
+        self._notify()
+        self.hooks.changed()
+
+    def _recorded(self) -> str | None:
+        try:
+            return (self.agent_dir / "exit-recorded").read_text().strip() or None
+        except OSError:
+            return None
+
+    def _mark_recorded(self, instance: str) -> None:
+        _write(self.agent_dir / "exit-recorded", instance + "\n")
+
+    # -- the restart budget, kept across daemon restarts ----------------------------------------------
+    def _load_tracker(self) -> None:
+        try:
+            data = json.loads((self.agent_dir / "restarts.json").read_text())
+        except (OSError, ValueError):
+            return
+        now, window = time.time(), self.spec.restart.crashloop.window
+        self.tracker.recent.extend(float(t) for t in data.get("starts", []) if now - window <= float(t) <= now)
+        self.tracker.attempt = int(data.get("attempt", 0))
+
+    def _save_tracker(self) -> None:
+        data = {"starts": list(self.tracker.recent), "attempt": self.tracker.attempt}
+        with contextlib.suppress(OSError):
+            _write(self.agent_dir / "restarts.json", json.dumps(data) + "\n")
+
+
+def _from_previous_boot(handle: process.KeeperHandle) -> bool:
+    from tether.process import platform
+
+    ident = handle.keeper_id or handle.agent_id(0)
+    return ident is not None and ident.boot_id not in ("-", platform.boot_id())
+
+
+def _kill_reason(path: Path) -> str:
+    try:
+        reason = json.loads(path.read_text()).get("reason")
+    except (OSError, ValueError, AttributeError):
+        reason = None
+    return f"kill switch: {reason}" if reason else "kill switch engaged"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -21,6 +21,7 @@ import errno
 import os
 import signal
 import sys
+import warnings  # noqa: F401 - os.execvp imports it lazily: after the drop to run_as it may be unreadable
 
 RESET = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGPIPE", "SIGXFSZ", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
 

@@ -44,3 +44,60 @@ def summarise(loaded: LoadedRunbook) -> str:
             b = agent.budgets
             lines.append(f"  budget       {b.tokens_per_day or '∞'} tokens, ${b.usd_per_day or '∞'} a day")
     return "\n".join(lines)
+
+
+def boundary(loaded: LoadedRunbook, label: str | None = None, uid: int | None = None) -> tuple[list[str], list[str]]:
+    """``(errors, warnings)`` about agents that would run as the daemon's own user (``uid``, default
+    ours: whoever checks the runbook is taken to be who runs the daemon).
+
+    The approval boundary only holds for an agent running as a user of its own: as the daemon's user it
+    could write the store, read ``admin.token`` and delete its own kill file. So ``run_as`` naming the
+    daemon's own user is an error unless ``same_user: true`` says the boundary is knowingly advisory;
+    no ``run_as`` at all (the default, and the example's) is a warning, as is ``same_user: true``.
+    """
+    import os
+    import pwd
+
+    from tether.runbook.load import _read_yaml
+
+    uid = os.geteuid() if uid is None else uid
+    try:
+        me = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        me = str(uid)
+    label = label or str(loaded.path)
+    try:
+        _, lines = _read_yaml(loaded.text, label)
+    except Exception:
+        lines = {}
+
+    def line(name: str, field: str) -> int:
+        for loc in (("agents", name, field), ("agents", name)):
+            if loc in lines:
+                return lines[loc]
+        return 1
+
+    errors, warnings = [], []
+    advisory = "its approval boundary is advisory (it could write the store, read admin.token and delete its kill file)"
+    for name, agent in loaded.runbook.agents.items():
+        if agent.run_as is not None:
+            try:
+                target = pwd.getpwnam(agent.run_as).pw_uid
+            except KeyError:
+                warnings.append(f"{label}:{line(name, 'run_as')}: agents.{name}.run_as: no user {agent.run_as!r} "
+                                "on this host yet; the agent cannot start until it exists")
+                continue
+            if target != uid:
+                continue
+            if not agent.same_user:
+                errors.append(f"{label}:{line(name, 'run_as')}: agents.{name}.run_as: {agent.run_as!r} is the "
+                              f"daemon's own user; give the agent a user of its own, or set same_user: true to "
+                              "accept an advisory boundary")
+                continue
+        if agent.same_user:
+            warnings.append(f"{label}:{line(name, 'same_user')}: agents.{name}: runs as {me}, the daemon's own "
+                            f"user (same_user: true): {advisory}")
+        else:
+            warnings.append(f"{label}:{line(name, 'run_as')}: agents.{name}: no run_as, so it runs as {me}, the "
+                            f"daemon's own user: {advisory}; set run_as: <a user of its own>")
+    return errors, warnings

@@ -10,46 +10,60 @@ from tether.errors import DaemonUnavailable, NotFound
 
 @click.command()
 @click.argument("agent", required=False)
-@click.option("--all", "all_", is_flag=True, help="Kill every agent in the runbook.")
+@click.option("--all", "all_", is_flag=True, help="Kill every agent in the runbook (and keep all from starting).")
 @click.option("--reason", help="Why (recorded, and shown to the owner).")
 @click.pass_obj
 def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> None:
     """Stop AGENT's whole process tree now and keep it stopped until `tether resume`.
 
-    Works with the daemon dead or hung: signals first, from the recorded process identities, and
-    records afterwards.
+    Works with the daemon dead, hung or stopped: the kill file is written and the tree signalled
+    from the recorded process identities first; the record is written afterwards (or parked for the
+    daemon when the store is locked).
     """
-    from tether.killswitch import kill_agent
+    from tether.killswitch import engage_all, kill_agent
 
     if not agent and not all_:
         raise click.UsageError("name an AGENT or pass --all")
     names = list(obj.loaded.runbook.agents) if all_ else [agent or ""]
+    specs = []
     for name in names:
         spec = obj.loaded.runbook.agents.get(name)
         if spec is None:
             raise NotFound(f"no agent named {name!r} in {obj.loaded.path}")
-        store = None
-        try:
-            store = obj.store()
-        except Exception:  # the store may be locked by a hung daemon: kill anyway
-            store = None
-        got = kill_agent(obj.state, name, spec.kill, reason, store=store)
-        click.echo(f"{name}: killed ({len(got['signalled'])} process(es) signalled); `tether resume {name}` lifts it")
+        specs.append((name, spec))
+    if all_:
+        engage_all(obj.state, reason)
+    for name, spec in specs:
+        # the store is opened in the recording thread: a hung daemon may hold its write lock
+        got = kill_agent(obj.state, name, spec.kill, reason, store=lambda: obj.store())
+        note = f"; {len(got['survivors'])} survived" if got["survivors"] else ""
+        click.echo(
+            f"{name}: killed ({len(got['signalled'])} process(es) signalled{note}); `tether resume {name}` lifts it"
+        )
 
 
 @click.command()
-@click.argument("agent")
+@click.argument("agent", required=False)
+@click.option("--all", "all_", is_flag=True, help="Lift every kill switch, the global one too.")
 @click.pass_obj
-def resume(obj: Context, agent: str) -> None:
+def resume(obj: Context, agent: str | None, all_: bool) -> None:
     """Lift AGENT's kill switch and start it again."""
     from tether.cli.client import call
-    from tether.killswitch import lift
+    from tether.killswitch import lift, lift_all
 
-    try:
-        call(obj.state, "POST", f"/v1/agents/{agent}/resume")
-    except DaemonUnavailable:
-        lift(obj.state, agent, store=obj.store())
-    click.echo(f"{agent}: resumed")
+    if not agent and not all_:
+        raise click.UsageError("name an AGENT or pass --all")
+    if all_:
+        lift_all(obj.state)
+    names = list(obj.loaded.runbook.agents) if all_ else [agent or ""]
+    for name in names:
+        try:
+            call(obj.state, "POST", f"/v1/agents/{name}/resume")
+        except DaemonUnavailable:
+            lift(obj.state, name, store=lambda: obj.store())
+        click.echo(f"{name}: resumed")
+    if obj.state.kill_file.exists():
+        click.echo("note: the global kill switch is still engaged; `tether resume --all` lifts it", err=True)
 
 
 @click.group()

@@ -47,13 +47,16 @@ def up(obj: Context, foreground: bool) -> None:
 
 
 def _alive(pid: object) -> bool:
+    """The process runs (a zombie waiting for its parent to reap it has stopped running)."""
     if not isinstance(pid, int):
         return False
     try:
         os.kill(pid, 0)
-        return True
     except OSError:
         return False
+    from tether.process.platform import is_zombie
+
+    return not is_zombie(pid)
 
 
 @click.command()
@@ -116,14 +119,35 @@ restart = _verb("restart", "Restart AGENT now.")
 @click.option("--stdout", "stream", flag_value="stdout", default=True, hidden=True)
 @click.pass_obj
 def logs(obj: Context, agent: str, follow: bool, lines: int, stream: str) -> None:
-    """Print AGENT's log (read from disk: works with no daemon)."""
-    from tether import process
+    """Print AGENT's log (read from disk: works with no daemon).
+
+    Known token formats, and the agent's secrets where this user can resolve them, are redacted.
+    """
+    from tether import process, redact
 
     log_dir = obj.state.log_dir(agent)
     if not log_dir.exists():
         raise TetherError(f"no logs for {agent!r} in {log_dir}; has it run?")
+    _register_secrets(obj, agent)
     for line in process.read_logs(log_dir, stream, lines):
-        click.echo(line)
+        click.echo(redact.redact(line))
     if follow:
         for line in process.follow(log_dir, stream, stop=lambda: False):
-            click.echo(line)
+            click.echo(redact.redact(line))
+
+
+def _register_secrets(obj: Context, agent: str) -> None:
+    from tether import redact
+    from tether.secrets import resolve
+
+    try:
+        spec = obj.loaded.runbook.agents.get(agent)
+    except TetherError:
+        return
+    if spec is None:
+        return
+    for ref in spec.secrets.values():
+        try:
+            redact.register(resolve(ref))
+        except Exception:  # not resolvable here (another user's keyring, an unset env:): format redaction only
+            continue

@@ -36,10 +36,18 @@ def check(obj: Context, path: str | None) -> None:
     """Validate a runbook (default: -f, $TETHER_RUNBOOK or ./tether.yaml) and summarise it.
 
     Every problem is reported as one line FILE:LINE: FIELD: MESSAGE; the exit status is 2 when
-    there are any.
+    there are any. An agent whose run_as is the daemon's own user is refused unless it says
+    same_user: true; an agent with no run_as (it runs as the daemon's user) is a warning.
     """
+    from tether.errors import RunbookError
     from tether.runbook import load
-    from tether.runbook.summary import summarise
+    from tether.runbook.summary import boundary, summarise
 
-    loaded = load(path or obj.runbook_path)
+    label = str(path or obj.runbook_path)
+    loaded = load(label)
+    errors, warnings = boundary(loaded, label)
+    if errors:
+        raise RunbookError(errors)
     click.echo(summarise(loaded))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)

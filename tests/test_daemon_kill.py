@@ -1,0 +1,155 @@
+"""The kill switch with the daemon SIGSTOPped while it holds the store's write lock, and the records
+parked meanwhile, replayed by the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import cli_env
+from test_daemon_kit import PY, Host, agent, make_host, wait_until  # noqa: F401
+
+# ignores SIGTERM, and so does the grandchild it starts in a session of its own (setsid)
+STUBBORN = """
+trap '' TERM
+setsid sh -c "trap '' TERM; echo grandchild \\$\\$; while :; do sleep 0.05; done" &
+while :; do sleep 0.05; done
+"""
+
+BEATER = """
+from tether.sdk import Agent
+a = Agent.from_env()
+n = 0
+while True:
+    n += 1
+    a.heartbeat(progress=str(n))
+"""
+
+
+def write_locked(db: Path) -> bool:
+    """True when another process holds the store's write lock right now."""
+    conn = sqlite3.connect(db, timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as err:
+        return "locked" in str(err) or "busy" in str(err)
+    finally:
+        conn.close()
+
+
+def test_kill_with_the_daemon_stopped_holding_the_write_lock(make_host) -> None:  # noqa: F811
+    h: Host = make_host({})
+    beater = h.script("beater.py", BEATER)
+    stubborn = h.script("stubborn.sh", STUBBORN)
+    grace = 1.5
+    agents = {"victim": agent(["sh", stubborn], kill={"grace": f"{grace}s"})}
+    agents.update({f"b{i}": agent([PY, beater]) for i in range(3)})
+    h.write(agents)
+    daemon = h.up()
+    wait_until(lambda: len(h.agent_pids("victim")) >= 2, 10, "the victim and its setsid grandchild")
+    wait_until(lambda: "grandchild" in h.log("victim"), 5, "the grandchild to start")
+    victim_pids = h.agent_pids("victim")
+    assert any(os.getsid(p) == p for p in victim_pids), "one of them leads a session of its own"
+    wait_until(lambda: all((h.row(f"b{i}")["progress"] or "0").isdigit() for i in range(3)), 10, "beats")
+
+    # stop the daemon in the middle of the beat storm, while it holds the write lock (bounded tries)
+    db = h.state / "tether.db"
+    held = False
+    for _ in range(300):
+        daemon.send_signal(signal.SIGSTOP)
+        time.sleep(0.002)
+        if write_locked(db):
+            held = True
+            break
+        daemon.send_signal(signal.SIGCONT)
+        time.sleep(0.003)
+    assert held, "never caught the daemon holding the write lock"
+
+    try:
+        started = time.monotonic()
+        kill = subprocess.Popen([sys.executable, "-m", "tether", "-f", str(h.runbook), "kill", "victim",
+                                 "--reason", "drill"], env=cli_env({"TETHER_TEST_MARK": h.mark}),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: not any(_alive(p) for p in victim_pids), grace + 3, "the whole tree to go")
+        gone = time.time()
+        took = time.monotonic() - started
+        out, err = kill.communicate(timeout=20)
+        assert kill.returncode == 0, err
+        assert "victim: killed" in out
+        signalled = float((h.state / "agents" / "victim" / "run" / "killed").read_text().split()[1])
+        assert gone - signalled <= grace + 1.0, f"the tree took {gone - signalled:.2f}s after the signal"
+        assert took <= grace + 2.0, f"{took:.2f}s from `tether kill` (Python start-up included) to the tree gone"
+        assert (h.state / "agents" / "victim" / "KILL").exists()
+        assert write_locked(db), "the daemon still holds the lock: the record could not land"
+        parked = list((h.state / "pending-events").glob("*.json"))
+        assert len(parked) == 1
+        body = json.loads(parked[0].read_text())
+        assert [e["kind"] for e in body["events"]] == ["agent.killed", "agent.desired", "agent.state"]
+    finally:
+        daemon.send_signal(signal.SIGCONT)
+
+    # the daemon resumes: it replays the parked record, does not restart the killed agent
+    wait_until(lambda: h.events("agent.killed", "victim"), 10, "the kill record to land")
+    wait_until(lambda: not list((h.state / "pending-events").glob("*.json")), 10, "the parked file to go")
+    killed = h.events("agent.killed", "victim")
+    assert len(killed) == 1 and killed[0]["data"]["reason"] == "drill"
+    assert killed[0]["data"]["escalated"], "it ignored SIGTERM: SIGKILL after the grace"
+    time.sleep(0.5)
+    assert len(h.events("agent.started", "victim")) == 1, "a killed agent is not restarted"
+    assert h.agent_pids("victim") == []
+    row = h.row("victim")
+    assert (row["state"], row["desired"]) == ("killed", "killed")
+    assert all(h.instances(f"b{i}") for i in range(3)), "the other agents live on"
+
+    got = h.cli("resume", "victim")
+    assert got.returncode == 0, got.stderr
+    wait_until(lambda: h.agent_pids("victim"), 10, "the resumed agent")
+    assert not (h.state / "agents" / "victim" / "KILL").exists()
+    assert h.down(daemon) == 0
+
+
+def test_kill_with_no_daemon_and_a_locked_store_parks_the_record(make_host) -> None:  # noqa: F811
+    h: Host = make_host({"w": agent(["sh", "-c", "while :; do sleep 0.05; done"])})
+    daemon = h.up()
+    wait_until(lambda: h.agent_pids("w"), 10, "w to run")
+    pids = h.agent_pids("w")
+    h.kill9(daemon)  # the daemon is gone; w lives on
+
+    locker = sqlite3.connect(h.state / "tether.db", timeout=0)  # someone holds the write lock
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        got = h.cli("kill", "w", timeout=30)
+        assert got.returncode == 0, got.stderr
+        assert not any(_alive(p) for p in pids)
+        parked = list((h.state / "pending-events").glob("*.json"))
+        assert len(parked) == 1
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert h.events("agent.killed", "w") == []
+
+    daemon = h.up()  # replays at boot, deletes the file, keeps w killed
+    assert not list((h.state / "pending-events").glob("*.json"))
+    assert len(h.events("agent.killed", "w")) == 1
+    replayed = h.events("daemon.started")[-1]["data"]["replayed"]
+    assert replayed == 1
+    time.sleep(0.3)
+    assert h.agent_pids("w") == [] and h.state_of("w") == "killed"
+    assert len(h.events("agent.started", "w")) == 1
+    assert h.down(daemon) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,79 @@
+"""A "reboot": the daemon, every keeper and every agent SIGKILLed at once; the next daemon restores each
+agent to its desired state, with its logs and queued tasks."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+
+from test_daemon_kit import Host, agent, make_host, wait_until  # noqa: F401
+
+COUNTER = "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; done"
+
+
+def test_reboot_restores_desired_state_logs_and_tasks(make_host) -> None:  # noqa: F811
+    h: Host = make_host({
+        "runner": agent(["sh", "-c", COUNTER]),
+        "stopped": agent(["sh", "-c", COUNTER]),
+        "killed": agent(["sh", "-c", COUNTER]),
+        "later": agent(["sh", "-c", COUNTER], autostart=False),
+        "queue": agent(["sh", "-c", "while :; do sleep 1; done"]),
+    })
+    daemon = h.up()
+    wait_until(lambda: all(h.instances(n) for n in ("runner", "stopped", "killed", "queue")), 10, "agents to run")
+    assert h.instances("later") == set(), "autostart: false"
+    assert h.cli("stop", "stopped").returncode == 0
+    assert h.cli("kill", "killed", "--reason", "drill").returncode == 0
+    for text in ("first", "second"):
+        got = h.cli("task", "add", "queue", text)
+        assert got.returncode == 0, got.stderr
+    wait_until(lambda: re.search(r"^line 20$", h.log("runner"), re.M), 10, "runner to print")
+    before = {n: h.instances(n) for n in ("runner", "queue")}
+
+    # the power goes: everything of this host dies at once, keepers included
+    for pid in h.marked():
+        signal_pid(pid)
+    wait_until(lambda: not h.marked(), 5, "every process to die")
+    daemon.wait(timeout=5)
+    lines_before = len(re.findall(r"^line \d+$", h.log("runner"), re.M))
+
+    daemon = h.up()
+    wait_until(lambda: h.instances("runner") and h.instances("queue"), 10, "runner and queue back")
+    for n in ("runner", "queue"):
+        assert h.instances(n) != before[n], f"{n} was started afresh"
+    lost = [e for e in h.events("agent.exited") if e["data"].get("lost")]
+    assert {e["agent"] for e in lost} == {"runner", "queue"}, "their runs are recorded as lost"
+    time.sleep(0.5)
+    assert h.instances("stopped") == set() and h.state_of("stopped") == "stopped"
+    assert h.instances("killed") == set() and h.state_of("killed") == "killed"
+    assert h.instances("later") == set()
+    assert len(h.events("agent.started", "stopped")) == 1 and len(h.events("agent.started", "killed")) == 1
+
+    # logs: every line from before the reboot is still there, and the new run appends
+    wait_until(lambda: len(re.findall(r"^line \d+$", h.log("runner"), re.M)) > lines_before + 5, 10, "new lines")
+    numbers = [int(x) for x in re.findall(r"^line (\d+)$", h.log("runner"), re.M)]
+    first_run = numbers[:numbers.index(1, 1)] if 1 in numbers[1:] else numbers
+    assert first_run == list(range(1, len(first_run) + 1)) and len(first_run) >= 20
+    got = h.cli("logs", "runner", "-n", "100000")
+    assert got.returncode == 0 and "line 20\n" in got.stdout
+
+    # queued tasks: still queued, in order, and counted in the status
+    got = h.cli("task", "list", "queue")
+    assert got.returncode == 0, got.stderr
+    assert [line.split()[1] for line in got.stdout.splitlines()] == ["queued", "queued"]
+    assert got.stdout.splitlines()[0].endswith("first")
+    status = json.loads(h.cli("status", "--json").stdout)
+    doc = next(a for a in status["agents"] if a["agent"] == "queue")
+    assert doc["queue_depth"] == 2 and doc["queue_age_s"] > 0
+    assert h.down(daemon) == 0
+
+
+def signal_pid(pid: int) -> None:
+    import os
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
