@@ -85,8 +85,9 @@ class Client:
         return resp.read()
 
 
-def fixed_rate(url: str, token: str, body: bytes, seconds: float) -> list[float]:
-    """CLIENTS threads share one schedule of RATE requests/s; each request's latency (send to answer)."""
+def fixed_rate(url: str, token: str, body: bytes | None, seconds: float) -> list[float]:
+    """CLIENTS threads share one schedule of RATE requests/s; each request's latency (send to answer).
+    ``body`` None: ``GET /v1/health`` instead (the control: same server, same clients, an empty endpoint)."""
     path = "/v1/hooks/claude-code/bench"
     lat: list[float] = []
     lock = threading.Lock()
@@ -96,7 +97,10 @@ def fixed_rate(url: str, token: str, body: bytes, seconds: float) -> list[float]
 
     def worker(i: int) -> None:
         c = Client(url, token)
-        c.post(path, body)  # warm the connection
+        if body is None:
+            c.get("/v1/health")
+        else:
+            c.post(path, body)  # warm the connection
         mine = []
         for k in range(i, n, CLIENTS):
             due = start + k / RATE
@@ -105,8 +109,11 @@ def fixed_rate(url: str, token: str, body: bytes, seconds: float) -> list[float]
                 time.sleep(delay)
             t0 = time.perf_counter()
             try:
-                out = c.post(path, body)
-                assert b'"allow"' in out, out
+                if body is None:
+                    c.get("/v1/health")
+                else:
+                    out = c.post(path, body)
+                    assert b'"allow"' in out, out
             except Exception as err:
                 errors.append(str(err))
                 continue
@@ -167,7 +174,7 @@ def spawned(url: str, token: str, body: bytes, n: int) -> list[float]:
 
 def pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def run(quick: bool) -> list[dict[str, object]]:
@@ -177,6 +184,7 @@ def run(quick: bool) -> list[dict[str, object]]:
         try:
             body = _event(ws)
             lat = fixed_rate(url, token, body, seconds)
+            control = fixed_rate(url, token, None, seconds)
             spawn = spawned(url, token, body, 30 if quick else 100)
             hook_rps = saturation(url, token, body, seconds)
             empty_rps = saturation(url, token, None, seconds)
@@ -198,6 +206,8 @@ def run(quick: bool) -> list[dict[str, object]]:
             empty_rps, "req/s", "reported", True),
         row("PreToolUse http hook mean at the fixed rate vs spawned", statistics.mean(lat) * 1e3,
             statistics.mean(spawn) * 1e3, "ms", "reported", True),
+        row("control: p99 at the same rate, PreToolUse vs empty endpoint (GET /v1/health)", p99,
+            pct(control, 99) * 1e3, "ms", "reported (the noise floor of this machine and client)", True),
     ]
 
 
