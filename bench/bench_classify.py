@@ -1,6 +1,7 @@
-"""The action classifier on every shell command of the labelled corpus: ``classify_shell`` plus the
-verdict lookup (the strictest of the classes in ``DEFAULT_VERDICTS``), against one cedarpy
-``is_authorized`` call on an equivalent pre-parsed policy set (goal ≤ 1× the cedarpy median).
+"""The approval boundary on every shell command of the labelled corpus: ``classify_shell`` plus the
+runbook's decision (``policy.decide``: the agent's verdicts, scope checks with symlinks resolved,
+protected paths), against one cedarpy ``is_authorized`` call on an equivalent pre-parsed policy set
+(goal ≤ 1× the cedarpy median).
 
 Both sides run on the same commands, alternately, in the same run; the cedarpy side is given the
 classes ready-made, so it only pays for the policy decision.
@@ -32,6 +33,19 @@ def load_commands() -> tuple[Context, list[str]]:
     c = data["context"]
     ctx = Context(cwd=c["cwd"], home=c["home"], control=tuple(c["control"]))
     return ctx, [str(case["shell"]) for case in data["cases"] if "shell" in case]
+
+
+def agent_and_scope(cwd: str) -> tuple[Any, Any]:
+    """A runbook agent with the default table, working in ``cwd``."""
+    from tether.policy import Scope
+    from tether.runbook import parse
+
+    rb = parse(
+        "agents:\n  bench:\n    owner: {name: A, contact: x}\n    backup: {name: B, contact: y}\n"
+        "    command: [\"true\"]\n    scope: {hosts: [api.github.com, pypi.org]}\n"
+    )
+    agent = rb.agents["bench"]
+    return agent, Scope.of(agent, Path(cwd))
 
 
 def verdict(classes: frozenset[str]) -> str:
@@ -88,7 +102,10 @@ def run(quick: bool) -> list[dict[str, Any]]:
             t = perf()
             classify_shell(cmd, ctx)
             alone_s.append(perf() - t)
-    # tether (classify + verdict) against cedarpy, alternately, on the same commands.
+    from tether.policy import decide
+
+    agent, scope = agent_and_scope(ctx.cwd)
+    # tether (classify + the runbook's decision) against cedarpy, alternately, on the same commands.
     for r in range(rounds):
         for i, cmd in enumerate(commands):
             req = requests[i]
@@ -97,11 +114,11 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 cedarpy.is_authorized(req, policies, entities)
                 cedar_s.append(perf() - t)
                 t = perf()
-                verdict(classify_shell(cmd, ctx).classes)
+                decide(classify_shell(cmd, ctx), agent, scope)
                 ours_s.append(perf() - t)
             else:
                 t = perf()
-                verdict(classify_shell(cmd, ctx).classes)
+                decide(classify_shell(cmd, ctx), agent, scope)
                 ours_s.append(perf() - t)
                 t = perf()
                 cedarpy.is_authorized(req, policies, entities)
@@ -111,7 +128,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     cedar = statistics.median(cedar_s) * 1e6
     n = len(commands)
     return [
-        row(f"classify_shell + verdict vs cedarpy is_authorized (pre-parsed), median of {n} corpus commands",
+        row(f"classify_shell + policy.decide vs cedarpy is_authorized (pre-parsed), median of {n} commands",
             ours, cedar, "µs", "≤ 1.0× cedarpy median", ours <= cedar),
         row(f"classify_shell alone, median of {n} corpus commands, vs a {BUDGET_US:.0f} µs budget",
             alone, BUDGET_US, "µs", f"≤ {BUDGET_US:.0f} µs", alone <= BUDGET_US),
