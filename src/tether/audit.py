@@ -32,11 +32,27 @@ def _read_seal(path: Path) -> list[tuple[int, str]]:
     return out
 
 
+def _last_sealed(path: Path) -> int:
+    """The id on the seal file's last line, reading only its tail (the file only grows)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 256))
+            lines = f.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return 0
+    for line in reversed(lines):
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit():
+            return int(parts[0])
+    return 0
+
+
 def seal(store: Store, path: Path) -> int:
     """Append the audit rows not yet sealed; return how many were appended."""
     with _seal_lock:
-        sealed = _read_seal(path)
-        last = sealed[-1][0] if sealed else 0
+        last = _last_sealed(path)
         rows = store.audit_rows(after=last)
         if not rows:
             return 0

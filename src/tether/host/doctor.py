@@ -398,6 +398,9 @@ def run(loaded: LoadedRunbook | None, state_root: Path, services: Sequence[Servi
         hooks = check_claude_hooks(loaded)
         if hooks is not None:
             checks.append(hooks)
+        from tether.integrations import health  # Codex hooks: missing, pending trust, trusted, managed
+
+        checks += health.checks(loaded)
     return checks
 
 
