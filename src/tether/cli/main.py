@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("control", "Create API tokens (agent, approver, admin)."),
     "beat": ("control", "Send a heartbeat from inside an agent."),
     "task": ("control", "Queue and list an agent's tasks."),
+    "rollback": ("rollback", "Put an agent's workspace back where a task began; the work is kept aside."),
+    "good": ("rollback", "Mark an agent's workspace last-known-good (a tag, snapshots)."),
     "approvals": ("approve", "List approvals waiting for a human."),
     "approve": ("approve", "Approve a pending request; the agent proceeds."),
     "deny": ("approve", "Deny a pending request, with a reason."),

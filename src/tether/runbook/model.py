@@ -158,6 +158,7 @@ class Rollback(Strict):
     branch_per_task: bool = True
     snapshot: tuple[str, ...] = ()
     release_command: Annotated[tuple[str, ...], BeforeValidator(_command)] = ()
+    requires_approval: bool = False  # `tether rollback` waits for `tether approve` before it changes anything
 
 
 class KillSwitch(Strict):
