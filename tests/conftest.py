@@ -43,7 +43,9 @@ def example_text() -> str:
 
 @pytest.fixture
 def tiny_disk() -> Iterator[Path]:
-    """A 512 KiB tmpfs (room for an empty store and a few events), unmounted afterwards. Skipped where mounting is not allowed."""
+    """A 512 KiB tmpfs (room for an empty store and a few events), unmounted afterwards.
+
+    Skipped where mounting is not allowed."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
     mnt = Path(tempfile.mkdtemp(prefix="tether-tiny-disk-"))

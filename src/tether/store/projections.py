@@ -379,13 +379,3 @@ def _accounts(tx: Tx, e: Event) -> str | None:
             (e.agent, str(account)[:300], e.ts),
         )
     return None
-
-
-@projection("heartbeat.rebased")
-def _rebased(tx: Tx, e: Event) -> str | None:
-    """The host was suspended or its clock jumped: the agent's heartbeat and progress count from now."""
-    tx.execute(
-        "UPDATE agents SET last_heartbeat = ?, last_progress = ?, updated = ? WHERE name = ?",
-        (e.ts, e.ts, e.ts, e.agent),
-    )
-    return e.agent
