@@ -118,8 +118,27 @@ class Gatekeeper:
     def loaded(self) -> LoadedRunbook:
         return self.boundary.loaded
 
+    def budget_spent(self, agent: str, now: float | None = None) -> str | None:
+        """Why the agent's daily budget is spent (tokens or USD, UTC day), or None. A spent budget blocks
+        every further gated action until a human raises it in the runbook (and reloads) or a new day."""
+        b = self.loaded.runbook.agents[agent].budgets
+        if b.tokens_per_day is None and b.usd_per_day is None:
+            return None
+        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() if now is None else now))
+        rows = self.store.usage(agent, since_day=day)
+        tokens = sum(r["input_tokens"] + r["output_tokens"] for r in rows)
+        usd = sum(r["cost_usd"] for r in rows)
+        if b.tokens_per_day is not None and tokens >= b.tokens_per_day:
+            return f"{tokens:,} tokens today, budget {b.tokens_per_day:,} (budgets.tokens_per_day)"
+        if b.usd_per_day is not None and usd >= b.usd_per_day:
+            return f"${usd:.2f} spent today, budget ${b.usd_per_day:.2f} (budgets.usd_per_day)"
+        return None
+
     def check(self, agent: str, req: Request, wait: float = 0.0) -> Outcome:
-        _, d = self.boundary.evaluate(agent, req)
+        spent = self.budget_spent(agent)
+        _, d = self.boundary.evaluate(agent, req, budget_spent=spent)
+        if spent is not None and d.verdict == "block" and d.rule == "budgets":
+            self._budget_incident(agent, spent)
         spec = self.loaded.runbook.agents[agent]
         resources = tuple({"kind": r.kind, "value": r.value, "op": r.op} for r in d.resources)
 
@@ -163,6 +182,11 @@ class Gatekeeper:
             return outcome("pending", row["id"], f"{d.reason}; {how}")
         why = row["note"] or row["state"]
         return outcome("deny", row["id"], f"{row['state']}: {why}")
+
+    def _budget_incident(self, agent: str, why: str) -> None:
+        """One open `budget` incident per agent (the owner is told once, not on every blocked call)."""
+        if not any(i["kind"] == "budget" for i in self.store.incidents("open", agent)):
+            self.store.emit("incident.opened", agent, kind="budget", summary=f"{agent}: budget spent: {why}")
 
     def _record(self, agent: str, req: Request, d: Decision, decision: str, note: str | None = None) -> None:
         self.store.emit(

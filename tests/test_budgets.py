@@ -1,0 +1,58 @@
+"""A spent daily budget blocks every further gated action (reads and tests still run) and opens one
+incident; usage from another day does not count."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tether.approvals import Approvals
+from tether.boundary import Boundary, Gatekeeper, Request
+from tether.runbook import load
+from tether.store import NewEvent, open_store
+
+RUNBOOK = """
+version: 1
+host: {{state_dir: {state}}}
+agents:
+  spender:
+    owner: {{name: A, contact: "json://127.0.0.1/a"}}
+    backup: {{name: B, contact: "json://127.0.0.1/b"}}
+    command: ["true"]
+    cwd: {cwd}
+    budgets: {{tokens_per_day: 1000, usd_per_day: 5}}
+"""
+
+
+def _gatekeeper(tmp_path: Path) -> Gatekeeper:
+    (tmp_path / "work").mkdir()
+    rb = tmp_path / "tether.yaml"
+    rb.write_text(RUNBOOK.format(state=tmp_path / "state", cwd=tmp_path / "work"))
+    loaded = load(rb)
+    store = open_store(loaded.store_url)
+    return Gatekeeper(Boundary(loaded), Approvals(store))
+
+
+def test_spent_tokens_block_gated_actions_and_open_one_incident(tmp_path: Path) -> None:
+    gk = _gatekeeper(tmp_path)
+    store = gk.store
+    assert gk.check("spender", Request(command="pip install requests")).decision == "allow"  # deps.install: log
+    store.append([NewEvent("usage", "spender", {"model": "m", "input_tokens": 5000, "cost_usd": 0.1},
+                           time.time() - 86400)])  # yesterday's usage does not count
+    assert gk.budget_spent("spender") is None
+    store.emit("usage", "spender", model="m", input_tokens=900, output_tokens=150, cost_usd=0.2)
+    assert "1,050 tokens today" in (gk.budget_spent("spender") or "")
+    for _ in range(3):
+        got = gk.check("spender", Request(command="pip install requests"))
+        assert got.decision == "deny" and got.rule == "budgets" and "budget" in got.reason
+    assert gk.check("spender", Request(command="ls -la")).decision == "allow"  # reads keep working
+    assert [i["kind"] for i in store.incidents("open", "spender")] == ["budget"]
+    store.close()
+
+
+def test_spent_dollars_block_too(tmp_path: Path) -> None:
+    gk = _gatekeeper(tmp_path)
+    gk.store.emit("usage", "spender", model="m", input_tokens=1, cost_usd=5.5)
+    got = gk.check("spender", Request(command="git push --force origin main"))
+    assert got.decision == "deny" and "$5.50 spent today" in got.reason
+    gk.store.close()
