@@ -60,9 +60,9 @@ def test_sleep_inhibitor_and_systemd_notify(make_host) -> None:  # noqa: F811
         wait_until(lambda: messages.count("WATCHDOG=1") >= 2, 5, "watchdog pings")
         assert any(m.startswith("STATUS=") for m in messages)
 
-        assert h.cli("stop", "w").returncode == 0
+        assert h.api("POST", "/v1/agents/w/stop")[0] == 200
         wait_until(lambda: not inhibitors(h), 10, "the inhibitor to be released once no agent runs")
-        assert h.cli("start", "w").returncode == 0
+        assert h.api("POST", "/v1/agents/w/start")[0] == 200
         wait_until(lambda: inhibitors(h), 10, "the inhibitor again")
         assert h.down(daemon) == 0
         wait_until(lambda: "STOPPING=1" in messages, 5, "STOPPING=1")

@@ -49,7 +49,7 @@ def test_kill_with_the_daemon_stopped_holding_the_write_lock(make_host) -> None:
     h: Host = make_host({})
     beater = h.script("beater.py", BEATER)
     stubborn = h.script("stubborn.sh", STUBBORN)
-    grace = 1.5
+    grace = 1.0
     agents = {"victim": agent(["sh", stubborn], kill={"grace": f"{grace}s"})}
     agents.update({f"b{i}": agent([PY, beater]) for i in range(3)})
     h.write(agents)
@@ -153,3 +153,32 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_kill_all_and_the_api_kill(make_host) -> None:  # noqa: F811
+    loop = ["sh", "-c", "while :; do sleep 0.05; done"]
+    h: Host = make_host({"a": agent(loop), "b": agent(loop), "c": agent(loop)})
+    daemon = h.up()
+    wait_until(lambda: all(h.instances(n) for n in "abc"), 10, "agents to run")
+
+    status, _ = h.api("POST", "/v1/agents/c/kill", {"reason": "by api"})  # the admin, through the daemon
+    assert status == 200
+    assert h.instances("c") == set() and h.state_of("c") == "killed"
+    status, body = h.api("POST", "/v1/agents/c/start", {})
+    assert status == 409 and "tether resume c" in body["detail"], "a killed agent is not started by `start`"
+
+    got = h.cli("kill", "--all", "--reason", "drill")
+    assert got.returncode == 0, got.stderr
+    assert (h.state / "KILL").exists()
+    assert all(h.instances(n) == set() for n in "abc")
+    got = h.cli("resume", "a")
+    assert got.returncode == 0 and "global kill switch is still engaged" in got.stderr
+    import time
+
+    time.sleep(0.3)
+    assert h.instances("a") == set(), "the global kill file still holds it"
+    got = h.cli("resume", "--all")
+    assert got.returncode == 0, got.stderr
+    assert not (h.state / "KILL").exists()
+    wait_until(lambda: all(h.instances(n) for n in "abc"), 10, "every agent back")
+    assert h.down(daemon) == 0

@@ -39,10 +39,11 @@ def test_tasks_queue_and_complete(make_host) -> None:  # noqa: F811
     go = h.root / "go"
     h.write({"w": agent([PY, worker], env={"GO": str(go)})})
     daemon = h.up()
-    for text in ("fix the bug", "please fail", "write docs"):
-        got = h.cli("task", "add", "w", text)
-        assert got.returncode == 0, got.stderr
-        assert "queued for w" in got.stdout
+    got = h.cli("task", "add", "w", "fix the bug")
+    assert got.returncode == 0, got.stderr
+    assert "queued for w" in got.stdout
+    for text in ("please fail", "write docs"):
+        assert h.api("POST", "/v1/agents/w/tasks", {"text": text})[0] == 201
     status, body = h.api("POST", "/v1/agents/w/tasks", {"text": "via http"})
     assert status == 201 and body["state"] == "queued"
     time.sleep(0.3)
@@ -65,7 +66,7 @@ def test_tasks_queue_and_complete(make_host) -> None:  # noqa: F811
     assert len(failed) == 1 and "RuntimeError: cannot do please fail" in failed[0]["data"]["note"]
     row = h.row("w")
     assert row["last_task"] == "via http" and row["last_task_at"] is not None
-    doc = json.loads(h.cli("status", "--json").stdout)["agents"][0]
+    doc = h.api("GET", "/v1/agents/w")[1]
     assert doc["queue_depth"] == 0 and doc["queue_age_s"] is None
     assert doc["last_completed_task"] == "via http"
     listed = h.cli("task", "list", "w").stdout.splitlines()

@@ -62,8 +62,7 @@ def test_policies_backoff_and_the_crashloop_breaker(make_host) -> None:  # noqa:
             assert nominal - 0.02 <= gap <= nominal + 0.5, gaps
 
         # `tether start` after a crash loop: a fresh budget, the incident resolved; the next loop opens one
-        got = h.cli("start", "looper")
-        assert got.returncode == 0, got.stderr
+        assert h.api("POST", "/v1/agents/looper/start")[0] == 200
         wait_until(lambda: len(starts(h, "looper")) == 6 and h.state_of("looper") == "crashloop", 10,
                    "a second crash loop after a fresh budget")
         incidents = h.incidents("crashloop", "looper")

@@ -24,7 +24,7 @@ from tether.runbook.model import KillSwitch
 from tether.status_file import write_atomic
 from tether.store import NewEvent, Store
 
-RECORD_TIMEOUT = 3.0
+RECORD_TIMEOUT = 2.0  # a healthy daemon holds the write lock for milliseconds
 PENDING = "pending-events"
 
 StoreLike = Store | Callable[[], Store] | None

@@ -108,8 +108,8 @@ class AgentSupervisor:
             self._changed.notify_all()
         self.wake()
         if wait is not None:
-            if desired == "running":
-                self.wait_for(lambda: self.handle is not None or self.held is not None, wait)
+            if desired == "running":  # up, or held (crash loop, a kill file) so it will not come up
+                self.wait_for(lambda: self.handle is not None or self._blocked() is not None, wait)
             else:
                 self.wait_for(lambda: self.handle is None, wait)
 
