@@ -116,7 +116,8 @@ def _supervisord(root: Path, programs: dict[str, str]) -> Iterator[subprocess.Po
         f"[unix_http_server]\nfile={root}/supervisor.sock\n\n"
         f"[supervisord]\nlogfile={root}/supervisord.log\npidfile={root}/supervisord.pid\nnodaemon=true\n"
         f"childlogdir={root}\nloglevel=warn\n\n"
-        "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+        "[rpcinterface:supervisor]\n"
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
         f"[supervisorctl]\nserverurl=unix://{root}/supervisor.sock\n\n"
     )
     for name, command in programs.items():
