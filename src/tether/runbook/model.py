@@ -235,6 +235,36 @@ class Retention(Strict):
     log_file_size: int = Field(default=10 * 1024 * 1024, ge=1024)
 
 
+def _url_or_ref(value: Any) -> Any:
+    if isinstance(value, str) and not value.startswith((*SECRET_SCHEMES, "http://", "https://")):
+        raise PydanticCustomError(
+            "url_or_ref", "expected an http(s):// URL or a secret reference (env:, file:, keyring:, credential:)"
+        )
+    return value
+
+
+UrlOrRef = Annotated[str, BeforeValidator(_url_or_ref)]
+
+
+class Export(Strict):
+    """Where the event log is forwarded from a cursor kept in the store: at least once, each record with its id."""
+
+    webhook: UrlOrRef | None = None  # receives JSON lines (application/x-ndjson)
+    otlp: UrlOrRef | None = None  # an OTLP/HTTP collector (http://host:4318): log records to /v1/logs
+    otlp_protocol: Literal["http/json", "http/protobuf"] = "http/json"  # protobuf needs tether[otel]
+    headers: dict[str, SecretRef] = {}  # sent to both, e.g. Authorization: env:COLLECTOR_TOKEN
+    batch: int = Field(default=500, ge=1, le=10000)
+    kinds: tuple[str, ...] = ()  # event kinds to forward (fnmatch patterns); empty: every event
+
+
+class Deadman(Strict):
+    """An external dead-man's switch (Healthchecks-compatible): /start at boot, a ping each period, /fail on
+    an incident."""
+
+    url: UrlOrRef
+    period: Duration = Field(default=60.0, gt=0)
+
+
 class Host(Strict):
     name: str | None = None
     state_dir: str | None = None
@@ -243,6 +273,8 @@ class Host(Strict):
     store: str | None = None
     notify: tuple[Notify, ...] = ()
     retention: Retention = Retention()
+    export: Export = Export()
+    deadman: Deadman | None = None
 
     @field_validator("listen")
     @classmethod

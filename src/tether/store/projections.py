@@ -379,3 +379,39 @@ def _accounts(tx: Tx, e: Event) -> str | None:
             (e.agent, str(account)[:300], e.ts),
         )
     return None
+
+
+# -- notifications (issue 6): each message a row, each delivery attempt an event ------------------------------
+
+
+@projection("notify.queued")
+def _notify_queued(tx: Tx, e: Event) -> str | None:
+    d = e.data
+    tx.execute(
+        "INSERT INTO notifications (id, thread, subject, topic, agent, recipient, channel, title, body, state, "
+        "attempts, next_try, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+        (e.id, d["thread"], d.get("subject"), d["topic"], e.agent, d["recipient"], d.get("channel", ""),
+         d.get("title", ""), d.get("body", ""), e.ts, e.ts),
+    )
+    return None
+
+
+@projection("notify.sent")
+def _notify_sent(tx: Tx, e: Event) -> str | None:
+    tx.execute(
+        "UPDATE notifications SET state = 'sent', attempts = ?, sent = ?, next_try = NULL WHERE id = ?",
+        (int(e.data.get("attempts", 1)), e.ts, e.data["notification_id"]),
+    )
+    return None
+
+
+@projection("notify.failed")
+def _notify_failed(tx: Tx, e: Event) -> str | None:
+    """A failed attempt: retried at ``next_try``, or given up (``final``)."""
+    final = bool(e.data.get("final"))
+    tx.execute(
+        "UPDATE notifications SET state = ?, attempts = ?, next_try = ?, last_error = ? WHERE id = ?",
+        ("failed" if final else "pending", int(e.data.get("attempts", 1)), None if final else e.data.get("next_try"),
+         str(e.data.get("error", ""))[:2000], e.data["notification_id"]),
+    )
+    return None

@@ -154,6 +154,35 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE agents ADD COLUMN retries {bigint} NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        "0005_notifications_export",
+        [
+            """CREATE TABLE notifications (
+                id {id},
+                thread TEXT NOT NULL,
+                subject {bigint},
+                topic TEXT NOT NULL,
+                agent TEXT,
+                recipient TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                title TEXT NOT NULL,
+                body TEXT NOT NULL,
+                state TEXT NOT NULL,
+                attempts {bigint} NOT NULL DEFAULT 0,
+                next_try {real},
+                last_error TEXT,
+                created {real} NOT NULL,
+                sent {real}
+            )""",
+            "CREATE INDEX notifications_thread ON notifications (thread, topic)",
+            "CREATE INDEX notifications_due ON notifications (state, next_try)",
+            """CREATE TABLE export_cursors (
+                name TEXT PRIMARY KEY,
+                event_id {bigint} NOT NULL,
+                updated {real} NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 
