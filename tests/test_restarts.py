@@ -36,6 +36,16 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert [t.delay() for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
 
 
+def test_backoff_after_thousands_of_attempts() -> None:
+    """An agent flapping for days never overflows the arithmetic: it waits the cap (or nothing)."""
+    t = tracker(base=1, factor=2, cap=30)
+    t.attempt = 100_000
+    assert t.delay() == 30
+    zero = tracker(base=0, factor=2)
+    zero.attempt = 5_000
+    assert zero.delay() == 0
+
+
 def test_backoff_base_zero_restarts_at_once() -> None:
     t = tracker(base=0, jitter=0.5)
     assert [t.delay() for _ in range(5)] == [0, 0, 0, 0, 0]

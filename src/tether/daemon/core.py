@@ -114,7 +114,9 @@ class Daemon:
                     os.chown(cwd, pw.pw_uid, pw.pw_gid)
         if spec.run_as:
             with contextlib.suppress(KeyError):
-                self.agent_uids.add(pwd.getpwnam(spec.run_as).pw_uid)
+                uid = pwd.getpwnam(spec.run_as).pw_uid
+                if uid != os.geteuid():  # same_user: the daemon's own CLI must keep its socket
+                    self.agent_uids.add(uid)
         with contextlib.suppress(Exception):  # unresolvable now: the start fails and says why
             redact.register(*resolve_all(spec.secrets).values())  # also for agents adopted, not spawned
         sup = AgentSupervisor(

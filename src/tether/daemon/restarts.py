@@ -47,7 +47,10 @@ class RestartTracker:
 
     def delay(self) -> float:
         b = self.policy.backoff
-        base = min(b.cap, b.base * (b.factor**self.attempt))
+        try:
+            base = 0.0 if b.base <= 0 else min(b.cap, b.base * (b.factor**self.attempt))
+        except OverflowError:  # a long-flapping agent: factor ** attempt outgrew a float long ago
+            base = b.cap
         self.attempt += 1
         if b.jitter and base > 0:
             base *= 1 + self.rng.uniform(-b.jitter, b.jitter)

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import select
+import sys
 import threading
 import time
 import uuid
@@ -72,6 +73,8 @@ class AgentSupervisor:
         self.started_at = 0.0  # wall time the current (or last) run started
         self.starts = 0  # runs started by this supervisor
         self._seen_run = False  # a run of this agent was seen before (a start is then a restart)
+        self.failures = 0  # errors the loop survived
+        self._deferred: tuple[list[NewEvent], str] | None = None  # an exit to record with the next start
         self._restart_now = False
         self._stop = threading.Event()
         self._stop_agent = False
@@ -104,7 +107,10 @@ class AgentSupervisor:
             if desired != self.desired:
                 self.desired = desired
                 if record:
-                    self.store.emit("agent.desired", self.name, desired=desired)
+                    events = [NewEvent("agent.desired", self.name, {"desired": desired})]
+                    if desired != "running" and self.handle is None:  # nothing to stop: say so now
+                        events.append(NewEvent("agent.state", self.name, {"state": desired, "reason": "operator"}))
+                    self.store.append(events)
             self._changed.notify_all()
         self.wake()
         if wait is not None:
@@ -218,27 +224,46 @@ class AgentSupervisor:
     def _loop(self) -> None:
         try:
             while True:
-                handle = self.handle
-                if handle is not None:
-                    self._watch(handle)
-                    continue
-                if self._stop.is_set():
-                    return
-                reason = self._blocked()
-                if reason is not None:
-                    self._wait(None, None)
-                    continue
-                delay = self.next_start - time.monotonic()
-                if delay > 0 and not self._restart_now:
-                    self._wait(None, delay)
-                    continue
-                self._spawn()
-        except Exception as err:  # never die silently: the agent would go unsupervised
-            with contextlib.suppress(Exception):
-                self.store.emit("agent.state", self.name, state="blocked", reason=f"supervisor failed: {err!r}")
-            raise
+                try:
+                    if self._step():
+                        return
+                except Exception as err:  # the store briefly unwritable, a full disk: say so, try again
+                    self.failures += 1
+                    with contextlib.suppress(Exception):
+                        print(f"tether: supervising {self.name}: {err!r}", file=sys.stderr, flush=True)
+                        self.store.emit("agent.state", self.name, state="blocked", reason=f"supervisor: {err}")
+                    self._wait(None, 1.0)
         finally:
             self._notify()
+
+    def _step(self) -> bool:
+        """One turn of the loop; True when supervision ends."""
+        handle = self.handle
+        if handle is not None:
+            self._flush()
+            self._watch(handle)
+            return False
+        if self._stop.is_set():
+            self._flush()
+            return True
+        if self._blocked() is not None:
+            self._flush()
+            self._wait(None, None)
+            return False
+        delay = self.next_start - time.monotonic()
+        if delay > 0 and not self._restart_now:
+            self._flush()
+            self._wait(None, delay)
+            return False
+        self._spawn()  # records a deferred exit with the start, in one transaction
+        return False
+
+    def _flush(self) -> None:
+        """Record an exit whose record was held back for an immediate restart that is not happening."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            self.store.append(deferred[0])
+            self._mark(deferred[1])
 
     def _watch(self, handle: process.KeeperHandle) -> None:
         """Wait for the run to end or for a request; act on requests (stop, restart, shutdown)."""
@@ -285,23 +310,28 @@ class AgentSupervisor:
 
     # -- starting -------------------------------------------------------------------------------------
     def _spawn(self) -> None:
+        """Start the agent. An exit held back by ``_ended`` (an immediate restart: the common crash) is
+        recorded in the same transaction as what happens here, after the spawn: the restart does not
+        wait for a write, and a crash loses one fsync."""
         now = time.time()
         with self._lock:
             manual = self._restart_now
             self._restart_now = False
+        deferred, self._deferred = self._deferred, None
+        before, recorded = (deferred[0], deferred[1]) if deferred is not None else ([], None)
         self.tracker.record_start(now)
         if self.tracker.crashlooping(now):
             limit, window = self.spec.restart.crashloop.limit, self.spec.restart.crashloop.window
             reason = f"{limit} starts in {window:g}s; restarts stopped until `tether start {self.name}`"
             with self._lock:
                 self.held = "crashloop"
-            events = [NewEvent("agent.state", self.name, {"state": "crashloop", "reason": reason})]
+            events = [*before, NewEvent("agent.state", self.name, {"state": "crashloop", "reason": reason})]
             opening = self.hooks.opening(self.name, "crashloop", f"{self.name} is crash-looping: {reason}")
             self.store.append(events + ([opening] if opening is not None else []))
+            self._mark(recorded)
             self._save_tracker()
             self._notify()
             return
-        self._save_tracker()
         instance = uuid.uuid4().hex[:12]
         log_dir = self.state.log_dir(self.name)
         try:
@@ -317,21 +347,29 @@ class AgentSupervisor:
             if adopted is not None and adopted.running():
                 self.handle = adopted
                 self.started_at = adopted.info.started_at if adopted.info is not None else now
-                self.store.emit("agent.adopted", self.name, pid=adopted.agent_pid(0), instance=adopted.instance)
-                self._notify()
+                self.store.append([*before, NewEvent("agent.adopted", self.name, {
+                    "pid": adopted.agent_pid(0), "instance": adopted.instance})])
+            elif before:
+                self.store.append(before)
+            self._mark(recorded)
+            self._notify()
             return
         except Exception as err:  # a command that cannot start is a failed start, not a daemon crash
             self.store.append([
+                *before,
                 NewEvent("agent.exited", self.name, {"code": None, "error": str(err)}),
                 NewEvent("agent.state", self.name, {"state": "blocked", "reason": f"cannot start: {err}"}),
             ])
+            self._mark(recorded)
             self._schedule_retry()
             return
         self.handle = handle
         self.started_at = now
         self.starts += 1
-        self.store.emit("agent.started", self.name, pid=handle.agent_pid(), instance=instance,
-                        restart=self._seen_run or manual)
+        self.store.append([*before, NewEvent("agent.started", self.name, {
+            "pid": handle.agent_pid(), "instance": instance, "restart": self._seen_run or manual})])
+        self._mark(recorded)
+        self._save_tracker()
         self._seen_run = True
         self._notify()
         self.hooks.changed()
@@ -391,12 +429,15 @@ class AgentSupervisor:
                 self.next_start = time.monotonic() + delay
                 if delay > 0:
                     state = ("starting", f"exited {code}; restarting in {delay:.2f}s")
+                elif events and instance is not None and not adopted:
+                    self._deferred = (events, instance)  # recorded with the restart, right after it
+                    self._notify()
+                    return
             if state is not None and not already:
                 events.append(NewEvent("agent.state", self.name, {"state": state[0], "reason": state[1]}))
         if events:
             self.store.append(events)
-        if instance is not None:
-            self._mark_recorded(instance)
+        self._mark(instance)
         self._save_tracker()
         self._notify()
         self.hooks.changed()
@@ -407,8 +448,9 @@ class AgentSupervisor:
         except OSError:
             return None
 
-    def _mark_recorded(self, instance: str) -> None:
-        _write(self.agent_dir / "exit-recorded", instance + "\n")
+    def _mark(self, instance: str | None) -> None:
+        if instance is not None:
+            _write(self.agent_dir / "exit-recorded", instance + "\n")
 
     # -- the restart budget, kept across daemon restarts ----------------------------------------------
     def _load_tracker(self) -> None:
