@@ -1,0 +1,345 @@
+"""JSON endpoints for what the CLI does beyond ``tether.api.app`` and the approval endpoints: the
+overview, an agent's detail, logs and usage, ``explain``, incidents and their acknowledgement, the audit
+log with its verification, tokens, backup, prune, the runbook summary and a live event stream (SSE).
+
+Roles: approver and admin read; agent tokens read only what is their own agent's and never decide or
+control (403); acknowledging needs approver or admin; tokens, backup and prune need admin.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+
+from tether.api.app import Caller
+from tether.redact import redact
+from tether.web import common, views
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid bearer token"},
+    403: {"description": "this token's role may not do this"},
+    404: {"description": "no such agent, incident or file"},
+}
+router = APIRouter(responses=ERRORS, tags=["dashboard"])
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AgentRow(Open):
+    name: str
+    state: str
+    reason: str | None = None
+    heartbeat_age_s: float | None = None
+    task: str | None = None
+    progress: str | None = None
+    queue_depth: int = 0
+    queue_age_s: float | None = None
+    blocked: str | None = Field(default=None, description="why it cannot go on: a pending approval, its state")
+    spend_today_usd: float = 0.0
+    tokens_today: int = 0
+    errors: int = 0
+    restarts: int = 0
+
+
+class Totals(Open):
+    agents: int
+    ok: int
+    warn: int
+    bad: int
+    spend_today_usd: float
+    errors: int
+    pending_approvals: int
+    open_incidents: int
+
+
+class Overview(Open):
+    now: float
+    agents: list[AgentRow]
+    totals: Totals
+    host: dict[str, Any]
+    approvals: list[dict[str, Any]]
+    incidents: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+
+class Logs(Open):
+    agent: str
+    stream: str
+    lines: list[str]
+
+
+class Incident(Open):
+    id: int
+    agent: str | None
+    kind: str
+    state: str
+    summary: str
+    opened: float
+    resolved: float | None = None
+    acked: float | None = None
+
+
+class AckBody(BaseModel):
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class Verification(Open):
+    ok: bool
+    rows: int
+    sealed: int
+    problems: list[str]
+
+
+class Audit(Open):
+    verification: Verification
+    rows: list[dict[str, Any]]
+
+
+class ExplainBody(BaseModel):
+    command: str | None = Field(default=None, max_length=100_000)
+    tool: str | None = Field(default=None, max_length=200)
+    input: dict[str, Any] | None = None
+    path: str | None = Field(default=None, max_length=4096)
+    op: str = Field(default="write", pattern=r"^(read|write|delete|exec)$")
+    url: str | None = Field(default=None, max_length=8192)
+    method: str = Field(default="GET", max_length=16)
+    action: str | None = Field(default=None, max_length=64)
+    detail: str = Field(default="", max_length=10_000)
+    cwd: str | None = Field(default=None, max_length=4096)
+
+
+class Explained(Open):
+    agent: str
+    verdict: str
+    rule: str
+    reason: str
+    classes: list[str]
+    parsed: bool
+    gates: list[str]
+    resources: list[dict[str, Any]]
+
+
+class TokenBody(BaseModel):
+    role: str = Field(pattern=r"^(agent|approver|admin)$")
+    agent: str | None = Field(default=None, max_length=63)
+
+
+class TokenMade(Open):
+    token: str = Field(description="shown once: only its hash is kept")
+    role: str
+    agent: str | None = None
+
+
+class PruneBody(BaseModel):
+    older_than_s: float | None = Field(default=None, ge=0, le=100 * 365 * 86400.0,
+                                       description="default: the runbook's host.retention.events")
+
+
+class Pruned(Open):
+    deleted: int
+    before: float
+
+
+@router.get("/v1/overview", response_model=Overview)
+def overview(who: Caller, request: Request) -> dict[str, Any]:
+    """Every agent (state, heartbeat age, task, queue, blocked reason, spend today, errors, restarts),
+    the host, pending approvals, open incidents and the newest events: what the dashboard's overview
+    and ``tether top`` show."""
+    common.reader(who)
+    c = common.control(request)
+    return views.overview(common.store(request), paths=common.host_paths(request), started=getattr(c, "started", None),
+                          probes=list(getattr(c, "probe_results", []) or []))
+
+
+@router.get("/v1/host")
+def host(who: Caller, request: Request) -> dict[str, Any]:
+    """The host: uptime, the daemon's uptime, disk of the state and workspace folders, network."""
+    common.reader(who)
+    c = common.control(request)
+    return views.host(common.host_paths(request), getattr(c, "started", None), time.time(),
+                      list(getattr(c, "probe_results", []) or []))
+
+
+@router.get("/v1/agents/{agent}/detail")
+def agent_detail(agent: str, who: Caller, request: Request,
+                 lines: int = Query(default=100, ge=0, le=2000)) -> dict[str, Any]:
+    """What the agent page shows: status, timeline, files changed, commands run, tasks, usage per day,
+    the log tail, its pending approvals and open incidents."""
+    common.known(request, agent)
+    common.reader(who, agent)
+    got: dict[str, Any] = common.call(
+        views.agent_detail, common.store(request), agent, spec=common.spec(request, agent),
+        log_dir=common.log_dir(request, agent), killed=common.killed(request, agent), log_lines=lines)
+    return got
+
+
+@router.get("/v1/agents/{agent}/logs", response_model=Logs)
+def logs(agent: str, who: Caller, request: Request, stream: str = Query(default="stdout", pattern="^(stdout|stderr)$"),
+         tail: int = Query(default=200, ge=0, le=10_000)) -> dict[str, Any]:
+    """The last ``tail`` lines of the agent's log (``tether logs``), secrets redacted."""
+    common.known(request, agent)
+    common.reader(who, agent)
+    from tether.process.logs import read_logs
+
+    d = common.log_dir(request, agent)
+    got = read_logs(d, stream, tail) if d is not None else []
+    return {"agent": agent, "stream": stream, "lines": [redact(line) for line in got]}
+
+
+@router.get("/v1/agents/{agent}/usage")
+def usage(agent: str, who: Caller, request: Request) -> dict[str, Any]:
+    """Tokens and spend per day and model."""
+    common.known(request, agent)
+    common.reader(who, agent)
+    rows = common.store(request).usage(agent)
+    return {"agent": agent, "usage": rows, "days": views.usage_days(rows, time.time())}
+
+
+@router.post("/v1/agents/{agent}/explain", response_model=Explained)
+def explain(agent: str, body: ExplainBody, who: Caller, request: Request) -> dict[str, Any]:
+    """How the runbook treats an action (``tether explain``): classes, resources, verdict and rule.
+    Nothing is recorded and nothing is held."""
+    common.reader(who, agent)
+    lr = common.loaded(request)
+    if lr is None or agent not in lr.runbook.agents:
+        raise HTTPException(404, f"no agent named {agent!r}")
+    from tether.boundary import Boundary
+    from tether.boundary import Request as Action
+
+    cached = getattr(request.app.state, "explain_boundary", None)
+    if cached is None or cached[0] is not lr:
+        cached = (lr, Boundary(lr))
+        request.app.state.explain_boundary = cached
+    _, d = common.call(cached[1].evaluate, agent, Action(**body.model_dump()))
+    out = {
+        "agent": agent, "verdict": d.verdict, "rule": d.rule, "reason": d.reason, "classes": list(d.classes),
+        "parsed": d.parsed, "gates": list(d.gates),
+        "resources": [{"kind": r.kind, "value": r.value, "op": r.op, "protected": r.protected} for r in d.resources],
+    }
+    return views.redact_any(out)
+
+
+@router.get("/v1/incidents/{incident_id}", response_model=Incident)
+def get_incident(incident_id: int, who: Caller, request: Request) -> dict[str, Any]:
+    common.reader(who)
+    got: dict[str, Any] = common.call(common.incident, common.store(request), incident_id)
+    return views.redact_any(got)
+
+
+@router.post("/v1/incidents/{incident_id}/ack", response_model=Incident)
+def ack(incident_id: int, body: AckBody, who: Caller, request: Request) -> dict[str, Any]:
+    """Acknowledge an incident (``tether ack``): you have it, its backup is not paged."""
+    common.decider(who)
+    got: dict[str, Any] = common.call(common.ack_incident, common.store(request), incident_id,
+                                      common.identity(who), body.note)
+    return views.redact_any(got)
+
+
+@router.get("/v1/audit", response_model=Audit)
+def audit(who: Caller, request: Request, limit: int = Query(default=200, ge=0, le=10_000)) -> dict[str, Any]:
+    """The newest audit rows and the chain's verification against its seal file (``tether audit verify``)."""
+    common.reader(who)
+    lr = common.loaded(request)
+    if lr is None:
+        raise HTTPException(404, "this daemon has no state directory")
+    return views.audit_page(common.store(request), lr.state.audit_file, limit)
+
+
+@router.get("/v1/runbook")
+def runbook(who: Caller, request: Request) -> dict[str, Any]:
+    """The loaded runbook's agents: owner, backup, kind, scope, heartbeat, restart, approvals, budgets
+    (``tether check``), without commands or secrets."""
+    common.reader(who)
+    lr = common.loaded(request)
+    if lr is None:
+        return {"path": None, "agents": {}}
+    agents = {}
+    for name, a in lr.runbook.agents.items():
+        agents[name] = {
+            "kind": a.kind, "owner": a.owner.name, "backup": a.backup.name, "cwd": str(lr.agent_cwd(name)),
+            "scope": a.scope.model_dump(mode="json"), "heartbeat": a.heartbeat.model_dump(mode="json"),
+            "restart": a.restart.policy, "approvals": a.approvals.model_dump(mode="json"),
+            "budgets": a.budgets.model_dump(mode="json"), "gates": sorted(a.gates), "autostart": a.autostart,
+        }
+    return views.redact_any({"path": str(lr.path), "agents": agents})
+
+
+@router.post("/v1/tokens", response_model=TokenMade, status_code=201)
+def make_token(body: TokenBody, who: Caller, request: Request) -> dict[str, Any]:
+    """Create a token (``tether token create``); admin only. The token is in this answer and nowhere else."""
+    common.admin(who)
+    from tether import auth
+
+    if body.agent is not None and body.role == "agent":
+        common.known(request, body.agent)
+    token = common.call(auth.create, common.store(request), body.role, body.agent)
+    return {"token": token, "role": body.role, "agent": body.agent}
+
+
+@router.get("/v1/backup", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "a consistent copy"}})
+def backup(who: Caller, request: Request) -> FileResponse:
+    """A consistent copy of the store, taken now while the daemon keeps writing (``tether backup``)."""
+    common.admin(who)
+    root = common.state_root(request)
+    folder = tempfile.mkdtemp(prefix=".backup-", dir=root if root is not None and root.exists() else None)
+    path = os.path.join(folder, "tether-backup")
+    try:
+        common.call(common.store(request).backup, path)
+    except BaseException:
+        _remove(folder)
+        raise
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return FileResponse(path, media_type="application/octet-stream", filename=f"tether-{stamp}.backup",
+                        background=BackgroundTask(_remove, folder))
+
+
+def _remove(folder: str) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.post("/v1/prune", response_model=Pruned)
+def prune(body: PruneBody, who: Caller, request: Request) -> dict[str, Any]:
+    """Delete events past the retention (``tether prune``); admin only."""
+    common.admin(who)
+    keep = body.older_than_s
+    if keep is None:
+        lr = common.loaded(request)
+        keep = lr.runbook.host.retention.events if lr is not None else 30 * 86400.0
+    before = time.time() - keep
+    return {"deleted": common.call(common.store(request).prune, before), "before": before}
+
+
+@router.get("/v1/stream", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
+def stream(who: Caller, request: Request, agent: str | None = None,
+           after: int | None = Query(default=None, ge=0)) -> StreamingResponse:
+    """New events as server-sent events (``tether events -F``): ``tether`` frames, one event each, and,
+    with ``agent``, ``log`` frames with new lines of its log. Agent tokens must name their own agent.
+    Resumes after ``after`` or the ``Last-Event-ID`` header; ends after a few minutes (reconnect)."""
+    if agent is None:
+        common.reader(who)
+    else:
+        common.known(request, agent)
+        common.reader(who, agent)
+    from tether.web import live
+
+    resume = after
+    if resume is None and request.headers.get("last-event-id", "").isdigit():
+        resume = int(request.headers["last-event-id"])
+    body = live.stream(request, common.store(request), agent=agent, after=resume,
+                       log_dir=common.log_dir(request, agent) if agent else None, stopping=common.stopping(request),
+                       lifetime=float(getattr(request.app.state, "sse_lifetime", live.LIFETIME)))
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
