@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("runbook", "Write a commented example runbook (tether.yaml)."),
     "check": ("runbook", "Validate a runbook and summarise what each agent may do."),
     "status": ("status", "Show every agent's state (works with no daemon)."),
+    "top": ("top", "The overview as a live terminal view: agents, host, approvals, incidents."),
     "events": ("events", "Print the event log, optionally following it."),
     "backup": ("backup", "Copy the store consistently, even while the daemon writes."),
     "prune": ("backup", "Delete events past the runbook's retention."),
