@@ -34,6 +34,7 @@ def projection(*kinds: str) -> Callable[[Projection], Projection]:
 AUDITED = frozenset({
     "verdict", "approval.requested", "approval.decided", "approval.expired", "approval.escalated",
     "approval.used", "agent.killed", "agent.resumed", "runbook.reloaded",
+    "rollback.done", "rollback.failed", "rollback.good",
 })
 
 
