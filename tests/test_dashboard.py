@@ -337,11 +337,20 @@ def test_pages_answer_html_errors_and_static_files(host: InProcess) -> None:
         assert anon.get("/stream").status_code == 401
 
 
-def test_fragment_links_and_notification_urls(host: InProcess) -> None:
-    """Every approval notification links to /approvals/<id>; that page exists and names the approval."""
+def test_notification_links_open_the_approval_and_incident_pages(host: InProcess) -> None:
+    """Every approval notification links to /approvals/<id> (incidents: /incidents/<id>); those pages exist,
+    name the approval or incident, and offer the decision or the acknowledgement."""
     row = host.control.approvals.request("a", "git.push", "fp", classes=["git.push"], detail="git push -f",
                                          rule="r", reason="r", timeout=600, escalate_after=600)
+    inc = host.store.append([NewEvent("incident.opened", "a", {"kind": "stale", "summary": "a is stale"})])[0]
+    from tether.notify.notifier import Notifier
+
+    notifier = Notifier(host.store, lambda: host.loaded.runbook, base_url="http://127.0.0.1", start_worker=False)
+    links = [*notifier._link("approvals", row["id"]), *notifier._link("incidents", inc)]
+    assert len(links) == 2
     with signed_in(host, "approver") as c:
-        page = c.get(f"/approvals/{row['id']}")
+        page = c.get(links[0])
         assert page.status_code == 200
-        assert re.search(rf"#{row['id']}\s*<b>git.push</b>", page.text)
+        assert re.search(rf"#{row['id']}\s*<b>git.push</b>", page.text) and 'id="approve"' in page.text
+        page = c.get(links[1])
+        assert page.status_code == 200 and "a is stale" in page.text and 'id="ack"' in page.text
