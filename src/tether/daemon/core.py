@@ -62,6 +62,7 @@ class Daemon:
         self.url = ""
         self.supervisors: dict[str, AgentSupervisor] = {}
         self._lock = threading.RLock()
+        self._reload_lock = threading.Lock()
         self._monitor_wake = threading.Event()
         self._stopping = threading.Event()
         self._monitor_thread: threading.Thread | None = None
@@ -252,7 +253,12 @@ class Daemon:
 
     def reload(self) -> list[str]:
         """Re-read the runbook: an invalid one is rejected (``RunbookError``) and the old one stays;
-        changed agents restart gracefully; new ones start; removed ones stop; the rest are untouched."""
+        changed agents restart gracefully; new ones start; removed ones stop; the rest are untouched.
+        One reload at a time (SIGHUP and the API may ask together)."""
+        with self._reload_lock:
+            return self._reload()
+
+    def _reload(self) -> list[str]:
         new = load(self.loaded.path)
         vet(new)
         changed = []
