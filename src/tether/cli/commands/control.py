@@ -116,8 +116,19 @@ def task_add(obj: Context, agent: str, text: str) -> None:
 @click.argument("agent")
 @click.pass_obj
 def task_list(obj: Context, agent: str) -> None:
-    """List AGENT's tasks (reads the store: works with no daemon)."""
-    from tether.status_file import iso
+    """List AGENT's tasks with base, branch and files changed (reads the store: works with no daemon)."""
+    from tether.cli.commands.rollback import task_rows
 
-    for t in obj.store(readonly=True).tasks(agent):
-        click.echo(f"{t.id:>7} {t.state:<9} {iso(t.created)} {t.text}")
+    for line in task_rows(obj, agent):
+        click.echo(line)
+
+
+def _task_subcommands() -> None:
+    """`tether task start|done` live with rollback (a branch per task, snapshots)."""
+    from tether.cli.commands.rollback import task_done, task_start
+
+    task.add_command(task_start)
+    task.add_command(task_done)
+
+
+_task_subcommands()
