@@ -69,7 +69,7 @@ def test_tasks_queue_and_complete(make_host) -> None:  # noqa: F811
     doc = h.api("GET", "/v1/agents/w")[1]
     assert doc["queue_depth"] == 0 and doc["queue_age_s"] is None
     assert doc["last_completed_task"] == "via http"
-    listed = h.cli("task", "list", "w").stdout.splitlines()
+    listed = h.cli("task", "list", "w").stdout.splitlines()[1:]  # after the header
     assert len(listed) == 5 and sum("failed" in line for line in listed) == 1
     assert h.down(daemon) == 0
     assert os.path.exists(h.state / "tether.db")
