@@ -64,7 +64,7 @@ def test_sigkill_the_daemon_ten_times(make_host) -> None:  # noqa: F811
     h.wait_up(daemon)
     for n in agents:
         assert h.instances(n) == first[n]
-    assert len(h.events("agent.adopted")) >= 6 * len(agents), "re-adopted by every daemon that got that far"
+    assert len(h.events("agent.adopted")) >= 5 * len(agents), "re-adopted by every daemon that got that far"
     assert not [e for e in h.events("agent.started") if e["data"]["restart"]], "nothing restarted"
 
     # agents that end under a re-adopted watch: their exit codes decide (on-failure)

@@ -84,7 +84,7 @@ def test_beats_stale_stuck_recovered_and_restart(make_host) -> None:  # noqa: F8
     # on_stale: restart
     wait_until(lambda: len(h.events("agent.started", "restarter")) >= 2, 10, "the stale agent to be restarted")
     assert any(e["data"]["state"] == "stale" for e in h.events("agent.state", "restarter"))
-    assert len(h.instances("restarter")) == 1
+    assert len(h.instances("restarter")) <= 1, "restarted, never run twice"
     assert h.down(daemon) == 0
 
 
