@@ -34,7 +34,7 @@ def test_beats_stale_stuck_recovered_and_restart(make_host) -> None:  # noqa: F8
     dirs = {n: h.root / n for n in ("sdk", "stuck")}
     for d in dirs.values():
         d.mkdir()
-    hb = {"interval": "50ms", "stale_after": "600ms", "stuck_after": "1h"}
+    hb = {"interval": "50ms", "stale_after": "1500ms", "stuck_after": "1h"}
     h.write({
         "sdk": agent([PY, beater], env={"DIR": str(dirs["sdk"])}, heartbeat=hb),
         "stuck": agent([PY, beater], env={"DIR": str(dirs["stuck"]), "STEADY": "1"},
@@ -60,8 +60,8 @@ def test_beats_stale_stuck_recovered_and_restart(make_host) -> None:  # noqa: F8
     (dirs["sdk"] / "pause").touch()
     wait_until(lambda: h.state_of("sdk") == "stale", 5, "sdk to go stale")
     last = h.row("sdk")["last_heartbeat"]
-    flagged = next(e for e in h.events("agent.state", "sdk") if e["data"]["state"] == "stale")
-    late = flagged["ts"] - (last + 0.6)
+    flagged = [e for e in h.events("agent.state", "sdk") if e["data"]["state"] == "stale"][-1]
+    late = flagged["ts"] - (last + 1.5)
     assert 0 <= late <= 1.0, f"stale flagged {late:.3f}s after its deadline"
     assert len(h.incidents("stale", "sdk")) == 1
     (dirs["sdk"] / "pause").unlink()
@@ -99,7 +99,7 @@ class FakeClock(Clock):
 
 
 def test_a_suspend_opens_one_incident_and_marks_no_agent_stale(make_host) -> None:  # noqa: F811
-    h: Host = make_host({f"a{i}": agent(["sleep", "3600"], heartbeat={"interval": "1s", "stale_after": "2s"})
+    h: Host = make_host({f"a{i}": agent(["sleep", "3600"], heartbeat={"interval": "1s", "stale_after": "4s"})
                          for i in range(3)})
     clock = FakeClock()
     daemon = Daemon(load(h.runbook), clock=clock)
@@ -122,7 +122,7 @@ def test_a_suspend_opens_one_incident_and_marks_no_agent_stale(make_host) -> Non
         assert len(h.incidents("host.suspended")) == 1, "one incident, not one per agent or per jump"
         assert not [e for e in h.events("agent.state") if e["data"]["state"] == "stale"]
         # re-baselined, not switched off: an agent that stays silent still goes stale afterwards
-        wait_until(lambda: h.state_of("a1") == "stale", 5, "a silent agent to go stale after the re-baseline")
+        wait_until(lambda: h.state_of("a1") == "stale", 10, "a silent agent to go stale after the re-baseline")
     finally:
         daemon.halt(stop_agents=True)
     assert all(not h.instances(f"a{i}") for i in range(3))
