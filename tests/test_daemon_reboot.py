@@ -58,8 +58,9 @@ def test_reboot_restores_desired_state_logs_and_tasks(make_host) -> None:  # noq
     # queued tasks: still queued, in order, and counted in the status
     got = h.cli("task", "list", "queue")
     assert got.returncode == 0, got.stderr
-    assert [line.split()[1] for line in got.stdout.splitlines()] == ["queued", "queued"]
-    assert got.stdout.splitlines()[0].endswith("first")
+    rows = [line for line in got.stdout.splitlines() if line.split()[0].isdigit()]  # not the header
+    assert [line.split()[1] for line in rows] == ["queued", "queued"]
+    assert rows[0].endswith("first") and rows[1].endswith("second")
     doc = h.api("GET", "/v1/agents/queue")[1]
     assert doc["queue_depth"] == 2 and doc["queue_age_s"] > 0
     assert h.down(daemon) == 0
