@@ -4,7 +4,12 @@ on 127.0.0.1. Agent tokens never reach decision or control endpoints (403)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi.routing import APIRoute
 
-from test_dashboard_kit import AsgiClient, InProcess, Served
+from test_dashboard_kit import BACKUP, PERSON, AsgiClient, InProcess, Served
+from tether import auth
+from tether.store import NewEvent, open_store
 
 PUBLIC, OWN, READ_OWN, READ, DECIDE, ADMIN = "public", "own", "read-own", "read", "decide", "admin"
 ROLES = ("none", "other", "agent", "approver", "admin")
@@ -74,8 +82,8 @@ def endpoints(ids: dict[str, int]) -> list[tuple[str, str, dict[str, Any] | None
         ("POST", f"/v1/incidents/{inc}/ack", {"note": "mine"}, DECIDE),
         ("GET", "/v1/audit", None, READ),
         ("GET", "/v1/runbook", None, READ),
-        ("GET", "/v1/stream", None, READ),
-        ("GET", "/v1/stream?agent=a", None, READ_OWN),
+        ("GET", "/v1/stream?timeout=0.3", None, READ),
+        ("GET", "/v1/stream?agent=a&timeout=0.3", None, READ_OWN),
         ("POST", "/v1/tokens", {"role": "approver"}, ADMIN),
         ("GET", "/v1/backup", None, ADMIN),
         ("POST", "/v1/prune", {"older_than_s": 1e9}, ADMIN),
@@ -105,8 +113,6 @@ def host(tmp_path: Path) -> Iterator[InProcess]:
 
 
 def _ids(h: InProcess) -> dict[str, int]:
-    from tether.store import NewEvent
-
     task = h.store.emit("task.added", "a", text="queued for the test")
     ap = h.control.approvals.request("a", "git.push", "fp1", classes=["git.push"], detail="git push --force",
                                      rule="default", reason="test", timeout=3600, escalate_after=3600)
@@ -117,12 +123,15 @@ def _ids(h: InProcess) -> dict[str, int]:
 
 
 def _check_matrix(h: InProcess, client: Any) -> list[str]:
-    ids = _ids(h)
+    return check_matrix(h.tokens, _ids(h), client, h.app.routes)
+
+
+def check_matrix(tokens: dict[str, str], ids: dict[str, int], client: Any, routes: list[Any]) -> list[str]:
     table = endpoints(ids)
     problems: list[str] = []
     seen: list[str] = []
     for role in ROLES:
-        headers = {} if role == "none" else {"Authorization": f"Bearer {h.tokens[role]}"}
+        headers = {} if role == "none" else {"Authorization": f"Bearer {tokens[role]}"}
         for method, path, body, kind in table:
             t0 = time.perf_counter()
             got = client.request(method, path, json=body, headers=headers)
@@ -139,7 +148,7 @@ def _check_matrix(h: InProcess, client: Any) -> list[str]:
                 problems.append(f"{role:8} {method} {path}: {got.status_code}, expected 403 ({kind})")
     # every JSON endpoint the app has is in the table; one that is not still gets the generic checks
     covered = {(m, _template(p)) for m, p, _, _ in table}
-    for route in h.app.routes:
+    for route in routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         shape = re.sub(r"\{[^}]+\}", "{}", route.path)
@@ -152,7 +161,7 @@ def _check_matrix(h: InProcess, client: Any) -> list[str]:
             t0 = time.perf_counter()
             if client.request(method, path, json={}).status_code != 401:
                 problems.append(f"untabled {method} {route.path}: answers without a token")
-            other = client.request(method, path, json={}, headers={"Authorization": f"Bearer {h.tokens['other']}"})
+            other = client.request(method, path, json={}, headers={"Authorization": f"Bearer {tokens['other']}"})
             seen.append(f"untabled {method} {path}: {other.status_code} {time.perf_counter() - t0:.2f}s")
             if "{agent}" in route.path and other.status_code < 300:
                 problems.append(f"untabled {method} {route.path}: another agent's token got {other.status_code}")
@@ -209,3 +218,62 @@ def test_agent_tokens_never_decide_or_control(host: InProcess) -> None:
         unknown = client.post("/v1/tokens", json={"role": "agent", "agent": "zz"},
                               headers={"Authorization": f"Bearer {host.tokens['admin']}"})
         assert unknown.status_code == 404
+
+
+def test_roles_on_every_endpoint_against_the_daemon(tmp_path: Path) -> None:
+    """The same matrix against `tether up --foreground` on 127.0.0.1: the daemon's own server and core."""
+    agent = {"owner": PERSON, "backup": BACKUP, "command": ["sleep", "3600"], "autostart": False,
+             "kill": {"grace": "500ms"}, "approvals": {"timeout": "1h"}}
+    runbook = tmp_path / "tether.yaml"
+    runbook.write_text(yaml.safe_dump({
+        "version": 1, "host": {"state_dir": str(tmp_path / "state"), "workspace_root": str(tmp_path / "ws"),
+                               "listen": "127.0.0.1:0"},
+        "agents": {"a": dict(agent), "b": dict(agent)},
+    }))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "tether", "-f", str(runbook), "up", "--foreground"], stdout=log,
+                            stderr=log, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                info = json.loads((tmp_path / "state" / "daemon.json").read_text())
+                if info.get("pid") == proc.pid:
+                    break
+            except (OSError, ValueError):
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "daemon.log").read_text()
+            time.sleep(0.05)
+        store = open_store(f"sqlite:///{tmp_path / 'state' / 'tether.db'}")
+        try:
+            tokens = {"admin": (tmp_path / "state" / "admin.token").read_text().strip(),
+                      "approver": auth.create(store, "approver"), "agent": auth.create(store, "agent", "a"),
+                      "other": auth.create(store, "agent", "b")}
+            inc = store.append([NewEvent("incident.opened", "a", {"kind": "stale", "summary": "a is stale"})])[0]
+        finally:
+            store.close()
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+        with httpx.Client(base_url=info["url"], timeout=20) as client:
+            task = client.post("/v1/agents/a/tasks", json={"text": "t"}, headers=admin).json()["id"]
+            asks = [client.post("/v1/agents/a/check", json={"command": f"git push --force origin {b}"},
+                                headers=admin).json() for b in ("main", "release")]
+            assert [x["decision"] for x in asks] == ["pending", "pending"], asks
+            ids = {"task": task, "approval": asks[0]["approval_id"], "approval2": asks[1]["approval_id"],
+                   "incident": inc}
+            from tether.api.app import create_app
+
+            class Routes:  # the route table, to find endpoints the matrix does not list
+                store = None
+
+                def agent_names(self) -> list[str]:
+                    return []
+
+            problems = check_matrix(tokens, ids, client, create_app(Routes()).routes)  # type: ignore[arg-type]
+        assert not problems, "\n".join(problems)
+        assert proc.wait(20) == 0  # the admin's POST /v1/shutdown, last in the table, stopped it cleanly
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()

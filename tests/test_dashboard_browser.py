@@ -52,7 +52,7 @@ class Daemon:
                    "env": {"MARKER": str(root / f"{name}.marker")},
                    "heartbeat": {"interval": "1s", "stale_after": "1m", "stuck_after": "10m"},
                    "approvals": {"timeout": "5m", "escalate_after": "5m"}, "kill": {"grace": "1s"}}
-            for name in ("desk", "phone")
+            for name in ("desk", "phone", "nojs")
         }
         self.runbook = root / "tether.yaml"
         self.runbook.write_text(yaml.safe_dump({
@@ -150,8 +150,8 @@ def approve_flow(browser: Any, daemon: Daemon, agent: str, size: str, viewport: 
         shot(page, size, "login")
         page.fill("#token", daemon.approver)
         page.click("button[type=submit]")
-        expect(page.locator("tr[data-agent=desk]")).to_be_visible()  # signed in: the agents
-        expect(page.locator("tr[data-agent=phone]")).to_be_visible()
+        for name in ("desk", "phone", "nojs"):  # signed in: the agents
+            expect(page.locator(f"tr[data-agent={name}]")).to_be_visible()
         expect(page.locator(f"tr[data-agent={agent}] .blocked")).to_contain_text(f"waiting for approval #{approval}")
         expect(page.locator("#live.on")).to_have_count(1)  # the page is live (SSE connected)
         no_horizontal_scroll(page, "overview")
@@ -203,3 +203,31 @@ def test_desktop_sign_in_see_agents_approve_and_the_agent_proceeds(browser: Any,
 
 def test_phone_390x844_same_without_horizontal_scroll(browser: Any, daemon: Daemon) -> None:
     approve_flow(browser, daemon, "phone", "phone", {"width": 390, "height": 844}, phone=True)
+
+
+def test_deny_with_javascript_off(browser: Any, daemon: Daemon) -> None:
+    """Plain forms: sign in and deny (with a reason) in a browser that runs no script at all."""
+    from playwright.sync_api import expect
+
+    approval = daemon.pending("nojs")
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    ctx.set_default_timeout(15_000)
+    try:
+        page = ctx.new_page()
+        page.goto(f"{daemon.url}/approvals/{approval}")
+        page.fill("#token", daemon.approver)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{daemon.url}/approvals/{approval}")  # back where the link pointed
+        page.fill("#reason", "not on main, please")
+        page.click("#deny")
+        expect(page.locator("#approval-state")).to_have_text("denied")
+        expect(page.locator("dl.facts")).to_contain_text("not on main, please")
+        log = daemon.root / "state" / "agents" / "nojs" / "logs" / "stdout.log"
+        deadline = time.monotonic() + 15
+        while "decision: deny" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the waiting agent did not hear of the denial"
+            time.sleep(0.05)
+        assert not (daemon.root / "nojs.marker").exists()
+        shot(page, "nojs", "denied")
+    finally:
+        ctx.close()

@@ -5,6 +5,7 @@ core speaking, documented in prose."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ EXAMPLES = 25 if os.environ.get("CI") else 15
 # The schema is read when this module is collected, so the host is made then (a temporary folder, removed
 # when the module's tests end). Held actions expire at once: a generated `wait` never holds a test long.
 _ROOT = tempfile.mkdtemp(prefix="tether-schemathesis-")
+atexit.register(shutil.rmtree, _ROOT, True)  # also when this module's tests are deselected
 HOST = InProcess(Path(_ROOT), approvals={"timeout": "200ms", "escalate_after": "100ms", "retry_window": "0s"})
 HOST.app.state.sse_lifetime = 0.2
 schema = schemathesis.openapi.from_asgi("/openapi.json", HOST.app)

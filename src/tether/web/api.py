@@ -324,10 +324,13 @@ def prune(body: PruneBody, who: Caller, request: Request) -> dict[str, Any]:
 @router.get("/v1/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
 def stream(who: Caller, request: Request, agent: str | None = None,
-           after: int | None = Query(default=None, ge=0)) -> StreamingResponse:
+           after: int | None = Query(default=None, ge=0),
+           timeout: float | None = Query(default=None, gt=0, le=3600,
+                                         description="end the stream after this many seconds")) -> StreamingResponse:
     """New events as server-sent events (``tether events -F``): ``tether`` frames, one event each, and,
     with ``agent``, ``log`` frames with new lines of its log. Agent tokens must name their own agent.
-    Resumes after ``after`` or the ``Last-Event-ID`` header; ends after a few minutes (reconnect)."""
+    Resumes after ``after`` or the ``Last-Event-ID`` header; ends after ``timeout`` or a few minutes
+    (reconnect), and at once when the daemon stops."""
     if agent is None:
         common.reader(who)
     else:
@@ -338,8 +341,9 @@ def stream(who: Caller, request: Request, agent: str | None = None,
     resume = after
     if resume is None and request.headers.get("last-event-id", "").isdigit():
         resume = int(request.headers["last-event-id"])
+    lifetime = float(getattr(request.app.state, "sse_lifetime", live.LIFETIME))
     body = live.stream(request, common.store(request), agent=agent, after=resume,
                        log_dir=common.log_dir(request, agent) if agent else None, stopping=common.stopping(request),
-                       lifetime=float(getattr(request.app.state, "sse_lifetime", live.LIFETIME)))
+                       lifetime=min(lifetime, timeout) if timeout is not None else lifetime)
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
