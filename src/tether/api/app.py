@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from tether import __version__
 from tether.auth import Principal, identify
 from tether.errors import NotFound, TetherError, UsageError
+from tether.runbook import LoadedRunbook
 from tether.status_report import report
 from tether.store import Store
 
@@ -21,6 +22,7 @@ class Control(Protocol):
     """What the API asks of the daemon."""
 
     store: Store
+    loaded: LoadedRunbook
 
     def agent_names(self) -> list[str]: ...
     def beat(self, agent: str, task: str | None, progress: str | None) -> None: ...
@@ -120,6 +122,17 @@ def create_app(control: Control) -> FastAPI:
         except TetherError as err:
             raise HTTPException(409, str(err)) from None
 
+    def _begin_workspace(agent: str, task_id: int) -> None:
+        """A task starts on its own branch in each repo in scope, with snapshots of other folders
+        (rollback). A workspace that cannot start a task (mid-merge, ...) cancels the task: 409."""
+        from tether.rollback.tasks import begin
+
+        try:
+            begin(control.loaded, store, agent, task_id)
+        except TetherError as err:
+            store.emit("task.cancelled", agent, task_id=task_id, note=f"could not start: {err}")
+            raise HTTPException(409, f"task {task_id} cancelled: {err}") from None
+
     @app.get("/v1/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
@@ -165,6 +178,7 @@ def create_app(control: Control) -> FastAPI:
         own(who, agent)
         task = store.claim_task(agent)
         if task is not None:
+            _begin_workspace(agent, task.id)
             control.touched(agent)
         return {"task": task._asdict() if task else None}
 
@@ -176,6 +190,7 @@ def create_app(control: Control) -> FastAPI:
         if task is None or task.agent != agent:
             raise HTTPException(404, f"agent {agent!r} has no task {task_id}")
         store.emit("task.started", agent, task_id=task_id, text=body.text)
+        _begin_workspace(agent, task_id)
         control.touched(agent)
         return {"id": task_id, "state": "started"}
 
@@ -186,6 +201,9 @@ def create_app(control: Control) -> FastAPI:
         if task is None or task.agent != agent:
             raise HTTPException(404, f"agent {agent!r} has no task {task_id}")
         kind = "task.done" if body.ok else "task.failed"
+        from tether.rollback.tasks import end
+
+        call(end, control.loaded, store, agent, task_id)  # where the work ended: HEADs, files changed
         store.emit(kind, agent, task_id=task_id, text=task.text, note=body.note)
         control.touched(agent)
         return {"id": task_id, "state": kind.split(".")[1]}

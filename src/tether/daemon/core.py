@@ -58,7 +58,7 @@ class Daemon:
         self.store.on_change(self._write_status)
         from tether.approvals import Approvals
 
-        self.approvals = Approvals(self.store)
+        self.approvals = Approvals(self.store, on_change=lambda: self._monitor_wake.set())
         self.url = ""
         self.supervisors: dict[str, AgentSupervisor] = {}
         self._lock = threading.RLock()

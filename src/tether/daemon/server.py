@@ -183,6 +183,7 @@ def serve(loaded: LoadedRunbook, daemon_factory: Callable[[LoadedRunbook], Daemo
 
     def watch() -> None:
         daemon.shutdown_requested.wait()
+        daemon.approvals.close()  # release checks waiting on a human, or their threads hold shutdown
         server.stop()
 
     threading.Thread(target=watch, name="tether-shutdown", daemon=True).start()

@@ -424,6 +424,13 @@ class AgentSupervisor:
             elif not should_restart(self.spec.restart.policy, code):
                 self.held = "exited"
                 state = ("stopped", f"exited {code}; restart policy {self.spec.restart.policy}")
+                if code != 0:  # it failed and nothing will bring it back: a human must know
+                    opened = self.hooks.opening(
+                        self.name, "exited", f"{self.name} exited {code} and its restart policy is "
+                        f"{self.spec.restart.policy}; `tether start {self.name}` brings it back",
+                    )
+                    if opened is not None:
+                        events.append(opened)
             else:
                 delay = 0.0 if already else self.tracker.delay()
                 self.next_start = time.monotonic() + delay
