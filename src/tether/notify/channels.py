@@ -67,9 +67,10 @@ def resolve(target: str) -> str:
             url = resolve_secret(target).strip()
         except SecretError as err:
             raise DeliveryError(str(err)) from None  # a file or keyring entry may appear: try again later
+        redact.register(url, *secret_parts(url))  # the whole URL was a secret
     else:
-        url = target
-    redact.register(url, *secret_parts(url))
+        url = target  # written in the runbook in clear: only its password/token parts are secret
+        redact.register(*secret_parts(url))
     if url.startswith("mailto:") and not url.startswith("mailto://"):
         raise DeliveryError(
             f"{describe(target)}: an address, not an apprise URL; give an SMTP URL such as "
