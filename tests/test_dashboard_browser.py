@@ -186,6 +186,12 @@ def approve_flow(browser: Any, daemon: Daemon, agent: str, size: str, viewport: 
         expect(watch.locator("#events")).to_contain_text("pushed to main after approval")
         expect(watch.locator("#events")).to_contain_text(f"approval #{approval} approved")
         shot(watch, size, "agent")
+        # a notification's link, opened from another site (mail, chat): the SameSite=Strict cookie is not
+        # sent on that navigation, and the page comes back once on its own to open signed in
+        page.goto(f"data:text/html,<a id=notification href='{daemon.url}/approvals/{approval}'>approval</a>")
+        page.click("#notification")
+        expect(page).to_have_url(f"{daemon.url}/approvals/{approval}?bounced=1")
+        expect(page.locator("#approval-state")).to_have_text("approved")
         page.goto(daemon.url + "/incidents")
         no_horizontal_scroll(page, "incidents")
         shot(page, size, "incidents")
