@@ -8,6 +8,7 @@ dispatcher. ERROR and MISSING nodes make the result ``unknown`` with ``parsed=Fa
 
 from __future__ import annotations
 
+import threading
 from typing import Final
 
 import tree_sitter_bash
@@ -18,7 +19,16 @@ from tether.classify.paths import PH
 from tether.classify.scan import Cmd, Scan
 
 _LANGUAGE: Final = Language(tree_sitter_bash.language())
-_PARSER: Final = Parser(_LANGUAGE)
+# A tree-sitter Parser is not safe to share between threads (the daemon classifies on many at once):
+# one per thread, made on first use.
+_LOCAL = threading.local()
+
+
+def _parser() -> Parser:
+    parser: Parser | None = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = Parser(_LANGUAGE)
+    return parser
 
 #: Nodes whose children are statements (or hold statements somewhere below).
 _CONTAINERS: Final = frozenset(
@@ -57,7 +67,7 @@ def walk_text(scan: Scan, text: str, command: str = "") -> None:
         # A trailing newline also spares tree-sitter a slow error-recovery pass on pipelines.
         text += "\n"
     src = text.encode("utf-8", "replace")
-    root = _PARSER.parse(src).root_node
+    root = _parser().parse(src).root_node
     if root.has_error:
         scan.fail("shell syntax could not be parsed", _clip(command or text))
     # Byte offsets are character offsets when the text is ASCII: slice the str, skip decoding.
