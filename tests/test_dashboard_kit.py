@@ -26,8 +26,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-PERSON = {"name": "Ana", "contact": "mailto://ana@example.com"}
-BACKUP = {"name": "Bo", "contact": "mailto://bo@example.com"}
+PERSON = {"name": "Ana", "contact": "json://127.0.0.1:9/ana"}
+BACKUP = {"name": "Bo", "contact": "json://127.0.0.1:9/bo"}
 
 #: One of each secret format the redaction must catch (built at run time: no literal key in the repo).
 SECRETS = {
