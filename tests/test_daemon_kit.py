@@ -34,8 +34,8 @@ IS_ROOT = os.geteuid() == 0
 def agent(command: list[str] | str, **over: Any) -> dict[str, Any]:
     """An agent for a test runbook: fast heartbeats, no backoff, a short kill grace; ``over`` overrides."""
     base: dict[str, Any] = {
-        "owner": {"name": "Ana", "contact": "mailto://ana@example.com"},
-        "backup": {"name": "Bo", "contact": "mailto://bo@example.com"},
+        "owner": {"name": "Ana", "contact": "json://127.0.0.1:9/ana"},
+        "backup": {"name": "Bo", "contact": "json://127.0.0.1:9/bo"},
         "command": command,
         "heartbeat": {"interval": "250ms", "stale_after": "10m", "stuck_after": "1h"},
         "restart": {"policy": "on-failure", "backoff": {"base": "0s", "jitter": 0}},

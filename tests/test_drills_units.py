@@ -61,8 +61,8 @@ def write_runbook(root: Path, agent: dict[str, Any], name: str = "a") -> Path:
     import yaml
 
     body = {
-        "owner": {"name": "Ana", "contact": "mailto://ana@example.com"},
-        "backup": {"name": "Bo", "contact": "mailto://bo@example.com"},
+        "owner": {"name": "Ana", "contact": "json://127.0.0.1:9/ana"},
+        "backup": {"name": "Bo", "contact": "json://127.0.0.1:9/bo"},
         "command": ["sleep", "1000"], **agent,
     }
     doc = {"version": 1, "host": {"name": "unit", "state_dir": str(root / "state"),

@@ -74,6 +74,24 @@ class Daemon:
         self.last_jump: float | None = None
         self.shutdown_requested = threading.Event()
         self.agent_uids: set[int] = set()
+        self.started = time.time()
+        self._failed_incidents: set[int] = set()
+        self._delivery()
+
+    def _delivery(self) -> None:
+        """Notifications (owner, then backup), the event exporter and the dead-man's switch: each with its
+        own worker, so a slow receiver never slows supervision."""
+        from tether.deadman import DeadMan, open_incidents
+        from tether.export import Exporter
+        from tether.notify.notifier import Notifier
+
+        host = self.loaded.runbook.host
+        self.notifier = Notifier(self.store, lambda: self.loaded.runbook)
+        self.exporter = Exporter(self.store, host.export, host=host.name)
+        self.deadman = (
+            DeadMan(host.deadman.url, host.deadman.period, check=open_incidents(self.store), healthy=self.healthy)
+            if host.deadman is not None else None
+        )
 
     # -- start and stop --------------------------------------------------------------------------
     def _prepare_state_dir(self) -> None:
@@ -95,6 +113,10 @@ class Daemon:
             self._add(name, spec)
         self._monitor_thread = threading.Thread(target=self._monitor, name="tether-monitor", daemon=True)
         self._monitor_thread.start()
+        self.notifier.base_url = url.rstrip("/")
+        self.exporter.start()
+        if self.deadman is not None:
+            self.deadman.start()
 
     def _add(self, name: str, spec: Agent, fresh: bool = False) -> None:
         row = self.store.agent(name)
@@ -144,6 +166,10 @@ class Daemon:
             self._monitor_thread.join(timeout=10)
         self._release_inhibitor()
         self.store.emit("daemon.stopped", None, pid=os.getpid(), agents_stopped=stop_agents)
+        for part in (self.notifier.close, self.exporter.stop, self.deadman.stop if self.deadman else None):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part()
         self.store.close()
 
     @staticmethod
@@ -296,6 +322,7 @@ class Daemon:
         event = self._opening(agent, kind, summary, **data)
         if event is not None:
             self.store.append([event])
+            self.poke()  # the notifier tells the owner, the dead-man's switch says /fail
         return event is not None
 
     def resolve(self, agent: str | None, kind: str, why: str) -> None:
@@ -357,6 +384,18 @@ class Daemon:
         approval_deadline = self.approvals.tick(now)
         if approval_deadline is not None:
             deadlines.append(approval_deadline)
+        if self.deadman is not None:  # any newly opened incident: /fail now, not at the next period
+            fresh = [i for i in self.store.incidents("open") if i["id"] not in self._failed_incidents]
+            if fresh:
+                self._failed_incidents.update(i["id"] for i in fresh)
+                self.deadman.fail(fresh[-1]["summary"])
+        try:
+            notify_deadline = self.notifier.process(now)  # decides and queues; delivery is on its worker
+        except Exception as err:
+            print(f"tether: notifier: {err!r}", file=sys.stderr, flush=True)
+            notify_deadline = now + 1.0
+        if notify_deadline is not None:
+            deadlines.append(notify_deadline)
         release_at = self._follow_inhibitor()
         if release_at is not None:
             deadlines.append(now + max(0.0, release_at - self.clock.mono()))
