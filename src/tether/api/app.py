@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Path as FastAPIPath
 from pydantic import BaseModel, Field
 
 from tether import __version__
@@ -74,6 +75,8 @@ def principal(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(principal)]
+#: A row id: the store's 64-bit integers (anything larger is a 422, not an overflow deep in SQLite).
+Id = Annotated[int, FastAPIPath(ge=0, le=2**63 - 1)]
 
 
 def create_app(control: Control) -> FastAPI:
@@ -183,7 +186,7 @@ def create_app(control: Control) -> FastAPI:
         return {"task": task._asdict() if task else None}
 
     @app.post("/v1/agents/{agent}/tasks/{task_id}/start")
-    def start_task(agent: str, task_id: int, body: NewTask, who: Caller) -> dict[str, Any]:
+    def start_task(agent: str, task_id: Id, body: NewTask, who: Caller) -> dict[str, Any]:
         """Start an ad-hoc task (``with agent.task("...")``) recorded under this id."""
         own(who, agent)
         task = store.task(task_id)
@@ -195,7 +198,7 @@ def create_app(control: Control) -> FastAPI:
         return {"id": task_id, "state": "started"}
 
     @app.post("/v1/agents/{agent}/tasks/{task_id}/end")
-    def end_task(agent: str, task_id: int, body: TaskEnd, who: Caller) -> dict[str, Any]:
+    def end_task(agent: str, task_id: Id, body: TaskEnd, who: Caller) -> dict[str, Any]:
         own(who, agent)
         task = store.task(task_id)
         if task is None or task.agent != agent:

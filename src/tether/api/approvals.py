@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from tether.api.app import Caller
+from tether.api.app import Caller, Id
 from tether.approvals import Approvals
 from tether.auth import Principal
 from tether.boundary import Boundary, Gatekeeper
@@ -96,12 +96,12 @@ def list_approvals(
     return {"approvals": approvals.store.approvals(state if state != "all" else None, agent)}
 
 @router.get("/v1/approvals/{approval_id}")
-def get_approval(approval_id: int, who: Caller, request: Request) -> dict[str, Any]:
+def get_approval(approval_id: Id, who: Caller, request: Request) -> dict[str, Any]:
     row = _visible(request, who, approval_id)
     return row
 
 @router.get("/v1/approvals/{approval_id}/wait")
-def wait_approval(approval_id: int, who: Caller, request: Request, timeout: float = 30.0) -> dict[str, Any]:
+def wait_approval(approval_id: Id, who: Caller, request: Request, timeout: float = 30.0) -> dict[str, Any]:
     """Long-poll: returns when the approval is decided (pushed, not polled) or after ``timeout`` s."""
     _visible(request, who, approval_id)
     approvals: Approvals = request.app.state.control.approvals
@@ -109,7 +109,7 @@ def wait_approval(approval_id: int, who: Caller, request: Request, timeout: floa
     return row
 
 @router.post("/v1/approvals/{approval_id}/approve")
-def approve(approval_id: int, body: Decide, who: Caller, request: Request) -> dict[str, Any]:
+def approve(approval_id: Id, body: Decide, who: Caller, request: Request) -> dict[str, Any]:
     _approver(who)
     approvals: Approvals = request.app.state.control.approvals
     row: dict[str, Any] = _call(approvals.decide, approval_id, True, _identity(who), body.note)
@@ -117,7 +117,7 @@ def approve(approval_id: int, body: Decide, who: Caller, request: Request) -> di
     return row
 
 @router.post("/v1/approvals/{approval_id}/deny")
-def deny(approval_id: int, body: Deny, who: Caller, request: Request) -> dict[str, Any]:
+def deny(approval_id: Id, body: Deny, who: Caller, request: Request) -> dict[str, Any]:
     _approver(who)
     approvals: Approvals = request.app.state.control.approvals
     row: dict[str, Any] = _call(approvals.decide, approval_id, False, _identity(who), body.reason)

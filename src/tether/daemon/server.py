@@ -141,9 +141,17 @@ def guarded_protocol(base: type[asyncio.Protocol], refused: Callable[[], set[int
     return Guarded
 
 
-def serve(loaded: LoadedRunbook, daemon_factory: Callable[[LoadedRunbook], Daemon] = Daemon) -> None:
-    """Run in the foreground until SIGTERM/SIGINT or ``tether down``."""
+def serve(
+    loaded: LoadedRunbook, daemon_factory: Callable[[LoadedRunbook], Daemon] = Daemon, allow_remote: bool = False
+) -> None:
+    """Run in the foreground until SIGTERM/SIGINT or ``tether down``. A non-loopback ``listen`` needs
+    ``host.tls`` or ``allow_remote`` (``tether up --allow-remote``)."""
     import uvicorn
+
+    from tether.web.bind import check_bind
+
+    tls = loaded.runbook.host.tls
+    check_bind(loaded.runbook.host.listen, tls=tls, allow_remote=allow_remote)
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     from tether.api.app import create_app
@@ -152,8 +160,9 @@ def serve(loaded: LoadedRunbook, daemon_factory: Callable[[LoadedRunbook], Daemo
     lock_fd = _lock(state.lock)
     daemon = daemon_factory(loaded)
     sock = _bind(loaded.runbook.host.listen, state.root / "last-port")
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else keep-alive requests wait ~40 ms
     host, port = sock.getsockname()[:2]
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    url = f"{'https' if tls else 'http'}://{'[' + host + ']' if ':' in host else host}:{port}"
     admin_file = state.root / "admin.token"
     token = admin_file.read_text().strip() if admin_file.exists() else ""
     who = auth.identify(daemon.store, token) if token else None
@@ -178,6 +187,8 @@ def serve(loaded: LoadedRunbook, daemon_factory: Callable[[LoadedRunbook], Daemo
     config = uvicorn.Config(
         create_app(daemon), log_level="warning", access_log=False, lifespan="off",
         http=guarded_protocol(AutoHTTPProtocol, lambda: daemon.agent_uids), timeout_graceful_shutdown=2,
+        ssl_certfile=str(loaded.resolve(tls.cert)) if tls else None,
+        ssl_keyfile=str(loaded.resolve(tls.key)) if tls else None,
     )
     server = _make_server(config)
 

@@ -216,9 +216,7 @@ class Agent(Strict):
     def _how_it_starts(self) -> Agent:
         if self.kind in ("command", "python") and not self.command:
             raise PydanticCustomError("command_missing", "a {kind} agent needs a command", {"kind": self.kind})
-        if self.kind in ("claude-code", "codex") and not (self.prompt or self.command):
-            raise PydanticCustomError("prompt_missing", "a {kind} agent needs a prompt", {"kind": self.kind})
-        return self
+        return self  # claude-code and codex agents may run from a prompt or from their task queue
 
     def verdict(self, action_class: str) -> str:
         return self.approvals.verdict(action_class)
@@ -265,6 +263,13 @@ class Deadman(Strict):
     period: Duration = Field(default=60.0, gt=0)
 
 
+class Tls(Strict):
+    """The dashboard and API over HTTPS (required to listen beyond loopback without --allow-remote)."""
+
+    cert: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
 class Host(Strict):
     name: str | None = None
     state_dir: str | None = None
@@ -275,6 +280,7 @@ class Host(Strict):
     retention: Retention = Retention()
     export: Export = Export()
     deadman: Deadman | None = None
+    tls: Tls | None = None
 
     @field_validator("listen")
     @classmethod

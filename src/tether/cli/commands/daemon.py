@@ -15,22 +15,28 @@ from tether.errors import DaemonUnavailable, TetherError
 
 @click.command()
 @click.option("--foreground", is_flag=True, help="Stay in the foreground (for systemd, launchd and tests).")
+@click.option("--allow-remote", is_flag=True,
+              help="Listen on a non-loopback address without TLS (anyone on that network can reach the login).")
 @click.pass_obj
-def up(obj: Context, foreground: bool) -> None:
+def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
     """Start the daemon for the runbook (one per state directory)."""
     loaded = obj.loaded
     from tether.daemon.server import AlreadyRunning, info, serve
 
     if foreground:
-        serve(loaded)
+        serve(loaded, allow_remote=allow_remote)
         return
+    from tether.web.bind import check_bind
+
+    check_bind(loaded.runbook.host.listen, tls=loaded.runbook.host.tls, allow_remote=allow_remote)
     running = info(loaded.state.root)
     if running is not None and _alive(running.get("pid")):
         raise AlreadyRunning(f"a daemon already runs for {loaded.state.root} (pid {running['pid']}, {running['url']})")
     loaded.state.root.mkdir(parents=True, exist_ok=True)
     log = open(loaded.state.root / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tether", "-f", str(loaded.path), "up", "--foreground"],
+        [sys.executable, "-m", "tether", "-f", str(loaded.path), "up", "--foreground",
+         *(["--allow-remote"] if allow_remote else [])],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.time() + 20
