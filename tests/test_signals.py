@@ -86,3 +86,24 @@ def test_probes_tell_up_from_down() -> None:
     down = probe(f"tcp://127.0.0.1:{port}", timeout=1)
     assert up.up and not down.up and "unreachable" in down.detail
     assert not probe("ftp://x").up
+
+
+def test_last_drill_and_overdue_flag_in_the_status(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    now = time.time()
+    doc = report(store, now=now)[0]
+    assert doc["last_drill"] is None and doc["drill_overdue"] is True, "never drilled: flagged"
+    store.append([
+        NewEvent("drill.result", "builder", {"drill": "kill", "status": "pass"}, now - 40 * 86400),
+        NewEvent("drill.result", "builder", {"drill": "reboot", "status": "fail"}, now - 35 * 86400),
+    ])
+    doc = report(store, now=now)[0]
+    assert doc["last_drill"] == {"status": "fail", "drills": {"kill": "pass", "reboot": "fail"}}
+    assert doc["drill_overdue"] is True, "35 days ago: flagged"
+    store.append([NewEvent("drill.result", "builder", {"drill": "reboot", "status": "pass"}, now - 60),
+                  NewEvent("drill.result", "builder", {"drill": "network", "status": "skipped"}, now - 30)])
+    doc = report(store, now=now)[0]
+    assert doc["last_drill"] == {"status": "pass", "drills": {"kill": "pass", "reboot": "pass"}}
+    assert doc["drill_overdue"] is False and doc["last_drill_at"] is not None
+    assert doc["retries"] == 1
+    store.close()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
     from tether.paths import StateDir
 
 SCHEMA = 1
+DRILL_MAX_AGE = 30 * 86400.0  # an agent not drilled for this long is flagged
 
 
 def iso(ts: float | None) -> str | None:
@@ -49,6 +50,18 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         "desired": row.get("desired"),
         "updated": iso(now),
     }
+    if "retries" in row:
+        doc["retries"] = row["retries"]
+    if "drills" in row:  # the last drill of each kind; never drilled or over 30 days ago is flagged
+        drills = json.loads(row["drills"] or "{}")
+        last = row.get("last_drill_at")
+        order = {"pass": 0, "degraded": 1, "fail": 2}
+        doc["last_drill"] = {
+            "status": max((d["status"] for d in drills.values()), key=order.__getitem__),
+            "drills": {k: d["status"] for k, d in sorted(drills.items())},
+        } if drills else None
+        doc["last_drill_at"] = iso(last)
+        doc["drill_overdue"] = last is None or now - last > DRILL_MAX_AGE
     if "queue_depth" in row:  # filled in by whoever knows the task queue (the daemon, `tether status`)
         oldest = row.get("oldest_queued")
         doc["queue_depth"] = row["queue_depth"]

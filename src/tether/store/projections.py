@@ -416,3 +416,21 @@ def _notify_failed(tx: Tx, e: Event) -> str | None:
          str(e.data.get("error", ""))[:2000], e.data["notification_id"]),
     )
     return None
+
+
+@projection("drill.result")
+def _drill_result(tx: Tx, e: Event) -> str | None:
+    """The newest status of each drill on the agent's row, so status shows the last drill cheaply."""
+    status = e.data.get("status")
+    if e.agent is None or status not in ("pass", "fail", "degraded"):
+        return None
+    row = tx.execute("SELECT drills FROM agents WHERE name = ?", (e.agent,)).fetchone()
+    if row is None:
+        return None
+    drills = json.loads(row[0] or "{}")
+    drills[str(e.data.get("drill"))] = {"status": status, "at": e.ts}
+    tx.execute(
+        "UPDATE agents SET drills = ?, last_drill_at = ?, updated = ? WHERE name = ?",
+        (json.dumps(drills, sort_keys=True), e.ts, e.ts, e.agent),
+    )
+    return e.agent

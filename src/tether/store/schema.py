@@ -183,6 +183,13 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        "0006_drills",
+        [
+            "ALTER TABLE agents ADD COLUMN drills TEXT",
+            "ALTER TABLE agents ADD COLUMN last_drill_at {real}",
+        ],
+    ),
 ]
 
 
