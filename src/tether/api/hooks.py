@@ -47,9 +47,32 @@ def monitor(request: Request) -> Monitor:
     got: Monitor | None = getattr(request.app.state, "hook_monitor", None)
     if got is None:
         control = request.app.state.control
-        got = Monitor(control.store, control.loaded.state, lambda agent, task: control.beat(agent, task, None))
+        got = Monitor(control.store, control.loaded.state, lambda agent, task: control.beat(agent, task, None),
+                      session_task=lambda agent, sid, started: session_task(control, agent, sid, started))
         request.app.state.hook_monitor = got
     return got
+
+
+def session_task(control: Any, agent: str, session_id: str, started: bool) -> None:
+    """A Claude Code or Codex session is a task: at its start a branch per repository in scope and
+    snapshots (rollback); at its end, where the work ended, and the task done."""
+    from tether.rollback.tasks import begin, end
+
+    store, text = control.store, f"session {session_id}"
+    if started:
+        if any(t.text == text for t in store.tasks(agent)):
+            return
+        task_id = store.emit("task.added", agent, text=text, meta={"session_id": session_id})
+        store.emit("task.started", agent, task_id=task_id, text=text)
+        try:
+            begin(control.loaded, store, agent, task_id, text=text)
+        except Exception as err:  # a workspace mid-merge: the session runs, without a task branch
+            store.emit("task.cancelled", agent, task_id=task_id, note=f"could not start: {err}")
+        return
+    for t in store.tasks(agent, ["started"]):
+        if t.text == text:
+            end(control.loaded, store, agent, t.id)
+            store.emit("task.done", agent, task_id=t.id, text=text)
 
 
 def _agent(who: Principal, agent: str | None, gk: Gatekeeper) -> str:

@@ -82,10 +82,12 @@ def patch_paths(patch: str, cwd: str) -> list[str]:
 
 
 class Monitor:
-    def __init__(self, store: Store, state: StateDir, beat: Beat) -> None:
+    def __init__(self, store: Store, state: StateDir, beat: Beat,
+                 session_task: Callable[[str, str, bool], None] | None = None) -> None:
         self.store = store
         self.state = state
         self._beat = beat
+        self._session_task = session_task  # (agent, session id, started): a session is a task (rollback)
         self._last_beat: dict[str, float] = {}
         self._snapshots: dict[tuple[str, str], dict[str, str]] = {}
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
@@ -152,9 +154,15 @@ class Monitor:
             self.store.emit("session.started", agent, **base, source=p.get("source"), model=p.get("model"),
                             transcript_path=tpath, cwd=cwd)
             self._baseline(agent, cwd)
+            if sid and self._session_task is not None and p.get("source") in (None, "startup"):
+                task_of = self._session_task
+                self.later(lambda: task_of(agent, sid, True))
         elif name == "SessionEnd":
             self.store.emit("session.ended", agent, **base, reason=p.get("reason"))
             self._usage_later(client, agent, sid, tpath)
+            if sid and self._session_task is not None:
+                task_of = self._session_task
+                self.later(lambda: task_of(agent, sid, False))
         elif name == "Stop":
             self.store.emit("turn.ended", agent, **base, last_message=_clip(p.get("last_assistant_message") or "", 500))
             self._usage_later(client, agent, sid, tpath)

@@ -360,7 +360,7 @@ def _error(tx: Tx, e: Event) -> str | None:
     tx.execute(
         "INSERT INTO agent_errors (agent, kind, count, last) VALUES (?, ?, 1, ?) ON CONFLICT (agent, kind) "
         "DO UPDATE SET count = agent_errors.count + 1, last = excluded.last",
-        (e.agent, str(e.data.get("kind") or "error")[:100], e.ts),
+        (e.agent, str(e.data.get("kind") or e.data.get("error_type") or "error")[:100], e.ts),
     )
     return e.agent
 
@@ -434,3 +434,42 @@ def _drill_result(tx: Tx, e: Event) -> str | None:
         (json.dumps(drills, sort_keys=True), e.ts, e.ts, e.agent),
     )
     return e.agent
+
+
+# -- the fleet (tether.fleet): nodes and kills waiting for their node ------------------------------
+@projection("node.registered")
+def _node_registered(tx: Tx, e: Event) -> str | None:
+    """A daemon started on a node: the node is up, beating from now."""
+    d = e.data
+    tx.execute(
+        "INSERT INTO nodes (name, state, pid, url, started, last_beat, state_since, info) "
+        "VALUES (?, 'up', ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET state = 'up', pid = excluded.pid, "
+        "url = excluded.url, started = excluded.started, last_beat = excluded.last_beat, "
+        "state_since = excluded.state_since, info = excluded.info",
+        (d["node"], d.get("pid"), d.get("url"), e.ts, e.ts, e.ts, json.dumps(d.get("info", {}))),
+    )
+    return None
+
+
+@projection("node.lost", "node.back", "node.stopped")
+def _node_state(tx: Tx, e: Event) -> str | None:
+    state = {"node.lost": "lost", "node.back": "up", "node.stopped": "stopped"}[e.kind]
+    tx.execute("UPDATE nodes SET state = ?, state_since = ? WHERE name = ?", (state, e.ts, e.data["node"]))
+    return None
+
+
+@projection("kill.requested")
+def _kill_requested(tx: Tx, e: Event) -> str | None:
+    """A kill for an agent on another node: pending until that node's daemon applies it."""
+    tx.execute(
+        "INSERT INTO kill_requests (record_id, agent, node, reason, requested) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (record_id) DO NOTHING",
+        (e.data["record_id"], e.agent, e.data["node"], e.data.get("reason"), e.ts),
+    )
+    return None
+
+
+@projection("kill.applied")
+def _kill_applied(tx: Tx, e: Event) -> str | None:
+    tx.execute("UPDATE kill_requests SET applied = ? WHERE record_id = ?", (e.ts, e.data["record_id"]))
+    return None

@@ -1,0 +1,54 @@
+"""A Claude Code (or Codex) session is a task: SessionStart puts the agent's repository on a branch
+tether/<agent>/<task> from the current HEAD (rollback), SessionEnd records where it ended and the task done."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+from tether.api.hooks import session_task
+from tether.integrations.monitor import Monitor
+from tether.runbook import load
+from tether.store import open_store
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_session_is_a_task_on_its_own_branch(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("one\n")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    base = _git(repo, "rev-parse", "HEAD")
+    rb = tmp_path / "tether.yaml"
+    rb.write_text(
+        f"host: {{state_dir: {tmp_path / 'state'}}}\nagents:\n  coder:\n"
+        "    owner: {name: A, contact: \"json://127.0.0.1:9/a\"}\n    backup: {name: B, contact: \"json://127.0.0.1:9/b\"}\n"
+        f"    kind: claude-code\n    prompt: tidy up\n    cwd: {repo}\n    scope: {{repos: [{repo}]}}\n"
+    )
+    loaded = load(rb)
+    store = open_store(loaded.store_url)
+    control = SimpleNamespace(store=store, loaded=loaded)
+    monitor = Monitor(store, loaded.state, lambda agent, task: None,
+                      session_task=lambda agent, sid, started: session_task(control, agent, sid, started))
+    monitor.event("claude-code", "coder", {"hook_event_name": "SessionStart", "session_id": "s-1",
+                                          "source": "startup", "cwd": str(repo)})
+    assert monitor.drain()
+    [task] = store.tasks("coder")
+    assert task.state == "started" and task.text == "session s-1"
+    assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD") == f"tether/coder/{task.id}"
+    assert _git(repo, "rev-parse", "HEAD") == base
+    monitor.event("claude-code", "coder", {"hook_event_name": "SessionStart", "session_id": "s-1",
+                                          "source": "resume", "cwd": str(repo)})  # a resume is the same task
+    monitor.event("claude-code", "coder", {"hook_event_name": "SessionEnd", "session_id": "s-1", "cwd": str(repo)})
+    assert monitor.drain()
+    [task] = store.tasks("coder")
+    assert task.state == "done"
+    assert any(e.kind == "rollback.end" for e in store.events(limit=1000))
+    monitor.stop()
+    store.close()
