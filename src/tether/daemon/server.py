@@ -180,6 +180,10 @@ def serve(
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
     daemon.boot(url)
+    from tether.daemon.hostwatch import HostWatch
+
+    hostwatch = HostWatch(daemon)  # probes and free disk, on a thread of their own
+    hostwatch.start()
     write_atomic(state.root / "daemon.json", json.dumps({
         "pid": os.getpid(), "url": url, "socket": str(state.socket) if unix else None, "started": time.time(),
     }))
@@ -205,6 +209,7 @@ def serve(
         if sd is not None:
             sd.stop()
         _notify("stopping")
+        hostwatch.stop()
         daemon.halt(stop_agents=True)
         (state.root / "daemon.json").unlink(missing_ok=True)
         if unix is not None:

@@ -281,6 +281,9 @@ class Host(Strict):
     export: Export = Export()
     deadman: Deadman | None = None
     tls: Tls | None = None
+    probes: tuple[str, ...] = ()  # endpoints agents depend on: tcp://HOST:PORT or http(s)://... (never ping)
+    probe_interval: Duration = 60.0
+    disk_low_bytes: int = Field(default=1024**3, ge=0)  # free space under this opens a disk.low incident
 
     @field_validator("listen")
     @classmethod
