@@ -35,7 +35,7 @@ RATE = 200.0
 def _daemon(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
     ws = tmp / "ws"
     (ws / "src").mkdir(parents=True)
-    person = {"name": "Ana", "contact": "mailto://ana@example.com"}
+    person = {"name": "Ana", "contact": "json://127.0.0.1:9/ana"}
     rb = tmp / "tether.yaml"
     rb.write_text(yaml.safe_dump({"version": 1, "host": {"state_dir": str(tmp / "state"), "listen": "127.0.0.1:0"},
                                   "agents": {"bench": {"owner": person, "backup": person, "command": ["sleep", "1"],

@@ -34,7 +34,7 @@ import yaml
 from common import BIN, PYTHON, row
 
 STAMP = "date +%s.%N >> {file}"
-PERSON = {"name": "Bench", "contact": "mailto://bench@example.com"}
+PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
 
 
 def _env() -> dict[str, str]:

@@ -25,7 +25,7 @@ AGENTS_DIR = Path(os.environ.get("TETHER_AGENTS_DIR")
                   or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tether-ci" / "agents")
 BIN = AGENTS_DIR / "node_modules" / ".bin"
 PY = sys.executable
-PERSON = {"name": "Ana", "contact": "mailto://ana@example.com"}
+PERSON = {"name": "Ana", "contact": "json://127.0.0.1:9/ana"}
 
 
 def cli_binary(name: str) -> str:
