@@ -107,8 +107,9 @@ def test_kill_drill_for_a_never_restarted_agent_needs_it_reported_and_its_owner_
         stop.set()
         helper.join(5)
         assert second.status == "pass", second
-        assert "reported stopped (policy never)" in second.detail and "incident" in second.detail
-        assert len(second.evidence) == 3, "the exit, the stopped state and the incident"
+        assert "reported stopped (policy never)" in second.detail
+        assert "incident" in second.detail or "owner notified" in second.detail, second.detail
+        assert len(second.evidence) >= 3, "the exit, the stopped state and the incident (or notification)"
         assert host.store.incidents("open", "once") == [], "the drill resolved the incident it caused"
         wait_until(lambda: h.instances("once"), 10, "the drill to start it again")
     finally:
