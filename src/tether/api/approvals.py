@@ -114,7 +114,18 @@ def approve(approval_id: Id, body: Decide, who: Caller, request: Request) -> dic
     approvals: Approvals = request.app.state.control.approvals
     row: dict[str, Any] = _call(approvals.decide, approval_id, True, _identity(who), body.note)
     _gatekeeper(request)._seal()
+    _fleet_notify(approvals, approval_id)
     return row
+
+def _fleet_notify(approvals: Approvals, approval_id: int) -> None:
+    """fleet (issue 10): on a PostgreSQL store, wake the waiters on every other node at once."""
+    notify = getattr(approvals.store, "notify", None)
+    if callable(notify):
+        try:
+            notify("approvals", str(approval_id))
+        except Exception:  # the decision is recorded; other nodes still see it within their 5 s re-read
+            pass
+
 
 @router.post("/v1/approvals/{approval_id}/deny")
 def deny(approval_id: Id, body: Deny, who: Caller, request: Request) -> dict[str, Any]:
@@ -122,6 +133,7 @@ def deny(approval_id: Id, body: Deny, who: Caller, request: Request) -> dict[str
     approvals: Approvals = request.app.state.control.approvals
     row: dict[str, Any] = _call(approvals.decide, approval_id, False, _identity(who), body.reason)
     _gatekeeper(request)._seal()
+    _fleet_notify(approvals, approval_id)
     return row
 
 

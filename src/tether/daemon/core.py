@@ -54,7 +54,14 @@ class Daemon:
         self.state = loaded.state
         self.clock = clock or Clock()
         self._prepare_state_dir()
-        self.store: Store = open_store(loaded.store_url)
+        # fleet (issue 10): a PostgreSQL store makes this daemon a node; SQLite is untouched
+        from tether.fleet.nodes import node_name
+
+        self.node = node_name(loaded.runbook.host.name)
+        self._fleet_store = not loaded.store_url.startswith("sqlite")
+        self.store: Store = open_store(loaded.store_url, node=self.node if self._fleet_store else None)
+        self.bus: Any = None  # tether.fleet.bus.Bus when the store is a fleet store (set in boot)
+        # end fleet
         self.store.on_change(self._write_status)
         from tether.approvals import Approvals
 
@@ -109,8 +116,22 @@ class Daemon:
         for inc in self.store.incidents("open"):
             if inc["agent"] and inc["kind"] in heartbeat.FLAGGED_STATES:
                 self._flags.setdefault(inc["agent"], set()).add(inc["kind"])
+        from tether.fleet import is_fleet
+
+        fleet = is_fleet(self.store)
+        if fleet:  # fleet: register the node (back after being lost: resolves its incident)
+            from tether.fleet import nodes
+
+            nodes.register(self.store, self.node, pid=os.getpid(), url=url,
+                           agents=list(self.loaded.runbook.agents), now=self.clock.wall())
         for name, spec in self.loaded.runbook.agents.items():
             self._add(name, spec)
+        if fleet:  # fleet: kills recorded while away, then LISTEN for approvals, kills, reloads
+            from tether.fleet import bus, pending
+
+            pending.apply_pending(self.store, self)
+            self.bus = bus.Bus(self)
+            self.bus.start()
         self._monitor_thread = threading.Thread(target=self._monitor, name="tether-monitor", daemon=True)
         self._monitor_thread.start()
         self.notifier.base_url = url.rstrip("/")
@@ -120,7 +141,10 @@ class Daemon:
 
     def _add(self, name: str, spec: Agent, fresh: bool = False) -> None:
         row = self.store.agent(name)
-        events = [NewEvent("agent.registered", name, {"info": self._info(spec)})]
+        registered: dict[str, Any] = {"info": self._info(spec)}
+        if self._fleet_store:  # fleet: the agent is pinned to this node
+            registered["node"] = self.node
+        events = [NewEvent("agent.registered", name, registered)]
         if row is None:
             desired = "running" if spec.autostart else "stopped"
             events.append(NewEvent("agent.desired", name, {"desired": desired}))
@@ -165,6 +189,12 @@ class Daemon:
         if self._monitor_thread is not None:
             self._monitor_thread.join(timeout=10)
         self._release_inhibitor()
+        if self.bus is not None:  # fleet: a clean stop is no lost node
+            from tether.fleet import nodes
+
+            self.bus.close()
+            with contextlib.suppress(Exception):
+                nodes.stopped(self.store, self.node, self.clock.wall())
         self.store.emit("daemon.stopped", None, pid=os.getpid(), agents_stopped=stop_agents)
         for part in (self.notifier.close, self.exporter.stop, self.deadman.stop if self.deadman else None):
             if part is not None:
@@ -381,6 +411,8 @@ class Daemon:
             deadline = heartbeat.next_change(row, now)
             if deadline is not None:
                 deadlines.append(deadline + 0.001)  # states flip strictly after their deadline
+        if self.bus is not None:  # fleet: beat for this node, see lost nodes, apply kills pending here
+            deadlines.append(self._fleet_once(now))
         approval_deadline = self.approvals.tick(now)
         if approval_deadline is not None:
             deadlines.append(approval_deadline)
@@ -401,6 +433,26 @@ class Daemon:
             deadlines.append(now + max(0.0, release_at - self.clock.mono()))
         wait = min(deadlines) - now if deadlines else MONITOR_MAX_SLEEP
         return min(max(wait, 0.0), MONITOR_MAX_SLEEP)
+
+    # -- the fleet (tether.fleet; only on a PostgreSQL store) ----------------------------------------
+    def _fleet_once(self, now: float) -> float:
+        from tether.fleet import nodes, pending
+
+        try:
+            nodes.beat(self.store, self.node, now)
+            if nodes.check_lost(self.store, self.node, now):
+                self.poke()
+            pending.apply_pending(self.store, self)
+        except Exception as err:
+            print(f"tether: fleet: {err!r}", file=sys.stderr, flush=True)
+        return now + nodes.BEAT_EVERY
+
+    def local_agents(self) -> list[str]:
+        return self.agent_names()
+
+    def wake_approvals(self) -> None:
+        """A decision recorded on another node: this node's waiters re-read the store now."""
+        self.approvals._notify()
 
     def _clock_jumped(self, now: float, jump: float) -> None:
         """A suspend (or a clock set): one ``host.suspended`` incident, and every live agent's

@@ -184,6 +184,30 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        "0006_fleet_nodes",
+        [
+            """CREATE TABLE nodes (
+                name TEXT PRIMARY KEY,
+                state TEXT NOT NULL DEFAULT 'up',
+                pid {bigint},
+                url TEXT,
+                started {real},
+                last_beat {real},
+                state_since {real},
+                info TEXT NOT NULL DEFAULT '{{}}'
+            )""",
+            """CREATE TABLE kill_requests (
+                record_id TEXT PRIMARY KEY,
+                agent TEXT NOT NULL,
+                node TEXT NOT NULL,
+                reason TEXT,
+                requested {real} NOT NULL,
+                applied {real}
+            )""",
+            "CREATE INDEX kill_requests_node ON kill_requests (node, applied)",
+        ],
+    ),
+    (
         "0006_drills",
         [
             "ALTER TABLE agents ADD COLUMN drills TEXT",

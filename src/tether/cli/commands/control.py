@@ -29,6 +29,8 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
     for name in names:
         spec = obj.loaded.runbook.agents.get(name)
         if spec is None:
+            if not all_ and _fleet_kill(obj, name, reason):  # fleet: an agent on another node
+                return
             raise NotFound(f"no agent named {name!r} in {obj.loaded.path}")
         specs.append((name, spec))
     if all_:
@@ -40,6 +42,31 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
         click.echo(
             f"{name}: killed ({len(got['signalled'])} process(es) signalled{note}); `tether resume {name}` lifts it"
         )
+
+
+def _fleet_kill(obj: Context, name: str, reason: str | None) -> bool:
+    """fleet (issue 10): AGENT runs on another node of this PostgreSQL store: record the kill there and
+    NOTIFY that node's daemon; it stays pending on that node until its daemon applies it."""
+    from tether.fleet import is_fleet, pending
+    from tether.fleet.nodes import node, node_name
+
+    if obj.store_url.startswith("sqlite"):
+        return False
+    store = obj.store()
+    if not is_fleet(store):
+        return False
+    row = store.agent(name)
+    here = node_name(obj.loaded.runbook.host.name)
+    if row is None or not row.get("node") or row["node"] == here:
+        return False
+    pending.request(store, name, str(row["node"]), reason)
+    owner = node(store, str(row["node"]))
+    state = owner["state"] if owner else "unknown"
+    click.echo(
+        f"{name}: kill pending on node {row['node']} (node {state}); its daemon applies it at once, "
+        "or when it next reads the store"
+    )
+    return True
 
 
 @click.command()
