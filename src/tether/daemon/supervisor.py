@@ -29,10 +29,12 @@ from typing import Any
 
 from tether import process
 from tether.daemon.restarts import RestartTracker, should_restart
+from tether.integrations import agents as agent_kinds
 from tether.paths import StateDir
 from tether.runbook.model import Agent
 from tether.store import NewEvent, Store
 
+KIND_POLL = 2.0  # seconds between looks at a claude-code/codex agent's pending approval or queue
 NO_PIDFD_POLL = 0.5  # seconds between liveness checks where pidfds are missing (macOS, old kernels)
 
 
@@ -248,7 +250,8 @@ class AgentSupervisor:
             return True
         if self._blocked() is not None:
             self._flush()
-            self._wait(None, None)
+            # claude-code/codex agents wait on an approval or on their queue: look again every few seconds
+            self._wait(None, KIND_POLL if self.spec.kind in agent_kinds.KINDS else None)
             return False
         delay = self.next_start - time.monotonic()
         if delay > 0 and not self._restart_now:
@@ -292,6 +295,8 @@ class AgentSupervisor:
     def _should_terminate(self) -> bool:
         return self.desired != "running" or self._restart_now or self._kill_file() is not None
 
+    _idle_kind = False
+
     def _blocked(self) -> str | None:
         """Why no start may happen now, or None."""
         if self.desired != "running":
@@ -300,6 +305,13 @@ class AgentSupervisor:
             return self.held
         if self._kill_file() is not None:
             return "killed"
+        if self.spec.kind in agent_kinds.KINDS:  # a deferred call waits for its human; no prompt, no task: idle
+            why = agent_kinds.waiting(self.state, self.store, self.spec)
+            if why is not None:
+                return why
+            if self._idle_kind:
+                self._idle_kind = False  # look at the queue again on the next turn
+                return "idle"
         return None
 
     def _kill_file(self) -> Path | None:
@@ -319,6 +331,15 @@ class AgentSupervisor:
             self._restart_now = False
         deferred, self._deferred = self._deferred, None
         before, recorded = (deferred[0], deferred[1]) if deferred is not None else ([], None)
+        launch = None
+        if self.spec.kind in agent_kinds.KINDS:  # `claude -p` / `codex exec`: a prompt, a queued task or a resume
+            launch = agent_kinds.launch(self.spec, self.state, self.store, self.hooks.env()["TETHER_URL"])
+            if launch is None:  # nothing to do (or still waiting on a human): idle, not a start
+                self._idle_kind = True
+                if before:
+                    self.store.append(before)
+                self._mark(recorded)
+                return
         self.tracker.record_start(now)
         if self.tracker.crashlooping(now):
             limit, window = self.spec.restart.crashloop.limit, self.spec.restart.crashloop.window
@@ -334,11 +355,14 @@ class AgentSupervisor:
             return
         instance = uuid.uuid4().hex[:12]
         log_dir = self.state.log_dir(self.name)
+        argv, env = list(self.spec.command), self.hooks.env()
+        if launch is not None:
+            argv, env = launch.argv, {**env, **launch.env}
         try:
             process.rotate(log_dir, self.log_max_bytes)
             handle = process.spawn(
                 process.Spec(
-                    agent=self.name, argv=list(self.spec.command), cwd=self.cwd, env=self.hooks.env(),
+                    agent=self.name, argv=argv, cwd=self.cwd, env=env,
                     run_dir=self.run_dir, log_dir=log_dir, user=self.spec.run_as, instance=instance,
                 )
             )
@@ -403,6 +427,9 @@ class AgentSupervisor:
                 data["killed_by"] = handle.killed_by()
             events.append(NewEvent("agent.exited", self.name, data))
             self.tracker.stable(uptime)
+        outcome = None  # claude-code/codex: "deferred" (a human decides, then --resume), "done" or "failed"
+        if self.spec.kind in agent_kinds.KINDS and not already and not self._stop.is_set():
+            outcome = agent_kinds.exited(self.spec, self.state, self.store, code)
         with self._lock:
             self.handle = None
             rebooted = code is None and _from_previous_boot(handle)
@@ -421,6 +448,12 @@ class AgentSupervisor:
                 pass
             elif rebooted:
                 pass  # the host went down under it: start it again, whatever its policy
+            elif outcome == "deferred" or (outcome == "done" and not self.spec.prompt):
+                # held for a human (resumed once decided), or a queue-driven agent ready for its next
+                # task: neither is a crash, so no backoff and no crash-loop count
+                if self.tracker.recent:
+                    self.tracker.recent.pop()
+                self.next_start = time.monotonic()
             elif not should_restart(self.spec.restart.policy, code):
                 self.held = "exited"
                 state = ("stopped", f"exited {code}; restart policy {self.spec.restart.policy}")

@@ -208,7 +208,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
-        "0006_drills",
+        "0007_drills",
         [
             "ALTER TABLE agents ADD COLUMN drills TEXT",
             "ALTER TABLE agents ADD COLUMN last_drill_at {real}",
