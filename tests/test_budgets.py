@@ -56,3 +56,14 @@ def test_spent_dollars_block_too(tmp_path: Path) -> None:
     got = gk.check("spender", Request(command="git push --force origin main"))
     assert got.decision == "deny" and "$5.50 spent today" in got.reason
     gk.store.close()
+
+
+def test_accounts_a_command_touches_become_the_accounts_touched_signal(tmp_path: Path) -> None:
+    from tether.signals import agent_signals
+
+    gk = _gatekeeper(tmp_path)
+    gk.check("spender", Request(command="aws s3 ls --profile prod"))
+    gk.check("spender", Request(command="gh pr list --repo acme/app"))
+    touched = agent_signals(gk.store)["spender"]["accounts_touched"]
+    assert "aws:prod" in touched and any("acme/app" in a for a in touched), touched
+    gk.store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from tether.errors import UsageError
@@ -49,8 +50,24 @@ def create(store: Store, role: str, agent: str | None = None) -> str:
     return token
 
 
+#: How long a verified token is trusted without asking the store again (a revoked token stops working
+#: within this long). Every heartbeat and hook call authenticates: this keeps a query off each one.
+CACHE_SECONDS = 2.0
+_cache: dict[tuple[int, str], tuple[float, Principal]] = {}
+
+
 def identify(store: Store, token: str) -> Principal | None:
-    row = store.token(digest(token))
+    key = (id(store), digest(token))
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    row = store.token(key[1])
     if row is None:
+        _cache.pop(key, None)
         return None
-    return Principal(row["role"], row["agent"], row["id"])
+    who = Principal(row["role"], row["agent"], row["id"])
+    if len(_cache) > 10_000:
+        _cache.clear()
+    _cache[key] = (now, who)
+    return who

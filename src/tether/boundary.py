@@ -141,6 +141,9 @@ class Gatekeeper:
             self._budget_incident(agent, spent)
         spec = self.loaded.runbook.agents[agent]
         resources = tuple({"kind": r.kind, "value": r.value, "op": r.op} for r in d.resources)
+        accounts = sorted({r.value for r in d.resources if r.kind in ("account", "repo")})
+        if accounts:  # the "external accounts touched" signal, from what the classifier saw
+            self.store.emit("accounts.touched", agent, accounts=accounts)
 
         def outcome(decision: str, approval_id: int | None = None, reason: str | None = None) -> Outcome:
             return Outcome(decision, d.verdict, reason or d.reason, d.rule, d.classes, resources, approval_id)
