@@ -6,7 +6,9 @@ use, so ``import tether`` stays free for the CLI.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing `typing` costs ~10 ms; `tether --help` must not pay for it
+    from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["Agent", "Denied", "TetherUnavailable", "__version__"]
