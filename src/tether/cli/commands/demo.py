@@ -28,9 +28,16 @@ def demo(directory: str | None, duration: float | None) -> None:
     click.echo(f"[2/3] runbook valid: {len(loaded.runbook.agents)} agents: {', '.join(loaded.runbook.agents)}")
     click.echo("[3/3] starting the daemon")
     info = start_daemon(runbook)
-    tether = "tether"
+    import shutil
+    import sys
+
+    local = Path(sys.executable).parent / "tether"  # ./scripts/demo runs from .venv, which may not be on PATH
+    tether = "tether" if not local.exists() or shutil.which("tether") == str(local) else str(local)
+    token = (loaded.state.root / "admin.token").read_text().strip()
     click.echo(f"""
-tether is supervising the demo host at {info['url']} (API docs: {info['url']}/v1/docs)
+tether is supervising the demo host.
+  dashboard  {info['url']}/   (sign in with the admin token: {token})
+  API docs   {info['url']}/v1/docs
 
 In another shell, point tether at the demo and try:
   export TETHER_RUNBOOK={runbook}
