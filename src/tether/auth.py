@@ -53,11 +53,11 @@ def create(store: Store, role: str, agent: str | None = None) -> str:
 #: How long a verified token is trusted without asking the store again (a revoked token stops working
 #: within this long). Every heartbeat and hook call authenticates: this keeps a query off each one.
 CACHE_SECONDS = 2.0
-_cache: dict[tuple[int, str], tuple[float, Principal]] = {}
+_cache: dict[tuple[str, str], tuple[float, Principal]] = {}
 
 
 def identify(store: Store, token: str) -> Principal | None:
-    key = (id(store), digest(token))
+    key = (store.url, digest(token))  # the store's URL, not id(): ids are reused after a store is closed
     now = time.monotonic()
     hit = _cache.get(key)
     if hit is not None and now - hit[0] < CACHE_SECONDS:

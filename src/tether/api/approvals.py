@@ -19,7 +19,9 @@ router = APIRouter()
 MAX_WAIT = 600.0
 
 
-class CheckBody(BaseModel):
+class ActionBody(BaseModel):
+    """One action an agent wants to take (see ``tether.boundary.Request``): checked, or explained."""
+
     command: str | None = Field(default=None, max_length=100_000)
     tool: str | None = Field(default=None, max_length=200)
     input: dict[str, Any] | None = None
@@ -30,6 +32,9 @@ class CheckBody(BaseModel):
     action: str | None = Field(default=None, max_length=64)
     detail: str = Field(default="", max_length=10_000)
     cwd: str | None = Field(default=None, max_length=4096)
+
+
+class CheckBody(ActionBody):
     wait: float = Field(default=0.0, ge=0.0, le=MAX_WAIT, description="seconds to wait for a human decision")
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from tether.api.app import Caller
+from tether.api.approvals import ActionBody
 from tether.redact import redact
 from tether.web import common, views
 
@@ -104,17 +105,8 @@ class Audit(Open):
     rows: list[dict[str, Any]]
 
 
-class ExplainBody(BaseModel):
-    command: str | None = Field(default=None, max_length=100_000)
-    tool: str | None = Field(default=None, max_length=200)
-    input: dict[str, Any] | None = None
-    path: str | None = Field(default=None, max_length=4096)
-    op: str = Field(default="write", pattern=r"^(read|write|delete|exec)$")
-    url: str | None = Field(default=None, max_length=8192)
-    method: str = Field(default="GET", max_length=16)
-    action: str | None = Field(default=None, max_length=64)
-    detail: str = Field(default="", max_length=10_000)
-    cwd: str | None = Field(default=None, max_length=4096)
+class ExplainBody(ActionBody):
+    """The action to explain: the same fields an agent's check takes, without the wait."""
 
 
 class Explained(Open):
