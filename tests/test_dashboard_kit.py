@@ -10,6 +10,7 @@ import os
 import re
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,12 @@ class Control:
         self._known(agent)
         self.store.beat(agent, time.time(), None if task is None else redact(task),
                         None if progress is None else redact(progress))
+
+    def beat_soon(self, agent: str, task: str | None, progress: str | None, loop: Any) -> Any:
+        self.beat(agent, task, progress)
+        done = Future() if loop is None else loop.create_future()
+        done.set_result(None)
+        return done
 
     def touched(self, agent: str) -> None:
         pass

@@ -233,6 +233,19 @@ class StoreContract:
         assert (row["last_heartbeat"], row["last_progress"], row["progress"]) == (T0 + 40, T0 + 30, "step 2/3")
         assert len(store.events()) == count, "beats are not events"
 
+    def test_beats_in_one_write_apply_in_order(self, store: Store) -> None:
+        """The daemon writes the beats that arrive together in one call: each agent's row ends as its
+        last beat left it, progress counted only where it changed."""
+        store.append([ev("agent.registered", n, T0, info={}) for n in ("a", "b")])
+        store.beats([("a", T0 + 1, "t1", "p1"), ("b", T0 + 1, None, None), ("a", T0 + 2, None, "p1"),
+                     ("ghost", T0 + 2, None, None), ("b", T0 + 3, "t2", "q1")])
+        a, b = store.agent("a"), store.agent("b")
+        assert a is not None and b is not None
+        assert (a["last_heartbeat"], a["task"], a["progress"], a["last_progress"]) == (T0 + 2, "t1", "p1", T0 + 1)
+        assert (b["last_heartbeat"], b["task"], b["progress"], b["last_progress"]) == (T0 + 3, "t2", "q1", T0 + 3)
+        assert store.agent("ghost") is None
+        store.beats([])
+
     def test_beat_for_unknown_agent_creates_nothing(self, store: Store) -> None:
         store.beat("ghost", T0)
         assert store.agent("ghost") is None

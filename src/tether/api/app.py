@@ -5,6 +5,8 @@ Views hold no logic: they check the caller's role and call the daemon's core (``
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -27,6 +29,9 @@ class Control(Protocol):
 
     def agent_names(self) -> list[str]: ...
     def beat(self, agent: str, task: str | None, progress: str | None) -> None: ...
+    def beat_soon(
+        self, agent: str, task: str | None, progress: str | None, loop: asyncio.AbstractEventLoop | None
+    ) -> Future[None] | asyncio.Future[None]: ...
     def touched(self, agent: str) -> None: ...
     def start(self, agent: str) -> None: ...
     def stop(self, agent: str) -> None: ...
@@ -74,7 +79,13 @@ def principal(request: Request) -> Principal:
     return who
 
 
-Caller = Annotated[Principal, Depends(principal)]
+async def _caller(request: Request) -> Principal:
+    """``principal`` on the event loop, not a worker thread: a token seen in the last seconds is a
+    dictionary lookup, and one that is not is a single indexed read."""
+    return principal(request)
+
+
+Caller = Annotated[Principal, Depends(_caller)]
 #: A row id: the store's 64-bit integers (anything larger is a 422, not an overflow deep in SQLite).
 Id = Annotated[int, FastAPIPath(ge=0, le=2**63 - 1)]
 
@@ -137,7 +148,7 @@ def create_app(control: Control) -> FastAPI:
             raise HTTPException(409, f"task {task_id} cancelled: {err}") from None
 
     @app.get("/v1/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
     @app.get("/v1/agents")
@@ -152,9 +163,14 @@ def create_app(control: Control) -> FastAPI:
         return report(store, agent)[0]
 
     @app.post("/v1/agents/{agent}/heartbeat")
-    def heartbeat(agent: str, body: Beat, who: Caller) -> dict[str, str]:
+    async def heartbeat(agent: str, body: Beat, who: Caller) -> dict[str, str]:
+        """On the event loop, no thread: the beat joins the next write and the answer waits for it."""
         own(who, agent)
-        control.beat(agent, body.task, body.progress)
+        try:
+            done = control.beat_soon(agent, body.task, body.progress, asyncio.get_running_loop())
+        except NotFound as err:
+            raise HTTPException(404, str(err)) from None
+        await done
         return {"status": "ok"}
 
     @app.post("/v1/agents/{agent}/report")

@@ -3,6 +3,7 @@ verbs the API and CLI call. Holds no HTTP: ``tether.api.app`` serves it, ``daemo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pwd
@@ -11,10 +12,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from tether import auth, heartbeat, redact, status_file
+from tether.daemon.beats import BeatWriter
 from tether.daemon.supervisor import AgentSupervisor, Hooks
 from tether.errors import NotFound, RunbookError, UsageError
 from tether.runbook import LoadedRunbook, load
@@ -63,6 +66,7 @@ class Daemon:
         self.bus: Any = None  # tether.fleet.bus.Bus when the store is a fleet store (set in boot)
         # end fleet
         self.store.on_change(self._write_status)
+        self.beats = BeatWriter(self.store)
         from tether.approvals import Approvals
 
         self.approvals = Approvals(self.store, on_change=lambda: self._monitor_wake.set())
@@ -195,6 +199,7 @@ class Daemon:
             self.bus.close()
             with contextlib.suppress(Exception):
                 nodes.stopped(self.store, self.node, self.clock.wall())
+        self.beats.close()
         self.store.emit("daemon.stopped", None, pid=os.getpid(), agents_stopped=stop_agents)
         for part in (self.notifier.close, self.exporter.stop, self.deadman.stop if self.deadman else None):
             if part is not None:
@@ -268,12 +273,22 @@ class Daemon:
         return self._sup(agent).spec.kill.grace + VERB_WAIT_EXTRA
 
     def beat(self, agent: str, task: str | None, progress: str | None) -> None:
+        """Record a beat (with the others that arrive meanwhile, in one write); return once it is on disk."""
+        self.beat_soon(agent, task, progress, None).result()
+
+    def beat_soon(
+        self, agent: str, task: str | None, progress: str | None, loop: asyncio.AbstractEventLoop | None
+    ) -> Future[None] | asyncio.Future[None]:
+        """As ``beat``, returning its future at once (an asyncio one on ``loop``: the HTTP API awaits it)."""
         self._sup(agent)
         task = None if task is None else redact.redact(task)  # beats are no events: redact them here
         progress = None if progress is None else redact.redact(progress)
-        self.store.beat(agent, self.clock.wall(), task, progress)
-        if self._flags.get(agent):  # stale or stuck: the monitor judges it again now
-            self.poke()
+        at = self.clock.wall()
+        done = (self.beats.submit(agent, at, task, progress) if loop is None
+                else self.beats.submit_async(agent, at, task, progress))
+        if self._flags.get(agent):  # stale or stuck: the monitor judges it again once it is written
+            done.add_done_callback(lambda _: self.poke())
+        return done
 
     def touched(self, agent: str) -> None:
         """Something the agent did (a task started or ended) may end a stuck state."""

@@ -86,6 +86,10 @@ class Store(ABC):
         """Record a heartbeat on the agent's row. Not an event: beats do not grow the store."""
 
     @abstractmethod
+    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]]) -> None:
+        """Record several heartbeats ``(agent, at, task, progress)``, oldest first, in one transaction."""
+
+    @abstractmethod
     def prune(self, events_before: float) -> int:
         """Delete events older than ``events_before`` (retention); return how many."""
 

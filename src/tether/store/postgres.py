@@ -486,13 +486,19 @@ class PostgresStore(Store):
         self._submit(lambda tx: (_insert(tx, full), set()))
 
     def beat(self, agent: str, at: float, task: str | None = None, progress: str | None = None) -> None:
+        self.beats([(agent, at, task, progress)])
+
+    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]]) -> None:
+        rows = [(at, task, progress, progress, at, progress, agent) for agent, at, task, progress in beats]
+
         def job(tx: _Tx) -> tuple[None, set[str]]:
-            tx.pg(
-                "UPDATE agents SET last_heartbeat = %s, task = COALESCE(%s, task), "
-                "last_progress = CASE WHEN %s::text IS NOT NULL AND %s::text IS DISTINCT FROM progress "
-                "THEN %s ELSE last_progress END, progress = COALESCE(%s, progress) WHERE name = %s",
-                (at, task, progress, progress, at, progress, agent),
-            )
+            for params in rows:
+                tx.pg(
+                    "UPDATE agents SET last_heartbeat = %s, task = COALESCE(%s, task), "
+                    "last_progress = CASE WHEN %s::text IS NOT NULL AND %s::text IS DISTINCT FROM progress "
+                    "THEN %s ELSE last_progress END, progress = COALESCE(%s, progress) WHERE name = %s",
+                    params,
+                )
             return None, set()
 
         self._submit(job)

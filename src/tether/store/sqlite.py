@@ -239,12 +239,17 @@ class SQLiteStore(Store):
         self._submit(job)
 
     def beat(self, agent: str, at: float, task: str | None = None, progress: str | None = None) -> None:
+        self.beats([(agent, at, task, progress)])
+
+    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]]) -> None:
+        rows = [(at, task, progress, progress, at, progress, agent) for agent, at, task, progress in beats]
+
         def job(conn: sqlite3.Connection) -> tuple[None, set[str]]:
-            conn.execute(
+            conn.executemany(
                 "UPDATE agents SET last_heartbeat = ?, task = COALESCE(?, task), "
                 "last_progress = CASE WHEN ? IS NOT NULL AND ? IS NOT progress THEN ? ELSE last_progress END, "
                 "progress = COALESCE(?, progress) WHERE name = ?",
-                (at, task, progress, progress, at, progress, agent),
+                rows,
             )
             return None, set()
 

@@ -1,0 +1,83 @@
+"""Heartbeat ingest (``tether.daemon.beats``): beats that arrive together are written together, each is
+acknowledged only once it is on disk, and a store error reaches every waiter."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from tether.daemon.beats import BeatWriter
+from tether.store import NewEvent, open_store
+from tether.store.sqlite import SQLiteStore
+
+
+def _store(tmp_path: Path, names: list[str]) -> SQLiteStore:
+    store = open_store(f"sqlite:///{tmp_path / 'tether.db'}")
+    assert isinstance(store, SQLiteStore)
+    store.append([NewEvent("agent.registered", n, {"info": {}}) for n in names])
+    return store
+
+
+def test_concurrent_beats_share_writes_and_are_on_disk_when_acknowledged(tmp_path: Path) -> None:
+    names = [f"a{i}" for i in range(40)]
+    store = _store(tmp_path, names)
+    writer = BeatWriter(store)
+    start = threading.Barrier(len(names))
+    seen: dict[str, float | None] = {}
+
+    def beat(name: str) -> None:
+        start.wait()
+        for i in range(5):
+            writer.submit(name, 1000.0 + i, "task", f"step {i}").result(timeout=10)
+        row = open_store(store.url).agent(name)  # another connection: it is committed, not just queued
+        seen[name] = None if row is None else row["last_heartbeat"]
+
+    threads = [threading.Thread(target=beat, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    writer.close()
+    assert seen == dict.fromkeys(names, 1004.0)
+    assert writer.batches < len(names) * 5, "beats arriving together were written one by one"
+    store.close()
+
+
+def test_async_waiters_on_one_loop_are_all_answered(tmp_path: Path) -> None:
+    names = [f"a{i}" for i in range(50)]
+    store = _store(tmp_path, names)
+    writer = BeatWriter(store)
+
+    async def main() -> None:
+        await asyncio.wait_for(asyncio.gather(*(writer.submit_async(n, 5.0, None, "p") for n in names)), 10)
+
+    asyncio.run(main())
+    writer.close()
+    assert {r["name"]: r["last_heartbeat"] for r in store.agents()} == dict.fromkeys(names, 5.0)
+    store.close()
+
+
+def test_a_failing_write_fails_every_beat_in_it_and_the_writer_goes_on(tmp_path: Path) -> None:
+    store = _store(tmp_path, ["a"])
+    writer = BeatWriter(store)
+    real = store.beats
+    calls = []
+
+    def broken(beats: object) -> None:
+        calls.append(beats)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        real(beats)  # type: ignore[arg-type]
+
+    store.beats = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk full"):
+        writer.submit("a", 1.0, None, None).result(timeout=5)
+    writer.submit("a", 2.0, None, None).result(timeout=5)
+    assert (store.agent("a") or {})["last_heartbeat"] == 2.0
+    writer.close()
+    with pytest.raises(RuntimeError, match="stopping"):
+        writer.submit("a", 3.0, None, None).result(timeout=1)
+    store.close()
