@@ -6,11 +6,11 @@ The real-daemon tests use ``tether up --foreground`` (see ``test_daemon_kit.Host
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,9 @@ class Control:
         self.store.beat(agent, time.time(), None if task is None else redact(task),
                         None if progress is None else redact(progress))
 
-    def beat_soon(self, agent: str, task: str | None, progress: str | None, loop: Any) -> Any:
+    def beat_soon(self, agent: str, task: str | None, progress: str | None) -> asyncio.Future[None]:
         self.beat(agent, task, progress)
-        done = Future() if loop is None else loop.create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
 

@@ -6,7 +6,6 @@ Views hold no logic: they check the caller's role and call the daemon's core (``
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -29,9 +28,7 @@ class Control(Protocol):
 
     def agent_names(self) -> list[str]: ...
     def beat(self, agent: str, task: str | None, progress: str | None) -> None: ...
-    def beat_soon(
-        self, agent: str, task: str | None, progress: str | None, loop: asyncio.AbstractEventLoop | None
-    ) -> Future[None] | asyncio.Future[None]: ...
+    def beat_soon(self, agent: str, task: str | None, progress: str | None) -> asyncio.Future[None]: ...
     def touched(self, agent: str) -> None: ...
     def start(self, agent: str) -> None: ...
     def stop(self, agent: str) -> None: ...
@@ -167,7 +164,7 @@ def create_app(control: Control) -> FastAPI:
         """On the event loop, no thread: the beat joins the next write and the answer waits for it."""
         own(who, agent)
         try:
-            done = control.beat_soon(agent, body.task, body.progress, asyncio.get_running_loop())
+            done = control.beat_soon(agent, body.task, body.progress)
         except NotFound as err:
             raise HTTPException(404, str(err)) from None
         await done

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tether import auth, heartbeat, redact, status_file
 from tether.daemon.beats import BeatWriter
@@ -38,6 +38,9 @@ MONITOR_MAX_SLEEP = 5.0
 INHIBIT_LINGER = 2.0
 #: How long a control verb (stop, restart) waits for the agent before answering.
 VERB_WAIT_EXTRA = 5.0
+
+
+_F = TypeVar("_F", Future[None], asyncio.Future[None])
 
 
 class Clock:
@@ -274,18 +277,17 @@ class Daemon:
 
     def beat(self, agent: str, task: str | None, progress: str | None) -> None:
         """Record a beat (with the others that arrive meanwhile, in one write); return once it is on disk."""
-        self.beat_soon(agent, task, progress, None).result()
+        self._beat(agent, task, progress, self.beats.submit).result()
 
-    def beat_soon(
-        self, agent: str, task: str | None, progress: str | None, loop: asyncio.AbstractEventLoop | None
-    ) -> Future[None] | asyncio.Future[None]:
-        """As ``beat``, returning its future at once (an asyncio one on ``loop``: the HTTP API awaits it)."""
+    def beat_soon(self, agent: str, task: str | None, progress: str | None) -> asyncio.Future[None]:
+        """As ``beat``, from the event loop: returns at once the future the HTTP API awaits."""
+        return self._beat(agent, task, progress, self.beats.submit_async)
+
+    def _beat(self, agent: str, task: str | None, progress: str | None, submit: Callable[..., _F]) -> _F:
         self._sup(agent)
         task = None if task is None else redact.redact(task)  # beats are no events: redact them here
         progress = None if progress is None else redact.redact(progress)
-        at = self.clock.wall()
-        done = (self.beats.submit(agent, at, task, progress) if loop is None
-                else self.beats.submit_async(agent, at, task, progress))
+        done = submit(agent, self.clock.wall(), task, progress)
         if self._flags.get(agent):  # stale or stuck: the monitor judges it again once it is written
             done.add_done_callback(lambda _: self.poke())
         return done
