@@ -118,8 +118,9 @@ def test_roles_tokens_environment_and_secrets(api_host: Host) -> None:
         assert secret not in status
     reports = [e for e in h.events("log", "a")]
     assert reports and "[REDACTED:secret]" in reports[0]["data"]["line"]
-    # the agent's own stdout holds what it printed; `tether logs` redacts what this user can resolve
-    assert FILE_SECRET in h.log("a")
+    # the agent's own stdout is redacted as it is written; `tether logs` redacts on read too
+    assert FILE_SECRET not in h.log("a") and ENV_SECRET not in h.log("a")
+    assert "my secrets: [REDACTED:secret] [REDACTED:secret]" in h.log("a")
     got = h.cli("logs", "a", env={"TEST_API_KEY": ENV_SECRET})
     assert got.returncode == 0 and "my secrets:" in got.stdout
     assert FILE_SECRET not in got.stdout and ENV_SECRET not in got.stdout

@@ -15,7 +15,10 @@ from tether.errors import TetherError
 
 
 class SecretError(TetherError):
-    pass
+    """Why a reference cannot be resolved, in one line (it becomes an agent's "cannot start" reason)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
 
 
 def resolve(ref: str) -> str:
@@ -30,9 +33,13 @@ def resolve(ref: str) -> str:
         creds = os.environ.get("CREDENTIALS_DIRECTORY")
         if not creds:
             raise SecretError(f"{ref}: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)")
+        if not rest or "/" in rest or rest in (".", ".."):
+            raise SecretError(f"{ref}: expected credential:NAME, a credential of the unit")
         return _read_private(Path(creds) / rest, ref, check_mode=False)
     if scheme == "keyring":
         service, _, name = rest.partition("/")
+        if not service or not name:
+            raise SecretError(f"{ref}: expected keyring:SERVICE/NAME")
         try:
             import keyring
 
@@ -54,7 +61,12 @@ def _read_private(path: Path, ref: str, check_mode: bool = True) -> str:
         raise SecretError(f"{ref}: cannot read {path} ({err.strerror})") from None
     if check_mode and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SecretError(f"{ref}: {path} is readable by others; `chmod 600 {path}`")
-    return path.read_text().rstrip("\n")
+    try:
+        return path.read_text().rstrip("\n")
+    except OSError as err:
+        raise SecretError(f"{ref}: cannot read {path} ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise SecretError(f"{ref}: {path} is not UTF-8 text") from None
 
 
 def resolve_all(refs: Mapping[str, str]) -> dict[str, str]:

@@ -22,12 +22,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether import process
+from tether import process, redact
 from tether.daemon.restarts import RestartTracker, should_restart
 from tether.integrations import agents as agent_kinds
 from tether.paths import StateDir
@@ -355,15 +355,18 @@ class AgentSupervisor:
             return
         instance = uuid.uuid4().hex[:12]
         log_dir = self.state.log_dir(self.name)
-        argv, env = list(self.spec.command), self.hooks.env()
-        if launch is not None:
-            argv, env = launch.argv, {**env, **launch.env}
+        argv = list(self.spec.command)
         try:
+            env = self.hooks.env()  # resolves the secrets: one that cannot be resolved is a failed start
+            secrets = _log_secrets(env, self.spec.secrets)
+            if launch is not None:
+                argv, env = launch.argv, {**env, **launch.env}
             process.rotate(log_dir, self.log_max_bytes)
             handle = process.spawn(
                 process.Spec(
                     agent=self.name, argv=argv, cwd=self.cwd, env=env,
                     run_dir=self.run_dir, log_dir=log_dir, user=self.spec.run_as, instance=instance,
+                    redact=secrets,
                 )
             )
         except process.AlreadyRunning:  # a run we did not know of (started by a daemon killed mid-spawn)
@@ -506,6 +509,14 @@ class AgentSupervisor:
         data = {"starts": list(self.tracker.recent), "attempt": self.tracker.attempt}
         with contextlib.suppress(OSError):
             _write(self.agent_dir / "restarts.json", json.dumps(data) + "\n")
+
+
+def _log_secrets(env: dict[str, str], names: Iterable[str]) -> list[str]:
+    """What the agent's log filter replaces as lines are written: its secret values as ``redact.register``
+    takes them (no shorter than ``MIN_SECRET_LEN``, also as they appear inside JSON strings), line by line."""
+    values = {env[n] for n in names if n in env}
+    values |= {json.dumps(v)[1:-1] for v in values}
+    return sorted({p for v in values for p in v.split("\n") if len(p) >= redact.MIN_SECRET_LEN})
 
 
 def _from_previous_boot(handle: process.KeeperHandle) -> bool:

@@ -4,11 +4,19 @@ Process tree of one run::
 
     daemon (Python)                       may die, restart, be SIGSTOPped
       └─ keeper.sh (dash, own session)     ~1 MB; ignores HUP/INT/QUIT/TERM/PIPE; writes the run folder
-           └─ agent (own process group)    stdout/stderr straight to the O_APPEND log files
-                └─ …descendants            all inherit TETHER_INSTANCE and stay in the run's cgroup
+           ├─ agent (own process group)    stdout/stderr straight to the O_APPEND log files
+           │    └─ …descendants            all inherit TETHER_INSTANCE and stay in the run's cgroup
+           └─ 2 × sed (only with secrets)  redact the agent's stdout/stderr (FIFOs) into the log files
 
 The daemon holds no pipe to the keeper (stdin is /dev/null, its output goes to ``keeper.log``), so a
-SIGKILLed daemon loses no line and no exit code. After a restart, ``adopt(run_dir)`` re-attaches by the
+SIGKILLed daemon loses no line and no exit code.
+
+An agent with secrets (``SpawnSpec.redact``) writes to two FIFOs instead, each read by a line-flushing
+``sed`` (about 1 MB each; no Python) that replaces every secret value by ``[REDACTED:secret]`` (the marker
+of ``tether.redact``) and appends to the log file: no value reaches the disk, a line is in the log as soon
+as the agent ends it, a last line without newline is kept, and the filters, the keeper's children in its
+session, outlive the daemon too. Their script (``redact.sed``, mode 0600 in the run folder) holds the
+values; no value is ever on a command line. After a restart, ``adopt(run_dir)`` re-attaches by the
 identities in ``keeper.pid``/``agent.pid`` (boot id + start time, never a bare PID), and ``wait_exit``
 learns of the end through a pidfd (event-driven; a short poll only where pidfds are missing).
 
@@ -21,10 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -56,12 +67,16 @@ LAUNCH_PY = Path(__file__).with_name("launch.py")
 SHELL = "/bin/sh"
 INSTANCE_VAR = "TETHER_INSTANCE"
 CANCEL_SLICE = 0.05  # how often wait_ended looks at its cancel event
+REDACT_SED = "redact.sed"  # the log filters' script (the secret values), in the run folder
+REDACTED = "[REDACTED:secret]"  # what tether.redact writes for a registered secret value
 
 
 @dataclass
 class SpawnSpec:
     """What to run and where. ``env`` None means the daemon's own environment; ``TETHER_INSTANCE`` is always
-    set to ``instance`` for the agent. ``cgroup`` picks the hierarchy (``"none"`` disables it)."""
+    set to ``instance`` for the agent. ``cgroup`` picks the hierarchy (``"none"`` disables it). ``redact``:
+    literal values (secrets) replaced by ``REDACTED`` in the log files as the agent writes them; a value
+    with newlines is matched line by line. Empty: the agent writes its log files directly."""
 
     agent: str
     argv: list[str]
@@ -72,6 +87,7 @@ class SpawnSpec:
     user: str | None = None
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     cgroup: cgroups.Preference = "auto"
+    redact: list[str] = field(default_factory=list)
 
 
 class KeeperHandle:
@@ -294,6 +310,64 @@ def _keeper_log_tail(run_dir: Path, limit: int = 400) -> str:
     return text[-limit:].replace("\n", " | ")
 
 
+_SED_SPECIAL = frozenset(b"\\/.[]*^$+?(){}|")
+
+
+def redact_script(values: list[str]) -> bytes:
+    """A sed -E script replacing each value (literally, bytewise under LC_ALL=C) by ``REDACTED``: one
+    alternation, longest first, so a value inside another is never half-replaced."""
+    parts = {p.encode("utf-8", "surrogateescape") for v in values for p in v.split("\n") if p}
+    if not parts:
+        return b""
+    alts = [b"".join(b"\\%c" % c if c in _SED_SPECIAL else bytes((c,)) for c in p)
+            for p in sorted(parts, key=lambda p: (-len(p), p))]
+    return b"s/" + b"|".join(alts) + b"/" + REDACTED.encode() + b"/g\n"
+
+
+@functools.cache
+def log_filter() -> tuple[str, ...] | None:
+    """The command the keeper runs per stream to redact (it appends the script's path): ``sed -E`` with
+    output flushed at each line and input read in blocks. None when there is no working sed."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/bin"])
+    sed, stdbuf = shutil.which("sed", path=path), shutil.which("stdbuf", path=path)
+    candidates: list[list[str]] = []
+    if sed is not None:
+        if stdbuf is not None:
+            candidates.append([stdbuf, "-oL", sed, "-E", "-f"])  # GNU: -u would read a byte per syscall
+        candidates += [[sed, "-u", "-E", "-f"], [sed, "-l", "-E", "-f"]]  # GNU; BSD (macOS)
+    with tempfile.NamedTemporaryFile(suffix=".sed") as script:
+        script.write(redact_script(["a.b/[x]|(y)\\"]))
+        script.flush()
+        for argv in candidates:
+            if any(":" in a for a in argv):
+                continue
+            try:
+                probe = subprocess.run([*argv, script.name], input=b"1a.b/[x]|(y)\\2\naXb/[x]|(y)\\",
+                                       capture_output=True, env={"LC_ALL": "C", "PATH": path}, timeout=5)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if probe.returncode == 0 and probe.stdout == f"1{REDACTED}2\naXb/[x]|(y)\\".encode():
+                return tuple(argv)
+    return None
+
+
+def _write_redact_script(run_dir: Path, values: list[str]) -> str:
+    """Write the filters' script (0600) and return the keeper's FILTER argument ("" for no filter)."""
+    path = run_dir / REDACT_SED
+    path.unlink(missing_ok=True)
+    script = redact_script(values)
+    if not script:
+        return ""
+    argv = log_filter()
+    if argv is None:
+        raise SpawnError("the agent has secrets, and without sed its log files cannot be redacted as they "
+                         "are written; install sed")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(script)
+    return ":".join(argv)
+
+
 def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
     """Start ``spec.argv`` under a new keeper and return once the keeper wrote ``keeper.pid``/``agent.pid``.
 
@@ -335,6 +409,12 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
             cgroup=group,
         )
         write_run_info(run_dir, info)
+        try:
+            filter_arg = _write_redact_script(run_dir, spec.redact)
+        except (OSError, SpawnError) as exc:
+            if group is not None:
+                group.remove(timeout=0.1)
+            raise SpawnError(f"could not start agent {spec.agent!r}: {exc}") from None
 
         env = dict(os.environ if spec.env is None else spec.env)
         env.pop(INSTANCE_VAR, None)  # the keeper adds it for the agent only
@@ -345,7 +425,8 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
         if spec.user is not None:
             launcher += ["--user", spec.user]
         cg_dirs = ":".join(str(d) for d in group.dirs) if group is not None else ""
-        cmd = [SHELL, str(KEEPER_SH), str(run_dir), str(log_dir), spec.instance, cg_dirs, *launcher, "--", *spec.argv]
+        cmd = [SHELL, str(KEEPER_SH), str(run_dir), str(log_dir), spec.instance, cg_dirs, filter_arg, *launcher, "--",
+               *spec.argv]
 
         log_fd = os.open(run_dir / KEEPER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         try:

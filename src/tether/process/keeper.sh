@@ -1,26 +1,32 @@
 #!/bin/sh
 # tether keeper: the tiny per-agent parent that outlives the daemon (POSIX sh; about 1 MB resident).
 #
-# usage: keeper.sh RUN_DIR LOG_DIR INSTANCE CGROUP_DIRS COMMAND [ARG...]
+# usage: keeper.sh RUN_DIR LOG_DIR INSTANCE CGROUP_DIRS FILTER COMMAND [ARG...]
 #
 #   RUN_DIR      receives keeper.pid and agent.pid ("PID START BOOT_ID") and, when the agent has ended,
 #                exit (its wait status as the shell reports it: 128+N when killed by signal N)
-#   LOG_DIR      stdout.log and stderr.log, opened here with O_APPEND; the agent writes to them directly,
-#                so no line passes through (or is lost with) the daemon
+#   LOG_DIR      stdout.log and stderr.log, opened here with O_APPEND. Without a FILTER the agent writes
+#                to them directly, so no line passes through (or is lost with) the daemon
 #   INSTANCE     exported to the agent only, as TETHER_INSTANCE; every descendant inherits it
 #   CGROUP_DIRS  colon-separated cgroup directories of this run, removed here once empty (may be "")
+#   FILTER       "" or a colon-separated command (a line-flushing sed) that redacts the agent's secrets:
+#                run as FILTER RUN_DIR/redact.sed (the script the spawner wrote, mode 0600), one per
+#                stream, reading the agent's stdout (stderr) from the FIFO RUN_DIR/stdout.pipe
+#                (stderr.pipe) and appending to stdout.log (stderr.log). The filters are the keeper's
+#                children, not the agent's: they end when the agent and every descendant holding its
+#                output have ended (end of file), after writing the last line, even one without newline
 #   COMMAND      tether's launcher followed by the agent's argv. The launcher puts itself in its own
 #                process group, joins the cgroup, drops to the run_as user, resets signals and execs the
 #                agent, so the agent keeps the PID recorded in agent.pid.
 #
 # The daemon starts this script in a new session with stdin from /dev/null and stdout/stderr on
 # RUN_DIR/keeper.log (no pipe to the daemon), so the daemon may be SIGKILLed without harming it. It
-# ignores HUP, INT, QUIT, TERM and PIPE: signalling the agent's process group never reaches it, and only
-# SIGKILL stops it before the agent has ended.
+# ignores HUP, INT, QUIT, TERM and PIPE (so do the filters): signalling the agent's process group never
+# reaches it, and only SIGKILL stops it before the agent has ended.
 
 set -f
-run=$1 logs=$2 instance=$3 cgroups=$4
-shift 4
+run=$1 logs=$2 instance=$3 cgroups=$4 filter=$5
+shift 5
 trap '' HUP INT QUIT TERM PIPE
 
 # ident PID: print "PID START BOOT_ID" (START = field 22 of /proc/PID/stat; "-" where there is no /proc)
@@ -40,14 +46,48 @@ put() {
   printf '%s\n' "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"
 }
 
+# running PID: true while PID runs (neither gone nor a zombie); false where there is no /proc
+running() {
+  read -r _st <"/proc/$1/stat" 2>/dev/null || return 1
+  _st=${_st##*) }
+  [ "${_st%% *}" != Z ]
+}
+
 put "$run/keeper.pid" "$(ident $$)"
 
-TETHER_INSTANCE=$instance "$@" </dev/null >>"$logs/stdout.log" 2>>"$logs/stderr.log" &
-agent=$!
+if [ -z "$filter" ]; then
+  TETHER_INSTANCE=$instance "$@" </dev/null >>"$logs/stdout.log" 2>>"$logs/stderr.log" &
+  agent=$!
+else
+  out=$run/stdout.pipe err=$run/stderr.pipe
+  rm -f "$out" "$err"
+  # Without the pipes the agent would log its secrets in clear: then it does not start.
+  mkfifo -m 600 "$out" "$err" || exit 1
+  IFS=:
+  LC_ALL=C $filter "$run/redact.sed" <"$out" >>"$logs/stdout.log" &
+  outf=$!
+  LC_ALL=C $filter "$run/redact.sed" <"$err" >>"$logs/stderr.log" &
+  errf=$!
+  unset IFS
+  TETHER_INSTANCE=$instance "$@" </dev/null >"$out" 2>"$err" &
+  agent=$!
+fi
 put "$run/agent.pid" "$(ident "$agent")"
 
 wait "$agent"
 code=$?
+if [ -n "$filter" ]; then
+  # Let the filters write the agent's last lines before recording the end (about 2 s at most: a
+  # descendant that escaped the agent may hold its output open, and the filters then outlive this keeper).
+  n=0
+  while [ $n -lt 200 ] && { running "$outf" || running "$errf"; }; do
+    sleep 0.01 2>/dev/null || break
+    n=$((n + 1))
+  done
+  rm -f "$out" "$err"
+  # The filters read their script when they start: remove it once they are seen to have ended.
+  running $$ && ! running "$outf" && ! running "$errf" && rm -f "$run/redact.sed"
+fi
 put "$run/exit" "$code"
 
 # Remove the run's cgroup once it is empty. A descendant that escaped the agent keeps it populated, so
