@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from tether import __version__
 from tether.auth import Principal, identify
-from tether.errors import NotFound, TetherError, UsageError
+from tether.errors import NotFound, RunbookError, TetherError, UsageError
 from tether.runbook import LoadedRunbook
 from tether.status_report import report
 from tether.store import Store
@@ -250,7 +250,12 @@ def create_app(control: Control) -> FastAPI:
     @app.post("/v1/reload")
     def reload(who: Caller) -> dict[str, Any]:
         admin(who)
-        changed = call(control.reload)
+        try:
+            changed = control.reload()
+        except RunbookError as err:  # every problem, one per line, as `tether check` prints them
+            raise HTTPException(422, {"runbook": err.problems}) from None
+        except TetherError as err:
+            raise HTTPException(409, str(err)) from None
         return {"status": "reloaded", "restarted": changed}
 
     @app.post("/v1/shutdown")

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from tether.errors import DaemonUnavailable, NotFound, TetherError
+from tether.errors import DaemonUnavailable, NotFound, RunbookError, TetherError
 from tether.paths import StateDir
 
 
@@ -35,6 +35,8 @@ def call(state: StateDir, method: str, path: str, body: dict[str, Any] | None = 
             detail = err.reason
         if err.code == 404:
             raise NotFound(str(detail)) from None
+        if err.code == 422 and isinstance(detail, dict) and "runbook" in detail:  # the daemon rejected the runbook
+            raise RunbookError([str(line) for line in detail["runbook"]]) from None
         raise TetherError(f"the daemon refused: {detail}") from None
     except (urllib.error.URLError, OSError) as err:
         raise DaemonUnavailable(

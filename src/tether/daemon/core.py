@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tether import auth, heartbeat, redact, status_file
+from tether.daemon import hostreload
 from tether.daemon.beats import BeatWriter
 from tether.daemon.supervisor import AgentSupervisor, Hooks
 from tether.errors import NotFound, RunbookError, UsageError
 from tether.runbook import LoadedRunbook, load
-from tether.runbook.model import Agent
+from tether.runbook.model import Agent, Host
 from tether.secrets import resolve_all
 from tether.store import NewEvent, Store, open_store
 
@@ -70,6 +71,7 @@ class Daemon:
         # end fleet
         self.store.on_change(self._write_status)
         self.beats = BeatWriter(self.store)
+        self.on_host_change: list[Callable[[], None]] = []
         from tether.approvals import Approvals
 
         self.approvals = Approvals(self.store, on_change=lambda: self._monitor_wake.set())
@@ -334,8 +336,9 @@ class Daemon:
     def _reload(self) -> list[str]:
         new = load(self.loaded.path)
         vet(new)
+        host_changed = hostreload.check(self.loaded, new)
         changed = []
-        old = self.loaded.runbook.agents
+        old = {n: a for n, a in self.loaded.runbook.agents.items() if n in self.supervisors}  # fleet: refused
         stopping: list[AgentSupervisor] = []
         for name, spec in new.runbook.agents.items():
             if name not in old:
@@ -354,11 +357,36 @@ class Daemon:
                 self.supervisors.pop(name)
         for name in removed:
             self.store.emit("agent.state", name, state="stopped", reason="removed from the runbook")
-        self.loaded = new
+        old_host, self.loaded = self.loaded.runbook.host, new
         for name in changed:
             self._add(name, new.runbook.agents[name], fresh=name in old)
-        self.store.emit("runbook.reloaded", None, restarted=changed, removed=removed)
+        if host_changed:
+            self._apply_host(old_host)
+        self.store.emit("runbook.reloaded", None, restarted=changed, removed=removed, host=host_changed)
         return changed
+
+    def _apply_host(self, old: Host) -> None:
+        """The new ``host:`` settings, live (``hostreload`` says which may change)."""
+        host = self.loaded.runbook.host
+        if host.export != old.export:
+            from tether.export import Exporter
+
+            self.exporter.stop()
+            self.exporter = Exporter(self.store, host.export, host=host.name)
+            self.exporter.start()
+        if host.deadman != old.deadman:
+            from tether.deadman import DeadMan, open_incidents
+
+            if self.deadman is not None:
+                self.deadman.stop()
+            self.deadman = (DeadMan(host.deadman.url, host.deadman.period, check=open_incidents(self.store),
+                                    healthy=self.healthy) if host.deadman is not None else None)
+            if self.deadman is not None:
+                self.deadman.start()
+        for sup in list(self.supervisors.values()):
+            sup.log_max_bytes = host.retention.log_file_size
+        for wake in self.on_host_change:  # the host watch probes and checks the disk again now
+            wake()
 
     def shutdown(self) -> None:
         self.shutdown_requested.set()

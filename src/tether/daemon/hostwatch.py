@@ -16,6 +16,7 @@ class HostWatch:
         self.daemon = daemon
         self.timeout = timeout
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tether-hostwatch", daemon=True)
         self.daemon.probe_results = []
 
@@ -24,6 +25,11 @@ class HostWatch:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Check again now (the runbook's host section changed)."""
+        self._wake.set()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -32,7 +38,8 @@ class HostWatch:
                 self.check_once()
             except Exception as err:  # watching must never take the daemon down
                 print(f"tether: host watch: {err!r}", flush=True)
-            self._stop.wait(max(1.0, host.probe_interval))
+            self._wake.wait(max(1.0, host.probe_interval))
+            self._wake.clear()
 
     def check_once(self) -> list[ProbeResult]:
         host = self.daemon.loaded.runbook.host

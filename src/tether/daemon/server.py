@@ -184,6 +184,7 @@ def serve(
 
     hostwatch = HostWatch(daemon)  # probes and free disk, on a thread of their own
     hostwatch.start()
+    daemon.on_host_change.append(hostwatch.wake)
     write_atomic(state.root / "daemon.json", json.dumps({
         "pid": os.getpid(), "url": url, "socket": str(state.socket) if unix else None, "started": time.time(),
     }))

@@ -271,3 +271,15 @@ def _resolve(file: Path, runbook: Runbook, text: str) -> LoadedRunbook:
     store = os.environ.get("TETHER_STORE") or host.store or f"sqlite:///{state / 'tether.db'}"
     workspaces = resolve(host.workspace_root) if host.workspace_root else file.parent / "workspaces"
     return LoadedRunbook(file, runbook, StateDir(state), store, workspaces, text)
+
+
+def line_of(loaded: LoadedRunbook, *loc: str) -> int:
+    """The line where ``loc`` (a key path like ``("host", "listen")``) is written, or its nearest parent's."""
+    try:
+        _, lines = _read_yaml(loaded.text, str(loaded.path))
+    except RunbookError:
+        return 1
+    for end in range(len(loc), -1, -1):
+        if tuple(loc[:end]) in lines:
+            return lines[tuple(loc[:end])]
+    return 1
