@@ -77,3 +77,60 @@ def test_tasks_queue_and_complete(make_host) -> None:  # noqa: F811
 
 def _tasks(h: Host) -> list[dict]:
     return h.sql("SELECT * FROM tasks WHERE agent = 'w' ORDER BY id")
+
+
+DIES = """
+import os, signal
+from tether.sdk import Agent
+a = Agent.from_env()
+while True:
+    task = a.next_task()
+    if task is None:
+        import time; time.sleep(0.05); continue
+    print("took", task["text"], flush=True)
+    if "crash" in task["text"] or ("once" in task["text"] and not os.path.exists("crashed-once")):
+        open("crashed-once", "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)   # dies with the task started
+    if "hang" in task["text"]:
+        import time; time.sleep(3600)
+    with a.task(task):
+        pass
+"""
+
+
+def test_a_task_left_started_by_a_dead_agent_is_queued_again(make_host) -> None:  # noqa: F811
+    """The agent dies inside a task: the task goes back to the queue and the next run takes it; a task
+    that kills every run fails after three; a task the kill switch interrupted fails and is not redone."""
+    h: Host = make_host({})
+    dies = h.script("dies.py", DIES)
+    h.write({"w": agent([PY, dies], restart={"policy": "always", "backoff": {"base": "50ms", "cap": "100ms"}})})
+    daemon = h.up()
+    try:
+        h.cli("task", "add", "w", "once")
+        wait_until(lambda: _task(h, "once")["state"] == "done", 15, "the task to be done on the second run")
+        requeued = h.events("task.requeued", "w")
+        assert len(requeued) == 1 and requeued[0]["data"]["attempts"] == 1
+        assert "the agent exited 137" in requeued[0]["data"]["note"]
+        assert h.log("w").count("took once") == 2
+
+        h.cli("task", "add", "w", "crash always")
+        wait_until(lambda: _task(h, "crash always")["state"] == "failed", 20, "the poison task to fail")
+        assert h.log("w").count("took crash always") == 3
+        failed = h.events("task.failed", "w")[-1]["data"]
+        assert failed["attempts"] == 3 and "3 times; not queued again" in failed["note"]
+
+        h.cli("task", "add", "w", "hang")
+        wait_until(lambda: _task(h, "hang")["state"] == "started", 10, "the hanging task to start")
+        assert h.cli("kill", "w", "--reason", "runaway").returncode == 0
+        wait_until(lambda: _task(h, "hang")["state"] == "failed", 10, "the killed task to fail")
+        assert "kill switch" in h.events("task.failed", "w")[-1]["data"]["note"]
+        assert h.cli("resume", "w").returncode == 0
+        time.sleep(0.5)
+        assert _task(h, "hang")["state"] == "failed" and h.log("w").count("took hang") == 1
+    finally:
+        h.down(daemon)
+
+
+def _task(h: Host, text: str) -> dict:
+    rows = h.sql("SELECT * FROM tasks WHERE agent = 'w' AND text = ?", (text,))
+    return rows[0] if rows else {"state": None}

@@ -433,6 +433,8 @@ class AgentSupervisor:
         outcome = None  # claude-code/codex: "deferred" (a human decides, then --resume), "done" or "failed"
         if self.spec.kind in agent_kinds.KINDS and not already and not self._stop.is_set():
             outcome = agent_kinds.exited(self.spec, self.state, self.store, code)
+        elif self.spec.kind not in agent_kinds.KINDS and not already:
+            events += orphaned_tasks(self.store, self.name, code, killed=self._kill_file() is not None)
         with self._lock:
             self.handle = None
             rebooted = code is None and _from_previous_boot(handle)
@@ -539,3 +541,28 @@ def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+#: How many runs may end in the middle of one task before it counts as failed instead of queued again.
+TASK_ATTEMPTS = 3
+
+
+def orphaned_tasks(store: Store, agent: str, code: int | None, killed: bool = False) -> list[NewEvent]:
+    """The agent's run ended with tasks still started: each goes back to the queue (the next run's
+    ``next_task()`` takes it first), or fails once ``TASK_ATTEMPTS`` runs have ended inside it, or at
+    once when the kill switch ended the run (a human stopped that work: resuming must not redo it)."""
+    why = "its run was lost (killed, or the host went down)" if code is None else f"the agent exited {code}"
+    if killed:
+        why = "the kill switch stopped the agent"
+    events = []
+    for task in store.tasks(agent, states=["started"]):
+        attempts = int(task.meta.get("attempts", 0)) + 1
+        if killed or attempts >= TASK_ATTEMPTS:
+            events.append(NewEvent("task.failed", agent, {
+                "task_id": task.id, "text": task.text, "attempts": attempts,
+                "note": f"{why} during this task; not queued again" if killed
+                else f"{why} during this task, {attempts} times; not queued again"}))
+        else:
+            events.append(NewEvent("task.requeued", agent, {
+                "task_id": task.id, "text": task.text, "attempts": attempts, "note": f"{why} during this task"}))
+    return events

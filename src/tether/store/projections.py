@@ -172,6 +172,19 @@ def _task_finished(tx: Tx, e: Event) -> str | None:
     return e.agent
 
 
+@projection("task.requeued")
+def _task_requeued(tx: Tx, e: Event) -> str | None:
+    """A started task whose agent ended before finishing it is queued again (``attempts`` so far)."""
+    assert e.agent
+    row = tx.execute("SELECT meta FROM tasks WHERE id = ?", (e.data["task_id"],)).fetchone()
+    meta = json.loads(row[0] or "{}") if row is not None else {}
+    meta["attempts"] = e.data.get("attempts", meta.get("attempts", 0) + 1)
+    tx.execute("UPDATE tasks SET state = 'queued', started = NULL, meta = ? WHERE id = ?",
+               (json.dumps(meta), e.data["task_id"]))
+    tx.execute("UPDATE agents SET task = NULL, updated = ? WHERE name = ?", (e.ts, e.agent))
+    return e.agent
+
+
 @projection("files.changed")
 def _files(tx: Tx, e: Event) -> str | None:
     tx.execute(

@@ -287,6 +287,7 @@ def describe(e: Event) -> str:
         "task.started": lambda: f"task started: {g('text')}",
         "task.done": lambda: f"task done: {g('text')}" + (f" ({g('note')})" if d.get("note") else ""),
         "task.failed": lambda: f"task failed: {g('text')}" + (f" ({g('note')})" if d.get("note") else ""),
+        "task.requeued": lambda: f"task queued again: {g('text')} ({g('note')})",
         "files.changed": lambda: "files changed: " + ", ".join(str(p) for p in (d.get("paths") or [])[:10]),
         "command.run": lambda: f"ran `{g('command')}`" + (f" → {g('exit_code')}" if "exit_code" in d else ""),
         "verdict": lambda: f"{g('decision')} ({g('verdict')}, {g('rule')}): {g('action')}",
