@@ -73,3 +73,43 @@ def signal_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except OSError:
         pass
+
+
+def test_pids_recorded_before_a_reboot_are_never_taken_for_the_agent(make_host) -> None:  # noqa: F811
+    """After a real reboot the recorded PIDs may belong to other processes, even with the same start
+    time. Here the run folder names a live stranger (its PID and start time right, the boot id of
+    another boot): the daemon neither adopts nor signals it, records the run as lost and starts the
+    agent afresh, and `tether kill` leaves the stranger alone."""
+    import subprocess
+    from pathlib import Path
+
+    h: Host = make_host({"runner": agent(["sh", "-c", COUNTER])})
+    daemon = h.up()
+    wait_until(lambda: h.instances("runner"), 10, "runner to run")
+    for pid in h.marked():  # the power goes
+        signal_pid(pid)
+    wait_until(lambda: not h.marked(), 5, "every process to die")
+    daemon.wait(timeout=5)
+
+    stranger = subprocess.Popen(["sleep", "300"])  # after the "reboot", these PIDs are someone else's
+    try:
+        start = Path(f"/proc/{stranger.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        run = h.state / "agents" / "runner" / "run"
+        old_boot = "00000000-0000-4000-8000-000000000000"
+        for name in ("keeper.pid", "agent.pid"):
+            (run / name).write_text(f"{stranger.pid} {start} {old_boot}\n")
+
+        daemon = h.up()
+        wait_until(lambda: h.instances("runner"), 10, "runner started afresh")
+        lost = h.events("agent.exited", "runner")
+        assert len(lost) == 1 and lost[0]["data"].get("lost"), lost
+        assert stranger.poll() is None, "the stranger was not signalled"
+        assert str(stranger.pid) not in (run / "agent.pid").read_text().split()[0]
+        assert h.cli("kill", "runner").returncode == 0
+        wait_until(lambda: not h.instances("runner"), 10, "runner killed")
+        time.sleep(0.2)
+        assert stranger.poll() is None, "`tether kill` left the stranger alone"
+        assert h.down(daemon) == 0
+    finally:
+        stranger.kill()
+        stranger.wait()
