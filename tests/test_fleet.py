@@ -125,6 +125,9 @@ def test_bus_carries_approvals_and_kills(store: Store, schema: str) -> None:
         def reload(self) -> list[str]:
             return []
 
+        def poke(self) -> None:
+            pass
+
     d = D()
     bus = Bus(d)
     bus.start()

@@ -29,9 +29,16 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
         row["state"], row["reason"] = judge(row, now)
         mine = queued.get(row["name"], [])
         row["queue_depth"], row["oldest_queued"] = len(mine), min(mine, default=None)
-        docs.append(document(row, now))
+        doc = document(row, now)
+        if row.get("node"):  # fleet: the node the agent is pinned to (never on SQLite)
+            doc["node"] = row["node"]
+        docs.append(doc)
     return docs
 
 
-def as_json(state_dir: str, docs: list[dict[str, Any]]) -> str:
-    return json.dumps({"state_dir": state_dir, "agents": docs}, separators=(",", ":")) + "\n"
+def as_json(state_dir: str, docs: list[dict[str, Any]], fleet: dict[str, Any] | None = None) -> str:
+    """``fleet`` (``tether.fleet.view.overview``): the nodes and pending requests, on a fleet store only."""
+    out: dict[str, Any] = {"state_dir": state_dir, "agents": docs}
+    if fleet is not None:
+        out["nodes"], out["pending"] = fleet["nodes"], fleet["pending"]
+    return json.dumps(out, separators=(",", ":")) + "\n"

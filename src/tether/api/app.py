@@ -241,8 +241,12 @@ def create_app(control: Control) -> FastAPI:
         app.post(f"/v1/agents/{{agent}}/{verb}", name=verb)(_control_view(control, verb, known, admin, call))
 
     @app.post("/v1/agents/{agent}/kill")
-    def kill(agent: str, body: KillBody, who: Caller) -> dict[str, str]:
+    def kill(agent: str, body: KillBody, who: Caller) -> dict[str, Any]:
         admin(who)
+        # fleet: an agent of another node
+        routed: dict[str, Any] | None = call(fleet_route, control, "kill", agent, body.reason)
+        if routed is not None:
+            return routed
         known(agent)
         call(control.kill, agent, body.reason)
         return {"status": "killed", "agent": agent}
@@ -267,9 +271,22 @@ def create_app(control: Control) -> FastAPI:
     return app
 
 
+def fleet_route(control: Control, verb: str, agent: str, reason: str | None = None) -> dict[str, Any] | None:
+    """fleet: an agent of another node (PostgreSQL store) is asked of its node's daemon; None when ours."""
+    if getattr(control, "bus", None) is None:
+        return None
+    from tether.fleet.remote import check, route
+
+    got = route(control, verb, agent, reason)
+    return None if got is None else check(got)
+
+
 def _control_view(control: Control, verb: str, known: Any, admin: Any, call: Any) -> Any:
-    def view(agent: str, who: Caller) -> dict[str, str]:
+    def view(agent: str, who: Caller) -> dict[str, Any]:
         admin(who)
+        routed: dict[str, Any] | None = call(fleet_route, control, verb, agent)  # fleet: an agent of another node
+        if routed is not None:
+            return routed
         known(agent)
         call(getattr(control, verb), agent)
         return {"status": "ok", "agent": agent, "action": verb}

@@ -46,7 +46,9 @@ class Context:
             return url
         if not self.home_arg and (self.runbook_arg or self.runbook_path.exists()):
             return self.loaded.store_url
-        return f"sqlite:///{self.state.db}"
+        from tether.fleet.view import store_url  # fleet: a node's state dir names its PostgreSQL store
+
+        return store_url(str(self.state.root)) or f"sqlite:///{self.state.db}"
 
     def store(self, readonly: bool = False) -> Store:
         if self._store is None:

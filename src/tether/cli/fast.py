@@ -24,18 +24,35 @@ def try_fast(args: list[str]) -> int | None:
         return None
     from tether.status_report import as_json as render_json
     from tether.status_report import report
-    from tether.store.sqlite import SQLiteStore
 
     root = os.path.expanduser(home)  # plain strings: pathlib costs ~10 ms of start-up here
-    store = SQLiteStore(os.path.join(root, "tether.db"), readonly=True)
-    docs = report(store, words[0] if words else None)
-    store.close()
+    fleet = None
+    if os.path.exists(os.path.join(root, "fleet.json")):  # fleet: a node's state dir names its PostgreSQL store
+        from tether.fleet.view import annotate, overview, store_url
+        from tether.store import open_store
+
+        url = store_url(root)
+        if url is None:
+            return None
+        shared = open_store(url, readonly=True)
+        try:
+            docs = report(shared, words[0] if words else None)
+            fleet = overview(shared)
+            annotate(docs, fleet)
+        finally:
+            shared.close()
+    else:
+        from tether.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(os.path.join(root, "tether.db"), readonly=True)
+        docs = report(store, words[0] if words else None)
+        store.close()
     if as_json:
-        sys.stdout.write(render_json(root, docs))
+        sys.stdout.write(render_json(root, docs, fleet))
         return 0
     import time
 
     from tether.cli.render import status_table
 
-    status_table(docs, time.time())
+    status_table(docs, time.time(), fleet)
     return 0

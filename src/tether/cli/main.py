@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("approve", "Show how the runbook treats a command, tool call, path or URL."),
     "exec": ("approve", "From inside an agent: run a command only if the boundary allows it."),
     "audit": ("approve", "Verify the hash-chained audit log."),
+    "fleet": ("fleet", "List the fleet's nodes; move an agent to another node (PostgreSQL store)."),
     "incidents": ("incidents", "List open incidents (stale, stuck, crash-looping, ...)."),
     "ack": ("incidents", "Acknowledge an incident so its backup is not paged."),
     "service": ("host", "Install, remove or inspect the service that starts the daemon at boot."),

@@ -129,10 +129,11 @@ class Daemon:
 
         fleet = is_fleet(self.store)
         if fleet:  # fleet: register the node (back after being lost: resolves its incident)
-            from tether.fleet import nodes
+            from tether.fleet import nodes, view
 
             nodes.register(self.store, self.node, pid=os.getpid(), url=url,
                            agents=list(self.loaded.runbook.agents), now=self.clock.wall())
+            view.mark(self.state.root, self.loaded.store_url, self.node)
         for name, spec in self.loaded.runbook.agents.items():
             self._add(name, spec)
         if fleet:  # fleet: kills recorded while away, then LISTEN for approvals, kills, reloads
@@ -149,9 +150,11 @@ class Daemon:
             self.deadman.start()
 
     def _add(self, name: str, spec: Agent, fresh: bool = False) -> None:
+        if self._fleet_store and self._pinned_elsewhere(name, spec):  # fleet: never on two nodes at once
+            return
         row = self.store.agent(name)
         registered: dict[str, Any] = {"info": self._info(spec)}
-        if self._fleet_store:  # fleet: the agent is pinned to this node
+        if self._fleet_store:  # fleet: the agent is pinned to this node (the first to register it)
             registered["node"] = self.node
         events = [NewEvent("agent.registered", name, registered)]
         if row is None:
@@ -160,6 +163,8 @@ class Daemon:
         else:
             desired = row["desired"] if row["desired"] in ("running", "stopped", "killed") else "running"
         self.store.append(events)
+        if self._fleet_store and self._pinned_elsewhere(name, spec):  # fleet: another node registered it first
+            return
         held = "crashloop" if row is not None and row["state"] == "crashloop" and desired == "running" else None
         cwd = self.loaded.agent_cwd(name)
         if spec.cwd is None:  # the default workspace is ours to make; an explicit cwd must exist
@@ -481,16 +486,28 @@ class Daemon:
 
     # -- the fleet (tether.fleet; only on a PostgreSQL store) ----------------------------------------
     def _fleet_once(self, now: float) -> float:
-        from tether.fleet import nodes, pending
+        from tether.fleet import nodes, pending, pins
 
         try:
             nodes.beat(self.store, self.node, now)
             if nodes.check_lost(self.store, self.node, now):
                 self.poke()
-            pending.apply_pending(self.store, self)
+            pending.apply_soon(self.store, self)
+            pins.reconcile(self)
         except Exception as err:
             print(f"tether: fleet: {err!r}", file=sys.stderr, flush=True)
         return now + nodes.BEAT_EVERY
+
+    def _pinned_elsewhere(self, name: str, spec: Agent) -> bool:
+        """An agent pinned to another node is refused here: recorded, shown, its leftover run stopped."""
+        from tether.fleet import pins
+
+        pinned_to = pins.owner(self.store, name, self.node)
+        if pinned_to is None:
+            return False
+        pins.refuse(self.store, name, self.node, pinned_to)
+        pins.stop_leftover(self, name, spec)
+        return True
 
     def local_agents(self) -> list[str]:
         return self.agent_names()

@@ -1,7 +1,9 @@
 """LISTEN/NOTIFY for the fleet: ``approvals`` (a decision on any node wakes this node's waiters),
-``kill`` (a kill for one of this node's agents is applied at once), ``reload`` (payload: the node
-whose runbook to re-read, or empty for every node). A notification missed while the listener was
-reconnecting is made up by re-reading: waiters are woken and pending kills applied on reconnect."""
+``kill`` (a kill, resume, start, stop or restart for one of this node's agents is applied at once),
+``reload`` (payload: the node whose runbook to re-read, or empty for every node; ``tether reload --node``
+sends it), ``pins`` (an agent moved or released: the monitor follows at once). A notification missed
+while the listener was reconnecting is made up by re-reading: waiters are woken, pending requests
+applied and pins followed on reconnect (and on every monitor wake anyway)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any, Protocol
 
 from tether.fleet import pending
 
-CHANNELS = ("approvals", pending.CHANNEL, "reload")
+CHANNELS = ("approvals", pending.CHANNEL, "reload", "pins")
 
 
 class FleetDaemon(pending.Killer, Protocol):
@@ -22,6 +24,8 @@ class FleetDaemon(pending.Killer, Protocol):
     def wake_approvals(self) -> None: ...
 
     def reload(self) -> list[str]: ...
+
+    def poke(self) -> None: ...
 
 
 class Bus:
@@ -59,8 +63,19 @@ class Bus:
                     return
             self._background(lambda: pending.apply_pending(self.daemon.store, self.daemon), "kill")
         elif channel == "reload" and payload in ("", self.daemon.node):
-            self._background(self.daemon.reload, "reload")
+            self._background(self._reload, "reload")
+        elif channel == "pins":
+            self.daemon.poke()
+
+    def _reload(self) -> None:
+        """A reload asked from another node: its outcome is recorded (``tether reload --node`` waits for it)."""
+        try:
+            self.daemon.reload()  # records runbook.reloaded
+        except Exception as err:
+            self.daemon.store.emit("runbook.reload_failed", None, node=self.daemon.node, error=str(err))
+            raise
 
     def _catch_up(self) -> None:
         self.daemon.wake_approvals()
+        self.daemon.poke()
         self._background(lambda: pending.apply_pending(self.daemon.store, self.daemon), "kill")

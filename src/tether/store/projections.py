@@ -76,10 +76,11 @@ def _ensure_agent(tx: Tx, name: str, ts: float) -> None:
 
 @projection("agent.registered")
 def _registered(tx: Tx, e: Event) -> str | None:
+    """The first node to register an agent pins it (fleet); only ``agent.pinned`` moves or releases it."""
     assert e.agent
     _ensure_agent(tx, e.agent, e.ts)
     tx.execute(
-        "UPDATE agents SET info = ?, node = COALESCE(?, node), updated = ? WHERE name = ?",
+        "UPDATE agents SET info = ?, node = COALESCE(node, ?), updated = ? WHERE name = ?",
         (json.dumps(e.data.get("info", {})), e.data.get("node"), e.ts, e.agent),
     )
     return e.agent
@@ -471,18 +472,27 @@ def _node_state(tx: Tx, e: Event) -> str | None:
     return None
 
 
-@projection("kill.requested")
+@projection("kill.requested", "control.requested")
 def _kill_requested(tx: Tx, e: Event) -> str | None:
-    """A kill for an agent on another node: pending until that node's daemon applies it."""
+    """A kill (or resume, start, stop, restart) for an agent on another node: pending until that node's
+    daemon applies it."""
     tx.execute(
-        "INSERT INTO kill_requests (record_id, agent, node, reason, requested) VALUES (?, ?, ?, ?, ?) "
+        "INSERT INTO kill_requests (record_id, agent, node, reason, requested, verb) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (record_id) DO NOTHING",
-        (e.data["record_id"], e.agent, e.data["node"], e.data.get("reason"), e.ts),
+        (e.data["record_id"], e.agent, e.data["node"], e.data.get("reason"), e.ts, e.data.get("verb", "kill")),
     )
     return None
 
 
-@projection("kill.applied")
+@projection("kill.applied", "control.applied")
 def _kill_applied(tx: Tx, e: Event) -> str | None:
-    tx.execute("UPDATE kill_requests SET applied = ? WHERE record_id = ?", (e.ts, e.data["record_id"]))
+    tx.execute("UPDATE kill_requests SET applied = ?, result = ? WHERE record_id = ?",
+               (e.ts, e.data.get("error"), e.data["record_id"]))
     return None
+
+
+@projection("agent.pinned")
+def _pinned(tx: Tx, e: Event) -> str | None:
+    """An agent moved to another node (``node``) or released (``node`` null: the next to register it)."""
+    tx.execute("UPDATE agents SET node = ?, updated = ? WHERE name = ?", (e.data.get("node"), e.ts, e.agent))
+    return e.agent

@@ -214,6 +214,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE agents ADD COLUMN last_drill_at {real}",
         ],
     ),
+    (
+        "0008_fleet_requests",
+        [
+            # a request for another node's daemon: kill (as before), resume, start, stop, restart
+            "ALTER TABLE kill_requests ADD COLUMN verb TEXT NOT NULL DEFAULT 'kill'",
+            "ALTER TABLE kill_requests ADD COLUMN result TEXT",
+        ],
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from tether.api.app import fleet_route
 from tether.auth import identify
 from tether.redact import redact
 from tether.web import common, views
@@ -366,7 +367,9 @@ async def kill(request: Request, name: str) -> Response:
                                             "error": f"Type the agent's name ({name}) to confirm."}, s, 422)
     reason = (fields.get("reason") or "").strip()[:1000] or "killed from the dashboard"
     ctl = common.control(request)
-    await run_in_threadpool(common.call, ctl.kill, name, f"{reason} (by {common.identity(s.principal())})")
+    why = f"{reason} (by {common.identity(s.principal())})"
+    if await run_in_threadpool(common.call, fleet_route, ctl, "kill", name, why) is None:  # fleet: another node's
+        await run_in_threadpool(common.call, ctl.kill, name, why)
     return RedirectResponse(f"/agents/{quote(name)}", status_code=303)
 
 
@@ -378,7 +381,8 @@ async def control_verb(request: Request, name: str, verb: str) -> Response:
     await form(request, s)
     common.known(request, name)
     ctl = common.control(request)
-    await run_in_threadpool(common.call, getattr(ctl, verb), name)
+    if await run_in_threadpool(common.call, fleet_route, ctl, verb, name) is None:  # fleet: another node's agent
+        await run_in_threadpool(common.call, getattr(ctl, verb), name)
     return RedirectResponse(f"/agents/{quote(name)}", status_code=303)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tether.cli.context import Context
-from tether.errors import DaemonUnavailable, NotFound
+from tether.errors import DaemonUnavailable, NotFound, TetherError
 
 
 @click.command()
@@ -27,10 +27,10 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
     names = list(obj.loaded.runbook.agents) if all_ else [agent or ""]
     specs = []
     for name in names:
+        if not all_ and _fleet_kill(obj, name, reason):  # fleet: an agent pinned to another node
+            return
         spec = obj.loaded.runbook.agents.get(name)
         if spec is None:
-            if not all_ and _fleet_kill(obj, name, reason):  # fleet: an agent on another node
-                return
             raise NotFound(f"no agent named {name!r} in {obj.loaded.path}")
         specs.append((name, spec))
     if all_:
@@ -44,29 +44,39 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
         )
 
 
+def fleet_node(obj: Context, name: str) -> str | None:
+    """fleet (issue 10): the other node AGENT is pinned to, on a PostgreSQL store (None: here, or SQLite).
+    A store that cannot be reached answers None: what can be done locally still is."""
+    if obj.store_url.startswith("sqlite"):
+        return None
+    from tether.fleet.nodes import node_name
+    from tether.fleet.remote import node_of
+
+    try:
+        return node_of(obj.store(), name, node_name(obj.loaded.runbook.host.name))
+    except TetherError:
+        raise
+    except Exception:
+        return None
+
+
+def fleet_send(obj: Context, name: str, verb: str, reason: str | None = None, wait: bool = True) -> bool:
+    """Ask AGENT's node to apply ``verb`` (recorded, NOTIFYed; pending while that node is away) and say
+    what became of it; False when AGENT is not another node's."""
+    from tether.fleet.remote import check, message, send
+
+    node = fleet_node(obj, name)
+    if node is None:
+        return False
+    got = check(send(obj.store(), name, node, verb, reason, wait=None if not wait else 20.0))
+    click.echo(message(got))
+    return True
+
+
 def _fleet_kill(obj: Context, name: str, reason: str | None) -> bool:
     """fleet (issue 10): AGENT runs on another node of this PostgreSQL store: record the kill there and
     NOTIFY that node's daemon; it stays pending on that node until its daemon applies it."""
-    from tether.fleet import is_fleet, pending
-    from tether.fleet.nodes import node, node_name
-
-    if obj.store_url.startswith("sqlite"):
-        return False
-    store = obj.store()
-    if not is_fleet(store):
-        return False
-    row = store.agent(name)
-    here = node_name(obj.loaded.runbook.host.name)
-    if row is None or not row.get("node") or row["node"] == here:
-        return False
-    pending.request(store, name, str(row["node"]), reason)
-    owner = node(store, str(row["node"]))
-    state = owner["state"] if owner else "unknown"
-    click.echo(
-        f"{name}: kill pending on node {row['node']} (node {state}); its daemon applies it at once, "
-        "or when it next reads the store"
-    )
-    return True
+    return fleet_send(obj, name, "kill", reason, wait=False)
 
 
 @click.command()
@@ -84,6 +94,8 @@ def resume(obj: Context, agent: str | None, all_: bool) -> None:
         lift_all(obj.state)
     names = list(obj.loaded.runbook.agents) if all_ else [agent or ""]
     for name in names:
+        if not all_ and fleet_send(obj, name, "resume"):  # fleet: an agent pinned to another node
+            return
         try:
             call(obj.state, "POST", f"/v1/agents/{name}/resume")
         except DaemonUnavailable:

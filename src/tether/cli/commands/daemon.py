@@ -88,12 +88,32 @@ def down(obj: Context) -> None:
 
 
 @click.command()
+@click.option("--node", metavar="NAME", help="Ask node NAME's daemon to re-read its own runbook (fleet).")
+@click.option("--all-nodes", is_flag=True, help="Ask every node's daemon to re-read its runbook (fleet).")
 @click.pass_obj
-def reload(obj: Context) -> None:
-    """Re-read the runbook; an invalid one is rejected and the old one stays."""
+def reload(obj: Context, node: str | None, all_nodes: bool) -> None:
+    """Re-read the runbook; an invalid one is rejected and the old one stays.
+
+    On a fleet (a PostgreSQL store shared by several hosts), --node NAME or --all-nodes asks those nodes'
+    daemons over the store (LISTEN/NOTIFY), each for its own runbook, and waits for their answers.
+    """
     from tether.cli.client import call
     from tether.runbook import load
 
+    if node is not None or all_nodes:
+        from tether.fleet.reload import ask, message
+
+        if node is not None and all_nodes:
+            raise click.UsageError("pass --node NAME or --all-nodes, not both")
+        if obj.store_url.startswith("sqlite"):
+            raise TetherError("--node and --all-nodes need a fleet: a PostgreSQL store (host.store) shared by nodes")
+        failed = False
+        for got in ask(obj.store(), node):
+            click.echo(message(got))
+            failed = failed or got["status"] == "failed"
+        if failed:
+            raise SystemExit(1)
+        return
     load(obj.runbook_path)  # report errors here, with their lines, before asking the daemon
     got = call(obj.state, "POST", "/v1/reload")
     click.echo(f"reloaded; restarted: {', '.join(got['restarted']) or 'none'}")
@@ -105,7 +125,10 @@ def _verb(name: str, help_text: str) -> click.Command:
     @click.pass_obj
     def command(obj: Context, agent: str) -> None:
         from tether.cli.client import call
+        from tether.cli.commands.control import fleet_send
 
+        if fleet_send(obj, agent, name):  # fleet: an agent pinned to another node, asked of its daemon
+            return
         call(obj.state, "POST", f"/v1/agents/{agent}/{name}")
         click.echo(f"{agent}: {name} done")
 

@@ -19,10 +19,17 @@ def status(obj: Context, json_: bool, agent: str | None) -> None:
     from tether.status_report import as_json, report
 
     now = time.time()
-    docs = report(obj.store(readonly=True), agent, now)
+    store = obj.store(readonly=True)
+    docs = report(store, agent, now)
+    fleet = None
+    if not obj.store_url.startswith("sqlite"):  # fleet: every node's agents, the nodes, pending requests
+        from tether.fleet.view import annotate, overview
+
+        fleet = overview(store, now)
+        annotate(docs, fleet)
     if json_:
-        sys.stdout.write(as_json(str(obj.state.root), docs))
+        sys.stdout.write(as_json(str(obj.state.root), docs, fleet))
         return
     from tether.cli.render import status_table
 
-    status_table(docs, now)
+    status_table(docs, now, fleet)
