@@ -94,6 +94,9 @@ def run(quick: bool) -> list[dict[str, object]]:
             def reload(self) -> list[str]:
                 return []
 
+            def poke(self) -> None:
+                pass
+
         bus = Bus(NodeB())
         bus.start()
         try:
