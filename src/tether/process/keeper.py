@@ -351,6 +351,30 @@ def log_filter() -> tuple[str, ...] | None:
     return None
 
 
+@functools.cache
+def fast_launcher() -> tuple[str, ...] | None:
+    """``setsid env --default-signal`` (util-linux, coreutils ≥ 8.31): the agent in its own session and
+    process group with default signal dispositions, as ``launch.py`` does, without starting Python (about
+    10 ms less per start). None where either is missing or behaves otherwise (macOS): then ``launch.py``."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/bin"])
+    setsid, env = shutil.which("setsid", path=path), shutil.which("env", path=path)
+    if setsid is None or env is None:
+        return None
+    argv = (setsid, env, "--default-signal")
+    try:  # from a shell's background job that ignores INT, QUIT and TERM, as in the keeper: the same PID
+        # all along, default dispositions, its own process group
+        probe = subprocess.run(
+            [SHELL, "-c", 'trap "" INT QUIT TERM; (exec "$@") & echo $! >&2; wait', "sh", *argv, "--", SHELL,
+             "-c", 'echo $$; grep SigIgn /proc/$$/status; ps -o pgid= -p $$'],
+            capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = probe.stdout.split()
+    ok = (probe.returncode == 0 and len(out) == 4 and out[1:3] == ["SigIgn:", "0000000000000000"]
+          and out[0] == out[3] == probe.stderr.strip())
+    return argv if ok else None
+
+
 def _write_redact_script(run_dir: Path, values: list[str]) -> str:
     """Write the filters' script (0600) and return the keeper's FILTER argument ("" for no filter)."""
     path = run_dir / REDACT_SED
@@ -419,14 +443,18 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
         env = dict(os.environ if spec.env is None else spec.env)
         env.pop(INSTANCE_VAR, None)  # the keeper adds it for the agent only
         env.setdefault("PATH", os.defpath)
-        launcher = [sys.executable, "-I", "-S", str(LAUNCH_PY)]
-        for d in group.dirs if group is not None else []:
-            launcher += ["--cgroup", str(d)]
-        if spec.user is not None:
-            launcher += ["--user", spec.user]
+        fast = fast_launcher() if spec.user is None else None
+        if fast is not None:  # a few ms: no Python between the keeper and the agent
+            launcher, join = list(fast), "1"
+        else:
+            launcher, join = [sys.executable, "-I", "-S", str(LAUNCH_PY)], "0"
+            for d in group.dirs if group is not None else []:
+                launcher += ["--cgroup", str(d)]
+            if spec.user is not None:
+                launcher += ["--user", spec.user]
         cg_dirs = ":".join(str(d) for d in group.dirs) if group is not None else ""
-        cmd = [SHELL, str(KEEPER_SH), str(run_dir), str(log_dir), spec.instance, cg_dirs, filter_arg, *launcher, "--",
-               *spec.argv]
+        cmd = [SHELL, str(KEEPER_SH), str(run_dir), str(log_dir), spec.instance, cg_dirs, filter_arg, join,
+               *launcher, "--", *spec.argv]
 
         log_fd = os.open(run_dir / KEEPER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         try:

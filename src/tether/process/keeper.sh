@@ -1,7 +1,7 @@
 #!/bin/sh
 # tether keeper: the tiny per-agent parent that outlives the daemon (POSIX sh; about 1 MB resident).
 #
-# usage: keeper.sh RUN_DIR LOG_DIR INSTANCE CGROUP_DIRS FILTER COMMAND [ARG...]
+# usage: keeper.sh RUN_DIR LOG_DIR INSTANCE CGROUP_DIRS FILTER JOIN COMMAND [ARG...]
 #
 #   RUN_DIR      receives keeper.pid and agent.pid ("PID START BOOT_ID") and, when the agent has ended,
 #                exit (its wait status as the shell reports it: 128+N when killed by signal N)
@@ -15,9 +15,12 @@
 #                (stderr.pipe) and appending to stdout.log (stderr.log). The filters are the keeper's
 #                children, not the agent's: they end when the agent and every descendant holding its
 #                output have ended (end of file), after writing the last line, even one without newline
-#   COMMAND      tether's launcher followed by the agent's argv. The launcher puts itself in its own
-#                process group, joins the cgroup, drops to the run_as user, resets signals and execs the
-#                agent, so the agent keeps the PID recorded in agent.pid.
+#   JOIN         1: the agent's subshell joins CGROUP_DIRS itself (writes 0 to each cgroup.procs) before
+#                it execs COMMAND; 0: COMMAND does it
+#   COMMAND      a launcher followed by the agent's argv; each step execs the next, so the agent keeps
+#                the PID recorded in agent.pid. Either ``setsid env --default-signal`` (its own session
+#                and process group, default signal dispositions; JOIN=1) or tether's launch.py, which
+#                also drops to the run_as user (and joins the cgroup itself; JOIN=0)
 #
 # The daemon starts this script in a new session with stdin from /dev/null and stdout/stderr on
 # RUN_DIR/keeper.log (no pipe to the daemon), so the daemon may be SIGKILLed without harming it. It
@@ -25,8 +28,8 @@
 # reaches it, and only SIGKILL stops it before the agent has ended.
 
 set -f
-run=$1 logs=$2 instance=$3 cgroups=$4 filter=$5
-shift 5
+run=$1 logs=$2 instance=$3 cgroups=$4 filter=$5 join=$6
+shift 6
 trap '' HUP INT QUIT TERM PIPE
 
 # ident PID: print "PID START BOOT_ID" (START = field 22 of /proc/PID/stat; "-" where there is no /proc)
@@ -53,10 +56,23 @@ running() {
   [ "${_st%% *}" != Z ]
 }
 
+# launch COMMAND...: in the agent's subshell, join the run's cgroups (before anything can fork), then
+# become COMMAND (same PID)
+launch() {
+  if [ "$join" = 1 ]; then
+    IFS=:
+    for _d in $cgroups; do
+      [ -n "$_d" ] && { echo 0 >"$_d/cgroup.procs" || echo "tether: could not join cgroup $_d" >&2; }
+    done
+    unset IFS
+  fi
+  TETHER_INSTANCE=$instance exec "$@"
+}
+
 put "$run/keeper.pid" "$(ident $$)"
 
 if [ -z "$filter" ]; then
-  TETHER_INSTANCE=$instance "$@" </dev/null >>"$logs/stdout.log" 2>>"$logs/stderr.log" &
+  launch "$@" </dev/null >>"$logs/stdout.log" 2>>"$logs/stderr.log" &
   agent=$!
 else
   out=$run/stdout.pipe err=$run/stderr.pipe
@@ -69,7 +85,7 @@ else
   LC_ALL=C $filter "$run/redact.sed" <"$err" >>"$logs/stderr.log" &
   errf=$!
   unset IFS
-  TETHER_INSTANCE=$instance "$@" </dev/null >"$out" 2>"$err" &
+  launch "$@" </dev/null >"$out" 2>"$err" &
   agent=$!
 fi
 put "$run/agent.pid" "$(ident "$agent")"
