@@ -172,6 +172,8 @@ def test_no_keyring_backend_and_no_credentials_directory(make_host: Callable[...
     h: Host = make_host({
         "kr": quiet(["true"], secrets={"KR": "keyring:tether-test/token"}),
         "cred": quiet(["true"], secrets={"CRED": "credential:api-key"}),
+        # a claude-code agent resolves its environment before building its `claude -p` command line
+        "cc": quiet([], kind="claude-code", prompt="hi", secrets={"CRED": "credential:api-key"}),
     })
     env = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring", "CREDENTIALS_DIRECTORY": ""}
     daemon = h.up(env=env)
@@ -180,8 +182,10 @@ def test_no_keyring_backend_and_no_credentials_directory(make_host: Callable[...
     assert text.endswith("; use file: or env: on a headless host")
     assert reason(h, "cred") == (
         "cannot start: credential:api-key: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)")
+    assert reason(h, "cc") == reason(h, "cred")
     time.sleep(0.3)
     assert len(h.events("agent.exited", "kr")) == 1, "a failed start waits for its backoff"
+    assert len(h.events("agent.exited", "cc")) == 1, "a failed start waits for its backoff"
     assert "Traceback" not in h.daemon_log()
     # the CLI reads the same reasons without a traceback
     got = h.cli("status")

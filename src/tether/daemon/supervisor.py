@@ -331,9 +331,14 @@ class AgentSupervisor:
             self._restart_now = False
         deferred, self._deferred = self._deferred, None
         before, recorded = (deferred[0], deferred[1]) if deferred is not None else ([], None)
+        try:
+            env = self.hooks.env()  # resolves the secrets: one that cannot be resolved is a failed start
+        except Exception as err:
+            self._failed_start(before, recorded, err)
+            return
         launch = None
         if self.spec.kind in agent_kinds.KINDS:  # `claude -p` / `codex exec`: a prompt, a queued task or a resume
-            launch = agent_kinds.launch(self.spec, self.state, self.store, self.hooks.env()["TETHER_URL"])
+            launch = agent_kinds.launch(self.spec, self.state, self.store, env["TETHER_URL"])
             if launch is None:  # nothing to do (or still waiting on a human): idle, not a start
                 self._idle_kind = True
                 if before:
@@ -357,7 +362,6 @@ class AgentSupervisor:
         log_dir = self.state.log_dir(self.name)
         argv = list(self.spec.command)
         try:
-            env = self.hooks.env()  # resolves the secrets: one that cannot be resolved is a failed start
             secrets = _log_secrets(env, self.spec.secrets)
             if launch is not None:
                 argv, env = launch.argv, {**env, **launch.env}
@@ -382,13 +386,7 @@ class AgentSupervisor:
             self._notify()
             return
         except Exception as err:  # a command that cannot start is a failed start, not a daemon crash
-            self.store.append([
-                *before,
-                NewEvent("agent.exited", self.name, {"code": None, "error": str(err)}),
-                NewEvent("agent.state", self.name, {"state": "blocked", "reason": f"cannot start: {err}"}),
-            ])
-            self._mark(recorded)
-            self._schedule_retry()
+            self._failed_start(before, recorded, err)
             return
         self.handle = handle
         self.started_at = now
@@ -407,6 +405,16 @@ class AgentSupervisor:
         self.next_start = time.monotonic() + delay
         if delay > 0:
             self.store.emit("agent.state", self.name, state="starting", reason=f"restarting in {delay:.2f}s")
+
+    def _failed_start(self, before: list[NewEvent], recorded: str | None, err: Exception) -> None:
+        """Recorded as a run that could not start (blocked, with the one-line reason), retried with backoff."""
+        self.store.append([
+            *before,
+            NewEvent("agent.exited", self.name, {"code": None, "error": str(err)}),
+            NewEvent("agent.state", self.name, {"state": "blocked", "reason": f"cannot start: {err}"}),
+        ])
+        self._mark(recorded)
+        self._schedule_retry()
 
     # -- ending ---------------------------------------------------------------------------------------
     def _ended(self, handle: process.KeeperHandle, adopted: bool) -> None:
