@@ -17,8 +17,9 @@ def today(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
-def agent_signals(store: Store, now: float | None = None) -> dict[str, dict[str, Any]]:
-    """Per agent: tokens and spend today and in total by model, errors by kind, accounts touched."""
+def agent_signals(store: Store, now: float | None = None, agent: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per agent (or only ``agent``): tokens and spend today and in total by model, errors by kind,
+    accounts touched."""
     now = time.time() if now is None else now
     day = today(now)
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {
@@ -28,7 +29,7 @@ def agent_signals(store: Store, now: float | None = None) -> dict[str, dict[str,
         "errors": {},
         "accounts_touched": [],
     })
-    for row in store.usage():
+    for row in store.usage(agent):
         sig = out[row["agent"]]
         model = sig["usage_by_model"].setdefault(
             row["model"], {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0, "cost_usd": 0.0}
@@ -41,10 +42,24 @@ def agent_signals(store: Store, now: float | None = None) -> dict[str, dict[str,
         if row["day"] == day:
             sig["spend_today_usd"] = round(sig["spend_today_usd"] + row["cost_usd"], 6)
     for row in store.signal_counts("agent_errors"):
-        out[row["agent"]]["errors"][row["kind"]] = row["count"]
+        if agent is None or row["agent"] == agent:
+            out[row["agent"]]["errors"][row["kind"]] = row["count"]
     for row in store.signal_counts("agent_accounts"):
-        out[row["agent"]]["accounts_touched"].append(row["account"])
+        if agent is None or row["agent"] == agent:
+            out[row["agent"]]["accounts_touched"].append(row["account"])
     return dict(out)
+
+
+def status_signals(store: Store, now: float | None = None, agent: str | None = None) -> dict[str, dict[str, Any]]:
+    """What the status document adds per agent (``row["signals"]`` for ``status_file.document``): the
+    signals above, and the pending approvals (how many; the oldest is why the agent is blocked)."""
+    out = agent_signals(store, now, agent)
+    for a in store.approvals("pending", agent):
+        sig = out.setdefault(a["agent"], {})
+        if not sig.get("approvals_pending"):
+            sig["blocked"] = f"waiting for approval #{a['id']}: {a['action']}"
+        sig["approvals_pending"] = sig.get("approvals_pending", 0) + 1
+    return out
 
 
 def host_signals(paths: Iterable[str], started: float | None = None, now: float | None = None) -> dict[str, Any]:

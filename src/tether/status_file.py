@@ -62,6 +62,17 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         } if drills else None
         doc["last_drill_at"] = iso(last)
         doc["drill_overdue"] = last is None or now - last > DRILL_MAX_AGE
+    if "signals" in row:  # filled in from ``signals.status_signals`` (the daemon, `tether status`, the API)
+        sig = row["signals"] or {}
+        doc["blocked"] = sig.get("blocked") or (
+            row.get("reason") if row["state"] not in ("running", "idle", "starting") else None
+        )
+        doc["approvals_pending"] = sig.get("approvals_pending", 0)
+        doc["errors"] = sig.get("errors", {})
+        doc["tokens_today"] = sig.get("tokens_today", {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0})
+        doc["spend_today_usd"] = sig.get("spend_today_usd", 0.0)
+        doc["usage_by_model"] = sig.get("usage_by_model", {})
+        doc["accounts_touched"] = sig.get("accounts_touched", [])
     if "queue_depth" in row:  # filled in by whoever knows the task queue (the daemon, `tether status`)
         oldest = row.get("oldest_queued")
         doc["queue_depth"] = row["queue_depth"]

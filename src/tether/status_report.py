@@ -24,11 +24,15 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
     queued: dict[str, list[float]] = {}
     for task in store.tasks(agent, states=("queued",)):
         queued.setdefault(task.agent, []).append(task.created)
+    from tether.signals import status_signals
+
+    signals = status_signals(store, now, agent)
     docs = []
     for row in rows:
         row["state"], row["reason"] = judge(row, now)
         mine = queued.get(row["name"], [])
         row["queue_depth"], row["oldest_queued"] = len(mine), min(mine, default=None)
+        row["signals"] = signals.get(row["name"])
         doc = document(row, now)
         if row.get("node"):  # fleet: the node the agent is pinned to (never on SQLite)
             doc["node"] = row["node"]

@@ -24,6 +24,7 @@ from tether.errors import NotFound, RunbookError, UsageError
 from tether.runbook import LoadedRunbook, load
 from tether.runbook.model import Agent, Host
 from tether.secrets import resolve_all
+from tether.signals import status_signals
 from tether.store import NewEvent, Store, open_store
 
 #: Environment variables an agent inherits from the daemon; everything else is dropped, so no
@@ -267,6 +268,7 @@ class Daemon:
                 queued = self.store.tasks(name, states=["queued"])
                 row["queue_depth"] = len(queued)
                 row["oldest_queued"] = min((t.created for t in queued), default=None)
+                row["signals"] = status_signals(self.store, now, name).get(name)
                 status_file.write(self.state, row, now)
 
     # -- control verbs (API and CLI) ---------------------------------------------------------------

@@ -393,7 +393,7 @@ def _accounts(tx: Tx, e: Event) -> str | None:
             "ON CONFLICT (agent, account) DO UPDATE SET count = agent_accounts.count + 1, last = excluded.last",
             (e.agent, str(account)[:300], e.ts),
         )
-    return None
+    return e.agent  # the status file shows the accounts touched: rewrite it
 
 
 # -- notifications (issue 6): each message a row, each delivery attempt an event ------------------------------
