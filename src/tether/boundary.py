@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tether import audit
+from tether import audit, waiting
 from tether.approvals import APPROVED, PENDING, Approvals, fingerprint
 from tether.classify import Classification, Context, classify_path, classify_shell, classify_tool, classify_url
 from tether.errors import UsageError
@@ -175,7 +175,10 @@ class Gatekeeper:
         )
         self._seal()
         if wait > 0:
+            self._waiting(agent, row)
             row = self.approvals.wait(row["id"], wait)
+            if row["state"] != PENDING:
+                waiting.done(self.store, agent, f"approval {row['id']} {row['state']}")
             if row["state"] == APPROVED:
                 self.store.emit("approval.used", agent, approval_id=row["id"])
                 self._seal()
@@ -185,6 +188,12 @@ class Gatekeeper:
             return outcome("pending", row["id"], f"{d.reason}; {how}")
         why = row["note"] or row["state"]
         return outcome("deny", row["id"], f"{row['state']}: {why}")
+
+    def _waiting(self, agent: str, row: dict[str, Any]) -> None:
+        row_agent = self.store.agent(agent)
+        if row_agent is not None and row_agent["state"] in waiting.FROM:
+            self.store.emit("agent.state", agent, state=waiting.STATE,
+                            reason=f"waiting for approval {row['id']}: {row['detail'] or row['action']}")
 
     def _budget_incident(self, agent: str, why: str) -> None:
         """One open `budget` incident per agent (the owner is told once, not on every blocked call)."""

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tether import auth, heartbeat, redact, status_file
+from tether import auth, heartbeat, redact, status_file, waiting
 from tether.daemon import hostreload
 from tether.daemon.beats import BeatWriter
 from tether.daemon.supervisor import AgentSupervisor, Hooks
@@ -456,9 +456,9 @@ class Daemon:
         deadlines = []
         with self._lock:
             names = set(self.supervisors)
-        for row in self.store.agents():
-            if row["name"] not in names:
-                continue
+        rows = [row for row in self.store.agents() if row["name"] in names]
+        waiting.lift_settled(self.store, rows)
+        for row in rows:
             self._judge(row, now)
             deadline = heartbeat.next_change(row, now)
             if deadline is not None:
