@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tether.daemon.beats import BeatWriter
 from tether.store import NewEvent, open_store
@@ -81,3 +83,25 @@ def test_a_failing_write_fails_every_beat_in_it_and_the_writer_goes_on(tmp_path:
     with pytest.raises(RuntimeError, match="stopping"):
         writer.submit("a", 3.0, None, None).result(timeout=1)
     store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.sampled_from([None, "t1", "t2"]),
+                          st.sampled_from([None, "p1", "p2"])), max_size=12))
+def test_a_coalesced_batch_equals_the_beats_one_by_one(tmp_path_factory: pytest.TempPathFactory,
+                                                        beats: list[tuple[str, str | None, str | None]]) -> None:
+    """``store.beats`` writes one update per agent; the rows must end exactly as beat after beat."""
+    root = tmp_path_factory.mktemp("coalesce")
+    one, many = (open_store(f"sqlite:///{root / name}.db") for name in ("one", "many"))
+    for store in (one, many):
+        store.append([NewEvent("agent.registered", n, {"info": {}}, ts=0.0) for n in ("a", "b")])
+        store.beat("a", 0.5, "t0", "p1")  # a stored progress the batch may repeat
+    timed = [(agent, 1.0 + i, task, progress) for i, (agent, task, progress) in enumerate(beats)]
+    for beat in timed:
+        one.beat(*beat)
+    many.beats(timed)
+    keys = ("last_heartbeat", "task", "progress", "last_progress")
+    for name in ("a", "b"):
+        assert {k: (one.agent(name) or {})[k] for k in keys} == {k: (many.agent(name) or {})[k] for k in keys}
+    one.close()
+    many.close()

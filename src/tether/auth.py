@@ -57,12 +57,14 @@ _cache: dict[tuple[str, str], tuple[float, Principal]] = {}
 
 
 def identify(store: Store, token: str) -> Principal | None:
-    key = (store.url, digest(token))  # the store's URL, not id(): ids are reused after a store is closed
+    # Keyed by the token itself (held in memory only, like the request it came with): a hit costs no
+    # hash. The store's URL, not id(): ids are reused after a store is closed.
+    key = (store.url, token)
     now = time.monotonic()
     hit = _cache.get(key)
     if hit is not None and now - hit[0] < CACHE_SECONDS:
         return hit[1]
-    row = store.token(key[1])
+    row = store.token(digest(token))
     if row is None:
         _cache.pop(key, None)
         return None

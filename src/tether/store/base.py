@@ -165,3 +165,26 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def coalesce_beats(
+    beats: Sequence[tuple[str, float, str | None, str | None]],
+) -> list[tuple[float, str | None, str | None, float | None, bool, str]]:
+    """One row update per agent for beats applied in order: ``(at, task, progress, progress_at, moved,
+    agent)``. ``progress_at`` is when the batch's last progress value appeared; ``moved`` says the batch
+    itself changed progress (two different values), so that moment is progress whatever is stored; else
+    it is progress only if it differs from the stored value. Applying the result equals applying each
+    beat in turn (a property test checks it)."""
+    merged: dict[str, list[Any]] = {}
+    for agent, at, task, progress in beats:
+        m = merged.get(agent)
+        if m is None:
+            merged[agent] = [at, task, progress, at if progress is not None else None, False, agent]
+            continue
+        m[0] = at
+        if task is not None:
+            m[1] = task
+        if progress is not None and progress != m[2]:
+            m[4] = m[4] or m[2] is not None
+            m[2], m[3] = progress, at
+    return [(m[0], m[1], m[2], m[3], m[4], m[5]) for m in merged.values()]

@@ -44,7 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tether.errors import StoreError
 from tether.store import projections, schema
-from tether.store.base import Event, NewEvent, Store, Task
+from tether.store.base import Event, NewEvent, Store, Task, coalesce_beats
 
 MAX_BATCH = 512
 CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
@@ -489,13 +489,15 @@ class PostgresStore(Store):
         self.beats([(agent, at, task, progress)])
 
     def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]]) -> None:
-        rows = [(at, task, progress, progress, at, progress, agent) for agent, at, task, progress in beats]
+        rows = [(at, task, moved, progress_at, progress, progress, progress_at, progress, agent)
+                for at, task, progress, progress_at, moved, agent in coalesce_beats(beats)]
 
         def job(tx: _Tx) -> tuple[None, set[str]]:
             for params in rows:
                 tx.pg(
                     "UPDATE agents SET last_heartbeat = %s, task = COALESCE(%s, task), "
-                    "last_progress = CASE WHEN %s::text IS NOT NULL AND %s::text IS DISTINCT FROM progress "
+                    "last_progress = CASE WHEN %s THEN %s WHEN %s::text IS NOT NULL "
+                    "AND %s::text IS DISTINCT FROM progress "
                     "THEN %s ELSE last_progress END, progress = COALESCE(%s, progress) WHERE name = %s",
                     params,
                 )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.errors import StoreError
 from tether.store import projections, schema
-from tether.store.base import Event, NewEvent, Store, Task
+from tether.store.base import Event, NewEvent, Store, Task, coalesce_beats
 
 if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
     from pathlib import Path
@@ -56,6 +56,7 @@ class SQLiteStore(Store):
         self._pending: deque[tuple[Job, _Slot]] = deque()
         self._write_lock = threading.Lock()
         self._wconn: sqlite3.Connection | None = None
+        self._synchronous = "FULL"
         self._closed = False
         if not readonly:
             try:
@@ -136,12 +137,14 @@ class SQLiteStore(Store):
     # Leader-based group commit: a caller queues its job and takes the write lock; whoever holds it
     # commits everything queued in one transaction (one fsync) and answers each caller. Callers that
     # queued while a commit was running find their answer when they get the lock, or lead the next.
-    def _submit(self, job: Job) -> Any:
+    def _submit(self, job: Job, durable: bool = True) -> Any:
+        """``durable=False``: the job's commit may skip the fsync (heartbeats: the database stays intact
+        on power loss, only that last commit may be gone) unless it shares a batch with a durable job."""
         if self.readonly:
             raise StoreError(f"{self.file}: opened read-only")
         if self._closed:
             raise StoreError(f"{self.file}: the store is closed")
-        slot = _Slot()
+        slot = _Slot(durable)
         self._pending.append((job, slot))
         with self._write_lock:
             while not slot.done:  # our job may sit behind more than one batch
@@ -156,12 +159,22 @@ class SQLiteStore(Store):
     def _writer_conn(self) -> sqlite3.Connection:
         if self._wconn is None:
             self._wconn = self._connect(write=True)
+            self._synchronous = "FULL"
         return self._wconn
+
+    def _sync_for(self, conn: sqlite3.Connection, batch: list[tuple[Job, _Slot]]) -> None:
+        """FULL (fsync the log at commit) for a batch with any durable job, else NORMAL. In WAL mode a
+        FULL commit also makes every NORMAL commit before it durable."""
+        want = "FULL" if any(slot.durable for _, slot in batch) else "NORMAL"
+        if want != self._synchronous:
+            conn.execute(f"PRAGMA synchronous={want}")
+            self._synchronous = want
 
     def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Job, _Slot]]) -> None:
         """Commit the batch in one transaction; if a job fails, retry each job alone so one bad job
         fails alone."""
         try:
+            self._sync_for(conn, batch)
             conn.execute("BEGIN IMMEDIATE")
             results = [job(conn) for job, _ in batch]
             conn.execute("COMMIT")
@@ -242,18 +255,20 @@ class SQLiteStore(Store):
         self.beats([(agent, at, task, progress)])
 
     def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]]) -> None:
-        rows = [(at, task, progress, progress, at, progress, agent) for agent, at, task, progress in beats]
+        rows = [(at, task, moved, progress_at, progress, progress, progress_at, progress, agent)
+                for at, task, progress, progress_at, moved, agent in coalesce_beats(beats)]
 
         def job(conn: sqlite3.Connection) -> tuple[None, set[str]]:
             conn.executemany(
                 "UPDATE agents SET last_heartbeat = ?, task = COALESCE(?, task), "
-                "last_progress = CASE WHEN ? IS NOT NULL AND ? IS NOT progress THEN ? ELSE last_progress END, "
+                "last_progress = CASE WHEN ? THEN ? WHEN ? IS NOT NULL AND ? IS NOT progress THEN ? "
+                "ELSE last_progress END, "
                 "progress = COALESCE(?, progress) WHERE name = ?",
                 rows,
             )
             return None, set()
 
-        self._submit(job)
+        self._submit(job, durable=False)  # beats are no events: no fsync of their own
 
     def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` inside the writer's transaction (for other modules of the store package)."""
@@ -423,9 +438,10 @@ class SQLiteStore(Store):
 class _Slot:
     """Where the leader of a group commit leaves one caller's answer (set before the lock is released)."""
 
-    __slots__ = ("done", "error", "value")
+    __slots__ = ("done", "durable", "error", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = True) -> None:
+        self.durable = durable
         self.done = False
         self.value: Any = None
         self.error: BaseException | None = None
