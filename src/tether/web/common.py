@@ -55,6 +55,10 @@ def killed(request: Request, agent: str) -> bool:
     lr = loaded(request)
     if lr is None:
         return False
+    ctl = control(request)
+    if getattr(ctl, "bus", None) is not None and agent not in ctl.agent_names():
+        row = store(request).agent(agent)  # fleet: another node's agent, held by that node's kill files
+        return bool(row and row.get("desired") == "killed")
     return bool(lr.state.kill_file.exists() or lr.state.agent_kill_file(agent).exists())
 
 
