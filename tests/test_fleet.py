@@ -221,6 +221,11 @@ def test_two_hosts_share_one_fleet(two_hosts: tuple[Host, Host], schema: str) ->
     assert json.loads(opened[0]["data"])["seen_by"] == "host-a"
     assert _pg(schema, "SELECT state FROM nodes WHERE name = 'host-b'")[0]["state"] == "lost"
     assert b.instances("b1") == before  # the agent outlives its daemon
+    seen = json.loads(a.cli("status", "--json").stdout)["agents"]
+    assert {d["agent"]: d.get("node_state") for d in seen}["b1"] == "lost"
+    table = a.cli("status", env={"COLUMNS": "250"}).stdout
+    row = next((line for line in table.splitlines() if line.split()[:1] == ["b1"]), table)
+    assert "node host-b is lost: running is its last known state" in row, table
 
     # a kill for an agent on the unreachable node is recorded, pending there, applied when B returns
     b2 = b.instances("b2")

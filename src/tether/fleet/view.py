@@ -54,16 +54,23 @@ def annotate(docs: list[dict[str, Any]], fleet: dict[str, Any] | None, key: str 
     refused it."""
     if fleet is None:
         return docs
+    node_state = {n["node"]: n["state"] for n in fleet["nodes"]}
     for d in docs:
         name = d[key]
         d["pending"] = [f"{p['action']} pending on {p['node']}" for p in fleet["pending"] if p["agent"] == name]
         d["refused_by"] = [r["node"] for r in fleet["refused"].get(name, [])]
+        if d.get("node"):
+            d["node_state"] = node_state.get(d["node"], "unknown")
     return docs
 
 
 def why(d: dict[str, Any]) -> str:
-    """The fleet notes of an agent's row in ``tether status``."""
-    notes = list(d.get("pending") or [])
+    """The fleet notes of an agent's row in ``tether status``: its state is only what its node last
+    recorded when that node is not up."""
+    notes = []
+    if d.get("node_state") not in (None, "up"):
+        notes.append(f"node {d['node']} is {d['node_state']}: {d['state']} is its last known state")
+    notes += list(d.get("pending") or [])
     notes += [f"REFUSED on {n}: pinned to {d.get('node')}" for n in d.get("refused_by") or []]
     return "; ".join(notes)
 
