@@ -353,14 +353,17 @@ def log_filter() -> tuple[str, ...] | None:
 
 @functools.cache
 def fast_launcher() -> tuple[str, ...] | None:
-    """``setsid env --default-signal`` (util-linux, coreutils ≥ 8.31): the agent in its own session and
+    """``env --default-signal setsid`` (coreutils ≥ 8.31, util-linux): the agent in its own session and
     process group with default signal dispositions, as ``launch.py`` does, without starting Python (about
     10 ms less per start). None where either is missing or behaves otherwise (macOS): then ``launch.py``."""
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/bin"])
     setsid, env = shutil.which("setsid", path=path), shutil.which("env", path=path)
     if setsid is None or env is None:
         return None
-    argv = (setsid, env, "--default-signal")
+    # env first: the signals are default before setsid makes the process group that spawn() waits for,
+    # so a kill right after spawn() returns is never ignored (the keeper ignores TERM, and so would a
+    # process between its fork and the reset)
+    argv = (env, "--default-signal", setsid)
     try:  # from a shell's background job that ignores INT, QUIT and TERM, as in the keeper: the same PID
         # all along, default dispositions, its own process group
         probe = subprocess.run(

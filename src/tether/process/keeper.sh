@@ -18,7 +18,7 @@
 #   JOIN         1: the agent's subshell joins CGROUP_DIRS itself (writes 0 to each cgroup.procs) before
 #                it execs COMMAND; 0: COMMAND does it
 #   COMMAND      a launcher followed by the agent's argv; each step execs the next, so the agent keeps
-#                the PID recorded in agent.pid. Either ``setsid env --default-signal`` (its own session
+#                the PID recorded in agent.pid. Either ``env --default-signal setsid`` (its own session
 #                and process group, default signal dispositions; JOIN=1) or tether's launch.py, which
 #                also drops to the run_as user (and joins the cgroup itself; JOIN=0)
 #

@@ -326,6 +326,53 @@ def describe(e: Event) -> str:
                                                          if d.get("restarted") else ""),
         "heartbeat.rebased": lambda: f"heartbeat re-baselined after a clock jump of {g('jump_s')}s",
         "tests.reported": lambda: f"tests: {g('passed')} passed, {g('failed')} failed",
+        "runbook.rejected": lambda: "runbook rejected: " + "; ".join(str(x) for x in (d.get("errors") or []))[:300],
+        "notify.queued": lambda: f"notification to {g('recipient')} ({g('channel')}): {g('title')}",
+        "notify.sent": lambda: f"notification #{g('notification_id')} delivered",
+        "notify.failed": lambda: f"notification #{g('notification_id')} not delivered (attempt {g('attempts')}"
+        + (", gave up" if d.get("final") else "") + f"): {g('error')}",
+        # the fleet
+        "kill.requested": lambda: f"kill requested for node {g('node')}"
+        + (f": {g('reason')}" if d.get("reason") else ""),
+        "control.requested": lambda: f"{g('verb')} requested for node {g('node')}",
+        "kill.applied": lambda: f"kill applied on node {g('node')}" + (f" ({g('error')})" if d.get("error") else ""),
+        "control.applied": lambda: f"{g('verb')} applied on node {g('node')}"
+        + (f" ({g('error')})" if d.get("error") else ""),
+        "node.registered": lambda: f"node {g('node')} registered (pid {g('pid')}, {g('url')})",
+        "node.lost": lambda: f"node {g('node')} lost: silent for {g('silent_s')}s (seen by {g('seen_by')})",
+        "node.back": lambda: f"node {g('node')} is back",
+        "node.stopped": lambda: f"node {g('node')} stopped cleanly",
+        "agent.pin_refused": lambda: f"node {g('node')} refused it: pinned to {g('pinned_to')}",
+        "agent.pinned": lambda: f"pinned to node {g('node') or '(released)'} by {g('by')}",
+        "agent.moved": lambda: f"moved from node {g('from')} to {g('to')}",
+        "runbook.reload_requested": lambda: "runbook reload asked of node(s) " + ", ".join(
+            str(n) for n in (d.get("nodes") or [])),
+        "runbook.reload_failed": lambda: f"node {g('node')} kept its runbook: {g('error')}",
+        "task.cancelled": lambda: f"task #{g('task_id')} cancelled" + (f": {g('note')}" if d.get("note") else ""),
+        "accounts.touched": lambda: "accounts touched: " + ", ".join(str(a) for a in (d.get("accounts") or [])),
+        "host.inhibitor": lambda: ("sleep inhibitor held" if d.get("active") else "sleep inhibitor released")
+        + (f" ({g('message')})" if d.get("message") else ""),
+        "export.failing": lambda: f"export to {g('sink')} failing: {g('error')}",
+        "export.recovered": lambda: f"export to {g('sink')} delivering again after {g('failures')} failure(s)",
+        "probe.failed": lambda: f"probe {g('target')} failed: {g('detail')}",
+        "integration.error": lambda: f"integration error: {g('error')}",
+        "rollback.base": lambda: f"task #{g('task_id')} began on its own branch ({len(d.get('repos') or [])} repo(s), "
+        f"{len(d.get('snapshots') or [])} snapshot(s))",
+        "rollback.end": lambda: f"task #{g('task_id')} ended: {g('files_changed')} file(s) changed",
+        "rollback.good": lambda: f"marked last-known-good ({g('tag')}) by {g('by')}",
+        "rollback.done": lambda: f"rolled back to {g('target')} by {g('by')}"
+        + (f"; work kept in {g('quarantine')}" if d.get("quarantine") else ""),
+        "rollback.failed": lambda: f"rollback to {g('target')} failed: {g('error')}",
+        # agent sessions (Claude Code, Codex)
+        "session.started": lambda: f"session started ({g('client')}" + (f", {g('model')}" if d.get("model") else "")
+        + ")",
+        "session.prompt": lambda: f"prompt: {g('prompt')}",
+        "session.ended": lambda: "session ended" + (f" ({g('reason')})" if d.get("reason") else ""),
+        "session.deferred": lambda: f"session held for approval #{g('approval_id')}",
+        "session.resumed": lambda: f"session resumed after approval #{g('approval_id')}",
+        "turn.ended": lambda: "turn ended" + (f": {g('last_message')}" if d.get("last_message") else ""),
+        "agent.waiting": lambda: f"waiting: {g('message')}",
+        "permission.requested": lambda: f"asked permission for {g('tool')}",
     }
     fn = simple.get(k)
     if fn is not None:
