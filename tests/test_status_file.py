@@ -42,6 +42,16 @@ def test_document_of_a_fresh_row() -> None:
     assert iso(None) is None and iso(0) is None
 
 
+def test_every_field_of_the_document_is_documented() -> None:
+    """docs/FILES.md's table of agent-status.json names every field the file can hold."""
+    full = {**ROW, "retries": 1, "drills": json.dumps({"kill": {"status": "pass"}}), "last_drill_at": NOW,
+            "signals": {}, "queue_depth": 1, "oldest_queued": NOW - 5}
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "FILES.md").read_text()
+    table = docs[docs.index("## `agent-status.json`"):]
+    missing = [key for key in document(full, NOW) if f"`{key}`" not in table]
+    assert missing == [], f"fields of agent-status.json missing from docs/FILES.md: {missing}"
+
+
 def test_write_puts_the_file_where_the_docs_say(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "state")
     path = write(state, ROW, NOW)
