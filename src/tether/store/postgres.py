@@ -45,6 +45,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from tether.errors import StoreError
 from tether.store import projections, schema
 from tether.store.base import Event, NewEvent, Store, Task, coalesce_beats
+from tether.store.reads import SqlReads
 
 MAX_BATCH = 512
 CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
@@ -225,7 +226,17 @@ class _Tx:
 Job = Callable[[_Tx], tuple[Any, set[str]]]
 
 
-class PostgresStore(Store):
+class PostgresStore(SqlReads, Store):
+    PH = "%s"
+
+    def _in(self, column: str, values: Iterable[str], params: list[Any]) -> str:
+        params.append(list(values))
+        return f"{column} = ANY(%s::text[])"
+
+    def _order(self, *columns: str) -> str:
+        """Byte order, as SQLite sorts, whatever the database's locale."""
+        return ", ".join(f'{c} COLLATE "C"' for c in columns)
+
     def __init__(self, url: str, *, node: str | None = None, readonly: bool = False) -> None:
         super().__init__()
         self.target = t = Target(url)
@@ -533,108 +544,7 @@ class PostgresStore(Store):
         task_id: int | None = self._submit(job)
         return None if task_id is None else self.task(task_id)
 
-    # -- Store API: reading ----------------------------------------------------------------------
-    @staticmethod
-    def _event(row: dict[str, Any]) -> Event:
-        return Event(row["id"], row["ts"], row["kind"], row["agent"], json.loads(row["data"]), row["node"])
-
-    def events(
-        self, agent: str | None = None, after: int = 0, limit: int = 1000, kinds: Iterable[str] | None = None
-    ) -> list[Event]:
-        query = "SELECT * FROM events WHERE id > %s"
-        params: list[Any] = [after]
-        if agent is not None:
-            query += " AND agent = %s"
-            params.append(agent)
-        if kinds is not None:
-            query += " AND kind = ANY(%s::text[])"
-            params.append(list(kinds))
-        query += " ORDER BY id LIMIT %s"
-        params.append(limit)
-        return [self._event(r) for r in self._read(query, params)]
-
-    def last_events(self, agent: str | None = None, limit: int = 50) -> list[Event]:
-        if agent is None:
-            rows = self._read("SELECT * FROM events ORDER BY id DESC LIMIT %s", (limit,))
-        else:
-            rows = self._read("SELECT * FROM events WHERE agent = %s ORDER BY id DESC LIMIT %s", (agent, limit))
-        return [self._event(r) for r in rows]
-
-    def agents(self) -> list[dict[str, Any]]:
-        # COLLATE "C": byte order, as SQLite sorts, whatever the database's locale
-        return [_agent_row(r) for r in self._read('SELECT * FROM agents ORDER BY name COLLATE "C"')]
-
-    def agent(self, name: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM agents WHERE name = %s", (name,))
-        return _agent_row(rows[0]) if rows else None
-
-    def tasks(self, agent: str | None = None, states: Iterable[str] | None = None) -> list[Task]:
-        query, params = "SELECT * FROM tasks WHERE true", list[Any]()
-        if agent is not None:
-            query += " AND agent = %s"
-            params.append(agent)
-        if states is not None:
-            query += " AND state = ANY(%s::text[])"
-            params.append(list(states))
-        return [_task(r) for r in self._read(query + " ORDER BY id", params)]
-
-    def task(self, task_id: int) -> Task | None:
-        rows = self._read("SELECT * FROM tasks WHERE id = %s", (task_id,))
-        return _task(rows[0]) if rows else None
-
-    def token(self, token_hash: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM tokens WHERE hash = %s AND revoked IS NULL", (token_hash,))
-        return rows[0] if rows else None
-
-    def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]:
-        query, params = "SELECT * FROM incidents WHERE true", []
-        if state is not None:
-            query += " AND state = %s"
-            params.append(state)
-        if agent is not None:
-            query += " AND agent = %s"
-            params.append(agent)
-        rows = self._read(query + " ORDER BY id", params)
-        for r in rows:
-            r["data"] = json.loads(r["data"] or "{}")
-        return rows
-
-    def approvals(
-        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None
-    ) -> list[dict[str, Any]]:
-        query, params = "SELECT * FROM approvals WHERE true", []
-        for column, value in (("state", state), ("agent", agent), ("fingerprint", fingerprint)):
-            if value is not None:
-                query += f" AND {column} = %s"
-                params.append(value)
-        return [_approval_row(r) for r in self._read(query + " ORDER BY id", params)]
-
-    def approval(self, approval_id: int) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM approvals WHERE id = %s", (approval_id,))
-        return _approval_row(rows[0]) if rows else None
-
-    def audit_rows(self, after: int = 0) -> list[dict[str, Any]]:
-        return self._read("SELECT * FROM audit WHERE id > %s ORDER BY id", (after,))
-
-    def usage(self, agent: str | None = None, since_day: str | None = None) -> list[dict[str, Any]]:
-        query, params = "SELECT * FROM usage WHERE true", list[Any]()
-        if agent is not None:
-            query += " AND agent = %s"
-            params.append(agent)
-        if since_day is not None:
-            query += " AND day >= %s"
-            params.append(since_day)
-        return self._read(query + ' ORDER BY agent COLLATE "C", day COLLATE "C", model COLLATE "C"', params)
-
-    def signal_counts(self, table: str) -> list[dict[str, Any]]:
-        if table not in ("agent_errors", "agent_accounts"):
-            raise ValueError(table)
-        second = "kind" if table == "agent_errors" else "account"
-        return self._read(f'SELECT * FROM {table} ORDER BY agent COLLATE "C", {second} COLLATE "C"')
-
-    def count_events(self) -> int:
-        return int(self._read("SELECT count(*) AS n FROM events")[0]["n"])
-
+    # -- Store API: reading is tether.store.reads (shared with SQLite) -------------------------------
     # -- signals across hosts (LISTEN/NOTIFY) ------------------------------------------------------
     def _channel(self, channel: str) -> str:
         full = f"{self.schema}.{channel}"
@@ -899,20 +809,3 @@ class _Slot:
 
     def fail(self, error: BaseException) -> None:
         self.done, self.error = True, error
-
-
-def _agent_row(row: dict[str, Any]) -> dict[str, Any]:
-    row["info"] = json.loads(row.get("info") or "{}")
-    row["tests"] = json.loads(row["tests"]) if row.get("tests") else None
-    return row
-
-
-def _approval_row(row: dict[str, Any]) -> dict[str, Any]:
-    row["classes"] = json.loads(row["classes"] or "[]")
-    row["data"] = json.loads(row["data"] or "{}")
-    return row
-
-
-def _task(row: dict[str, Any]) -> Task:
-    return Task(row["id"], row["agent"], row["text"], row["state"], row["created"], row["started"],
-                row["finished"], json.loads(row["meta"] or "{}"))

@@ -13,12 +13,13 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import StoreError
 from tether.store import projections, schema
 from tether.store.base import Event, NewEvent, Store, Task, coalesce_beats
+from tether.store.reads import SqlReads
 
 if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
     from pathlib import Path
@@ -45,7 +46,7 @@ def _explain(path: str | os.PathLike[str], err: BaseException) -> StoreError:
     return StoreError(f"{path}: {hint}")
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SqlReads, Store):
     def __init__(self, path: str | os.PathLike[str], *, node: str | None = None, readonly: bool = False) -> None:
         super().__init__()
         self.file = os.fspath(path)
@@ -281,56 +282,7 @@ class SQLiteStore(Store):
         count: int = self._submit(job)
         return count
 
-    # -- reading ---------------------------------------------------------------------------------
-    @staticmethod
-    def _event(row: dict[str, Any]) -> Event:
-        return Event(row["id"], row["ts"], row["kind"], row["agent"], json.loads(row["data"]), row["node"])
-
-    def events(
-        self, agent: str | None = None, after: int = 0, limit: int = 1000, kinds: Iterable[str] | None = None
-    ) -> list[Event]:
-        sql = "SELECT * FROM events WHERE id > ?"
-        params: list[Any] = [after]
-        if agent is not None:
-            sql += " AND agent = ?"
-            params.append(agent)
-        if kinds is not None:
-            kinds = list(kinds)
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            params += kinds
-        sql += " ORDER BY id LIMIT ?"
-        params.append(limit)
-        return [self._event(r) for r in self._read(sql, tuple(params))]
-
-    def last_events(self, agent: str | None = None, limit: int = 50) -> list[Event]:
-        if agent is None:
-            rows = self._read("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self._read("SELECT * FROM events WHERE agent = ? ORDER BY id DESC LIMIT ?", (agent, limit))
-        return [self._event(r) for r in rows]
-
-    def agents(self) -> list[dict[str, Any]]:
-        return [_agent_row(r) for r in self._read("SELECT * FROM agents ORDER BY name")]
-
-    def agent(self, name: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM agents WHERE name = ?", (name,))
-        return _agent_row(rows[0]) if rows else None
-
-    def tasks(self, agent: str | None = None, states: Iterable[str] | None = None) -> list[Task]:
-        sql, params = "SELECT * FROM tasks WHERE 1=1", []
-        if agent is not None:
-            sql += " AND agent = ?"
-            params.append(agent)
-        if states is not None:
-            st = list(states)
-            sql += f" AND state IN ({','.join('?' * len(st))})"
-            params += st
-        return [_task(r) for r in self._read(sql + " ORDER BY id", tuple(params))]
-
-    def task(self, task_id: int) -> Task | None:
-        rows = self._read("SELECT * FROM tasks WHERE id = ?", (task_id,))
-        return _task(rows[0]) if rows else None
-
+    # -- reading: tether.store.reads (shared with PostgreSQL) ----------------------------------------
     def claim_task(self, agent: str) -> Task | None:
         """Take the agent's oldest queued task and mark it started, atomically (compare-and-set)."""
 
@@ -348,58 +300,6 @@ class SQLiteStore(Store):
 
         task_id: int | None = self._submit(job)
         return None if task_id is None else self.task(task_id)
-
-    def token(self, token_hash: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM tokens WHERE hash = ? AND revoked IS NULL", (token_hash,))
-        return rows[0] if rows else None
-
-    def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM incidents WHERE 1=1", []
-        if state is not None:
-            sql += " AND state = ?"
-            params.append(state)
-        if agent is not None:
-            sql += " AND agent = ?"
-            params.append(agent)
-        rows = self._read(sql + " ORDER BY id", tuple(params))
-        for r in rows:
-            r["data"] = json.loads(r["data"] or "{}")
-        return rows
-
-    def approvals(
-        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None
-    ) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM approvals WHERE 1=1", []
-        for column, value in (("state", state), ("agent", agent), ("fingerprint", fingerprint)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        return [_approval_row(r) for r in self._read(sql + " ORDER BY id", tuple(params))]
-
-    def approval(self, approval_id: int) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM approvals WHERE id = ?", (approval_id,))
-        return _approval_row(rows[0]) if rows else None
-
-    def audit_rows(self, after: int = 0) -> list[dict[str, Any]]:
-        return self._read("SELECT * FROM audit WHERE id > ? ORDER BY id", (after,))
-
-    def usage(self, agent: str | None = None, since_day: str | None = None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM usage WHERE 1=1", []
-        if agent is not None:
-            sql += " AND agent = ?"
-            params.append(agent)
-        if since_day is not None:
-            sql += " AND day >= ?"
-            params.append(since_day)
-        return self._read(sql + " ORDER BY agent, day, model", tuple(params))
-
-    def signal_counts(self, table: str) -> list[dict[str, Any]]:
-        if table not in ("agent_errors", "agent_accounts"):
-            raise ValueError(table)
-        return self._read(f"SELECT * FROM {table} ORDER BY agent")
-
-    def count_events(self) -> int:
-        return int(self._read("SELECT count(*) AS n FROM events")[0]["n"])
 
     # -- housekeeping ----------------------------------------------------------------------------
     def backup(self, path: str) -> None:
@@ -452,21 +352,3 @@ class _Slot:
 
 def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip([c[0] for c in cursor.description], values, strict=True))
-
-
-def _agent_row(row: dict[str, Any]) -> dict[str, Any]:
-    out = row
-    out["info"] = json.loads(out.get("info") or "{}")
-    out["tests"] = json.loads(out["tests"]) if out.get("tests") else None
-    return out
-
-
-def _approval_row(row: dict[str, Any]) -> dict[str, Any]:
-    row["classes"] = json.loads(row["classes"] or "[]")
-    row["data"] = json.loads(row["data"] or "{}")
-    return row
-
-
-def _task(row: dict[str, Any]) -> Task:
-    return Task(row["id"], row["agent"], row["text"], row["state"], row["created"], row["started"],
-                row["finished"], json.loads(row["meta"] or "{}"))

@@ -1,0 +1,143 @@
+"""The store's reads, written once for both backends. Each backend says how it spells a placeholder
+(``PH``), a match against a list of values (``_in``) and a byte-order sort (``_order``: SQLite sorts
+text by bytes; PostgreSQL by its locale unless told ``COLLATE "C"``), and runs the query (``_read``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from tether.store.base import Event, Task
+
+
+class SqlReads:
+    PH = "?"
+
+    def _read(self, query: str, params: Any = ()) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _in(self, column: str, values: Iterable[str], params: list[Any]) -> str:
+        """``column`` is one of ``values`` (SQLite: ``IN (?, ...)``)."""
+        got = list(values)
+        params.extend(got)
+        return f"{column} IN ({','.join('?' * len(got))})" if got else "false"
+
+    def _order(self, *columns: str) -> str:
+        return ", ".join(columns)
+
+    # -- events ------------------------------------------------------------------------------------
+    def events(
+        self, agent: str | None = None, after: int = 0, limit: int = 1000, kinds: Iterable[str] | None = None
+    ) -> list[Event]:
+        p = self.PH
+        query, params = f"SELECT * FROM events WHERE id > {p}", list[Any]([after])
+        if agent is not None:
+            query += f" AND agent = {p}"
+            params.append(agent)
+        if kinds is not None:
+            query += " AND " + self._in("kind", kinds, params)
+        params.append(limit)
+        return [event_row(r) for r in self._read(query + f" ORDER BY id LIMIT {p}", params)]
+
+    def last_events(self, agent: str | None = None, limit: int = 50) -> list[Event]:
+        p = self.PH
+        if agent is None:
+            rows = self._read(f"SELECT * FROM events ORDER BY id DESC LIMIT {p}", (limit,))
+        else:
+            rows = self._read(f"SELECT * FROM events WHERE agent = {p} ORDER BY id DESC LIMIT {p}", (agent, limit))
+        return [event_row(r) for r in rows]
+
+    def count_events(self) -> int:
+        return int(self._read("SELECT count(*) AS n FROM events")[0]["n"])
+
+    # -- the derived tables ------------------------------------------------------------------------
+    def agents(self) -> list[dict[str, Any]]:
+        return [agent_row(r) for r in self._read(f"SELECT * FROM agents ORDER BY {self._order('name')}")]
+
+    def agent(self, name: str) -> dict[str, Any] | None:
+        rows = self._read(f"SELECT * FROM agents WHERE name = {self.PH}", (name,))
+        return agent_row(rows[0]) if rows else None
+
+    def tasks(self, agent: str | None = None, states: Iterable[str] | None = None) -> list[Task]:
+        query, params = "SELECT * FROM tasks WHERE 1=1", list[Any]()
+        if agent is not None:
+            query += f" AND agent = {self.PH}"
+            params.append(agent)
+        if states is not None:
+            query += " AND " + self._in("state", states, params)
+        return [task_row(r) for r in self._read(query + " ORDER BY id", params)]
+
+    def task(self, task_id: int) -> Task | None:
+        rows = self._read(f"SELECT * FROM tasks WHERE id = {self.PH}", (task_id,))
+        return task_row(rows[0]) if rows else None
+
+    def token(self, token_hash: str) -> dict[str, Any] | None:
+        rows = self._read(f"SELECT * FROM tokens WHERE hash = {self.PH} AND revoked IS NULL", (token_hash,))
+        return rows[0] if rows else None
+
+    def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]:
+        query, params = "SELECT * FROM incidents WHERE 1=1", list[Any]()
+        for column, value in (("state", state), ("agent", agent)):
+            if value is not None:
+                query += f" AND {column} = {self.PH}"
+                params.append(value)
+        rows = self._read(query + " ORDER BY id", params)
+        for r in rows:
+            r["data"] = json.loads(r["data"] or "{}")
+        return rows
+
+    def approvals(
+        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None
+    ) -> list[dict[str, Any]]:
+        query, params = "SELECT * FROM approvals WHERE 1=1", list[Any]()
+        for column, value in (("state", state), ("agent", agent), ("fingerprint", fingerprint)):
+            if value is not None:
+                query += f" AND {column} = {self.PH}"
+                params.append(value)
+        return [approval_row(r) for r in self._read(query + " ORDER BY id", params)]
+
+    def approval(self, approval_id: int) -> dict[str, Any] | None:
+        rows = self._read(f"SELECT * FROM approvals WHERE id = {self.PH}", (approval_id,))
+        return approval_row(rows[0]) if rows else None
+
+    def audit_rows(self, after: int = 0) -> list[dict[str, Any]]:
+        return self._read(f"SELECT * FROM audit WHERE id > {self.PH} ORDER BY id", (after,))
+
+    def usage(self, agent: str | None = None, since_day: str | None = None) -> list[dict[str, Any]]:
+        query, params = "SELECT * FROM usage WHERE 1=1", list[Any]()
+        if agent is not None:
+            query += f" AND agent = {self.PH}"
+            params.append(agent)
+        if since_day is not None:
+            query += f" AND day >= {self.PH}"
+            params.append(since_day)
+        return self._read(query + " ORDER BY " + self._order("agent", "day", "model"), params)
+
+    def signal_counts(self, table: str) -> list[dict[str, Any]]:
+        """``agent_errors`` (by kind) or ``agent_accounts`` (by account), per agent."""
+        if table not in ("agent_errors", "agent_accounts"):
+            raise ValueError(table)
+        second = "kind" if table == "agent_errors" else "account"
+        return self._read(f"SELECT * FROM {table} ORDER BY {self._order('agent', second)}")
+
+
+def event_row(row: dict[str, Any]) -> Event:
+    return Event(row["id"], row["ts"], row["kind"], row["agent"], json.loads(row["data"]), row["node"])
+
+
+def agent_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["info"] = json.loads(row.get("info") or "{}")
+    row["tests"] = json.loads(row["tests"]) if row.get("tests") else None
+    return row
+
+
+def approval_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["classes"] = json.loads(row["classes"] or "[]")
+    row["data"] = json.loads(row["data"] or "{}")
+    return row
+
+
+def task_row(row: dict[str, Any]) -> Task:
+    return Task(row["id"], row["agent"], row["text"], row["state"], row["created"], row["started"],
+                row["finished"], json.loads(row["meta"] or "{}"))
