@@ -473,17 +473,10 @@ class PostgresStore(SqlReads, Store):
 
         enc, node = _ENCODE, self.node
         rows = [(e.ts, node, e.agent, e.kind, red(enc(e.data))) for e in events]
-        projected = [i for i, e in enumerate(events) if e.kind in projections.PROJECTIONS]
 
         def job(tx: _Tx) -> tuple[list[int], set[str]]:
             ids = _insert(tx, rows)
-            changed: set[str] = set()
-            for i in projected:
-                ev = events[i]
-                agent = projections.apply(tx, Event(ids[i], ev.ts, ev.kind, ev.agent, json.loads(rows[i][4])))
-                if agent:
-                    changed.add(agent)
-            return ids, changed
+            return ids, projections.apply_appended(tx, events, [r[4] for r in rows], ids)
 
         result: list[int] = self._submit(job)
         return result

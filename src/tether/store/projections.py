@@ -7,10 +7,10 @@ A projection returns the agent whose row it changed (so its status file is rewri
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from tether.store.base import Event
+from tether.store.base import Event, NewEvent
 
 
 class Tx(Protocol):
@@ -43,6 +43,18 @@ def apply(tx: Tx, event: Event) -> str | None:
         _audit(tx, event)
     fn = PROJECTIONS.get(event.kind)
     return fn(tx, event) if fn is not None else None
+
+
+def apply_appended(tx: Tx, events: Sequence[NewEvent], data: Sequence[str], ids: Sequence[int]) -> set[str]:
+    """Project the events just inserted (``data``: each one's stored JSON, ``ids``: their ids); return the
+    agents whose rows changed."""
+    changed: set[str] = set()
+    for i, ev in enumerate(events):
+        if ev.kind in PROJECTIONS:
+            agent = apply(tx, Event(ids[i], ev.ts, ev.kind, ev.agent, json.loads(data[i])))
+            if agent:
+                changed.add(agent)
+    return changed
 
 
 def audit_hash(prev: str, event_id: int, ts: float, agent: str | None, kind: str, data: str) -> str:

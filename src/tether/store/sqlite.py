@@ -220,7 +220,6 @@ class SQLiteStore(SqlReads, Store):
 
         enc, node = _ENCODE, self.node
         rows = [(e.ts, node, e.agent, e.kind, red(enc(e.data))) for e in events]
-        projected = [i for i, e in enumerate(events) if e.kind in projections.PROJECTIONS]
 
         def job(conn: sqlite3.Connection) -> tuple[list[int], set[str]]:
             if len(rows) == 1:
@@ -229,13 +228,7 @@ class SQLiteStore(SqlReads, Store):
                 conn.executemany(_INSERT, rows)
                 last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
             ids = list(range(last - len(rows) + 1, last + 1))
-            changed: set[str] = set()
-            for i in projected:
-                ev = events[i]
-                agent = projections.apply(conn, Event(ids[i], ev.ts, ev.kind, ev.agent, json.loads(rows[i][4])))
-                if agent:
-                    changed.add(agent)
-            return ids, changed
+            return ids, projections.apply_appended(conn, events, [r[4] for r in rows], ids)
 
         result: list[int] = self._submit(job)
         return result
