@@ -72,6 +72,17 @@ class Store(ABC):
             for listener in self._listeners:
                 listener(agents)
 
+    def _answer(self, batch: Sequence[tuple[Any, Slot]], results: Sequence[tuple[Any, set[str]]]) -> None:
+        """A group commit went through: answer each caller, then tell the listeners which agents changed."""
+        changed: set[str] = set()
+        for (_, slot), (value, agents) in zip(batch, results, strict=True):
+            slot.done, slot.value = True, value
+            changed |= agents
+        try:
+            self._notify(changed)
+        except Exception:  # a listener must never break a writer
+            pass
+
     # -- writing ---------------------------------------------------------------------------------
     @abstractmethod
     def append(self, events: Sequence[NewEvent]) -> list[int]:
@@ -188,3 +199,19 @@ def coalesce_beats(
             m[4] = m[4] or m[2] is not None
             m[2], m[3] = progress, at
     return [(m[0], m[1], m[2], m[3], m[4], m[5]) for m in merged.values()]
+
+
+class Slot:
+    """Where the leader of a group commit leaves one caller's answer (set before the lock is released).
+    ``durable=False``: the caller's write needs no fsync of its own (SQLite heartbeats)."""
+
+    __slots__ = ("done", "durable", "error", "value")
+
+    def __init__(self, durable: bool = True) -> None:
+        self.durable = durable
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        self.done, self.error = True, error

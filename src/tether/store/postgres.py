@@ -44,7 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tether.errors import StoreError
 from tether.store import projections, schema
-from tether.store.base import Event, NewEvent, Store, Task, coalesce_beats
+from tether.store.base import Event, NewEvent, Slot, Store, Task, coalesce_beats
 from tether.store.reads import SqlReads
 
 MAX_BATCH = 512
@@ -243,7 +243,7 @@ class PostgresStore(SqlReads, Store):
         self.url = t.url  # the password is masked: safe to print
         self.node = node
         self.readonly = readonly
-        self._pending: deque[tuple[Job, _Slot]] = deque()
+        self._pending: deque[tuple[Job, Slot]] = deque()
         self._write_lock = threading.Lock()  # held by the leader while it uses the write connection
         mutex = threading.Lock()  # guards _pending, _leading and _last_batch
         self._cond = threading.Condition(mutex)  # a commit answered its callers, or the leader left
@@ -349,7 +349,7 @@ class PostgresStore(SqlReads, Store):
             raise StoreError(f"{self.target.where}: opened read-only")
         if self._closed:
             raise StoreError(f"{self.target.where}: the store is closed")
-        slot = _Slot()
+        slot = Slot()
         with self._cond:
             self._pending.append((job, slot))
             self._arrived.notify()
@@ -406,7 +406,7 @@ class PostgresStore(SqlReads, Store):
         if self._wconn is conn:
             self._wconn = None
 
-    def _commit(self, batch: list[tuple[Job, _Slot]], reconnect: bool = True) -> None:
+    def _commit(self, batch: list[tuple[Job, Slot]], reconnect: bool = True) -> None:
         """Commit the batch in one transaction; if a job fails, retry each job alone so one bad job fails
         alone. A connection found dead at BEGIN (the server restarted, a firewall dropped it while idle) is
         reopened once, since nothing was sent; one lost later fails the batch: the commit is unconfirmed."""
@@ -444,14 +444,7 @@ class PostgresStore(SqlReads, Store):
                 return
             batch[0][1].fail(_explain(self.target, err) if isinstance(err, psycopg.Error) else err)
             return
-        changed: set[str] = set()
-        for (_, slot), (value, agents) in zip(batch, results, strict=True):
-            slot.done, slot.value = True, value
-            changed |= agents
-        try:
-            self._notify(changed)
-        except Exception:  # a listener must never break a writer
-            pass
+        self._answer(batch, results)
 
     @staticmethod
     def _rollback(conn: psycopg.Connection[Any]) -> None:
@@ -788,17 +781,3 @@ def _insert(tx: _Tx, rows: Sequence[tuple[Any, ...]]) -> list[int]:
         # sorted ids are the rows' ids in order (RETURNING's own order is not promised)
         ids += sorted(int(r[0]) for r in tx.pg(_INSERTN, cols).fetchall())
     return ids
-
-
-class _Slot:
-    """Where the leader of a group commit leaves one caller's answer (set before the lock is released)."""
-
-    __slots__ = ("done", "error", "value")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-    def fail(self, error: BaseException) -> None:
-        self.done, self.error = True, error

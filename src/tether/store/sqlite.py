@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.errors import StoreError
 from tether.store import projections, schema
-from tether.store.base import Event, NewEvent, Store, Task, coalesce_beats
+from tether.store.base import Event, NewEvent, Slot, Store, Task, coalesce_beats
 from tether.store.reads import SqlReads
 
 if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
@@ -54,7 +54,7 @@ class SQLiteStore(SqlReads, Store):
         self.node = node
         self.readonly = readonly
         self._local = threading.local()
-        self._pending: deque[tuple[Job, _Slot]] = deque()
+        self._pending: deque[tuple[Job, Slot]] = deque()
         self._write_lock = threading.Lock()
         self._wconn: sqlite3.Connection | None = None
         self._synchronous = "FULL"
@@ -145,11 +145,11 @@ class SQLiteStore(SqlReads, Store):
             raise StoreError(f"{self.file}: opened read-only")
         if self._closed:
             raise StoreError(f"{self.file}: the store is closed")
-        slot = _Slot(durable)
+        slot = Slot(durable)
         self._pending.append((job, slot))
         with self._write_lock:
             while not slot.done:  # our job may sit behind more than one batch
-                batch: list[tuple[Job, _Slot]] = []
+                batch: list[tuple[Job, Slot]] = []
                 while self._pending and len(batch) < MAX_BATCH:
                     batch.append(self._pending.popleft())
                 self._commit(self._writer_conn(), batch)
@@ -163,7 +163,7 @@ class SQLiteStore(SqlReads, Store):
             self._synchronous = "FULL"
         return self._wconn
 
-    def _sync_for(self, conn: sqlite3.Connection, batch: list[tuple[Job, _Slot]]) -> None:
+    def _sync_for(self, conn: sqlite3.Connection, batch: list[tuple[Job, Slot]]) -> None:
         """FULL (fsync the log at commit) for a batch with any durable job, else NORMAL. In WAL mode a
         FULL commit also makes every NORMAL commit before it durable."""
         want = "FULL" if any(slot.durable for _, slot in batch) else "NORMAL"
@@ -171,7 +171,7 @@ class SQLiteStore(SqlReads, Store):
             conn.execute(f"PRAGMA synchronous={want}")
             self._synchronous = want
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Job, _Slot]]) -> None:
+    def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Job, Slot]]) -> None:
         """Commit the batch in one transaction; if a job fails, retry each job alone so one bad job
         fails alone."""
         try:
@@ -197,14 +197,7 @@ class SQLiteStore(SqlReads, Store):
                 return
             batch[0][1].fail(err)
             return
-        changed: set[str] = set()
-        for (_, slot), (value, agents) in zip(batch, results, strict=True):
-            slot.done, slot.value = True, value
-            changed |= agents
-        try:
-            self._notify(changed)
-        except Exception:  # a listener must never break a writer
-            pass
+        self._answer(batch, results)
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -327,20 +320,6 @@ class SQLiteStore(SqlReads, Store):
         if conn is not None:
             conn.close()
 
-
-class _Slot:
-    """Where the leader of a group commit leaves one caller's answer (set before the lock is released)."""
-
-    __slots__ = ("done", "durable", "error", "value")
-
-    def __init__(self, durable: bool = True) -> None:
-        self.durable = durable
-        self.done = False
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-    def fail(self, error: BaseException) -> None:
-        self.done, self.error = True, error
 
 
 def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
