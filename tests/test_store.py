@@ -34,6 +34,39 @@ def ev(kind: str, agent: str | None = None, ts: float = T0, **data: Any) -> NewE
     return NewEvent(kind, agent, data, ts)
 
 
+def backup_while_appending(store: Store, target: Path, at_least: int,
+                           acknowledged: list[int] | None = None) -> tuple[list[int], list[int]]:
+    """Back the store up to ``target`` while a thread appends: returns (the ids acknowledged before the
+    backup began, every id acknowledged by the end)."""
+    acknowledged = [] if acknowledged is None else acknowledged
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            i = 0
+            while not stop.is_set():
+                acknowledged.extend(store.append([ev("log", "w", n=i, pad="p" * 200)]))
+                i += 1
+        except BaseException as err:  # pragma: no cover
+            errors.append(err)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < at_least and time.monotonic() < deadline:
+            time.sleep(0.01)
+        before = list(acknowledged)
+        assert len(before) >= at_least
+        store.backup(str(target))
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors, errors
+    return before, acknowledged
+
+
 class StoreContract:
     """What every backend must do. A backend's subclass provides ``store_url`` (a fresh, empty store each
     time); it may parametrize it to run the contract on several configurations."""
@@ -383,6 +416,28 @@ class StoreContract:
         with pytest.raises(StoreError, match="closed"):
             store.emit("log")
 
+    # -- reopening ---------------------------------------------------------------------------------
+    def test_reopen_keeps_everything(self, store: Store, store_url: str) -> None:
+        ids = store.append([ev("agent.registered", "w", info={"k": 1}), ev("log", "w", n=1)])
+        store.close()
+        again = open_store(store_url)  # migrations run again and change nothing
+        try:
+            assert [e.id for e in again.events()] == ids
+            assert again.agent("w") is not None
+            assert again.emit("log") > ids[-1]
+        finally:
+            again.close()
+
+    def test_readonly(self, store: Store, store_url: str) -> None:
+        eid = store.emit("log", "w")
+        ro = open_store(store_url, readonly=True)
+        try:
+            assert [e.id for e in ro.events()] == [eid]
+            with pytest.raises(StoreError, match="read-only"):
+                ro.emit("log")
+        finally:
+            ro.close()
+
 
 class TestSQLiteStore(StoreContract):
     @pytest.fixture
@@ -400,26 +455,7 @@ class TestSQLiteStore(StoreContract):
         with pytest.raises(StoreError, match="unknown store URL"):
             open_store("mysql://x/y")
 
-    def test_reopen_keeps_everything(self, store: Store, db: Path) -> None:
-        ids = store.append([ev("agent.registered", "w", info={"k": 1}), ev("log", "w", n=1)])
-        store.close()
-        again = SQLiteStore(db)  # migrations run again and change nothing
-        try:
-            assert [e.id for e in again.events()] == ids
-            assert again.agent("w") is not None
-            assert again.emit("log") > ids[-1]
-        finally:
-            again.close()
-
-    def test_readonly(self, store: Store, db: Path, tmp_path: Path) -> None:
-        eid = store.emit("log", "w")
-        ro = SQLiteStore(db, readonly=True)
-        try:
-            assert [e.id for e in ro.events()] == [eid]
-            with pytest.raises(StoreError, match="read-only"):
-                ro.emit("log")
-        finally:
-            ro.close()
+    def test_readonly_without_a_store(self, tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="no store here yet"):
             SQLiteStore(tmp_path / "nothing" / "tether.db", readonly=True)
 
@@ -441,33 +477,8 @@ class TestSQLiteStore(StoreContract):
         assert store.integrity_check() == "ok"
 
     def test_backup_while_appending(self, store: Store, tmp_path: Path) -> None:
-        acknowledged: list[int] = []
-        stop = threading.Event()
-        errors: list[BaseException] = []
-
-        def writer() -> None:
-            try:
-                i = 0
-                while not stop.is_set():
-                    acknowledged.extend(store.append([ev("log", "w", n=i, pad="p" * 200)]))
-                    i += 1
-            except BaseException as err:  # pragma: no cover
-                errors.append(err)
-
-        t = threading.Thread(target=writer)
-        t.start()
-        try:
-            deadline = time.monotonic() + 20
-            while len(acknowledged) < 300 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            before = list(acknowledged)
-            assert len(before) >= 300
-            target = tmp_path / "backup.db"
-            store.backup(str(target))
-        finally:
-            stop.set()
-            t.join(30)
-        assert not errors, errors
+        target = tmp_path / "backup.db"
+        before, acknowledged = backup_while_appending(store, target, 300)
         check, ids = sqlite_ids(target)
         assert check == "ok"
         assert set(before) <= set(ids), "every event acknowledged before the backup is in it"
