@@ -9,48 +9,29 @@ Every response carries ``usage`` with cache tokens and a ``request-id`` header, 
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from fakes.scripted import ScriptedServer
 
 USAGE = {"input_tokens": 120, "output_tokens": 30, "cache_creation_input_tokens": 1000, "cache_read_input_tokens": 2000}
 
 
-class FakeAnthropic:
+class FakeAnthropic(ScriptedServer):
     def __init__(self, steps: list[dict[str, Any]], model: str = "claude-sonnet-4-5-20250929") -> None:
-        self.steps = steps
-        self.model = model
-        self.requests: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(steps, model)
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeAnthropic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     # -- answering --------------------------------------------------------------------------------------
     def main_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r.get("tools")]
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self.requests.append(body)
-            n = next(self._ids)
+        n = self.record(body)
         msg_id = f"msg_fake{n:04d}"
         if not body.get("tools"):
             content: list[dict[str, Any]] = [{"type": "text", "text": "ok"}]

@@ -8,41 +8,26 @@ The step answered is the number of assistant outputs (function calls, messages) 
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from fakes.scripted import ScriptedServer
 
 USAGE = {"input_tokens": 500, "input_tokens_details": {"cached_tokens": 300}, "output_tokens": 40,
          "output_tokens_details": {"reasoning_tokens": 10}, "total_tokens": 540}
 
 
-class FakeResponses:
+class FakeResponses(ScriptedServer):
+    PREFIX = "/v1"
+
     def __init__(self, steps: list[dict[str, Any]], model: str = "gpt-5-codex") -> None:
-        self.steps = steps
-        self.model = model
-        self.requests: list[dict[str, Any]] = []
+        super().__init__(steps, model)
         self.paths: list[str] = []
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def __enter__(self) -> FakeResponses:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def tool_outputs(self) -> list[str]:
         """The outputs of function calls the CLI sent back, in order (the last request holds them all)."""
@@ -52,9 +37,7 @@ class FakeResponses:
                 if isinstance(i, dict) and i.get("type") == "function_call_output"]
 
     def answer(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        with self._lock:
-            self.requests.append(body)
-            n = next(self._ids)
+        n = self.record(body)
         items = [i for i in body.get("input", []) if isinstance(i, dict)]
         step_no = sum(1 for i in items if i.get("type") == "function_call"
                       or (i.get("type") == "message" and i.get("role") == "assistant"))
