@@ -105,6 +105,12 @@ class Approvals:
             state = APPROVED if approve else DENIED
             self.store.emit("approval.decided", row["agent"], approval_id=approval_id, state=state, by=by, note=note)
         self._notify()
+        notify = getattr(self.store, "notify", None)  # a fleet store: wake the waiters on every other node now
+        if callable(notify):
+            try:
+                notify("approvals", str(approval_id))
+            except Exception:  # the decision is recorded; other nodes still see it within their 5 s re-read
+                pass
         got = self.store.approval(approval_id)
         assert got is not None
         return got

@@ -115,30 +115,19 @@ def wait_approval(approval_id: Id, who: Caller, request: Request, timeout: float
 
 @router.post("/v1/approvals/{approval_id}/approve")
 def approve(approval_id: Id, body: Decide, who: Caller, request: Request) -> dict[str, Any]:
-    _approver(who)
-    approvals: Approvals = request.app.state.control.approvals
-    row: dict[str, Any] = _call(approvals.decide, approval_id, True, _identity(who), body.note)
-    _gatekeeper(request)._seal()
-    _fleet_notify(approvals, approval_id)
-    return row
-
-def _fleet_notify(approvals: Approvals, approval_id: int) -> None:
-    """fleet (issue 10): on a PostgreSQL store, wake the waiters on every other node at once."""
-    notify = getattr(approvals.store, "notify", None)
-    if callable(notify):
-        try:
-            notify("approvals", str(approval_id))
-        except Exception:  # the decision is recorded; other nodes still see it within their 5 s re-read
-            pass
+    return _decide(request, who, approval_id, True, body.note)
 
 
 @router.post("/v1/approvals/{approval_id}/deny")
 def deny(approval_id: Id, body: Deny, who: Caller, request: Request) -> dict[str, Any]:
+    return _decide(request, who, approval_id, False, body.reason)
+
+
+def _decide(request: Request, who: Principal, approval_id: int, approve: bool, note: str | None) -> dict[str, Any]:
     _approver(who)
     approvals: Approvals = request.app.state.control.approvals
-    row: dict[str, Any] = _call(approvals.decide, approval_id, False, _identity(who), body.reason)
+    row: dict[str, Any] = _call(approvals.decide, approval_id, approve, _identity(who), note)
     _gatekeeper(request)._seal()
-    _fleet_notify(approvals, approval_id)
     return row
 
 
