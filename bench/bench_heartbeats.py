@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from common import PYTHON, row
+from common import PYTHON, row, stop
 
 PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
 
@@ -57,11 +57,7 @@ def _daemon(root: Path, n: int) -> Iterator[tuple[subprocess.Popen[bytes], str, 
         url = json.loads((state / "daemon.json").read_text())["url"]
         yield proc, url, tokens
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 

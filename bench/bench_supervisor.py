@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from common import BIN, PYTHON, row
+from common import BIN, PYTHON, row, stop
 
 STAMP = "date +%s.%N >> {file}"
 PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
@@ -71,12 +70,7 @@ def _tether(root: Path, agents: dict[str, dict[str, object]]) -> Iterator[subpro
             raise RuntimeError(f"the daemon exited: {(root / 'daemon.log').read_text()[-500:]}")
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _stamps(path: Path) -> list[float]:
@@ -129,12 +123,7 @@ def _supervisord(root: Path, programs: dict[str, str]) -> Iterator[subprocess.Po
     try:
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def supervisord_restarts(root: Path, n: int) -> list[float]:

@@ -44,3 +44,13 @@ def wall(argv: list[str], env: dict[str, str] | None = None) -> Callable[[], flo
 
 
 median = statistics.median
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """SIGTERM, then SIGKILL if it does not end within ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
