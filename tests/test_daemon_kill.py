@@ -182,3 +182,22 @@ def test_kill_all_and_the_api_kill(make_host) -> None:  # noqa: F811
     assert not (h.state / "KILL").exists()
     wait_until(lambda: all(h.instances(n) for n in "abc"), 10, "every agent back")
     assert h.down(daemon) == 0
+
+
+def test_kill_never_waits_on_an_unreachable_fleet_store(make_host) -> None:  # noqa: F811
+    """On a fleet (a PostgreSQL store) whose database cannot be reached, an agent that runs on this host
+    is still killed at once, from its run folder; the record waits for the store."""
+    h: Host = make_host({"a": agent(["sleep", "3600"])})
+    daemon = h.up()
+    try:
+        wait_until(lambda: h.agent_pids("a"), 10, "a to run")
+        h.runbook.write_text(h.runbook.read_text().replace(
+            "listen: 127.0.0.1:0", "listen: 127.0.0.1:0\n  store: postgresql://127.0.0.1:1/nowhere"))
+        assert "postgresql://127.0.0.1:1" in h.runbook.read_text()
+        started = time.monotonic()
+        got = h.cli("kill", "a", "--reason", "the database is down")
+        assert got.returncode == 0, got.stderr
+        assert "a: killed" in got.stdout
+        assert not h.agent_pids("a") and time.monotonic() - started < 8
+    finally:
+        h.down(daemon)

@@ -379,3 +379,22 @@ def test_every_event_kind_the_code_emits_reads_as_a_sentence() -> None:
     assert len(kinds) > 40, "the scan found the emitted kinds"
     raw = [k for k in sorted(kinds) if describe(Event(1, 0.0, k, "a", {"x": 1})).startswith("{")]
     assert raw == [], f"event kinds shown as raw JSON: {raw}"
+
+
+def test_a_store_that_fails_is_a_503_with_its_one_line_error(tmp_path: Path) -> None:
+    """The store cannot be read (here: closed under the app): every route answers 503 with the store's
+    one-line error, a heartbeat included, never a 500 with a traceback."""
+    host = InProcess(tmp_path)
+    client = AsgiClient(host.app)
+    admin = {"Authorization": f"Bearer {host.tokens['admin']}"}
+    agent = {"Authorization": f"Bearer {host.tokens['agent']}"}
+    assert client.get("/v1/agents", headers=admin).status_code == 200
+    host.store.close()
+    import tether.auth
+
+    tether.auth._cache.clear()  # the next request reads its token from the store
+    for method, path, headers in (("GET", "/v1/agents", admin), ("POST", "/v1/agents/a/heartbeat", agent)):
+        got = client.request(method, path, headers=headers, json={})
+        assert got.status_code == 503, (path, got.text)
+        detail = got.json()["detail"]
+        assert "tether.db" in detail and "\n" not in detail and "Traceback" not in detail

@@ -11,11 +11,12 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from tether import __version__
 from tether.auth import Principal, identify
-from tether.errors import NotFound, RunbookError, TetherError, UsageError
+from tether.errors import NotFound, RunbookError, StoreError, TetherError, UsageError
 from tether.runbook import LoadedRunbook
 from tether.status_report import report
 from tether.store import Store
@@ -94,6 +95,12 @@ Id = Annotated[int, FastAPIPath(ge=0, le=2**63 - 1)]
 def create_app(control: Control) -> FastAPI:
     app = FastAPI(title="tether", version=__version__, docs_url="/v1/docs", openapi_url="/openapi.json")
     app.state.control = control
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(request: Request, err: StoreError) -> JSONResponse:
+        """The store cannot be read or written (PostgreSQL restarting, a full disk): its one-line error."""
+        return JSONResponse({"detail": str(err)}, status_code=503)
+
     store = control.store
 
     def known(agent: str) -> None:
@@ -118,6 +125,8 @@ def create_app(control: Control) -> FastAPI:
     def call(fn: Any, *args: Any) -> Any:
         try:
             return fn(*args)
+        except StoreError:
+            raise  # 503, from the handler above
         except NotFound as err:
             raise HTTPException(404, str(err)) from None
         except UsageError as err:

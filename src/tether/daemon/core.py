@@ -503,8 +503,9 @@ class Daemon:
     def _pinned_elsewhere(self, name: str, spec: Agent) -> bool:
         """An agent pinned to another node is refused here: recorded, shown, its leftover run stopped."""
         from tether.fleet import pins
+        from tether.fleet.remote import node_of
 
-        pinned_to = pins.owner(self.store, name, self.node)
+        pinned_to = node_of(self.store, name, self.node)
         if pinned_to is None:
             return False
         pins.refuse(self.store, name, self.node, pinned_to)

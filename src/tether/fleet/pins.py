@@ -36,13 +36,6 @@ class PinDaemon(Protocol):
     def _add(self, name: str, spec: Any, fresh: bool = False) -> None: ...
 
 
-def owner(store: Any, agent: str, me: str) -> str | None:
-    """The node ``agent`` is pinned to when that is not ``me`` (None: free, or mine)."""
-    row = store.agent(agent)
-    node = row.get("node") if row is not None else None
-    return str(node) if node and node != me else None
-
-
 def _open(store: Any, agent: str, me: str) -> list[dict[str, Any]]:
     return [i for i in store.incidents("open", agent)
             if i["kind"] == INCIDENT and i["agent"] == agent and i["data"].get("node") == me]

@@ -490,13 +490,13 @@ class PostgresStore(SqlReads, Store):
                 for at, task, progress, progress_at, moved, agent in coalesce_beats(beats)]
 
         def job(tx: _Tx) -> tuple[None, set[str]]:
-            for params in rows:
-                tx.pg(
+            with tx.conn.cursor() as cur:  # executemany: psycopg pipelines the rows, one round trip
+                cur.executemany(
                     "UPDATE agents SET last_heartbeat = %s, task = COALESCE(%s, task), "
                     "last_progress = CASE WHEN %s THEN %s WHEN %s::text IS NOT NULL "
                     "AND %s::text IS DISTINCT FROM progress "
                     "THEN %s ELSE last_progress END, progress = COALESCE(%s, progress) WHERE name = %s",
-                    params,
+                    rows,
                 )
             return None, set()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tether.cli.context import Context
-from tether.errors import DaemonUnavailable, NotFound, TetherError
+from tether.errors import DaemonUnavailable, NotFound, StoreError
 
 
 @click.command()
@@ -27,9 +27,11 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
     names = list(obj.loaded.runbook.agents) if all_ else [agent or ""]
     specs = []
     for name in names:
-        if not all_ and _fleet_kill(obj, name, reason):  # fleet: an agent pinned to another node
-            return
         spec = obj.loaded.runbook.agents.get(name)
+        # fleet: an agent pinned to another node. One that runs here is killed here, without asking a
+        # store that may be unreachable: the kill switch never waits on the network.
+        if not all_ and not (spec is not None and _runs_here(obj, name)) and _fleet_kill(obj, name, reason):
+            return
         if spec is None:
             raise NotFound(f"no agent named {name!r} in {obj.loaded.path}")
         specs.append((name, spec))
@@ -54,10 +56,16 @@ def fleet_node(obj: Context, name: str) -> str | None:
 
     try:
         return node_of(obj.store(), name, node_name(obj.loaded.runbook.host.name))
-    except TetherError:
-        raise
-    except Exception:
+    except StoreError:  # unreachable: act here
         return None
+
+
+def _runs_here(obj: Context, name: str) -> bool:
+    """A live run of AGENT on this host (from its run folder alone: no store, no daemon)."""
+    from tether import process
+
+    handle = process.adopt(obj.state.agent_dir(name) / "run")
+    return handle is not None and handle.running()
 
 
 def fleet_send(obj: Context, name: str, verb: str, reason: str | None = None, wait: bool = True) -> bool:
