@@ -125,8 +125,9 @@ def test_a_task_left_started_by_a_dead_agent_is_queued_again(make_host) -> None:
         wait_until(lambda: _task(h, "hang")["state"] == "failed", 10, "the killed task to fail")
         assert "kill switch" in h.events("task.failed", "w")[-1]["data"]["note"]
         assert h.cli("resume", "w").returncode == 0
-        time.sleep(0.5)
-        assert _task(h, "hang")["state"] == "failed" and h.log("w").count("took hang") == 1
+        h.cli("task", "add", "w", "after resume")  # the queue is first in, first out: once this is done,
+        wait_until(lambda: _task(h, "after resume")["state"] == "done", 15, "the resumed agent's next task")
+        assert _task(h, "hang")["state"] == "failed" and h.log("w").count("took hang") == 1  # it was passed over
     finally:
         h.down(daemon)
 

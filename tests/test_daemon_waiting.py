@@ -21,9 +21,8 @@ for i in range(36000):
 """
 
 
-def _approval(h: Host) -> dict:
-    out = wait_until(lambda: json.loads(h.cli("approvals", "--json").stdout or "[]"), 10, "the approval")
-    return out[0]
+def _pending(h: Host, agent: str) -> list[dict]:
+    return [a for a in json.loads(h.cli("approvals", "--json").stdout or "[]") if a["agent"] == agent]
 
 
 def test_an_sdk_agent_waiting_on_a_human_is_waiting_for_approval(make_host) -> None:  # noqa: F811
@@ -31,19 +30,20 @@ def test_an_sdk_agent_waiting_on_a_human_is_waiting_for_approval(make_host) -> N
     script = h.script("waiter.py", WAITER)
     beats = {"interval": "100ms", "stale_after": "500ms", "stuck_after": "1h"}
     h.write({"long": agent([PY, script, "30"], heartbeat=beats),
-             "short": agent([PY, script, "0.3"])})
+             "short": agent([PY, script, "0.3"]),
+             # never beats: its stale incident, due well after long's last beat + 500ms, shows the monitor
+             # judged every agent after long would have gone stale
+             "silent": agent(["sleep", "3600"], heartbeat={**beats, "stale_after": "1500ms"})})
     daemon = h.up()
     try:
         # a long wait: the state says why, and silence while a human decides is not staleness
         wait_until(lambda: h.state_of("long") == "waiting_for_approval", 10, "long to wait for approval")
         row = h.row("long")
-        pending = [a for a in json.loads(h.cli("approvals", "--json").stdout) if a["agent"] == "long"]
+        pending = _pending(h, "long")
         assert row["reason"] == f"waiting for approval {pending[0]['id']}: git push origin main"
         doc = json.loads((h.state / "agents" / "long" / "agent-status.json").read_text())
         assert doc["state"] == "waiting_for_approval"
-        import time
-
-        time.sleep(1.0)  # twice stale_after without a beat
+        wait_until(lambda: h.incidents("stale", "silent"), 10, "the monitor to find silent stale")
         assert h.state_of("long") == "waiting_for_approval" and not h.incidents("stale", "long")
         assert h.cli("approve", str(pending[0]["id"])).returncode == 0
         wait_until(lambda: h.state_of("long") == "running", 5, "long to run again")
@@ -54,7 +54,7 @@ def test_an_sdk_agent_waiting_on_a_human_is_waiting_for_approval(make_host) -> N
         # a short wait that ran out: still waiting (it usually asks again) until the approval is settled
         wait_until(lambda: "decision pending" in h.log("short"), 10, "short's wait to run out")
         assert h.state_of("short") == "waiting_for_approval"
-        mine = [a for a in json.loads(h.cli("approvals", "--json").stdout) if a["agent"] == "short"]
+        mine = _pending(h, "short")
         assert h.cli("deny", str(mine[0]["id"]), "--reason", "not today").returncode == 0
         wait_until(lambda: h.state_of("short") == "running", 5, "the monitor to lift the state")
     finally:

@@ -122,7 +122,8 @@ def test_a_returning_node_stops_an_agent_moved_away_while_it_was_lost(schema: st
                "host A to see B lost")
     a.write({"a1": agent(SLEEP), "roamer": agent(SLEEP)}, {"store": url, "name": "host-a"})
     _ok(a.cli("reload"))
-    time.sleep(0.5)
+    wait_until(lambda: _pg(schema, "SELECT 1 FROM events WHERE kind = 'agent.pin_refused' AND agent = 'roamer' "
+                                   "AND data LIKE '%%host-a%%'"), 10, "host A to refuse roamer")
     assert not a.instances("roamer")  # pinned to B, lost but not released
     out = _ok(a.cli("fleet", "move", "roamer", "--to", "host-a"))
     assert "pinned to node host-a" in out

@@ -109,7 +109,7 @@ def doc_problems(doc: dict[str, Any]) -> list[str]:
     checks: dict[str, bool] = {
         "heartbeat age (last_heartbeat, heartbeat_age_s)":
             bool(doc.get("last_heartbeat")) and positive(doc.get("heartbeat_age_s")),
-        "state": doc.get("state") in ("running", "idle", "waiting_for_approval", "blocked"),
+        "state (a timed-out wait on a pending approval)": doc.get("state") == "waiting_for_approval",
         "blocked reason (blocked)": bool(doc.get("blocked")) and "approval" in str(doc.get("blocked")),
         "current task (task, progress)": doc.get("task") == "push the fix" and doc.get("progress") == "2/3",
         "last completed task (last_completed_task)": doc.get("last_completed_task") == "triage issue 12",

@@ -84,7 +84,7 @@ class Boundary:
         if req.cwd:
             ctx = Context(cwd=req.cwd, protected=ctx.protected, control=ctx.control)
         c = self._classify(req, ctx)
-        killed = self.loaded.state.kill_file.exists() or self.loaded.state.agent_kill_file(agent).exists()
+        killed = self.loaded.state.kill_engaged(agent) is not None
         return c, decide(c, spec, self._scopes[agent], killed=killed, budget_spent=budget_spent)
 
     @staticmethod
@@ -175,7 +175,7 @@ class Gatekeeper:
         )
         self._seal()
         if wait > 0:
-            self._waiting(agent, row)
+            waiting.begin(self.store, agent, row)
             row = self.approvals.wait(row["id"], wait)
             if row["state"] != PENDING:
                 waiting.done(self.store, agent, f"approval {row['id']} {row['state']}")
@@ -188,12 +188,6 @@ class Gatekeeper:
             return outcome("pending", row["id"], f"{d.reason}; {how}")
         why = row["note"] or row["state"]
         return outcome("deny", row["id"], f"{row['state']}: {why}")
-
-    def _waiting(self, agent: str, row: dict[str, Any]) -> None:
-        row_agent = self.store.agent(agent)
-        if row_agent is not None and row_agent["state"] in waiting.FROM:
-            self.store.emit("agent.state", agent, state=waiting.STATE,
-                            reason=f"waiting for approval {row['id']}: {row['detail'] or row['action']}")
 
     def _budget_incident(self, agent: str, why: str) -> None:
         """One open `budget` incident per agent (the owner is told once, not on every blocked call)."""

@@ -32,10 +32,7 @@ StoreLike = Store | Callable[[], Store] | None
 
 def engaged(state: StateDir, agent: str) -> Path | None:
     """The kill file that holds this agent (the global one first), or None."""
-    for path in (state.kill_file, state.agent_kill_file(agent)):
-        if path.exists():
-            return path
-    return None
+    return state.kill_engaged(agent)
 
 
 def kill_agent(

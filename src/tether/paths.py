@@ -50,6 +50,13 @@ class StateDir:
     def agent_kill_file(self, agent: str) -> Path:
         return self.agent_dir(agent) / "KILL"
 
+    def kill_engaged(self, agent: str) -> Path | None:
+        """The kill file that holds this agent (the global one first), or None."""
+        for path in (self.kill_file, self.agent_kill_file(agent)):
+            if path.exists():
+                return path
+        return None
+
     @property
     def runbook_copy(self) -> Path:
         """The runbook the daemon last loaded (so recovery commands know it without the original)."""

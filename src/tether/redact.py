@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterable
 
 _PATTERNS: dict[str, str] = {
     "private-key": r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
@@ -42,11 +43,22 @@ _values_re: re.Pattern[str] | None = None
 MIN_SECRET_LEN = 6
 
 
+MARKER = "[REDACTED:secret]"
+
+
+def forms(values: Iterable[str]) -> set[str]:
+    """What counts as a secret value in text: each value of at least ``MIN_SECRET_LEN`` characters, and
+    the same as it appears inside a JSON string."""
+    got = {v for v in values if v and len(v) >= MIN_SECRET_LEN}
+    return got | {json.dumps(v)[1:-1] for v in got}
+
+
 def register(*values: str) -> None:
     """Treat these literal values (resolved secrets) as secrets from now on, in this process."""
     global _values, _values_re
-    new = {v for v in values if v and len(v) >= MIN_SECRET_LEN}
-    new |= {json.dumps(v)[1:-1] for v in new}  # as they appear inside JSON strings
+    new = forms(values)
+    if new <= _values:  # every agent start registers its secrets again: no recompile for nothing new
+        return
     with _lock:
         _values = _values | frozenset(new)
         ordered = sorted(_values, key=len, reverse=True)
@@ -61,7 +73,7 @@ def redact(text: str) -> str:
     """``text`` with every known secret replaced by ``[REDACTED:<kind>]``."""
     values_re = _values_re
     if values_re is not None:
-        text = values_re.sub("[REDACTED:secret]", text)
+        text = values_re.sub(MARKER, text)
     if _maybe_secret(text):
         text = _KNOWN.sub(_replace, text)
     return text

@@ -7,26 +7,50 @@ state themselves (their process ends while held) and are left alone here."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from tether.heartbeat import LIVE_STATES
+
 STATE = "waiting_for_approval"
-#: The states a wait may start from (a blocked, stale, stuck or killed agent keeps its state).
-FROM = frozenset({"starting", "running", "idle"})
 #: Agent kinds whose runs record the state themselves (``tether.integrations.agents``).
 SELF_RECORDED = frozenset({"claude-code", "codex"})
+
+
+def _ours(row: dict[str, Any]) -> bool:
+    return (row.get("info") or {}).get("kind") not in SELF_RECORDED
+
+
+def begin(store: Any, agent: str, approval: dict[str, Any]) -> None:
+    """A wait on ``approval`` begins: from a live state only (a blocked, stale, stuck or killed agent keeps
+    its state)."""
+    row = store.agent(agent)
+    if row is not None and _ours(row) and row["state"] in LIVE_STATES:
+        store.emit("agent.state", agent, state=STATE,
+                   reason=f"waiting for approval {approval['id']}: {approval['detail'] or approval['action']}")
 
 
 def done(store: Any, agent: str, why: str) -> None:
     """The wait ended with a decision: ``running`` again, if nothing else changed the state meanwhile."""
     row = store.agent(agent)
-    if row is not None and row["state"] == STATE and (row.get("info") or {}).get("kind") not in SELF_RECORDED:
-        store.emit("agent.state", agent, state="running", reason=why)
+    if row is not None and _ours(row) and row["state"] == STATE:
+        _resume(store, agent, why)
 
 
-def lift_settled(store: Any, rows: list[dict[str, Any]]) -> None:
-    """For each waiting agent (of ``rows``) with no pending approval left: ``running`` again."""
-    for row in rows:
-        if row["state"] != STATE or (row.get("info") or {}).get("kind") in SELF_RECORDED:
-            continue
-        if not store.approvals("pending", agent=row["name"]):
-            store.emit("agent.state", row["name"], state="running", reason="no approval pending any more")
+def _resume(store: Any, agent: str, why: str) -> None:
+    """``running`` again, its heartbeat counted from now: the time it waited on a human is no silence."""
+    store.beat(agent, time.time())
+    store.emit("agent.state", agent, state="running", reason=why)
+
+
+def lift_settled(store: Any, rows: list[dict[str, Any]]) -> list[str]:
+    """For each waiting agent (of ``rows``) with no pending approval left: ``running`` again. Returns the
+    agents lifted (their rows in ``rows`` are out of date)."""
+    waiting = [row for row in rows if row["state"] == STATE and _ours(row)]
+    if not waiting:
+        return []
+    pending = {a["agent"] for a in store.approvals("pending")}
+    lifted = [row["name"] for row in waiting if row["name"] not in pending]
+    for name in lifted:
+        _resume(store, name, "no approval pending any more")
+    return lifted

@@ -22,7 +22,7 @@ from tether.daemon.beats import BeatWriter
 from tether.daemon.supervisor import AgentSupervisor, Hooks
 from tether.errors import NotFound, RunbookError, UsageError
 from tether.runbook import LoadedRunbook, load
-from tether.runbook.model import Agent, Host
+from tether.runbook.model import Agent
 from tether.secrets import resolve_all
 from tether.signals import status_signals
 from tether.store import NewEvent, Store, open_store
@@ -307,7 +307,7 @@ class Daemon:
             self.poke()
 
     def start(self, agent: str) -> None:
-        if self.state.kill_file.exists() or self.state.agent_kill_file(agent).exists():
+        if self.state.kill_engaged(agent):
             raise UsageError(f"{agent} is killed; `tether resume {agent}` lifts the kill switch and starts it")
         self._sup(agent).set_desired("running", wait=self._wait(agent))
 
@@ -315,7 +315,7 @@ class Daemon:
         self._sup(agent).set_desired("stopped", wait=self._wait(agent))
 
     def restart(self, agent: str) -> None:
-        if self.state.kill_file.exists() or self.state.agent_kill_file(agent).exists():
+        if self.state.kill_engaged(agent):
             raise UsageError(f"{agent} is killed; `tether resume {agent}` lifts the kill switch and starts it")
         self._sup(agent).restart(wait=self._wait(agent))
 
@@ -364,24 +364,24 @@ class Daemon:
                 self.supervisors.pop(name)
         for name in removed:
             self.store.emit("agent.state", name, state="stopped", reason="removed from the runbook")
-        old_host, self.loaded = self.loaded.runbook.host, new
+        self.loaded = new
         for name in changed:
             self._add(name, new.runbook.agents[name], fresh=name in old)
         if host_changed:
-            self._apply_host(old_host)
+            self._apply_host(host_changed)
         self.store.emit("runbook.reloaded", None, restarted=changed, removed=removed, host=host_changed)
         return changed
 
-    def _apply_host(self, old: Host) -> None:
-        """The new ``host:`` settings, live (``hostreload`` says which may change)."""
+    def _apply_host(self, fields: list[str]) -> None:
+        """The new ``host:`` settings, live (``fields``: those that changed; ``hostreload`` says which may)."""
         host = self.loaded.runbook.host
-        if host.export != old.export:
+        if "export" in fields:
             from tether.export import Exporter
 
             self.exporter.stop()
             self.exporter = Exporter(self.store, host.export, host=host.name)
             self.exporter.start()
-        if host.deadman != old.deadman:
+        if "deadman" in fields:
             from tether.deadman import DeadMan, open_incidents
 
             if self.deadman is not None:
@@ -457,7 +457,8 @@ class Daemon:
         with self._lock:
             names = set(self.supervisors)
         rows = [row for row in self.store.agents() if row["name"] in names]
-        waiting.lift_settled(self.store, rows)
+        if waiting.lift_settled(self.store, rows):  # judge them as they are now
+            rows = [row for row in self.store.agents() if row["name"] in names]
         for row in rows:
             self._judge(row, now)
             deadline = heartbeat.next_change(row, now)

@@ -15,15 +15,11 @@ from tether.runbook.load import line_of
 RESTART_ONLY = ("name", "state_dir", "store", "listen", "tls")
 
 
-def changed(old: LoadedRunbook, new: LoadedRunbook) -> list[str]:
-    """The ``host`` fields whose values differ."""
-    a, b = old.runbook.host, new.runbook.host
-    return [f for f in type(a).model_fields if getattr(a, f) != getattr(b, f)]
-
-
 def check(old: LoadedRunbook, new: LoadedRunbook) -> list[str]:
-    """The host fields the reload will apply; ``RunbookError`` if one can only change on a restart."""
-    fields = changed(old, new)
+    """The ``host`` fields that changed (the reload applies them); ``RunbookError`` if one can only change
+    on a restart."""
+    a, b = old.runbook.host, new.runbook.host
+    fields = [f for f in type(a).model_fields if getattr(a, f) != getattr(b, f)]
     fixed = [f for f in fields if f in RESTART_ONLY]
     if new.state.root != old.state.root and "state_dir" not in fixed:
         fixed.append("state_dir")  # the same text, resolved elsewhere

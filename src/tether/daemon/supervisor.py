@@ -315,10 +315,7 @@ class AgentSupervisor:
         return None
 
     def _kill_file(self) -> Path | None:
-        for path in (self.state.kill_file, self.state.agent_kill_file(self.name)):
-            if path.exists():
-                return path
-        return None
+        return self.state.kill_engaged(self.name)
 
     # -- starting -------------------------------------------------------------------------------------
     def _spawn(self) -> None:
@@ -524,9 +521,8 @@ class AgentSupervisor:
 def _log_secrets(env: dict[str, str], names: Iterable[str]) -> list[str]:
     """What the agent's log filter replaces as lines are written: its secret values as ``redact.register``
     takes them (no shorter than ``MIN_SECRET_LEN``, also as they appear inside JSON strings), line by line."""
-    values = {env[n] for n in names if n in env}
-    values |= {json.dumps(v)[1:-1] for v in values}
-    return sorted({p for v in values for p in v.split("\n") if len(p) >= redact.MIN_SECRET_LEN})
+    return sorted({p for v in redact.forms(env[n] for n in names if n in env) for p in v.split("\n")
+                   if len(p) >= redact.MIN_SECRET_LEN})
 
 
 def _from_previous_boot(handle: process.KeeperHandle) -> bool:

@@ -61,6 +61,7 @@ from tether.process.rundir import (
     write_run_info,
 )
 from tether.process.tree import KillReport, RunIdentities, kill_run
+from tether.redact import MARKER
 
 KEEPER_SH = Path(__file__).with_name("keeper.sh")
 LAUNCH_PY = Path(__file__).with_name("launch.py")
@@ -68,7 +69,7 @@ SHELL = "/bin/sh"
 INSTANCE_VAR = "TETHER_INSTANCE"
 CANCEL_SLICE = 0.05  # how often wait_ended looks at its cancel event
 REDACT_SED = "redact.sed"  # the log filters' script (the secret values), in the run folder
-REDACTED = "[REDACTED:secret]"  # what tether.redact writes for a registered secret value
+REDACTED = MARKER  # what tether.redact writes for a registered secret value
 
 
 @dataclass

@@ -59,7 +59,7 @@ def killed(request: Request, agent: str) -> bool:
     if getattr(ctl, "bus", None) is not None and agent not in ctl.agent_names():
         row = store(request).agent(agent)  # fleet: another node's agent, held by that node's kill files
         return bool(row and row.get("desired") == "killed")
-    return bool(lr.state.kill_file.exists() or lr.state.agent_kill_file(agent).exists())
+    return lr.state.kill_engaged(agent) is not None
 
 
 def spec(request: Request, agent: str) -> Any:
