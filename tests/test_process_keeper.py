@@ -129,8 +129,10 @@ def test_killed_by_signal_and_missing_command(run: Callable[..., SpawnSpec]) -> 
 
 
 def test_bad_cwd_is_a_spawn_error(run: Callable[..., SpawnSpec], tmp_path: Path) -> None:
+    spec = run(["true"], cwd=tmp_path / "nope")
     with pytest.raises(SpawnError):
-        spawn(run(["true"], cwd=tmp_path / "nope"))
+        spawn(spec)
+    assert adopt(spec.run_dir) is None, "a run that never started leaves nothing to adopt"
     with pytest.raises(SpawnError):
         spawn(run([], name="empty"))
 

@@ -183,7 +183,7 @@ class Daemon:
             redact.register(*resolve_all(spec.secrets).values())  # also for agents adopted, not spawned
         sup = AgentSupervisor(
             spec, self.state, self.store, cwd,
-            Hooks(env=lambda: self._agent_env(spec), opening=self._opening, resolve=self.resolve,
+            Hooks(env=lambda: self._agent_env(spec), url=lambda: self.url, opening=self._opening, resolve=self.resolve,
                   changed=self.poke),
             desired=desired, log_max_bytes=self.loaded.runbook.host.retention.log_file_size,
         )

@@ -43,6 +43,7 @@ class Hooks:
     """What a supervisor asks of the daemon."""
 
     env: Callable[[], dict[str, str]]
+    url: Callable[[], str]  # the daemon's API, for the command lines of claude-code and codex runs
     opening: Callable[[str, str, str], NewEvent | None]  # (agent, kind, summary): None when one is open
     resolve: Callable[[str, str, str], None]  # (agent, kind, why): resolve the open one of that kind
     changed: Callable[[], None]  # an agent started or ended (the sleep inhibitor follows)
@@ -328,14 +329,9 @@ class AgentSupervisor:
             self._restart_now = False
         deferred, self._deferred = self._deferred, None
         before, recorded = (deferred[0], deferred[1]) if deferred is not None else ([], None)
-        try:
-            env = self.hooks.env()  # resolves the secrets: one that cannot be resolved is a failed start
-        except Exception as err:
-            self._failed_start(before, recorded, err)
-            return
         launch = None
         if self.spec.kind in agent_kinds.KINDS:  # `claude -p` / `codex exec`: a prompt, a queued task or a resume
-            launch = agent_kinds.launch(self.spec, self.state, self.store, env["TETHER_URL"])
+            launch = agent_kinds.launch(self.spec, self.state, self.store, self.hooks.url())
             if launch is None:  # nothing to do (or still waiting on a human): idle, not a start
                 self._idle_kind = True
                 if before:
@@ -359,6 +355,7 @@ class AgentSupervisor:
         log_dir = self.state.log_dir(self.name)
         argv = list(self.spec.command)
         try:
+            env = self.hooks.env()  # resolves the secrets: one that cannot be resolved is a failed start
             secrets = _log_secrets(env, self.spec.secrets)
             if launch is not None:
                 argv, env = launch.argv, {**env, **launch.env}

@@ -51,6 +51,7 @@ from tether.process.rundir import (
     AGENT_PID,
     KEEPER_LOG,
     KEEPER_PID,
+    RUN_JSON,
     SPAWN_LOCK,
     STALE,
     RunInfo,
@@ -426,6 +427,10 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
         for name in STALE:
             (run_dir / name).unlink(missing_ok=True)
 
+        try:  # before anything of the run is recorded: a run that cannot start leaves no trace to adopt
+            filter_arg = _write_redact_script(run_dir, spec.redact)
+        except (OSError, SpawnError) as exc:
+            raise SpawnError(f"could not start agent {spec.agent!r}: {exc}") from None
         group = cgroups.create(spec.agent, spec.instance, spec.cgroup)
         info = RunInfo(
             agent=spec.agent,
@@ -437,12 +442,6 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
             cgroup=group,
         )
         write_run_info(run_dir, info)
-        try:
-            filter_arg = _write_redact_script(run_dir, spec.redact)
-        except (OSError, SpawnError) as exc:
-            if group is not None:
-                group.remove(timeout=0.1)
-            raise SpawnError(f"could not start agent {spec.agent!r}: {exc}") from None
 
         env = dict(os.environ if spec.env is None else spec.env)
         env.pop(INSTANCE_VAR, None)  # the keeper adds it for the agent only
@@ -472,9 +471,11 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
                 start_new_session=True,
                 close_fds=True,
             )
-        except OSError as exc:
+        except OSError as exc:  # nothing started: forget the run, so nothing adopts it later
             if group is not None:
                 group.remove(timeout=0.1)
+            for name in (RUN_JSON, REDACT_SED):
+                (run_dir / name).unlink(missing_ok=True)
             raise SpawnError(f"could not start agent {spec.agent!r}: {exc}") from exc
         finally:
             os.close(log_fd)
