@@ -4,6 +4,7 @@ acknowledged only once it is on disk, and a store error reaches every waiter."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tether.daemon.beats import BeatWriter
+from tether.errors import StoreError
 from tether.store import NewEvent, open_store
 from tether.store.sqlite import SQLiteStore
 
@@ -62,26 +64,25 @@ def test_async_waiters_on_one_loop_are_all_answered(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_failing_write_fails_every_beat_in_it_and_the_writer_goes_on(tmp_path: Path) -> None:
-    store = _store(tmp_path, ["a"])
+def test_a_failing_write_fails_every_beat_in_it_and_the_writer_goes_on(tiny_disk: Path) -> None:
+    """A real full disk: every beat queued meanwhile hears the store's one-line error; once there is room
+    again the writer goes on."""
+    store = _store(tiny_disk, ["a"])
     writer = BeatWriter(store)
-    real = store.beats
-    calls = []
-
-    def broken(beats: object) -> None:
-        calls.append(beats)
-        if len(calls) == 1:
-            raise OSError("disk full")
-        real(beats)  # type: ignore[arg-type]
-
-    store.beats = broken  # type: ignore[method-assign]
-    with pytest.raises(OSError, match="disk full"):
-        writer.submit("a", 1.0, None, None).result(timeout=5)
-    writer.submit("a", 2.0, None, None).result(timeout=5)
-    assert (store.agent("a") or {})["last_heartbeat"] == 2.0
+    filler = tiny_disk / "filler"
+    with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"x" * 4096)
+    futures = [writer.submit("a", float(i), None, f"step {i}") for i in range(5)]
+    for fut in futures:
+        with pytest.raises(StoreError, match="disk is full"):
+            fut.result(timeout=5)
+    filler.unlink()
+    writer.submit("a", 9.0, None, None).result(timeout=5)
+    assert (store.agent("a") or {})["last_heartbeat"] == 9.0
     writer.close()
     with pytest.raises(RuntimeError, match="stopping"):
-        writer.submit("a", 3.0, None, None).result(timeout=1)
+        writer.submit("a", 10.0, None, None).result(timeout=1)
     store.close()
 
 

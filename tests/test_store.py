@@ -455,6 +455,34 @@ class TestSQLiteStore(StoreContract):
         with pytest.raises(StoreError, match="unknown store URL"):
             open_store("mysql://x/y")
 
+    def test_beats_need_not_wait_for_another_writer(self, store: Store) -> None:
+        """The event loop writes beats inline only when nobody else holds the store; else it hears False
+        at once (the writer thread takes them) instead of waiting for another writer's fsync."""
+        store.append([ev("agent.registered", "w", T0, info={})])
+        assert store.local
+        held = threading.Event()
+        release = threading.Event()
+
+        def writer() -> None:
+            def job(conn: object) -> tuple[None, set[str]]:
+                held.set()
+                release.wait(10)
+                return None, set()
+
+            store._submit(job)  # type: ignore[attr-defined]
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            assert held.wait(10)
+            assert store.beats([("w", T0 + 1, None, None)], block=False) is False
+            assert (store.agent("w") or {})["last_heartbeat"] is None
+        finally:
+            release.set()
+            t.join(10)
+        assert store.beats([("w", T0 + 2, None, None)], block=False) is True
+        assert (store.agent("w") or {})["last_heartbeat"] == T0 + 2
+
     def test_readonly_without_a_store(self, tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="no store here yet"):
             SQLiteStore(tmp_path / "nothing" / "tether.db", readonly=True)

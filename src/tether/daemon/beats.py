@@ -31,9 +31,7 @@ class BeatWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._turn: list[tuple[Beat, asyncio.Future[None]]] = []  # this turn of the event loop's beats
-        from tether.store.sqlite import SQLiteStore
-
-        self._inline = isinstance(store, SQLiteStore)
+        self._inline = bool(getattr(store, "local", False))
         self.batches = 0
 
     def submit(self, agent: str, at: float, task: str | None, progress: str | None) -> Future[None]:
@@ -63,12 +61,17 @@ class BeatWriter:
 
     def _flush_turn(self) -> None:
         batch, self._turn = self._turn, []
-        busy = getattr(self.store, "_write_lock", None)
-        if busy is not None and busy.locked():  # a durable commit is in flight: do not wait for it here
-            for beat, fut in batch:
-                self._queue(beat, fut)
+        self.batches += 1
+        try:
+            written = self.store.beats([beat for beat, _ in batch], block=False)
+        except Exception as err:  # every waiter hears it (the store's one-line error)
+            _settle([fut for _, fut in batch], err)
             return
-        self._write(batch)  # type: ignore[arg-type]
+        if written:
+            _settle([fut for _, fut in batch], None)
+            return
+        for beat, fut in batch:  # a durable commit holds the store: the thread waits for it, not the loop
+            self._queue(beat, fut)
 
     def _queue(self, beat: Beat, fut: Future[None] | asyncio.Future[None]) -> None:
         with self._lock:
@@ -104,14 +107,7 @@ class BeatWriter:
                 loops.setdefault(fut.get_loop(), []).append(fut)
             else:
                 _settle([fut], error)
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        for loop, futs in loops.items():
-            if loop is here:
-                _settle(futs, error)
-                continue
+        for loop, futs in loops.items():  # from the writer thread: each loop wakes its waiters itself
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, futs, error)
 

@@ -96,9 +96,13 @@ class Store(ABC):
     def beat(self, agent: str, at: float, task: str | None = None, progress: str | None = None) -> None:
         """Record a heartbeat on the agent's row. Not an event: beats do not grow the store."""
 
+    #: Writes go to a local file (quick, no network): a caller on an event loop may write inline.
+    local = False
+
     @abstractmethod
-    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]]) -> None:
-        """Record several heartbeats ``(agent, at, task, progress)``, oldest first, in one transaction."""
+    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]], block: bool = True) -> bool:
+        """Record several heartbeats ``(agent, at, task, progress)``, oldest first, in one transaction.
+        With ``block=False`` a local store that another writer holds writes nothing and returns False."""
 
     @abstractmethod
     def prune(self, events_before: float) -> int:
@@ -199,6 +203,10 @@ def coalesce_beats(
             m[4] = m[4] or m[2] is not None
             m[2], m[3] = progress, at
     return [(m[0], m[1], m[2], m[3], m[4], m[5]) for m in merged.values()]
+
+
+#: What a non-blocking write returns when another writer holds the store.
+BUSY = object()
 
 
 class Slot:

@@ -485,7 +485,7 @@ class PostgresStore(SqlReads, Store):
     def beat(self, agent: str, at: float, task: str | None = None, progress: str | None = None) -> None:
         self.beats([(agent, at, task, progress)])
 
-    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]]) -> None:
+    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]], block: bool = True) -> bool:
         rows = [(at, task, moved, progress_at, progress, progress, progress_at, progress, agent)
                 for at, task, progress, progress_at, moved, agent in coalesce_beats(beats)]
 
@@ -500,7 +500,8 @@ class PostgresStore(SqlReads, Store):
                 )
             return None, set()
 
-        self._submit(job)
+        self._submit(job)  # a remote store: the caller waits (block is for local stores)
+        return True
 
     def prune(self, events_before: float) -> int:
         def job(tx: _Tx) -> tuple[int, set[str]]:

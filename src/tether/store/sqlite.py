@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.errors import StoreError
 from tether.store import projections, schema
-from tether.store.base import Event, NewEvent, Slot, Store, Task, coalesce_beats
+from tether.store.base import BUSY, Event, NewEvent, Slot, Store, Task, coalesce_beats
 from tether.store.reads import SqlReads
 
 if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
@@ -47,6 +47,8 @@ def _explain(path: str | os.PathLike[str], err: BaseException) -> StoreError:
 
 
 class SQLiteStore(SqlReads, Store):
+    local = True
+
     def __init__(self, path: str | os.PathLike[str], *, node: str | None = None, readonly: bool = False) -> None:
         super().__init__()
         self.file = os.fspath(path)
@@ -138,21 +140,30 @@ class SQLiteStore(SqlReads, Store):
     # Leader-based group commit: a caller queues its job and takes the write lock; whoever holds it
     # commits everything queued in one transaction (one fsync) and answers each caller. Callers that
     # queued while a commit was running find their answer when they get the lock, or lead the next.
-    def _submit(self, job: Job, durable: bool = True) -> Any:
+    def _submit(self, job: Job, durable: bool = True, block: bool = True) -> Any:
         """``durable=False``: the job's commit may skip the fsync (heartbeats: the database stays intact
-        on power loss, only that last commit may be gone) unless it shares a batch with a durable job."""
+        on power loss, only that last commit may be gone) unless it shares a batch with a durable job.
+        ``block=False``: when another writer holds the store, return ``BUSY`` at once instead of waiting."""
         if self.readonly:
             raise StoreError(f"{self.file}: opened read-only")
         if self._closed:
             raise StoreError(f"{self.file}: the store is closed")
         slot = Slot(durable)
-        self._pending.append((job, slot))
-        with self._write_lock:
+        if block:
+            self._pending.append((job, slot))  # queued first: the writer now may take it in its batch
+            self._write_lock.acquire()
+        elif self._write_lock.acquire(blocking=False):
+            self._pending.append((job, slot))
+        else:
+            return BUSY
+        try:
             while not slot.done:  # our job may sit behind more than one batch
                 batch: list[tuple[Job, Slot]] = []
                 while self._pending and len(batch) < MAX_BATCH:
                     batch.append(self._pending.popleft())
                 self._commit(self._writer_conn(), batch)
+        finally:
+            self._write_lock.release()
         if slot.error is not None:
             raise slot.error
         return slot.value
@@ -241,7 +252,7 @@ class SQLiteStore(SqlReads, Store):
     def beat(self, agent: str, at: float, task: str | None = None, progress: str | None = None) -> None:
         self.beats([(agent, at, task, progress)])
 
-    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]]) -> None:
+    def beats(self, beats: Sequence[tuple[str, float, str | None, str | None]], block: bool = True) -> bool:
         rows = [(at, task, moved, progress_at, progress, progress, progress_at, progress, agent)
                 for at, task, progress, progress_at, moved, agent in coalesce_beats(beats)]
 
@@ -255,7 +266,8 @@ class SQLiteStore(SqlReads, Store):
             )
             return None, set()
 
-        self._submit(job, durable=False)  # beats are no events: no fsync of their own
+        # beats are no events: no fsync of their own
+        return self._submit(job, durable=False, block=block) is not BUSY
 
     def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` inside the writer's transaction (for other modules of the store package)."""
