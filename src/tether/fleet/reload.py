@@ -5,12 +5,11 @@ up is not asked: its daemon reads its runbook when it starts."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from tether.errors import NotFound
-from tether.fleet import nodes, read
+from tether.fleet import nodes
 
 WAIT = 30.0
 
@@ -28,25 +27,22 @@ def ask(store: Any, node: str | None, wait: float = WAIT) -> list[dict[str, Any]
                        "error": None} for r in rows}
     if not up:
         return list(out.values())
-    last = read(store, "SELECT COALESCE(MAX(id), 0) AS id FROM events")[0]["id"]
-    store.emit("runbook.reload_requested", None, nodes=up)
+    last = store.emit("runbook.reload_requested", None, nodes=up)
     store.notify("reload", "" if node is None else node)
     waiting = set(up)
     deadline = time.monotonic() + wait
     while waiting and time.monotonic() < deadline:
-        for e in read(store, "SELECT id, node, kind, data FROM events WHERE id > %s AND kind IN "
-                             "('runbook.reloaded', 'runbook.reload_failed') ORDER BY id", (last,)):
-            last = e["id"]
-            if e["node"] in waiting:
-                data = json.loads(e["data"])
-                ok = e["kind"] == "runbook.reloaded"
-                out[e["node"]].update(status="done" if ok else "failed", restarted=data.get("restarted", []),
-                                      error=None if ok else data.get("error"))
-                waiting.discard(e["node"])
+        for e in store.events(after=last, kinds=("runbook.reloaded", "runbook.reload_failed")):
+            last = e.id
+            if e.node in waiting:
+                ok = e.kind == "runbook.reloaded"
+                out[e.node].update(status="done" if ok else "failed", restarted=e.data.get("restarted", []),
+                                   error=None if ok else e.data.get("error"))
+                waiting.discard(e.node)
         if waiting:
             time.sleep(0.05)
     for name in waiting:
-        out[name]["status"] = "no answer"
+        out[name].update(status="no answer", waited_s=wait)
     return list(out.values())
 
 
@@ -59,4 +55,4 @@ def message(got: dict[str, Any]) -> str:
         return f"node {node}: reload rejected, its old runbook stays: {first[0] if first else 'invalid runbook'}"
     if status == "skipped":
         return f"node {node}: not asked (node {got['node_state']}); its daemon reads its runbook when it starts"
-    return f"node {node}: no answer within {WAIT:.0f}s; see its daemon's log"
+    return f"node {node}: no answer within {got.get('waited_s', WAIT):.0f}s; see its daemon's log"
