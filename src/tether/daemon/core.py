@@ -470,9 +470,10 @@ class Daemon:
         if approval_deadline is not None:
             deadlines.append(approval_deadline)
         if self.deadman is not None:  # any newly opened incident: /fail now, not at the next period
-            fresh = [i for i in self.store.incidents("open") if i["id"] not in self._failed_incidents]
+            open_ = self.store.incidents("open")
+            fresh = [i for i in open_ if i["id"] not in self._failed_incidents]
+            self._failed_incidents = {i["id"] for i in open_}  # resolved ones drop out: the set stays small
             if fresh:
-                self._failed_incidents.update(i["id"] for i in fresh)
                 self.deadman.fail(fresh[-1]["summary"])
         try:
             notify_deadline = self.notifier.process(now)  # decides and queues; delivery is on its worker
