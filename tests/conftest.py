@@ -58,3 +58,32 @@ def tiny_disk() -> Iterator[Path]:
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
         mnt.rmdir()
+
+
+TEST_USER = "tether-test-agent"
+
+
+@pytest.fixture(scope="session")
+def test_user() -> Iterator[str]:
+    """A system user for run_as tests, created once and removed at the end if this run created it.
+
+    Skipped unless the suite runs as root with useradd."""
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("run_as needs root")
+    try:
+        pwd.getpwnam(TEST_USER)
+        created = False
+    except KeyError:
+        if shutil.which("useradd") is None:
+            pytest.skip("no useradd to create the agent's user")
+        subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", TEST_USER], check=True, capture_output=True)
+        created = True
+    try:
+        yield TEST_USER
+    finally:
+        if created:
+            # Processes a test left behind as this user would make userdel refuse: end them first.
+            subprocess.run(["pkill", "-KILL", "-u", TEST_USER], check=False, capture_output=True)
+            subprocess.run(["userdel", TEST_USER], check=False, capture_output=True)

@@ -30,17 +30,8 @@ exec sleep 3600
 
 
 @pytest.fixture
-def agent_user() -> pwd.struct_passwd:
-    if not IS_ROOT:
-        pytest.skip("run_as needs the daemon to run as root")
-    try:
-        return pwd.getpwnam(USER)
-    except KeyError:
-        pass
-    if shutil.which("useradd") is None:
-        pytest.skip("no useradd to create the agent's user")
-    subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", USER], check=True, capture_output=True)
-    return pwd.getpwnam(USER)
+def agent_user(test_user: str) -> pwd.struct_passwd:
+    return pwd.getpwnam(test_user)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -252,26 +251,11 @@ def test_watch_fd_for_the_event_loop(run: Callable[..., SpawnSpec], tmp_path: Pa
     assert wait_for(lambda: h.exit_status() == 5)
 
 
-def ensure_user(name: str) -> None:
-    try:
-        import pwd
-
-        pwd.getpwnam(name)
-        return
-    except KeyError:
-        pass
-    useradd = shutil.which("useradd")
-    if useradd is None:
-        pytest.skip("no useradd")
-    subprocess.run([useradd, "-r", "-M", "-s", "/usr/sbin/nologin", name], check=False, capture_output=True)
-
-
 @pytest.mark.skipif(not IS_ROOT, reason="run_as needs root")
-def test_run_as_user(run: Callable[..., SpawnSpec], tmp_path: Path) -> None:
+def test_run_as_user(run: Callable[..., SpawnSpec], tmp_path: Path, test_user: str) -> None:
     import pwd
 
-    name = "tether-test-agent"
-    ensure_user(name)
+    name = test_user
     pw = pwd.getpwnam(name)
     spec = run(["/bin/sh", "-c", 'id -u; id -g; echo "$HOME $USER"; sleep 30'], user=name)
     h = spawn(spec)
