@@ -33,7 +33,7 @@ def _gatekeeper(tmp_path: Path) -> Gatekeeper:
     return Gatekeeper(Boundary(loaded), Approvals(store))
 
 
-def test_spent_tokens_block_gated_actions_and_open_one_incident(tmp_path: Path) -> None:
+def test_spent_tokens_block_every_action_and_open_one_incident(tmp_path: Path) -> None:
     gk = _gatekeeper(tmp_path)
     store = gk.store
     assert gk.check("spender", Request(command="pip install requests")).decision == "allow"  # deps.install: log
@@ -45,7 +45,8 @@ def test_spent_tokens_block_gated_actions_and_open_one_incident(tmp_path: Path) 
     for _ in range(3):
         got = gk.check("spender", Request(command="pip install requests"))
         assert got.decision == "deny" and got.rule == "budgets" and "budget" in got.reason
-    assert gk.check("spender", Request(command="ls -la")).decision == "allow"  # reads keep working
+    got = gk.check("spender", Request(command="ls -la"))  # a spent budget stops everything, reads included
+    assert got.decision == "deny" and got.rule == "budgets"
     assert [i["kind"] for i in store.incidents("open", "spender")] == ["budget"]
     store.close()
 

@@ -313,17 +313,34 @@ def test_accounts_and_repos_outside_scope(boundary: Boundary, command: str, outs
 # --- kill files and budgets -------------------------------------------------------------------
 
 
-def test_global_kill_file_blocks_gated_actions(boundary: Boundary, loaded: LoadedRunbook) -> None:
+KILLED_ALSO = ["ls", "pytest", "make", "npm test", "git push origin feature", "cat README.md"]
+
+
+def test_global_kill_file_blocks_every_action(boundary: Boundary, loaded: LoadedRunbook) -> None:
     assert verdict(boundary, "git push --force origin main")[0] == "ask"
-    loaded.state.kill_file.write_text("killed by test\n")
+    assert verdict(boundary, "ls")[0] == "allow"
+    loaded.state.kill_file.write_text("not json: still killed\n")
     for agent in ("a", "b"):
         got, _, rule = verdict(boundary, "pip install requests", agent)
         assert (got, rule) == ("block", "kill switch")
     got, _, rule = verdict(boundary, "git push --force origin main")
     assert (got, rule) == ("block", "kill switch")
-    assert verdict(boundary, "ls")[0] == "allow"  # ungated actions are not the kill switch's business
+    for command in KILLED_ALSO:  # killed means no new action, whatever its verdict would have been
+        assert verdict(boundary, command)[0] == "block", command
     loaded.state.kill_file.unlink()
     assert verdict(boundary, "git push --force origin main")[0] == "ask"
+    assert verdict(boundary, "ls")[0] == "allow"
+
+
+def test_a_killed_agents_refusal_says_who_when_and_why(boundary: Boundary, loaded: LoadedRunbook) -> None:
+    from tether.killswitch import kill_agent
+    from tether.runbook.model import KillSwitch
+
+    kill_agent(loaded.state, "a", KillSwitch(), "it looped on deploys", by="alice")
+    for command in KILLED_ALSO:
+        _, d = boundary.evaluate("a", Request(command=command))
+        assert d.verdict == "block" and d.rule == "kill switch"
+        assert d.reason.startswith("killed by alice at 20") and ": it looped on deploys" in d.reason, d.reason
 
 
 def test_agent_kill_file_blocks_only_that_agent(boundary: Boundary, loaded: LoadedRunbook) -> None:
@@ -335,11 +352,12 @@ def test_agent_kill_file_blocks_only_that_agent(boundary: Boundary, loaded: Load
     assert verdict(boundary, "gh pr create --fill", "b")[0] == "log"
 
 
-def test_spent_budget_blocks_gated_actions(boundary: Boundary) -> None:
+def test_spent_budget_blocks_every_action(boundary: Boundary) -> None:
     got, _, rule = verdict(boundary, "terraform apply", budget_spent="usd_per_day 5.00")
     assert (got, rule) == ("block", "budgets")
     assert verdict(boundary, "pip install x", budget_spent="tokens_per_day")[0] == "block"
-    assert verdict(boundary, "python -m pytest", budget_spent="tokens_per_day")[0] == "allow"
+    assert verdict(boundary, "python -m pytest", budget_spent="tokens_per_day")[0] == "block"
+    assert verdict(boundary, "python -m pytest")[0] == "allow"
 
 
 # --- never raises, never allows what it could not parse ---------------------------------------

@@ -5,9 +5,12 @@ exec``) and, without the holding part, by ``tether explain``.
 
 from __future__ import annotations
 
+import json
+import math
 import subprocess
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from tether import audit, waiting
@@ -62,6 +65,25 @@ class Outcome:
         return asdict(self)
 
 
+def killed_line(kill_file: Path) -> str:
+    """``killed by NAME at TIME: REASON`` from a kill file (what tether writes there; anything else, or a file
+    that cannot be read, still means killed)."""
+    try:
+        with open(kill_file, "rb") as f:
+            note = json.loads(f.read(4096) or b"{}")
+    except (OSError, ValueError):
+        note = None
+    if not isinstance(note, dict):
+        return "killed by the kill switch"
+    by = note.get("by") if isinstance(note.get("by"), str) else "the kill switch"
+    at = note.get("at")
+    when = ""
+    if isinstance(at, int | float) and math.isfinite(at) and 0 <= at < 1e11:
+        when = " at " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    reason = note.get("reason") if isinstance(note.get("reason"), str) and note.get("reason") else "no reason given"
+    return f"killed by {by[:100]}{when}: {reason[:300]}"
+
+
 class Boundary:
     """The pure part: per-agent scope and classifier context, resolved once per runbook."""
 
@@ -84,7 +106,8 @@ class Boundary:
         if req.cwd:
             ctx = Context(cwd=req.cwd, protected=ctx.protected, control=ctx.control)
         c = self._classify(req, ctx)
-        killed = self.loaded.state.kill_engaged(agent) is not None
+        kill_file = self.loaded.state.kill_engaged(agent)
+        killed = None if kill_file is None else killed_line(kill_file)
         return c, decide(c, spec, self._scopes[agent], killed=killed, budget_spent=budget_spent)
 
     @staticmethod

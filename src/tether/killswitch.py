@@ -35,13 +35,24 @@ def engaged(state: StateDir, agent: str) -> Path | None:
     return state.kill_engaged(agent)
 
 
+def whoami() -> str:
+    """The name of the user this process runs as (who engaged a kill from the command line)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
 def kill_agent(
-    state: StateDir, agent: str, spec: KillSwitch, reason: str | None, store: StoreLike = None
+    state: StateDir, agent: str, spec: KillSwitch, reason: str | None, store: StoreLike = None, by: str | None = None
 ) -> dict[str, Any]:
     """Write the agent's kill file, stop its whole tree (signal, grace, SIGKILL), then record it."""
     record_id = uuid.uuid4().hex
     kill_file = state.agent_kill_file(agent)
-    write_atomic(kill_file, json.dumps({"at": time.time(), "reason": reason, "id": record_id}) + "\n")
+    note = {"at": time.time(), "reason": reason, "id": record_id, "by": by or whoami()}
+    write_atomic(kill_file, json.dumps(note) + "\n")
     report = process.kill_tree(state.agent_dir(agent) / "run", spec.signal, spec.grace)
     record = {
         "reason": reason, "signalled": sorted(report.signalled), "survivors": report.survivors,
@@ -58,7 +69,7 @@ def kill_agent(
 
 def engage_all(state: StateDir, reason: str | None) -> None:
     """The global kill file: no agent starts while it exists (``tether resume --all`` lifts it)."""
-    write_atomic(state.kill_file, json.dumps({"at": time.time(), "reason": reason}) + "\n")
+    write_atomic(state.kill_file, json.dumps({"at": time.time(), "reason": reason, "by": whoami()}) + "\n")
 
 
 def lift(state: StateDir, agent: str, store: StoreLike = None) -> None:

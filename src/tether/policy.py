@@ -126,10 +126,14 @@ def decide(
     agent: Agent,
     scope: Scope,
     *,
-    killed: bool = False,
+    killed: str | None = None,
     budget_spent: str | None = None,
 ) -> Decision:
-    """The verdict for one classified action by one agent."""
+    """The verdict for one classified action by one agent.
+
+    ``killed`` (why the kill switch holds the agent) and ``budget_spent`` (why its budget is gone) block every
+    action, whatever its verdict would have been: a killed agent takes no new action, a spent budget stops
+    spending (reads and model calls included)."""
     found: list[tuple[str, str]] = [(a.klass, a.reason) for a in c.actions]
     if not c.parsed and "unknown" not in c.classes:  # what cannot be parsed is never allowed
         found.append(("unknown", "could not be parsed"))
@@ -145,10 +149,10 @@ def decide(
     for r in c.resources:
         if r.protected and r.op in ("write", "delete", "exec", "") and VERDICT_RANK[verdict] < VERDICT_RANK["ask"]:
             verdict, rule, reason = "ask", "approvals.protected_paths: ask", f"touches protected path {r.value}"
-    if verdict != "allow" and killed:
-        verdict, rule, reason = "block", "kill switch", "the kill switch is engaged (`tether resume` lifts it)"
-    if verdict != "allow" and budget_spent:
+    if budget_spent:
         verdict, rule, reason = "block", "budgets", f"budget spent: {budget_spent}; a human must raise or reset it"
+    if killed:
+        verdict, rule, reason = "block", "kill switch", f"{killed} (`tether resume` lifts it)"
     gates = tuple(k for k in classes if k in agent.gates)
     return Decision(verdict, classes, c.resources, rule, reason, c.parsed, gates)
 
