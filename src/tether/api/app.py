@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from tether import __version__
-from tether.auth import Principal, identify
+from tether.auth import Principal, Refused, verify
 from tether.errors import NotFound, RunbookError, StoreError, TetherError, UsageError
 from tether.runbook import LoadedRunbook
 from tether.status_report import report
@@ -75,10 +75,10 @@ def principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "send Authorization: Bearer <token> (create one with `tether token create`)")
-    who = identify(request.app.state.control.store, token.strip())
-    if who is None:
-        raise HTTPException(401, "unknown or revoked token")
-    return who
+    try:
+        return verify(request.app.state.control.store, token.strip())
+    except Refused as err:  # unknown or revoked; expired
+        raise HTTPException(401, str(err)) from None
 
 
 async def _caller(request: Request) -> Principal:

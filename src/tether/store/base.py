@@ -141,6 +141,18 @@ class Store(ABC):
         """The live (not revoked) token with this hash."""
 
     @abstractmethod
+    def tokens(self) -> list[dict[str, Any]]:
+        """Every token, oldest first: id, role, agent, created, expires, last_used, revoked (no hashes)."""
+
+    @abstractmethod
+    def revoked_tokens(self) -> int:
+        """How many tokens were ever revoked: it only grows, so a cache compares it to see a revocation."""
+
+    @abstractmethod
+    def touch_tokens(self, used: Iterable[tuple[str, float]]) -> None:
+        """Record ``(token_id, at)`` as each token's last use (a later one is kept); not an event."""
+
+    @abstractmethod
     def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]: ...
 
     @abstractmethod

@@ -7,6 +7,7 @@ A projection returns the agent whose row it changed (so its status file is rewri
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -202,7 +203,8 @@ def _task_requeued(tx: Tx, e: Event) -> str | None:
 def _files(tx: Tx, e: Event) -> str | None:
     tx.execute(
         "UPDATE agents SET files_changed = files_changed + ?, updated = ? WHERE name = ?",
-        (len(e.data.get("paths", [])) or int(e.data.get("count", 1)), e.ts, e.agent),
+        (_figure(len(paths) if isinstance(paths := e.data.get("paths"), list) else 0)
+         or _figure(e.data.get("count", 1), 10**9), e.ts, e.agent),
     )
     return e.agent
 
@@ -222,15 +224,15 @@ def _tests(tx: Tx, e: Event) -> str | None:
 @projection("token.created")
 def _token(tx: Tx, e: Event) -> str | None:
     tx.execute(
-        "INSERT INTO tokens (id, hash, role, agent, created) VALUES (?, ?, ?, ?, ?)",
-        (e.data["token_id"], e.data["hash"], e.data["role"], e.data.get("for_agent"), e.ts),
+        "INSERT INTO tokens (id, hash, role, agent, created, expires) VALUES (?, ?, ?, ?, ?, ?)",
+        (e.data["token_id"], e.data["hash"], e.data["role"], e.data.get("for_agent"), e.ts, e.data.get("expires")),
     )
     return None
 
 
 @projection("token.revoked")
 def _token_revoked(tx: Tx, e: Event) -> str | None:
-    tx.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (e.ts, e.data["token_id"]))
+    tx.execute("UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL", (e.ts, e.data["token_id"]))
     return None
 
 
@@ -359,6 +361,20 @@ def _rollback_done(tx: Tx, e: Event) -> str | None:
 # -- signals the agent reports (issue 6): usage, errors, retries, accounts touched -------------------
 
 
+def _figure(value: Any, most: float = 10**12) -> int:
+    """A count an agent reported, as a whole number from 0 to ``most``: anything else (negative, not a
+    number, infinite) counts 0, so a figure can never lower a total or overflow a column."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0
+    return int(min(max(value, 0), most))
+
+
+def _cost(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return float(min(max(value, 0.0), 10_000.0))
+
+
 @projection("usage")
 def _usage(tx: Tx, e: Event) -> str | None:
     """Tokens and spend per agent, UTC day and model (the budget and /metrics read this)."""
@@ -374,9 +390,9 @@ def _usage(tx: Tx, e: Event) -> str | None:
         "cache_read_tokens = usage.cache_read_tokens + excluded.cache_read_tokens, "
         "cache_write_tokens = usage.cache_write_tokens + excluded.cache_write_tokens, "
         "cost_usd = usage.cost_usd + excluded.cost_usd",
-        (e.agent, day, str(d.get("model") or "unknown"), int(d.get("input_tokens") or 0),
-         int(d.get("output_tokens") or 0), int(d.get("cache_read_tokens") or 0),
-         int(d.get("cache_write_tokens") or 0), float(d.get("cost_usd") or 0.0)),
+        (e.agent, day, str(d.get("model") or "unknown")[:128], _figure(d.get("input_tokens")),
+         _figure(d.get("output_tokens")), _figure(d.get("cache_read_tokens")), _figure(d.get("cache_write_tokens")),
+         _cost(d.get("cost_usd"))),
     )
     return e.agent
 

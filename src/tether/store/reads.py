@@ -5,7 +5,7 @@ text by bytes; PostgreSQL by its locale unless told ``COLLATE "C"``), and runs t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tether.store.base import Event, Task
@@ -75,6 +75,27 @@ class SqlReads:
     def token(self, token_hash: str) -> dict[str, Any] | None:
         rows = self._read(f"SELECT * FROM tokens WHERE hash = {self.PH} AND revoked IS NULL", (token_hash,))
         return rows[0] if rows else None
+
+    def tokens(self) -> list[dict[str, Any]]:
+        return self._read("SELECT id, role, agent, created, expires, last_used, revoked FROM tokens "
+                          "ORDER BY created, id")
+
+    def revoked_tokens(self) -> int:
+        return int(self._read("SELECT count(revoked) AS n FROM tokens")[0]["n"])
+
+    #: Each backend's ``run(fn)``: ``fn(tx)`` inside the writer's transaction.
+    run: Callable[..., Any]
+
+    def touch_tokens(self, used: Iterable[tuple[str, float]]) -> None:
+        """The one write here: a row update, no event (a token's uses do not grow the store)."""
+        rows = list(used)
+
+        def job(tx: Any) -> None:
+            for token_id, at in rows:
+                tx.execute("UPDATE tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)",
+                           (at, token_id, at))
+
+        self.run(job)
 
     def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]:
         query, params = "SELECT * FROM incidents WHERE 1=1", list[Any]()

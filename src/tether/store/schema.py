@@ -222,6 +222,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE kill_requests ADD COLUMN result TEXT",
         ],
     ),
+    (
+        "0009_token_expiry_last_use",
+        [
+            "ALTER TABLE tokens ADD COLUMN expires {real}",
+            # written at most once a minute per token (``auth``), not an event: uses do not grow the store
+            "ALTER TABLE tokens ADD COLUMN last_used {real}",
+        ],
+    ),
 ]
 
 
