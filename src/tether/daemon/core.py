@@ -20,7 +20,7 @@ from tether import auth, heartbeat, redact, status_file, waiting
 from tether.daemon import hostreload
 from tether.daemon.beats import BeatWriter
 from tether.daemon.supervisor import AgentSupervisor, Hooks
-from tether.errors import NotFound, RunbookError, UsageError
+from tether.errors import NotFound, RunbookError, StoreError, UsageError
 from tether.runbook import LoadedRunbook, load
 from tether.runbook.model import Agent
 from tether.secrets import resolve_all
@@ -88,6 +88,7 @@ class Daemon:
         self._idle_since: float | None = None
         self.inhibitor_message: str | None = None
         self.monitor_wakes = 0
+        self.store_failing = False  # the monitor's last wake failed on the store (logged once, not every wake)
         self.last_jump: float | None = None
         self.shutdown_requested = threading.Event()
         self.agent_uids: set[int] = set()
@@ -440,10 +441,18 @@ class Daemon:
                 jump = (wall - last_wall) - (mono - last_mono)
                 last_wall, last_mono = wall, mono
                 wait = self._monitor_once(wall, jump)
-            except Exception as err:  # the store may be briefly unwritable: try again soon
-                with contextlib.suppress(Exception):
-                    print(f"tether: monitor: {err!r}", file=sys.stderr, flush=True)
+            except StoreError as err:  # corrupt, full, unreachable: its one line once, then try again soon
+                if not self.store_failing:
+                    self.store_failing = True
+                    _log(f"tether: monitor: the store is failing: {err}")
                 wait = 1.0
+            except Exception as err:
+                _log(f"tether: monitor: {err!r}")
+                wait = 1.0
+            else:
+                if self.store_failing:
+                    self.store_failing = False
+                    _log("tether: monitor: the store is back")
             self._monitor_wake.wait(wait)
 
     def _monitor_once(self, now: float, jump: float) -> float:
@@ -633,3 +642,8 @@ def write_private(path: Path, text: str) -> None:
 
 
 Hook = Callable[[], None]
+
+
+def _log(line: str) -> None:
+    with contextlib.suppress(Exception):  # stderr may be gone (a closed pipe): the monitor goes on
+        print(line, file=sys.stderr, flush=True)
