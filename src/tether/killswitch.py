@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from tether import process
+from tether.atomic import write_atomic
 from tether.paths import StateDir
 from tether.runbook.model import KillSwitch
-from tether.status_file import write_atomic
 from tether.store import NewEvent, Store
 
 RECORD_TIMEOUT = 2.0  # a healthy daemon holds the write lock for milliseconds

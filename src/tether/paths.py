@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 RUNBOOK_NAME = "tether.yaml"
+COPY_HEADER = "# tether: the runbook the daemon last loaded, copied from "
 
 
 def default_state_dir() -> Path:
-    """``$TETHER_HOME``, else the platform's user state directory (e.g. ``~/.local/state/tether``)."""
+    """``$TETHER_HOME``, else the platform's user state directory (e.g. ``~/.local/state/tether``).
+
+    The one rule for the state directory, for every command and the daemon: ``--home`` (the CLI, and
+    what the daemon was started with), else the runbook's ``host.state_dir``, else this. Agents, hooks
+    and keepers get what they need from the daemon (``TETHER_URL``, ``TETHER_KILL_FILES``)."""
     home = os.environ.get("TETHER_HOME")
     if home:
         return Path(home).expanduser()
@@ -59,8 +65,26 @@ class StateDir:
 
     @property
     def runbook_copy(self) -> Path:
-        """The runbook the daemon last loaded (so recovery commands know it without the original)."""
+        """The runbook the daemon last loaded (so recovery commands know it without the original): its
+        first line names the original (relative paths in it are taken from the original's folder)."""
         return self.root / "runbook.yaml"
+
+    def write_runbook_copy(self, source: Path, text: str) -> None:
+        """Keep ``text``, loaded from ``source``, as the runbook copy (the daemon, at boot and on every
+        reload). Best effort: without it recovery commands ask for ``-f RUNBOOK``."""
+        from tether.atomic import write_atomic
+
+        with contextlib.suppress(OSError):
+            write_atomic(self.runbook_copy, f"{COPY_HEADER}{Path(source).absolute()}\n{text}", 0o600)
+
+    def runbook_source(self) -> Path | None:
+        """The runbook file the copy came from, or None when there is no copy."""
+        try:
+            with open(self.runbook_copy, encoding="utf-8") as f:
+                first = f.readline()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return Path(first[len(COPY_HEADER):].rstrip("\n")) if first.startswith(COPY_HEADER) else None
 
     @property
     def audit_file(self) -> Path:

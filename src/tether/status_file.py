@@ -1,16 +1,16 @@
 """``agent-status.json``: one file per agent, rewritten atomically whenever its row changes.
 
-Path: ``<state_dir>/agents/<agent>/agent-status.json``. Written as temp file, fsync, rename, so a
-reader never sees half a file and a crash never leaves one.
+Path: ``<state_dir>/agents/<agent>/agent-status.json``. Written by ``tether.atomic`` (temp file, fsync,
+rename, fsync of the folder), so a reader never sees half a file and a crash never leaves one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+from tether.atomic import write_atomic as write_atomic  # the one way files are replaced (re-exported)
 
 if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
     from pathlib import Path
@@ -78,25 +78,6 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         doc["queue_depth"] = row["queue_depth"]
         doc["queue_age_s"] = round(now - oldest, 3) if oldest else None
     return doc
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # one temp file per thread: two threads rewriting the same status file must not share one
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    data = memoryview(text.encode())
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            while data:  # a short write (disk nearly full) must not become a truncated file
-                data = data[os.write(fd, data):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write(state: StateDir, row: dict[str, Any], now: float | None = None) -> Path:

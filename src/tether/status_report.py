@@ -1,18 +1,20 @@
 """The status of every agent as of one ``now``: what ``tether status`` prints and the API serves.
 
 Light on purpose (no click, no pydantic): ``tether status --json`` must answer fast even on a host
-with a million events, and it must work when the daemon is down.
+with a million events, and it must work when the daemon is down. Then it says so, and since when, and
+no agent is shown by the daemon's last word: each one's state is what its run folder shows now.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
 from tether.errors import NotFound
 from tether.heartbeat import judge
-from tether.status_file import document
+from tether.status_file import document, iso
 from tether.store import Store
 
 
@@ -40,9 +42,87 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
     return docs
 
 
-def as_json(state_dir: str, docs: list[dict[str, Any]], fleet: dict[str, Any] | None = None) -> str:
-    """``fleet`` (``tether.fleet.view.overview``): the nodes and pending requests, on a fleet store only."""
-    out: dict[str, Any] = {"state_dir": state_dir, "agents": docs}
+def daemon(store: Store, root: str, now: float) -> dict[str, Any]:
+    """The daemon of state directory ``root``: ``state`` (running, stopped: SIGSTOPped, down), ``pid``,
+    ``since`` (running: when it started; else when it was last heard from: its clean stop, or its
+    newest record or heartbeat), ``clean`` (down after ``tether down``), and ``since_s`` ago."""
+    from tether.daemon_state import RUNNING, probe
+
+    got = probe(root)
+    out: dict[str, Any] = {"state": got["state"], "pid": got["pid"], "since": got["started"], "clean": None}
+    if got["state"] != RUNNING:
+        last = store.last_events(None, limit=1)
+        beats = [r["last_heartbeat"] for r in store.agents() if r.get("last_heartbeat")]
+        heard = max([e.ts for e in last] + beats, default=None)
+        out["clean"] = bool(last) and last[0].kind == "daemon.stopped" and got["pid"] is None
+        out["since"] = last[0].ts if out["clean"] else heard
+    out["since_s"] = None if out["since"] is None else round(max(0.0, now - out["since"]), 3)
+    out["since"] = iso(out["since"])
+    return out
+
+
+def unsupervised(docs: list[dict[str, Any]], root: str, daemon: dict[str, Any], here: str | None = None) -> None:
+    """With no daemon to supervise them, each agent's state is what its keeper's run folder shows now:
+    ``unsupervised`` while its process lives, ``stopped`` once it is gone, ``killed`` while a kill file
+    holds it. Agents pinned to another node (``node`` not ``here``) are that node's daemon's."""
+    from tether.daemon_state import RUNNING
+
+    if daemon["state"] == RUNNING:
+        return
+    from pathlib import Path
+
+    from tether import process
+
+    why = "the daemon is stopped (SIGSTOP)" if daemon["state"] != "down" else "the daemon is down"
+    for doc in docs:
+        if doc.get("node") not in (None, here) or doc["state"] == "killed":
+            continue
+        run = process.adopt(Path(root) / "agents" / doc["agent"] / "run")
+        if run is not None and run.running():
+            doc["state"], doc["pid"] = "unsupervised", run.agent_pid(timeout=0)
+            who = f"pid {doc['pid']}" if doc["pid"] else "its keeper"
+            doc["reason"] = f"{who} runs, but {why}: no heartbeat is received, no restart, no approval"
+        else:
+            code = run.exit_status() if run is not None else None
+            doc["state"], doc["pid"] = "stopped", None
+            doc["reason"] = f"not running ({why}{'; it exited ' + str(code) if code is not None else ''})"
+
+
+def local_node(root: str) -> str | None:
+    """fleet: the node whose daemon keeps state directory ``root`` (its ``fleet.json``), else None."""
+    try:
+        with open(os.path.join(root, "fleet.json"), encoding="utf-8") as f:
+            node = json.load(f).get("node")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(node) if node else None
+
+
+def daemon_line(d: dict[str, Any]) -> str:
+    """``d`` (``daemon()``) in one line for the table, or "" while the daemon runs."""
+    if d["state"] == "running":
+        return ""
+    ago = "" if d["since_s"] is None else f"{_ago(d['since_s'])} ago, {d['since']}"
+    if d["state"] == "stopped":
+        return f"daemon: pid {d['pid']} is stopped (SIGSTOP): it answers nothing; last heard from {ago or 'never'}\n"
+    if d["clean"]:
+        return f"daemon: not running since it was stopped {ago}; `tether up` starts it\n"
+    gone = f"pid {d['pid']} is gone" if d["pid"] else "not running"
+    return f"daemon: {gone}; last heard from {ago or 'never'}; `tether up` starts it\n"
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def as_json(state_dir: str, docs: list[dict[str, Any]], fleet: dict[str, Any] | None = None,
+            daemon: dict[str, Any] | None = None) -> str:
+    """``fleet`` (``tether.fleet.view.overview``): the nodes and pending requests, on a fleet store only;
+    ``daemon``: whether this state directory's daemon runs (``daemon()``)."""
+    out: dict[str, Any] = {"state_dir": state_dir, "daemon": daemon, "agents": docs}
     if fleet is not None:
         out["nodes"], out["pending"] = fleet["nodes"], fleet["pending"]
     return json.dumps(out, separators=(",", ":")) + "\n"

@@ -75,7 +75,7 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, "-V", "--version", prog_name="tether", message="%(prog)s %(version)s")
 @click.option("-f", "--file", "runbook", metavar="RUNBOOK", envvar="TETHER_RUNBOOK",
               help="The runbook file (default: ./tether.yaml, or $TETHER_RUNBOOK).")
-@click.option("--home", metavar="DIR", envvar="TETHER_HOME",
+@click.option("--home", metavar="DIR",  # not envvar: $TETHER_HOME ranks below the runbook (cli/context.py)
               help="The state directory (default: the runbook's, $TETHER_HOME, or the user state dir).")
 @click.pass_context
 def cli(ctx: click.Context, runbook: str | None, home: str | None) -> None:

@@ -121,6 +121,7 @@ class Daemon:
         from tether.killswitch import replay_pending
 
         self.url = url
+        self.state.write_runbook_copy(self.loaded.path, self.loaded.text)  # for recovery commands
         replayed = replay_pending(self.state, self.store)
         self.store.emit("daemon.started", None, pid=os.getpid(), url=url, runbook=str(self.loaded.path),
                         replayed=replayed)
@@ -366,6 +367,7 @@ class Daemon:
         for name in removed:
             self.store.emit("agent.state", name, state="stopped", reason="removed from the runbook")
         self.loaded = new
+        self.state.write_runbook_copy(new.path, new.text)
         for name in changed:
             self._add(name, new.runbook.agents[name], fresh=name in old)
         if host_changed:
@@ -634,11 +636,10 @@ def python_for_agents() -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """A file only this user reads (tokens), replaced atomically and durably."""
+    from tether.atomic import write_atomic
+
+    write_atomic(path, text, 0o600)
 
 
 Hook = Callable[[], None]

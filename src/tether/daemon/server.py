@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from tether import auth
+from tether.atomic import write_atomic
 from tether.daemon.core import Daemon, write_private
 from tether.errors import TetherError
 from tether.runbook import LoadedRunbook
-from tether.status_file import write_atomic
 
 
 class AlreadyRunning(TetherError):

@@ -11,6 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from tether.errors import TetherError
+from tether.paths import StateDir
 
 
 def write_host(root: Path) -> Path:
@@ -48,19 +49,64 @@ def _repo(path: Path) -> None:
             raise TetherError(f"git {' '.join(args)} failed in {path}: {err.stderr.decode().strip()}") from None
 
 
-def start_daemon(runbook: Path) -> dict[str, object]:
-    """Start the daemon for the demo (detached, as `tether up` does) and return its daemon.json."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tether", "-f", str(runbook), "up"], capture_output=True, text=True, timeout=60
-    )
-    if proc.returncode != 0:
-        raise TetherError(f"the demo daemon did not start: {proc.stderr.strip() or proc.stdout.strip()}")
-    info: dict[str, object] = json.loads((runbook.parent / "state" / "daemon.json").read_text())
-    return info
+class DemoDaemon:
+    """The demo's daemon, a child of ``tether demo`` (in its own session: a Ctrl-C or a closed terminal
+    reaches the demo, which stops it): SIGTERM stops it and its agents cleanly; ``stop`` makes sure."""
+
+    def __init__(self, runbook: Path) -> None:
+        self.state = StateDir(runbook.parent / "state")
+        self.state.root.mkdir(parents=True, exist_ok=True)
+        with open(self.state.root / "daemon.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tether", "-f", str(runbook), "--home", str(self.state.root), "up",
+                 "--foreground"],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+            )
+
+    def ready(self, timeout: float = 60) -> dict[str, object]:
+        """Wait for the daemon to answer (its ``daemon.json``); return that."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                info: dict[str, object] = json.loads((self.state.root / "daemon.json").read_text())
+                if info.get("pid") == self.proc.pid:
+                    return info
+            except (OSError, ValueError):
+                pass
+            if self.proc.poll() is not None:
+                tail = (self.state.root / "daemon.log").read_text(errors="replace").strip().splitlines()[-1:]
+                raise TetherError(f"the demo daemon did not start: {tail[0] if tail else 'see its daemon.log'}")
+            time.sleep(0.05)
+        raise TetherError(f"the demo daemon did not come up within {timeout:g}s; see {self.state.root / 'daemon.log'}")
+
+    def stop(self, grace: float = 30) -> list[str]:
+        """Stop the daemon (its agents with it), then end whatever of the demo still runs; return what
+        had to be killed that way (empty when the clean stop was enough)."""
+        from tether import process
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        forced = []
+        for run in sorted(self.state.agents.glob("*/run")):
+            handle = process.adopt(run)
+            if handle is not None and handle.running():
+                process.kill_tree(run, "SIGTERM", 2.0)
+                forced.append(run.parent.name)
+        return forced
 
 
-def stop_daemon(runbook: Path) -> None:
-    subprocess.run([sys.executable, "-m", "tether", "-f", str(runbook), "down"], capture_output=True, timeout=120)
+def _die_with_parent() -> None:
+    """In the daemon before exec (Linux): SIGTERM when ``tether demo`` dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def wait(duration: float | None, tick: float = 1.0) -> None:

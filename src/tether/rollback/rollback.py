@@ -110,7 +110,7 @@ def mark_good(
 ) -> dict[str, Any]:
     """Mark the agent's workspace last-known-good: a tag ``tether/good/<agent>`` at ``ref`` (default
     HEAD) in each git repository in scope, a snapshot of each other folder, a ``rollback.good`` event."""
-    from tether.status_file import write_atomic
+    from tether.atomic import write_atomic
 
     with agent_lock(loaded, agent):
         lay = layout(loaded, agent)

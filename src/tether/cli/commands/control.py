@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
 
 from tether.cli.context import Context
-from tether.errors import DaemonUnavailable, NotFound, StoreError, UsageError
+from tether.errors import DaemonUnavailable, NotFound, StoreError, TetherError, UsageError
 
 
 @click.command()
@@ -41,12 +42,23 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
     if all_:
         engage_all(obj.state, reason)
     for name, spec in specs:
+        ran_here = obj.state.agent_dir(name).exists()
         # the store is opened in the recording thread: a hung daemon may hold its write lock
         got = kill_agent(obj.state, name, spec.kill, reason, store=lambda: obj.store())
+        click.echo(kill_message(obj, name, got, ran_here))
+
+
+def kill_message(obj: Context, name: str, got: dict[str, Any], ran_here: bool) -> str:
+    """What the kill did, as it was: how many processes it signalled, or that there were none, or that
+    AGENT never ran with this state directory (a kill file in the wrong one stops nothing)."""
+    lift = f"`tether resume {name}` lifts it"
+    if got["signalled"]:
         note = f"; {len(got['survivors'])} survived" if got["survivors"] else ""
-        click.echo(
-            f"{name}: killed ({len(got['signalled'])} process(es) signalled{note}); `tether resume {name}` lifts it"
-        )
+        return f"{name}: killed ({len(got['signalled'])} process(es) signalled{note}); {lift}"
+    if not ran_here:
+        return (f"{name}: kill switch engaged, but {name} never ran with state directory {obj.state.root}: "
+                f"nothing was signalled; if it runs under another state directory, name that with --home DIR")
+    return f"{name}: kill switch engaged; no process of it was running, none will start; {lift}"
 
 
 def fleet_node(obj: Context, name: str) -> str | None:
@@ -96,7 +108,7 @@ def _fleet_kill(obj: Context, name: str, reason: str | None) -> bool:
 @click.pass_obj
 def resume(obj: Context, agent: str | None, all_: bool) -> None:
     """Lift AGENT's kill switch and start it again."""
-    from tether.cli.client import call
+    from tether.daemon_state import RUNNING, probe
     from tether.killswitch import lift, lift_all
 
     if not agent and not all_:
@@ -104,16 +116,44 @@ def resume(obj: Context, agent: str | None, all_: bool) -> None:
     if all_:
         lift_all(obj.state)
     names = list(obj.loaded.runbook.agents) if all_ else [agent or ""]
+    alive = probe(obj.state.root)
     for name in names:
         if not all_ and fleet_send(obj, name, "resume"):  # fleet: an agent pinned to another node
             return
-        try:
-            call(obj.state, "POST", f"/v1/agents/{name}/resume")
-        except DaemonUnavailable:
-            lift(obj.state, name, store=lambda: obj.store())
-        click.echo(f"{name}: resumed")
+        if alive["state"] == RUNNING and _answers(obj):
+            from tether.cli.client import call
+
+            try:
+                call(obj.state, "POST", f"/v1/agents/{name}/resume")
+                click.echo(f"{name}: resumed")
+                continue
+            except DaemonUnavailable:
+                pass
+        lift(obj.state, name, store=lambda: obj.store())  # no daemon to ask: lift the kill switch here
+        if alive["state"] == "stopped":
+            why = f"the daemon (pid {alive['pid']}) is stopped (SIGSTOP), so {name} is not started; " \
+                  f"`tether start {name}` once it answers"
+        elif alive["state"] == RUNNING:
+            why = f"the daemon does not answer, so {name} is not started; `tether start {name}` once it does"
+        else:
+            why = f"no daemon runs: {name} starts with it (`tether up`)"
+        click.echo(f"{name}: kill switch lifted; {why}")
     if obj.state.kill_file.exists():
         click.echo("note: the global kill switch is still engaged; `tether resume --all` lifts it", err=True)
+
+
+def _answers(obj: Context) -> bool:
+    """The daemon answers its health check within ANSWER_S (a hung daemon must not hold the CLI up)."""
+    from tether.cli.client import call
+
+    try:
+        call(obj.state, "GET", "/v1/health", timeout=ANSWER_S)
+    except TetherError:
+        return False
+    return True
+
+
+ANSWER_S = 0.5  # a healthy daemon answers in milliseconds
 
 
 @click.group()

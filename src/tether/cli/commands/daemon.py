@@ -6,11 +6,15 @@ import os
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from tether.cli.context import Context
-from tether.errors import DaemonUnavailable, TetherError
+from tether.errors import DaemonUnavailable, TetherError, UsageError
+
+if TYPE_CHECKING:
+    from tether.runbook import LoadedRunbook
 
 
 @click.command()
@@ -21,6 +25,7 @@ from tether.errors import DaemonUnavailable, TetherError
 def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
     """Start the daemon for the runbook (one per state directory)."""
     loaded = obj.loaded
+    _not_shared(obj, loaded)
     from tether.daemon.server import AlreadyRunning, info, serve
 
     if foreground:
@@ -34,8 +39,9 @@ def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
         raise AlreadyRunning(f"a daemon already runs for {loaded.state.root} (pid {running['pid']}, {running['url']})")
     loaded.state.root.mkdir(parents=True, exist_ok=True)
     log = open(loaded.state.root / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
+    home = ["--home", str(loaded.state.root)] if obj.home_arg else []  # the daemon keeps the same state dir
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tether", "-f", str(loaded.path), "up", "--foreground",
+        [sys.executable, "-m", "tether", "-f", str(loaded.path), *home, "up", "--foreground",
          *(["--allow-remote"] if allow_remote else [])],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
     )
@@ -50,6 +56,20 @@ def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
             raise TetherError(f"the daemon exited at start: {tail[0] if tail else 'see ' + log.name}")
         time.sleep(0.05)
     raise TetherError(f"the daemon did not come up within 20s; see {log.name}")
+
+
+def _not_shared(obj: Context, loaded: LoadedRunbook) -> None:
+    """Two runbooks never share a state directory neither of them named (the default, or $TETHER_HOME)
+    silently: the runbook copy there says whose it is. ``--home`` shares it on purpose."""
+    if obj.home_arg or loaded.runbook.host.state_dir:
+        return
+    source = loaded.state.runbook_source()
+    if source is None or os.path.realpath(source) == os.path.realpath(loaded.path) or not source.exists():
+        return
+    raise UsageError(
+        f"{loaded.state.root} is already the state directory of {source}; give {loaded.path} its own "
+        f"(host.state_dir), or pass --home {loaded.state.root} to share it"
+    )
 
 
 def _alive(pid: object) -> bool:
@@ -70,20 +90,25 @@ def _alive(pid: object) -> bool:
 def down(obj: Context) -> None:
     """Stop the daemon cleanly (its agents are stopped too)."""
     from tether.cli.client import call
-    from tether.daemon.server import info
+    from tether.daemon_state import DOWN, STOPPED, probe
 
-    running = info(obj.state.root)
-    try:
-        call(obj.state, "POST", "/v1/shutdown")
-    except DaemonUnavailable:
-        if running is None:
-            click.echo("no daemon is running")
-            return
-        raise
-    pid = running["pid"] if running else None
+    running = probe(obj.state.root)
+    if running["state"] == DOWN:
+        gone = f" (pid {running['pid']} is gone; its agents run on unsupervised: `tether kill --all` stops them)" \
+            if running["pid"] else ""
+        click.echo(f"no daemon is running for {obj.state.root}{gone}")
+        return
+    if running["state"] == STOPPED:
+        raise DaemonUnavailable(
+            f"the daemon (pid {running['pid']}) is stopped (SIGSTOP) and cannot answer; `kill -CONT {running['pid']}` "
+            "then `tether down`, or `tether kill --all` stops its agents now"
+        )
+    call(obj.state, "POST", "/v1/shutdown", timeout=5)
     deadline = time.time() + 60
-    while _alive(pid) and time.time() < deadline:
+    while _alive(running["pid"]) and time.time() < deadline:
         time.sleep(0.05)
+    if _alive(running["pid"]):
+        raise TetherError(f"the daemon (pid {running['pid']}) is still running 60s after it was asked to stop")
     click.echo("tether daemon stopped")
 
 

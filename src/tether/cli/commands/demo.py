@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from tether.demo.host import DemoDaemon
 
 
 @click.command()
@@ -18,7 +24,7 @@ def demo(directory: str | None, duration: float | None) -> None:
     A repo maintainer opens a cleanup PR and waits for approval to merge; a flaky worker crashes and
     is restarted; one agent goes stuck; one tries to delete data and is blocked. Ctrl-C stops it.
     """
-    from tether.demo.host import start_daemon, stop_daemon, wait, write_host
+    from tether.demo.host import DemoDaemon, write_host
     from tether.runbook import load
 
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tether-demo-"))
@@ -27,14 +33,51 @@ def demo(directory: str | None, duration: float | None) -> None:
     loaded = load(runbook)
     click.echo(f"[2/3] runbook valid: {len(loaded.runbook.agents)} agents: {', '.join(loaded.runbook.agents)}")
     click.echo("[3/3] starting the daemon")
-    info = start_daemon(runbook)
+    _signals_stop()
+    daemon = DemoDaemon(runbook)
+    try:
+        _run(daemon, runbook, loaded.state.root, duration)
+    except (KeyboardInterrupt, Stop) as why:
+        _say(f"\nstopping the demo ({why or 'Ctrl-C'})")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # stopping is bounded: let it finish
+            signal.signal(sig, signal.SIG_IGN)
+        forced = daemon.stop()
+    if forced:
+        _say(f"demo stopped; {', '.join(forced)} outlived the daemon and were killed; its files stay in {root}")
+    else:
+        _say(f"demo stopped (the daemon and its agents); its files stay in {root}")
+
+
+class Stop(Exception):
+    """SIGTERM or SIGHUP (a closed terminal) asked the demo to stop."""
+
+
+def _signals_stop() -> None:
+    def stop(signum: int, _frame: object) -> None:
+        raise Stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+
+
+def _say(text: str) -> None:
+    """Print, unless the terminal is gone (SIGHUP): the demo still stops."""
+    with contextlib.suppress(OSError):
+        click.echo(text)
+
+
+def _run(daemon: DemoDaemon, runbook: Path, state: Path, duration: float | None) -> None:
+    from tether.demo.host import wait
+
+    info = daemon.ready()
     import shutil
     import sys
 
     local = Path(sys.executable).parent / "tether"  # ./scripts/demo runs from .venv, which may not be on PATH
     tether = "tether" if not local.exists() or shutil.which("tether") == str(local) else str(local)
-    token = (loaded.state.root / "admin.token").read_text().strip()
-    click.echo(f"""
+    token = (state / "admin.token").read_text().strip()
+    _say(f"""
 tether is supervising the demo host.
   dashboard  {info['url']}/   (sign in with the admin token: {token})
   API docs   {info['url']}/v1/docs
@@ -52,10 +95,4 @@ In another shell, point tether at the demo and try:
 
 {'Stopping in ' + format(duration, 'g') + 's.' if duration else 'Ctrl-C stops the demo (the daemon and its agents).'}
 """)
-    try:
-        wait(duration)
-    except KeyboardInterrupt:
-        click.echo("\nstopping the demo")
-    finally:
-        stop_daemon(runbook)
-    click.echo(f"demo stopped; its files stay in {root}")
+    wait(duration)

@@ -1,4 +1,4 @@
-"""``tether status``: reads the store directly, so it works with no daemon."""
+"""``tether status``: reads the store directly, so it works with no daemon (and then says so)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from tether.cli.context import Context
 @click.pass_obj
 def status(obj: Context, json_: bool, agent: str | None) -> None:
     """Show every agent's state, or one AGENT's."""
-    from tether.status_report import as_json, report
+    from tether.status_report import as_json, daemon, daemon_line, local_node, report, unsupervised
 
     now = time.time()
+    root = str(obj.state.root)
     store = obj.store(readonly=True)
     docs = report(store, agent, now)
     fleet = None
@@ -27,9 +28,13 @@ def status(obj: Context, json_: bool, agent: str | None) -> None:
 
         fleet = overview(store, now)
         annotate(docs, fleet)
+    alive = daemon(store, root, now)
+    unsupervised(docs, root, alive, local_node(root))
     if json_:
-        sys.stdout.write(as_json(str(obj.state.root), docs, fleet))
+        sys.stdout.write(as_json(root, docs, fleet, alive))
         return
     from tether.cli.render import status_table
 
+    sys.stdout.write(daemon_line(alive))
+    sys.stdout.flush()
     status_table(docs, now, fleet)
