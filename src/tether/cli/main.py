@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("daemon", "Print an agent's log from disk."),
     "kill": ("control", "Kill an agent's whole tree now; works with the daemon dead."),
     "resume": ("control", "Lift an agent's kill switch."),
-    "token": ("control", "Create API tokens (agent, approver, admin)."),
+    "token": ("control", "Create, list and revoke API tokens (agent, approver, admin)."),
     "beat": ("control", "Send a heartbeat from inside an agent."),
     "task": ("control", "Queue and list an agent's tasks."),
     "rollback": ("rollback", "Put an agent's workspace back where a task began; the work is kept aside."),
