@@ -7,14 +7,54 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tether.store import Store
 
+#: Models and error kinds are names an agent chooses, and they become labels (``/metrics``, the status
+#: file): each agent shows at most ``MAX_LABELS`` of each, the known ones first (a model ``prices.json``
+#: prices, an error kind below), then the most used; the rest are added up under ``OTHER``.
+MAX_LABELS = 10
+OTHER = "other"
+#: The error kinds the hook monitor records and the docs suggest to agents.
+ERROR_KINDS = frozenset({"error", "interrupted", "timeout", "permission", "not_found", "exit_code", "hook",
+                         "model", "tool", "api", "network", "rate_limit", "blocked"})
+
 
 def today(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+def bounded(weights: dict[str, float], known: Callable[[str], bool]) -> dict[str, str]:
+    """Each name's label: itself for the first ``MAX_LABELS`` (known names first, then by weight), else
+    ``OTHER``."""
+    ranked = sorted(weights, key=lambda n: (not known(n), -weights[n], n))
+    return {name: name if i < MAX_LABELS else OTHER for i, name in enumerate(ranked)}
+
+
+def _known_model(name: str) -> bool:
+    from tether.integrations.transcript import price_for
+
+    return price_for(name) is not None
+
+
+def _fold_models(by_model: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    label = bounded({m: sum(u.values()) for m, u in by_model.items()}, _known_model)
+    out: dict[str, dict[str, float]] = {}
+    for model, u in by_model.items():
+        got = out.setdefault(label[model], dict.fromkeys(u, 0))
+        for key, value in u.items():
+            got[key] = round(got[key] + value, 6) if key == "cost_usd" else got[key] + value
+    return out
+
+
+def _fold_errors(errors: dict[str, int]) -> dict[str, int]:
+    label = bounded({k: float(n) for k, n in errors.items()}, ERROR_KINDS.__contains__)
+    out: dict[str, int] = {}
+    for kind, n in errors.items():
+        out[label[kind]] = out.get(label[kind], 0) + n
+    return out
 
 
 def agent_signals(store: Store, now: float | None = None, agent: str | None = None) -> dict[str, dict[str, Any]]:
@@ -47,6 +87,9 @@ def agent_signals(store: Store, now: float | None = None, agent: str | None = No
     for row in store.signal_counts("agent_accounts"):
         if agent is None or row["agent"] == agent:
             out[row["agent"]]["accounts_touched"].append(row["account"])
+    for sig in out.values():
+        sig["usage_by_model"] = _fold_models(sig["usage_by_model"])
+        sig["errors"] = _fold_errors(sig["errors"])
     return dict(out)
 
 

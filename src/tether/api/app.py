@@ -8,15 +8,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from tether import __version__
+from tether.api import body as bodies
+from tether.api import errors
+from tether.api.access import require
+from tether.api.reports import Report
 from tether.auth import Principal, Refused, verify
-from tether.errors import NotFound, RunbookError, StoreError, TetherError, UsageError
+from tether.errors import RunbookError, TetherError
 from tether.runbook import LoadedRunbook
 from tether.status_report import report
 from tether.store import Store
@@ -58,13 +61,6 @@ class TaskEnd(BaseModel):
     note: str | None = Field(default=None, max_length=10000)
 
 
-class Report(BaseModel):
-    """Something only the agent knows: files changed, a command run, tests, usage, an error."""
-
-    kind: str = Field(pattern=r"^(files\.changed|command\.run|tests\.reported|usage|error|retry|log)$")
-    data: dict[str, Any] = {}
-
-
 class KillBody(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
 
@@ -88,19 +84,17 @@ async def _caller(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(_caller)]
-#: A row id: the store's 64-bit integers (anything larger is a 422, not an overflow deep in SQLite).
-Id = Annotated[int, FastAPIPath(ge=0, le=2**63 - 1)]
+#: The store's row ids are 64-bit integers: anything larger is a 422, not an overflow deep in SQLite.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, FastAPIPath(ge=0, le=MAX_ID)]
 
 
 def create_app(control: Control) -> FastAPI:
-    app = FastAPI(title="tether", version=__version__, docs_url="/v1/docs", openapi_url="/openapi.json")
+    app = FastAPI(title="tether", version=__version__, docs_url="/v1/docs", openapi_url="/openapi.json",
+                  max_body_size=bodies.MAX_BODY)
+    app.router.route_class = bodies.StrictRoute
     app.state.control = control
-
-    @app.exception_handler(StoreError)
-    async def store_unavailable(request: Request, err: StoreError) -> JSONResponse:
-        """The store cannot be read or written (PostgreSQL restarting, a full disk): its one-line error."""
-        return JSONResponse({"detail": str(err)}, status_code=503)
-
+    errors.install(app)
     store = control.store
 
     def known(agent: str) -> None:
@@ -110,29 +104,7 @@ def create_app(control: Control) -> FastAPI:
     def own(who: Principal, agent: str) -> None:
         """Agent tokens act only for their own agent; admins for every agent."""
         known(agent)
-        if not who.may_act_for(agent):
-            raise HTTPException(403, f"this token may not act for agent {agent!r}")
-
-    def see(who: Principal, agent: str | None = None) -> None:
-        if who.can_read or (agent is not None and who.role == "agent" and who.agent == agent):
-            return
-        raise HTTPException(403, "this token may not read that")
-
-    def admin(who: Principal) -> None:
-        if who.role != "admin":
-            raise HTTPException(403, "control needs an admin token")
-
-    def call(fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except StoreError:
-            raise  # 503, from the handler above
-        except NotFound as err:
-            raise HTTPException(404, str(err)) from None
-        except UsageError as err:
-            raise HTTPException(409, str(err)) from None
-        except TetherError as err:
-            raise HTTPException(409, str(err)) from None
+        require(who, "act", agent)
 
     def _begin_workspace(agent: str, task_id: int) -> None:
         """A task starts on its own branch in each repo in scope, with snapshots of other folders
@@ -151,13 +123,13 @@ def create_app(control: Control) -> FastAPI:
 
     @app.get("/v1/agents")
     def agents(who: Caller) -> dict[str, Any]:
-        see(who)
+        require(who, "read")
         return {"agents": report(store)}
 
     @app.get("/v1/agents/{agent}")
     def agent_status(agent: str, who: Caller) -> dict[str, Any]:
         known(agent)
-        see(who, agent)
+        require(who, "read", agent)
         return report(store, agent)[0]
 
     @app.post("/v1/agents/{agent}/heartbeat", response_class=Response,
@@ -168,32 +140,31 @@ def create_app(control: Control) -> FastAPI:
         """The hot path, on the event loop with no thread: the token and the body are read here rather than
         through FastAPI's dependency and body machinery (a third of the cost of a beat), and the beat
         joins the next write; the answer waits for it."""
-        if not principal(request).may_act_for(agent):  # an unknown agent: beat_soon's 404
-            raise HTTPException(403, f"this token may not act for agent {agent!r}")
+        require(principal(request), "act", agent)  # an unknown agent: beat_soon's 404
         raw = await request.body()
         try:
-            body = Beat.model_validate_json(raw) if raw.strip() else Beat()
+            body = Beat.model_validate(bodies.parse(raw))
+        except bodies.BadBody as err:
+            raise HTTPException(400, str(err)) from None
         except ValidationError as err:
             raise RequestValidationError([  # as FastAPI words it, without echoing the (maybe binary) input
                 {"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"]} for e in err.errors()]) from None
-        try:
-            done = control.beat_soon(agent, body.task, body.progress)
-        except NotFound as err:
-            raise HTTPException(404, str(err)) from None
-        await done
+        await control.beat_soon(agent, body.task, body.progress)
         return Response(OK, media_type="application/json")
 
-    @app.post("/v1/agents/{agent}/report")
+    @app.post("/v1/agents/{agent}/report", max_body_size=bodies.MAX_REPORT)
     def agent_report(agent: str, body: Report, who: Caller) -> dict[str, Any]:
+        """Something only the agent knows: files changed, a command run, tests, usage, an error, a retry, a
+        log line (``tether.api.reports``: the fields of each kind, and their bounds)."""
         own(who, agent)
-        event_id = store.emit(body.kind, agent, **body.data)
+        event_id = store.emit(body.kind, agent, **body.data.model_dump(exclude_unset=True))
         control.beat(agent, None, None)
         return {"status": "ok", "event": event_id}
 
     @app.get("/v1/agents/{agent}/tasks")
     def tasks(agent: str, who: Caller) -> dict[str, Any]:
         known(agent)
-        see(who, agent)
+        require(who, "read", agent)
         return {"tasks": [t._asdict() for t in store.tasks(agent)]}
 
     @app.post("/v1/agents/{agent}/tasks", status_code=201)
@@ -232,52 +203,51 @@ def create_app(control: Control) -> FastAPI:
         kind = "task.done" if body.ok else "task.failed"
         from tether.rollback.tasks import end
 
-        call(end, control.loaded, store, agent, task_id)  # where the work ended: HEADs, files changed
+        end(control.loaded, store, agent, task_id)  # where the work ended: HEADs, files changed
         store.emit(kind, agent, task_id=task_id, text=task.text, note=body.note)
         control.touched(agent)
         return {"id": task_id, "state": kind.split(".")[1]}
 
     @app.get("/v1/events")
-    def events(who: Caller, after: int = 0, agent: str | None = None, limit: int = 200) -> dict[str, Any]:
-        see(who, agent)
+    def events(who: Caller, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0, agent: str | None = None,
+               limit: Annotated[int, Query(ge=1, le=MAX_ID, description="at most 1000 are returned")] = 200,
+               ) -> dict[str, Any]:
         if who.role == "agent" and agent is None:
             raise HTTPException(403, "an agent token reads only its own events (?agent=NAME)")
-        got = store.events(agent, after=after, limit=max(1, min(limit, 1000)))
+        require(who, "read", agent)
+        got = store.events(agent, after=after, limit=min(limit, 1000))
         return {"events": [e._asdict() for e in got]}
 
     @app.get("/v1/incidents")
     def incidents(who: Caller, state: str | None = None) -> dict[str, Any]:
-        see(who)
+        require(who, "read")
         return {"incidents": store.incidents(state)}
 
     for verb in ("start", "stop", "restart", "resume"):
-        app.post(f"/v1/agents/{{agent}}/{verb}", name=verb)(_control_view(control, verb, known, admin, call))
+        app.post(f"/v1/agents/{{agent}}/{verb}", name=verb)(_control_view(control, verb, known))
 
     @app.post("/v1/agents/{agent}/kill")
     def kill(agent: str, body: KillBody, who: Caller) -> dict[str, Any]:
-        admin(who)
-        # fleet: an agent of another node
-        routed: dict[str, Any] | None = call(fleet_route, control, "kill", agent, body.reason)
+        require(who, "control")
+        routed = fleet_route(control, "kill", agent, body.reason)  # fleet: an agent of another node
         if routed is not None:
             return routed
         known(agent)
-        call(control.kill, agent, body.reason)
+        control.kill(agent, body.reason)
         return {"status": "killed", "agent": agent}
 
     @app.post("/v1/reload")
     def reload(who: Caller) -> dict[str, Any]:
-        admin(who)
+        require(who, "control")
         try:
             changed = control.reload()
         except RunbookError as err:  # every problem, one per line, as `tether check` prints them
             raise HTTPException(422, {"runbook": err.problems}) from None
-        except TetherError as err:
-            raise HTTPException(409, str(err)) from None
         return {"status": "reloaded", "restarted": changed}
 
     @app.post("/v1/shutdown")
     def shutdown(who: Caller) -> dict[str, str]:
-        admin(who)
+        require(who, "control")
         control.shutdown()
         return {"status": "stopping"}
 
@@ -305,14 +275,14 @@ def fleet_route(control: Control, verb: str, agent: str, reason: str | None = No
     return None if got is None else check(got)
 
 
-def _control_view(control: Control, verb: str, known: Any, admin: Any, call: Any) -> Any:
+def _control_view(control: Control, verb: str, known: Any) -> Any:
     def view(agent: str, who: Caller) -> dict[str, Any]:
-        admin(who)
-        routed: dict[str, Any] | None = call(fleet_route, control, verb, agent)  # fleet: an agent of another node
+        require(who, "control")
+        routed = fleet_route(control, verb, agent)  # fleet: an agent of another node
         if routed is not None:
             return routed
         known(agent)
-        call(getattr(control, verb), agent)
+        getattr(control, verb)(agent)
         return {"status": "ok", "agent": agent, "action": verb}
 
     view.__name__ = f"{verb}_agent"

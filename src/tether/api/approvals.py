@@ -3,19 +3,20 @@ decision; approvers list and decide (``/v1/approvals``). Agent tokens can never 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from tether.api.access import require
 from tether.api.app import Caller, Id
+from tether.api.body import StrictRoute
 from tether.approvals import Approvals
 from tether.auth import Principal
 from tether.boundary import Boundary, Gatekeeper
 from tether.boundary import Request as ActionRequest
-from tether.errors import NotFound, TetherError, UsageError
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 MAX_WAIT = 600.0
 
 
@@ -35,7 +36,8 @@ class ActionBody(BaseModel):
 
 
 class CheckBody(ActionBody):
-    wait: float = Field(default=0.0, ge=0.0, le=MAX_WAIT, description="seconds to wait for a human decision")
+    wait: float = Field(default=0.0, ge=0.0, le=MAX_WAIT, allow_inf_nan=False,
+                        description="seconds to wait for a human decision")
 
 
 class Decide(BaseModel):
@@ -57,20 +59,6 @@ def _gatekeeper(request: Request) -> Gatekeeper:
     return cached[1]
 
 
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except NotFound as err:
-        raise HTTPException(404, str(err)) from None
-    except (UsageError, TetherError) as err:
-        raise HTTPException(409, str(err)) from None
-
-
-def _approver(who: Principal) -> None:
-    if who.role not in ("approver", "admin"):
-        raise HTTPException(403, "deciding needs an approver or admin token; agents never decide")
-
-
 def _identity(who: Principal) -> str:
     return f"{who.role}:{who.token_id}"
 
@@ -82,10 +70,9 @@ def check(agent: str, body: CheckBody, who: Caller, request: Request) -> dict[st
     gk = _gatekeeper(request)
     if agent not in gk.loaded.runbook.agents:
         raise HTTPException(404, f"no agent named {agent!r}")
-    if not who.may_act_for(agent):
-        raise HTTPException(403, f"this token may not act for agent {agent!r}")
+    require(who, "act", agent)
     req = ActionRequest(**body.model_dump(exclude={"wait"}))
-    outcome = _call(gk.check, agent, req, body.wait)
+    outcome = gk.check(agent, req, body.wait)
     result: dict[str, Any] = outcome.to_dict()
     return result
 
@@ -93,10 +80,9 @@ def check(agent: str, body: CheckBody, who: Caller, request: Request) -> dict[st
 def list_approvals(
     who: Caller, request: Request, state: str | None = "pending", agent: str | None = None
 ) -> dict[str, Any]:
-    if who.role == "agent":
-        if agent not in (None, who.agent):
-            raise HTTPException(403, "an agent token lists only its own approvals")
-        agent = who.agent
+    if who.role == "agent" and agent is None:
+        agent = who.agent  # an agent token lists its own agent's
+    require(who, "read", agent)
     approvals: Approvals = request.app.state.control.approvals
     return {"approvals": approvals.store.approvals(state if state != "all" else None, agent)}
 
@@ -106,11 +92,12 @@ def get_approval(approval_id: Id, who: Caller, request: Request) -> dict[str, An
     return row
 
 @router.get("/v1/approvals/{approval_id}/wait")
-def wait_approval(approval_id: Id, who: Caller, request: Request, timeout: float = 30.0) -> dict[str, Any]:
+def wait_approval(approval_id: Id, who: Caller, request: Request,
+                  timeout: Annotated[float, Query(ge=0.0, le=MAX_WAIT, allow_inf_nan=False)] = 30.0) -> dict[str, Any]:
     """Long-poll: returns when the approval is decided (pushed, not polled) or after ``timeout`` s."""
     _visible(request, who, approval_id)
     approvals: Approvals = request.app.state.control.approvals
-    row: dict[str, Any] = _call(approvals.wait, approval_id, min(max(timeout, 0.0), MAX_WAIT))
+    row: dict[str, Any] = approvals.wait(approval_id, timeout)
     return row
 
 @router.post("/v1/approvals/{approval_id}/approve")
@@ -124,9 +111,9 @@ def deny(approval_id: Id, body: Deny, who: Caller, request: Request) -> dict[str
 
 
 def _decide(request: Request, who: Principal, approval_id: int, approve: bool, note: str | None) -> dict[str, Any]:
-    _approver(who)
+    require(who, "decide")
     approvals: Approvals = request.app.state.control.approvals
-    row: dict[str, Any] = _call(approvals.decide, approval_id, approve, _identity(who), note)
+    row: dict[str, Any] = approvals.decide(approval_id, approve, _identity(who), note)
     _gatekeeper(request)._seal()
     return row
 
@@ -136,7 +123,6 @@ def _visible(request: Request, who: Principal, approval_id: int) -> dict[str, An
     row = approvals.store.approval(approval_id)
     if row is None:
         raise HTTPException(404, f"no approval {approval_id}")
-    if who.role == "agent" and row["agent"] != who.agent:
-        raise HTTPException(403, "this token may not see that approval")
+    require(who, "read", row["agent"])
     return row
 

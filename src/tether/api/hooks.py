@@ -19,17 +19,24 @@ denied with its approval id (waiting up to ``X-Tether-Wait`` first), and the ide
 once a human approved it.
 
 The agent is the path's, or the token's own (an agent token). Other events feed ``Monitor``.
+
+Whatever goes wrong past the token check (a body that is not a JSON object, too large or too deep, the
+store failing, a bug) is answered with HTTP 200: a ``deny`` in the hook's own shape for PreToolUse (and for
+an event that cannot be read), ``{}`` for a monitoring event, which never blocks.
 """
 
 from __future__ import annotations
 
-import json
+import math
+import sys
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from tether.api import body as bodies
+from tether.api.access import require
 from tether.api.app import principal
 from tether.api.approvals import MAX_WAIT, _gatekeeper
 from tether.auth import Principal
@@ -38,7 +45,7 @@ from tether.boundary import Request as ActionRequest
 from tether.integrations import CLAUDE_PATH, CODEX_PATH, sessions
 from tether.integrations.monitor import Monitor
 
-router = APIRouter()
+router = APIRouter(route_class=bodies.StrictRoute)
 GATING = frozenset({"PreToolUse"})
 CODEX_GATING = frozenset({"PreToolUse", "PermissionRequest"})
 
@@ -81,16 +88,17 @@ def _agent(who: Principal, agent: str | None, gk: Gatekeeper) -> str:
         raise HTTPException(400, "which agent? use an agent token, or /v1/hooks/<client>/<agent>")
     if name not in gk.loaded.runbook.agents:
         raise HTTPException(404, f"no agent named {name!r}")
-    if not who.may_act_for(name):
-        raise HTTPException(403, f"this token may not act for agent {name!r}")
+    require(who, "act", name)
     return name
 
 
 def _seconds(value: str | None) -> float:
+    """``X-Tether-Wait``: seconds from 0 to ``MAX_WAIT``; anything else (``nan``, ``abc``) is 0."""
     try:
-        return min(max(float(value or 0), 0.0), MAX_WAIT)
+        got = float(value or 0)
     except ValueError:
         return 0.0
+    return min(max(got, 0.0), MAX_WAIT) if math.isfinite(got) else 0.0
 
 
 def _rule(o: Outcome) -> str:
@@ -132,7 +140,7 @@ def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[st
     try:
         o = decide(gk, agent, p, 0.0 if headless else _seconds(request.headers.get("x-tether-wait")))
     except Exception as err:  # an explicit deny: an empty answer would let Claude Code's own rules decide
-        return _claude("deny", f"tether could not decide ({type(err).__name__}: {err}); denied")
+        return _refuse("claude-code", f"{type(err).__name__}: {err}")
     if held is not None and tool_use_id is not None and o.decision != "pending":
         sessions.release(state, agent, tool_use_id)
     if o.decision == "allow":
@@ -200,49 +208,68 @@ def _gate(client: str, request: Request, gk: Gatekeeper, name: str, p: dict[str,
     return JSONResponse(codex_gate(request, gk, name, p))
 
 
+def _refuse(client: str, why: str) -> JSONResponse:
+    """The deny of a call tether could not decide, in the client's shape."""
+    reason = f"tether could not decide ({why}); denied"
+    if client == "claude-code":
+        return _claude("deny", reason)
+    return JSONResponse({"decision": "deny", "reason": reason})
+
+
 async def _handle(client: str, agent: str | None, request: Request) -> Any:
-    who = principal(request)  # a read of the token table: fast, done here rather than in a thread
+    gating = GATING if client == "claude-code" else CODEX_GATING
+    event: Any = None
     try:
-        p = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise HTTPException(400, "the body is not JSON") from None
-    if not isinstance(p, dict):
-        raise HTTPException(400, "the body is not a JSON object")
-    gk = _gatekeeper(request)
-    name = _agent(who, agent, gk)
-    event = p.get("hook_event_name")
-    mon = monitor(request)
-    if event in (GATING if client == "claude-code" else CODEX_GATING):
-        mon.heartbeat(name)
-        if _fast(gk, name, p, request):
-            return _gate(client, request, gk, name, p)
-        return await run_in_threadpool(_gate, client, request, gk, name, p)
-    await run_in_threadpool(mon.event, client, name, p)
+        who = principal(request)  # a read of the token table: fast, done here rather than in a thread
+        p = bodies.parse(await request.body())
+        if not isinstance(p, dict):
+            raise bodies.BadBody("the body is not a JSON object")
+        event = p.get("hook_event_name")
+        gk = _gatekeeper(request)
+        name = _agent(who, agent, gk)
+        mon = monitor(request)
+        if event in gating:
+            mon.heartbeat(name)
+            if _fast(gk, name, p, request):
+                return _gate(client, request, gk, name, p)
+            return await run_in_threadpool(_gate, client, request, gk, name, p)
+        await run_in_threadpool(mon.event, client, name, p)
+        return JSONResponse({})
+    except HTTPException as err:
+        if err.status_code in (400, 401, 403, 404):  # the token, the agent, its rights: as documented
+            raise
+        why = str(err.detail)
+    except Exception as err:  # any failure: fail closed at the gate, never at monitoring
+        why = f"{type(err).__name__}: {err}"
+    why = " ".join(why.split())[:300]
+    sys.stderr.write(f"tether: {client} hook {str(event)[:40]!r}: {why}\n")
+    if event in gating or not isinstance(event, str):
+        return _refuse(client, why)
     return JSONResponse({})
 
 
 AUTH = {"security": [{"bearer": []}], "description": "Authorization: Bearer <agent token>"}
 
 
-@router.post(f"{CLAUDE_PATH}/{{agent}}", openapi_extra=AUTH)
+@router.post(f"{CLAUDE_PATH}/{{agent}}", openapi_extra=AUTH, max_body_size=bodies.MAX_HOOK)
 async def claude_code_agent(agent: str, request: Request) -> Any:
     """One Claude Code hook event (JSON body) for ``agent``."""
     return await _handle("claude-code", agent, request)
 
 
-@router.post(CLAUDE_PATH, openapi_extra=AUTH)
+@router.post(CLAUDE_PATH, openapi_extra=AUTH, max_body_size=bodies.MAX_HOOK)
 async def claude_code(request: Request) -> Any:
     """One Claude Code hook event for the agent whose token calls."""
     return await _handle("claude-code", None, request)
 
 
-@router.post(f"{CODEX_PATH}/{{agent}}", openapi_extra=AUTH)
+@router.post(f"{CODEX_PATH}/{{agent}}", openapi_extra=AUTH, max_body_size=bodies.MAX_HOOK)
 async def codex_agent(agent: str, request: Request) -> Any:
     """One Codex hook event (from tether's command hook) for ``agent``."""
     return await _handle("codex", agent, request)
 
 
-@router.post(CODEX_PATH, openapi_extra=AUTH)
+@router.post(CODEX_PATH, openapi_extra=AUTH, max_body_size=bodies.MAX_HOOK)
 async def codex(request: Request) -> Any:
     """One Codex hook event for the agent whose token calls."""
     return await _handle("codex", None, request)

@@ -18,8 +18,10 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from tether.api.app import Caller
+from tether.api.access import require
+from tether.api.app import MAX_ID, Caller, Id
 from tether.api.approvals import ActionBody
+from tether.api.body import StrictRoute
 from tether.redact import redact
 from tether.web import common, views
 
@@ -28,7 +30,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "this token's role may not do this"},
     404: {"description": "no such agent, incident or file"},
 }
-router = APIRouter(responses=ERRORS, tags=["dashboard"])
+router = APIRouter(responses=ERRORS, tags=["dashboard"], route_class=StrictRoute)
 
 
 class Open(BaseModel):
@@ -146,7 +148,7 @@ def overview(who: Caller, request: Request) -> dict[str, Any]:
     """Every agent (state, heartbeat age, task, queue, blocked reason, spend today, errors, restarts),
     the host, pending approvals, open incidents and the newest events: what the dashboard's overview
     and ``tether top`` show."""
-    common.reader(who)
+    require(who, "read")
     c = common.control(request)
     return views.overview(common.store(request), paths=common.host_paths(request), started=getattr(c, "started", None),
                           probes=list(getattr(c, "probe_results", []) or []))
@@ -155,7 +157,7 @@ def overview(who: Caller, request: Request) -> dict[str, Any]:
 @router.get("/v1/host")
 def host(who: Caller, request: Request) -> dict[str, Any]:
     """The host: uptime, the daemon's uptime, disk of the state and workspace folders, network."""
-    common.reader(who)
+    require(who, "read")
     c = common.control(request)
     return views.host(common.host_paths(request), getattr(c, "started", None), time.time(),
                       list(getattr(c, "probe_results", []) or []))
@@ -167,9 +169,9 @@ def agent_detail(agent: str, who: Caller, request: Request,
     """What the agent page shows: status, timeline, files changed, commands run, tasks, usage per day,
     the log tail, its pending approvals and open incidents."""
     common.known(request, agent)
-    common.reader(who, agent)
-    got: dict[str, Any] = common.call(
-        views.agent_detail, common.store(request), agent, spec=common.spec(request, agent),
+    require(who, "read", agent)
+    got: dict[str, Any] = views.agent_detail(
+        common.store(request), agent, spec=common.spec(request, agent),
         log_dir=common.log_dir(request, agent), killed=common.killed(request, agent), log_lines=lines)
     return got
 
@@ -179,7 +181,7 @@ def logs(agent: str, who: Caller, request: Request, stream: str = Query(default=
          tail: int = Query(default=200, ge=0, le=10_000)) -> dict[str, Any]:
     """The last ``tail`` lines of the agent's log (``tether logs``), secrets redacted."""
     common.known(request, agent)
-    common.reader(who, agent)
+    require(who, "read", agent)
     from tether.process.logs import read_logs
 
     d = common.log_dir(request, agent)
@@ -191,7 +193,7 @@ def logs(agent: str, who: Caller, request: Request, stream: str = Query(default=
 def usage(agent: str, who: Caller, request: Request) -> dict[str, Any]:
     """Tokens and spend per day and model."""
     common.known(request, agent)
-    common.reader(who, agent)
+    require(who, "read", agent)
     rows = common.store(request).usage(agent)
     return {"agent": agent, "usage": rows, "days": views.usage_days(rows, time.time())}
 
@@ -200,7 +202,7 @@ def usage(agent: str, who: Caller, request: Request) -> dict[str, Any]:
 def explain(agent: str, body: ExplainBody, who: Caller, request: Request) -> dict[str, Any]:
     """How the runbook treats an action (``tether explain``): classes, resources, verdict and rule.
     Nothing is recorded and nothing is held."""
-    common.reader(who, agent)
+    require(who, "read", agent)
     lr = common.loaded(request)
     if lr is None or agent not in lr.runbook.agents:
         raise HTTPException(404, f"no agent named {agent!r}")
@@ -211,7 +213,7 @@ def explain(agent: str, body: ExplainBody, who: Caller, request: Request) -> dic
     if cached is None or cached[0] is not lr:
         cached = (lr, Boundary(lr))
         request.app.state.explain_boundary = cached
-    _, d = common.call(cached[1].evaluate, agent, Action(**body.model_dump()))
+    _, d = cached[1].evaluate(agent, Action(**body.model_dump()))
     out = {
         "agent": agent, "verdict": d.verdict, "rule": d.rule, "reason": d.reason, "classes": list(d.classes),
         "parsed": d.parsed, "gates": list(d.gates),
@@ -221,25 +223,24 @@ def explain(agent: str, body: ExplainBody, who: Caller, request: Request) -> dic
 
 
 @router.get("/v1/incidents/{incident_id}", response_model=Incident)
-def get_incident(incident_id: int, who: Caller, request: Request) -> dict[str, Any]:
-    common.reader(who)
-    got: dict[str, Any] = common.call(common.incident, common.store(request), incident_id)
+def get_incident(incident_id: Id, who: Caller, request: Request) -> dict[str, Any]:
+    require(who, "read")
+    got: dict[str, Any] = common.incident(common.store(request), incident_id)
     return views.redact_any(got)
 
 
 @router.post("/v1/incidents/{incident_id}/ack", response_model=Incident)
-def ack(incident_id: int, body: AckBody, who: Caller, request: Request) -> dict[str, Any]:
+def ack(incident_id: Id, body: AckBody, who: Caller, request: Request) -> dict[str, Any]:
     """Acknowledge an incident (``tether ack``): you have it, its backup is not paged."""
-    common.decider(who)
-    got: dict[str, Any] = common.call(common.ack_incident, common.store(request), incident_id,
-                                      common.identity(who), body.note)
+    require(who, "decide")
+    got: dict[str, Any] = common.ack_incident(common.store(request), incident_id, common.identity(who), body.note)
     return views.redact_any(got)
 
 
 @router.get("/v1/audit", response_model=Audit)
 def audit(who: Caller, request: Request, limit: int = Query(default=200, ge=0, le=10_000)) -> dict[str, Any]:
     """The newest audit rows and the chain's verification against its seal file (``tether audit verify``)."""
-    common.reader(who)
+    require(who, "read")
     lr = common.loaded(request)
     if lr is None:
         raise HTTPException(404, "this daemon has no state directory")
@@ -250,7 +251,7 @@ def audit(who: Caller, request: Request, limit: int = Query(default=200, ge=0, l
 def runbook(who: Caller, request: Request) -> dict[str, Any]:
     """The loaded runbook's agents: owner, backup, kind, scope, heartbeat, restart, approvals, budgets
     (``tether check``), without commands or secrets."""
-    common.reader(who)
+    require(who, "read")
     lr = common.loaded(request)
     if lr is None:
         return {"path": None, "agents": {}}
@@ -268,12 +269,12 @@ def runbook(who: Caller, request: Request) -> dict[str, Any]:
 @router.post("/v1/tokens", response_model=TokenMade, status_code=201)
 def make_token(body: TokenBody, who: Caller, request: Request) -> dict[str, Any]:
     """Create a token (``tether token create``); admin only. The token is in this answer and nowhere else."""
-    common.admin(who)
+    require(who, "control")
     from tether import auth
 
     if body.agent is not None and body.role == "agent":
         common.known(request, body.agent)
-    token = common.call(auth.create, common.store(request), body.role, body.agent)
+    token = auth.create(common.store(request), body.role, body.agent)
     return {"token": token, "role": body.role, "agent": body.agent}
 
 
@@ -281,12 +282,12 @@ def make_token(body: TokenBody, who: Caller, request: Request) -> dict[str, Any]
             responses={200: {"content": {"application/octet-stream": {}}, "description": "a consistent copy"}})
 def backup(who: Caller, request: Request) -> FileResponse:
     """A consistent copy of the store, taken now while the daemon keeps writing (``tether backup``)."""
-    common.admin(who)
+    require(who, "control")
     root = common.state_root(request)
     folder = tempfile.mkdtemp(prefix=".backup-", dir=root if root is not None and root.exists() else None)
     path = os.path.join(folder, "tether-backup")
     try:
-        common.call(common.store(request).backup, path)
+        common.store(request).backup(path)
     except BaseException:
         _remove(folder)
         raise
@@ -304,19 +305,19 @@ def _remove(folder: str) -> None:
 @router.post("/v1/prune", response_model=Pruned)
 def prune(body: PruneBody, who: Caller, request: Request) -> dict[str, Any]:
     """Delete events past the retention (``tether prune``); admin only."""
-    common.admin(who)
+    require(who, "control")
     keep = body.older_than_s
     if keep is None:
         lr = common.loaded(request)
         keep = lr.runbook.host.retention.events if lr is not None else 30 * 86400.0
     before = time.time() - keep
-    return {"deleted": common.call(common.store(request).prune, before), "before": before}
+    return {"deleted": common.store(request).prune(before), "before": before}
 
 
 @router.get("/v1/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
 def stream(who: Caller, request: Request, agent: str | None = None,
-           after: int | None = Query(default=None, ge=0),
+           after: int | None = Query(default=None, ge=0, le=MAX_ID),
            timeout: float | None = Query(default=None, gt=0, le=3600,
                                          description="end the stream after this many seconds")) -> StreamingResponse:
     """New events as server-sent events (``tether events -F``): ``tether`` frames, one event each, and,
@@ -324,15 +325,13 @@ def stream(who: Caller, request: Request, agent: str | None = None,
     Resumes after ``after`` or the ``Last-Event-ID`` header; ends after ``timeout`` or a few minutes
     (reconnect), and at once when the daemon stops."""
     if agent is None:
-        common.reader(who)
+        require(who, "read")
     else:
         common.known(request, agent)
-        common.reader(who, agent)
+        require(who, "read", agent)
     from tether.web import live
 
-    resume = after
-    if resume is None and request.headers.get("last-event-id", "").isdigit():
-        resume = int(request.headers["last-event-id"])
+    resume = after if after is not None else common.last_event_id(request)
     lifetime = float(getattr(request.app.state, "sse_lifetime", live.LIFETIME))
     body = live.stream(request, common.store(request), agent=agent, after=resume,
                        log_dir=common.log_dir(request, agent) if agent else None, stopping=common.stopping(request),

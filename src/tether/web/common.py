@@ -1,5 +1,6 @@
-"""What the page and API views share: the daemon's parts (with defaults for a control that lacks one),
-role checks, and the errors the core raises turned into HTTP answers."""
+"""What the page and API views share: the daemon's parts (with defaults for a control that lacks one).
+Role checks are ``tether.api.access.require``; the core's errors become HTTP answers through the one map
+in ``tether.api.errors``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from tether.auth import Principal
-from tether.errors import NotFound, TetherError, UsageError
+from tether.errors import NotFound
 from tether.store import Store
 
 
@@ -73,35 +74,8 @@ def known(request: Request, agent: str) -> None:
         raise HTTPException(404, f"no agent named {agent!r}")
 
 
-# -- roles ---------------------------------------------------------------------------------------------
-def reader(who: Principal, agent: str | None = None) -> None:
-    """Approvers and admins read everything; an agent token only what is its own agent's."""
-    if who.can_read or (agent is not None and who.role == "agent" and who.agent == agent):
-        return
-    raise HTTPException(403, "this token may not read that")
-
-
-def decider(who: Principal) -> None:
-    if who.role not in ("approver", "admin"):
-        raise HTTPException(403, "deciding needs an approver or admin token; agents never decide")
-
-
-def admin(who: Principal) -> None:
-    if who.role != "admin":
-        raise HTTPException(403, "control needs an admin token")
-
-
 def identity(who: Principal, via: str = "") -> str:
     return f"{who.role}:{who.token_id}{via}"
-
-
-def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except NotFound as err:
-        raise HTTPException(404, str(err)) from None
-    except (UsageError, TetherError) as err:
-        raise HTTPException(409, str(err)) from None
 
 
 def seal(request: Request) -> None:
@@ -130,3 +104,11 @@ def incident(s: Store, incident_id: int) -> dict[str, Any]:
         if inc["id"] == incident_id:
             return inc
     raise NotFound(f"no incident {incident_id}")
+
+
+def last_event_id(request: Request) -> int | None:
+    """The ``Last-Event-ID`` a reconnecting event stream sends: an event id, else None."""
+    value = request.headers.get("last-event-id", "")
+    if value.isascii() and value.isdigit() and len(value) <= 18:  # below 2**63: the store's ids
+        return int(value)
+    return None

@@ -22,8 +22,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from tether.api.app import fleet_route
+from tether.api.access import require
+from tether.api.app import Id, fleet_route
+from tether.api.errors import status_of
 from tether.auth import identify
+from tether.errors import TetherError
 from tether.redact import redact
 from tether.web import common, views
 from tether.web.sessions import COOKIE, LOGIN_COOKIE, LoginLimiter, Session, Sessions, new_csrf, same
@@ -58,6 +61,8 @@ class PageRoute(APIRoute):
                 return err.response
             except HTTPException as err:
                 return await run_in_threadpool(error_page, request, err.status_code, str(err.detail))
+            except TetherError as err:
+                return await run_in_threadpool(error_page, request, status_of(err), str(err))
             except RequestValidationError:
                 return await run_in_threadpool(error_page, request, 404, "no such page")
 
@@ -146,8 +151,8 @@ def need(request: Request, role: str | None = None) -> Session:
             sep = "&" if request.url.query else "?"
             raise NeedLogin(_html(request, "bounce.html", {"target": target + sep + "bounced=1"}, None))
         raise NeedLogin(RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303))
-    if role == "admin" and s.role != "admin":
-        raise HTTPException(403, "this needs an admin token; approvers decide but do not control agents")
+    if role == "admin":
+        require(s.principal(), "control")
     return s
 
 
@@ -300,7 +305,7 @@ def approvals_page(request: Request, fragment: str | None = None) -> Response:
 
 
 @router.get("/approvals/{approval_id}")
-def approval_page(request: Request, approval_id: int, fragment: str | None = None) -> Response:
+def approval_page(request: Request, approval_id: Id, fragment: str | None = None) -> Response:
     started = time.perf_counter()
     s = need(request)
     row = common.store(request).approval(approval_id)
@@ -320,19 +325,19 @@ async def _decide(request: Request, approval_id: int, approve: bool) -> Response
         raise HTTPException(422, "a denial needs a reason")
     approvals = common.control(request).approvals
     who = s.principal()
-    await run_in_threadpool(common.call, approvals.decide, approval_id, approve,
-                            common.identity(who, " (dashboard)"), note or None)
+    await run_in_threadpool(approvals.decide, approval_id, approve, common.identity(who, " (dashboard)"),
+                            note or None)
     await run_in_threadpool(common.seal, request)
     return RedirectResponse(f"/approvals/{approval_id}", status_code=303)
 
 
 @router.post("/approvals/{approval_id}/approve")
-async def approve(request: Request, approval_id: int) -> Response:
+async def approve(request: Request, approval_id: Id) -> Response:
     return await _decide(request, approval_id, True)
 
 
 @router.post("/approvals/{approval_id}/deny")
-async def deny(request: Request, approval_id: int) -> Response:
+async def deny(request: Request, approval_id: Id) -> Response:
     return await _decide(request, approval_id, False)
 
 
@@ -342,8 +347,8 @@ def agent_page(request: Request, name: str, fragment: str | None = None) -> Resp
     started = time.perf_counter()
     s = need(request)
     common.known(request, name)
-    d = common.call(views.agent_detail, common.store(request), name, spec=common.spec(request, name),
-                    log_dir=common.log_dir(request, name), killed=common.killed(request, name))
+    d = views.agent_detail(common.store(request), name, spec=common.spec(request, name),
+                           log_dir=common.log_dir(request, name), killed=common.killed(request, name))
     return _render(request, s, "agent.html", {"a": d, "title": name}, fragment,
                    ("agent_summary", "agent_activity"), started, live=f"/stream?agent={quote(name)}")
 
@@ -368,8 +373,8 @@ async def kill(request: Request, name: str) -> Response:
     reason = (fields.get("reason") or "").strip()[:1000] or "killed from the dashboard"
     ctl = common.control(request)
     why = f"{reason} (by {common.identity(s.principal())})"
-    if await run_in_threadpool(common.call, fleet_route, ctl, "kill", name, why) is None:  # fleet: another node's
-        await run_in_threadpool(common.call, ctl.kill, name, why)
+    if await run_in_threadpool(fleet_route, ctl, "kill", name, why) is None:  # fleet: another node's
+        await run_in_threadpool(ctl.kill, name, why)
     return RedirectResponse(f"/agents/{quote(name)}", status_code=303)
 
 
@@ -381,8 +386,8 @@ async def control_verb(request: Request, name: str, verb: str) -> Response:
     await form(request, s)
     common.known(request, name)
     ctl = common.control(request)
-    if await run_in_threadpool(common.call, fleet_route, ctl, verb, name) is None:  # fleet: another node's agent
-        await run_in_threadpool(common.call, getattr(ctl, verb), name)
+    if await run_in_threadpool(fleet_route, ctl, verb, name) is None:  # fleet: another node's agent
+        await run_in_threadpool(getattr(ctl, verb), name)
     return RedirectResponse(f"/agents/{quote(name)}", status_code=303)
 
 
@@ -401,11 +406,11 @@ def incidents_page(request: Request, fragment: str | None = None) -> Response:
 
 
 @router.get("/incidents/{incident_id}")
-def incident_page(request: Request, incident_id: int) -> Response:
+def incident_page(request: Request, incident_id: Id) -> Response:
     started = time.perf_counter()
     s = need(request)
     st = common.store(request)
-    inc = common.call(common.incident, st, incident_id)
+    inc = common.incident(st, incident_id)
     i = views.redact_any(views.incident_view(inc, time.time()))
     timeline = []
     if inc["agent"]:
@@ -416,11 +421,11 @@ def incident_page(request: Request, incident_id: int) -> Response:
 
 
 @router.post("/incidents/{incident_id}/ack")
-async def ack(request: Request, incident_id: int) -> Response:
+async def ack(request: Request, incident_id: Id) -> Response:
     s = need(request)
     fields = await form(request, s)
     note = (fields.get("note") or "").strip()[:4000] or None
-    await run_in_threadpool(common.call, common.ack_incident, common.store(request), incident_id,
+    await run_in_threadpool(common.ack_incident, common.store(request), incident_id,
                             common.identity(s.principal(), " (dashboard)"), note)
     back = _safe_next(fields.get("next")) if fields.get("next") else f"/incidents/{incident_id}"
     return RedirectResponse(back, status_code=303)
@@ -447,10 +452,7 @@ def page_stream(request: Request, agent: str | None = None) -> Response:
         common.known(request, agent)
     from tether.web import live
 
-    resume = None
-    if request.headers.get("last-event-id", "").isdigit():
-        resume = int(request.headers["last-event-id"])
-    body = live.stream(request, common.store(request), agent=agent, after=resume,
+    body = live.stream(request, common.store(request), agent=agent, after=common.last_event_id(request),
                        log_dir=common.log_dir(request, agent) if agent else None, stopping=common.stopping(request),
                        lifetime=float(getattr(request.app.state, "sse_lifetime", live.LIFETIME)))
     return StreamingResponse(body, media_type="text/event-stream",

@@ -1,0 +1,40 @@
+"""The one role check every route makes: ``require(who, NEED, agent)``, a 403 that says what is missing.
+
+- ``read``: approvers and admins read everything; an agent token reads what is its own agent's (when
+  ``agent`` is given);
+- ``act``: act for ``agent`` (heartbeats, reports, tasks, checks): its own agent token, or an admin;
+- ``decide``: approve, deny, acknowledge: approvers and admins, never an agent;
+- ``control``: start, stop, kill, reload, tokens, backups: admins only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import HTTPException
+
+from tether.auth import Principal
+
+Need = Literal["read", "act", "decide", "control"]
+
+
+def allowed(who: Principal, need: Need, agent: str | None = None) -> bool:
+    if need == "read":
+        return who.can_read or (agent is not None and who.role == "agent" and who.agent == agent)
+    if need == "act":
+        return agent is not None and who.may_act_for(agent)
+    if need == "decide":
+        return who.role in ("approver", "admin")
+    return who.role == "admin"
+
+
+def require(who: Principal, need: Need, agent: str | None = None) -> None:
+    if allowed(who, need, agent):
+        return
+    if need == "act":
+        raise HTTPException(403, f"this token may not act for agent {agent!r}")
+    if need == "decide":
+        raise HTTPException(403, "deciding needs an approver or admin token; agents never decide")
+    if need == "control":
+        raise HTTPException(403, "control needs an admin token")
+    raise HTTPException(403, "this token may not read that")
