@@ -45,6 +45,7 @@ TIMEOUT = 15.0
 WORKERS = 12  # the daemon waits on fsyncs: more connections keep it busier (4: ~105/s, 12: ~160/s here)
 HEALTH_EVERY = 2000  # requests between two health checks, per worker
 MAX_DEATHS = 20  # then the run stops: the daemon is plainly broken
+PROGRESS = 50_000  # a line on stderr every this many inputs
 KEEP = 20  # failing inputs kept per (route, status)
 PERSON = {"name": "Fuzz", "contact": "json://127.0.0.1:9/fuzz"}
 
@@ -230,6 +231,9 @@ class Worker:
             status, answer, took = self.send(inp)
             with self.tally.lock:
                 self.tally.sent += 1
+                if self.tally.sent % PROGRESS == 0:
+                    print(f"  fuzz: {self.tally.sent:,} sent, {self.tally.server_errors} 5xx, {len(self.tally.deaths)} "
+                          f"deaths, daemon RSS {self.daemon.rss() / 2**20:.0f} MB", file=sys.stderr, flush=True)
                 self.tally.statuses[(inp.route, status)] += 1
                 if status >= 500:
                     self.tally.server_errors += 1
