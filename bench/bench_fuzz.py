@@ -176,6 +176,8 @@ class Worker:
         self.daemon, self.maker, self.tally, self.restart = daemon, maker, tally, restart
         self.conn: http.client.HTTPConnection | None = None
         self.current: Input | None = None
+        self.previous: Input | None = None
+        self.previous_status = 0
 
     def headers(self, inp: Input) -> dict[str, str]:
         h = {"Content-Type": "application/json", **inp.headers}
@@ -195,7 +197,10 @@ class Worker:
         if status == 0 and reused and not answer.startswith(b"timeout"):
             with self.tally.lock:
                 self.tally.dropped += 1
+                if self.previous is not None:  # what the connection carried last: maybe why it was closed
+                    self.tally.fail("connection closed after", self.previous, self.previous_status, answer)
             status, answer, took = self._send(inp)
+        self.previous, self.previous_status = inp, status
         return status, answer, took
 
     def _send(self, inp: Input) -> tuple[int, bytes, float]:
