@@ -261,7 +261,8 @@ class Worker:
             self.conn.close()
 
 
-def fuzz(total: int, seed: int = SEED, workers: int = WORKERS, out: Path | None = None) -> dict[str, Any]:
+def fuzz(total: int, seed: int = SEED, workers: int = WORKERS, out: Path | None = None,
+         only: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Run ``total`` inputs through one real daemon; the figures as a dict."""
     with tempfile.TemporaryDirectory(prefix="tether-bench-fuzz-") as d:
         root = Path(d)
@@ -270,7 +271,8 @@ def fuzz(total: int, seed: int = SEED, workers: int = WORKERS, out: Path | None 
         os.mkfifo(fifo)
         big = root / "big.jsonl"
         big.write_bytes(b'{"type":"assistant","message":{"usage":{"input_tokens":1}}}' + b"x" * 50_000_000 + b"\n")
-        maker = Maker(seed, {"ws": str(daemon.ws), "state": str(daemon.state), "fifo": str(fifo), "big": str(big)})
+        maker = Maker(seed, {"ws": str(daemon.ws), "state": str(daemon.state), "fifo": str(fifo), "big": str(big)},
+                      only)
         tally = Tally()
         pool: list[Worker] = []
         restart_lock = threading.Lock()
@@ -397,19 +399,22 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=4_000, help="inputs to send (the full run is 1,000,000)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--workers", type=int, default=WORKERS, help="keep-alive connections")
+    parser.add_argument("--only", default="", help="comma-separated categories: check,hook,report,heartbeat,"
+                        "tasks,reads,forbidden,odd_path (other inputs then)")
     parser.add_argument("--show", type=int, nargs="*", help="print these inputs and exit")
     parser.add_argument("--send", type=int, nargs="*", help="send these inputs alone to a fresh daemon")
     args = parser.parse_args()
     places = {"ws": "{ws}", "state": "{state}", "fifo": "{fifo}", "big": "{big}"}
+    only = frozenset(x.strip() for x in args.only.split(",") if x.strip())
     if args.show:
         for i in args.show:
-            print(json.dumps(describe(Maker(args.seed, places).make(i))))
+            print(json.dumps(describe(Maker(args.seed, places, only).make(i))))
         return 0
     if args.send:
         with tempfile.TemporaryDirectory(prefix="tether-bench-fuzz-") as d:
             daemon = Daemon(Path(d))
             maker = Maker(args.seed, {"ws": str(daemon.ws), "state": str(daemon.state), "fifo": "/dev/null",
-                                      "big": "/dev/null"})
+                                      "big": "/dev/null"}, only)
             w = Worker(daemon, maker, Tally(), lambda *_: None)
             try:
                 for i in args.send:
@@ -418,7 +423,7 @@ def main() -> int:
             finally:
                 daemon.close()
         return 0
-    r = fuzz(args.n, args.seed, args.workers)
+    r = fuzz(args.n, args.seed, args.workers, only=only)
     print(json.dumps({k: v for k, v in r.items() if k not in ("death_details", "tracebacks")}, indent=1, default=str))
     for n, text in r["tracebacks"]:
         print(f"{n:8d}  {text}")
