@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,25 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's TETHER_* variables must not change what a test sees."""
     for name in TETHER_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "classifier_errors: the test expects classifier errors (exceptions)")
+
+
+def _classifier_errors() -> int:
+    api = sys.modules.get("tether.classify.api")  # not imported yet: none so far
+    return int(api.errors_total()) if api is not None else 0
+
+
+@pytest.fixture(autouse=True)
+def _no_classifier_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A classifier exception (answered ``unknown``, logged, counted) is a bug: it fails the test."""
+    before = _classifier_errors()
+    yield
+    if request.node.get_closest_marker("classifier_errors") is None:
+        n = _classifier_errors() - before
+        assert n == 0, f"{n} classifier error(s) during this test: see the captured tether.classify log"
 
 
 @pytest.fixture

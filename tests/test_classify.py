@@ -38,7 +38,7 @@ def test_public_api() -> None:
 
     assert set(mod.__all__) == {
         "Action", "Classification", "Context", "Resource", "classify_path", "classify_shell", "classify_tool",
-        "classify_url",
+        "classify_url", "errors_total", "input_hash",
     }
     r = classify_shell("ls")
     assert isinstance(r.actions[0], Action)
@@ -409,6 +409,7 @@ def test_kill_and_tether() -> None:
     assert classes("tether lift") == {"tether.control"}
 
 
+@pytest.mark.classifier_errors
 def test_classifier_never_raises_on_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import tether.classify.commands as commands
 

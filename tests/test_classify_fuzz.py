@@ -26,6 +26,9 @@ TOKENS = [
     "if", "then", "fi", "for", "do", "done", "case", "esac", "in", "function", "!", "$'\\x72m'", "r\"\"m",
     "<(", ">(", "2>&1", "|&", "ssh", "host", "scp", "a:b", "gh", "pr", "create", "--draft", "terraform",
     "apply", "kubectl", "--context", "prod", "aws", "--profile", "s3", "rm", "s3://b", "\x00", "é", "😀",
+    # code points above 255 where tree-sitter-bash's scanner once called isdigit() (after "{"): see
+    # test_classify_crash.py, which runs them in child processes; the parser sees ASCII only
+    "{1..", "..}", "\U0010a0ae", "\U00060c71", "\u3000", "\u0661", "\uff11", "Ú",
 ]
 ARGV_TOKENS = st.sampled_from(TOKENS) | st.text(max_size=8)
 

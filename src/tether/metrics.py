@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tether.classify import errors_total
 from tether.vocabulary import AGENT_STATES
 
 
@@ -99,6 +100,10 @@ class _Collector(Collector):
             up.add_metric([p.target], 1.0 if p.up else 0.0)
             lat.add_metric([p.target], float(p.latency_s))
         yield from (up, lat)
+        yield CounterMetricFamily(
+            "tether_classifier_errors", "Classifier exceptions in this daemon, each answered unknown",
+            value=float(errors_total()),
+        )
 
 
 def render(snap: Snapshot) -> bytes:

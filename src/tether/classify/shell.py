@@ -22,13 +22,23 @@ _LANGUAGE: Final = Language(tree_sitter_bash.language())
 # A tree-sitter Parser is not safe to share between threads (the daemon classifies on many at once):
 # one per thread, made on first use.
 _LOCAL = threading.local()
+#: Every byte >= 0x80 becomes 0x01 before parsing. tree-sitter-bash's external scanner calls ``isdigit()``
+#: on the lookahead code point (brace expansion after ``{``): a code point above 255 indexes past glibc's
+#: table and can crash the process. 0x01 is to tree-sitter what a non-ASCII byte is to bash: a plain word
+#: character, not whitespace, not part of a name (tree-sitter's own ``\s`` and ``\w`` are Unicode-wide,
+#: bash's are ASCII, so ``A\u3000B`` was two words and ``LDé_PRELOAD=x ls`` an assignment). Each byte is
+#: replaced by one, so node offsets are offsets into the original bytes, which the walker slices.
+_ASCII_ONLY: Final = bytes(range(128)) + b"\x01" * 128
 
 
-def _parser() -> Parser:
+def parse(src: bytes) -> Node:
+    """The syntax tree of ``src``; the parser itself only ever sees ASCII (see ``_ASCII_ONLY``).
+
+    Node offsets are offsets into ``src``: slice the original bytes for the text."""
     parser: Parser | None = getattr(_LOCAL, "parser", None)
     if parser is None:
         parser = _LOCAL.parser = Parser(_LANGUAGE)
-    return parser
+    return parser.parse(src if src.isascii() else src.translate(_ASCII_ONLY)).root_node
 
 #: Nodes whose children are statements (or hold statements somewhere below).
 _CONTAINERS: Final = frozenset(
@@ -67,21 +77,24 @@ def walk_text(scan: Scan, text: str, command: str = "") -> None:
         # A trailing newline also spares tree-sitter a slow error-recovery pass on pipelines.
         text += "\n"
     src = text.encode("utf-8", "replace")
-    root = _parser().parse(src).root_node
+    root = parse(src)
     if root.has_error:
         scan.fail("shell syntax could not be parsed", _clip(command or text))
     # Byte offsets are character offsets when the text is ASCII: slice the str, skip decoding.
     walker = _Walker(scan, src, text if len(src) == len(text) else None)
-    if root.type == "program":
-        for c in root.children:
-            if c.type == "command":
-                walker.command(c, None, None, c)
-            elif c.is_named:
-                walker.stmt(c, None)
-            elif c.is_missing:
-                scan.fail("shell syntax is incomplete")
-    else:
-        walker.stmt(root, None)
+    try:
+        if root.type == "program":
+            for c in root.children:
+                if c.type == "command":
+                    walker.command(c, None, None, c)
+                elif c.is_named:
+                    walker.stmt(c, None)
+                elif c.is_missing:
+                    scan.fail("shell syntax is incomplete")
+        else:
+            walker.stmt(root, None)
+    except RecursionError:  # the walker recurses with the tree: hundreds of nested $( ( { levels
+        scan.fail("shell nesting is too deep to classify", _clip(command or text))
 
 
 def _clip(s: str) -> str:
