@@ -63,8 +63,8 @@ def daemon(store: Store, root: str, now: float) -> dict[str, Any]:
 
 def unsupervised(docs: list[dict[str, Any]], root: str, daemon: dict[str, Any], here: str | None = None) -> None:
     """With no daemon to supervise them, each agent's state is what its keeper's run folder shows now:
-    ``unsupervised`` while its process lives, ``stopped`` once it is gone, ``killed`` while a kill file
-    holds it. Agents pinned to another node (``node`` not ``here``) are that node's daemon's."""
+    ``unsupervised`` while its process lives, ``killed`` while a kill file holds it, else ``stopped``.
+    Agents pinned to another node (``node`` not ``here``) are that node's daemon's."""
     from tether.daemon_state import RUNNING
 
     if daemon["state"] == RUNNING:
@@ -72,16 +72,22 @@ def unsupervised(docs: list[dict[str, Any]], root: str, daemon: dict[str, Any], 
     from pathlib import Path
 
     from tether import process
+    from tether.paths import StateDir
 
+    state = StateDir(Path(root))
     why = "the daemon is stopped (SIGSTOP)" if daemon["state"] != "down" else "the daemon is down"
     for doc in docs:
-        if doc.get("node") not in (None, here) or doc["state"] == "killed":
+        if doc.get("node") not in (None, here):
             continue
-        run = process.adopt(Path(root) / "agents" / doc["agent"] / "run")
+        run = process.adopt(state.agent_dir(doc["agent"]) / "run")
         if run is not None and run.running():
             doc["state"], doc["pid"] = "unsupervised", run.agent_pid(timeout=0)
             who = f"pid {doc['pid']}" if doc["pid"] else "its keeper"
             doc["reason"] = f"{who} runs, but {why}: no heartbeat is received, no restart, no approval"
+        elif state.kill_engaged(doc["agent"]) is not None:
+            doc["pid"] = None
+            if doc["state"] != "killed":
+                doc["state"], doc["reason"] = "killed", "kill switch engaged"
         else:
             code = run.exit_status() if run is not None else None
             doc["state"], doc["pid"] = "stopped", None

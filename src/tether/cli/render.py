@@ -10,7 +10,7 @@ from rich.table import Table
 STATE_STYLE = {
     "running": "green", "idle": "green", "starting": "cyan", "waiting_for_approval": "yellow",
     "blocked": "yellow", "stale": "red", "stuck": "red", "crashloop": "bold red", "killed": "bold red",
-    "stopped": "dim",
+    "stopped": "dim", "unsupervised": "yellow",  # unsupervised: it runs, and no daemon watches it
 }
 
 
