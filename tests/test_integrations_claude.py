@@ -66,7 +66,9 @@ def test_allowed_runs_blocked_denied_held_defers_then_runs_after_approval(tmp_pa
         {"tool": "Bash", "input": {"command": "make deploy", "description": "deploy"}},
         {"text": "Done."},
     ]
-    with host(tmp_path, {"cc": {"kind": "claude-code", "prompt": "ship it", "command": [], "cwd": str(proj)}}) as h, \
+    cfg = {"CLAUDE_CONFIG_DIR": str(tmp_path / "home" / "cfg")}  # where its transcripts are (claude_env's)
+    with host(tmp_path, {"cc": {"kind": "claude-code", "prompt": "ship it", "command": [], "cwd": str(proj),
+                                "env": cfg}}) as h, \
             FakeAnthropic(steps) as fake:
         loaded = load(h.runbook)
         spec = loaded.runbook.agents["cc"]

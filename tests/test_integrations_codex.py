@@ -46,7 +46,9 @@ def test_allowed_runs_blocked_denied_held_then_retried_after_approval(tmp_path: 
         {"tool": "exec_command", "input": {"cmd": "make deploy"}},  # after the supervisor resumes the thread
         {"text": "Deployed."},
     ]
-    with host(tmp_path, {"cx": {"kind": "codex", "prompt": "ship it", "command": [], "cwd": str(proj)}}) as h, \
+    cfg = {"CODEX_HOME": str(tmp_path / "home" / "codex")}  # where its transcripts are (codex_env's)
+    with host(tmp_path, {"cx": {"kind": "codex", "prompt": "ship it", "command": [], "cwd": str(proj),
+                                "env": cfg}}) as h, \
             FakeResponses(steps) as fake:
         home = tmp_path / "home"
         codex_provider(home, fake.url)

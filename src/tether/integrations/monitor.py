@@ -6,7 +6,12 @@ by Write/Edit/MultiEdit/NotebookEdit/apply_patch and, for shell commands, what `
 changed), PostToolUseFailure (tool errors by type), Stop (the turn ended), Notification (the agent waits
 on a human), PermissionRequest; token usage and cost from the transcript at Stop and SessionEnd.
 
-Slow work (``git status``, reading transcripts) runs on one worker thread, in arrival order.
+Slow work (``git status``, reading transcripts) runs on one worker thread, in arrival order. Everything an
+event names comes from the agent, so it is bounded: strings are clipped, a transcript is read only when it
+is one of the agent's (``transcript.open_checked``: a refusal is one log line and one ``integration.error``
+per agent every ``REFUSED_EVERY``), a pass reads at most ``transcript.PASS_MAX`` and one hook event at most
+``PASSES`` of them, a usage read already queued for a transcript is not queued again, ``git`` runs with a
+time limit, an output limit and no fsmonitor, and a few work trees per agent are remembered.
 """
 
 from __future__ import annotations
@@ -14,22 +19,33 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.integrations import sessions, transcript
 from tether.paths import StateDir
 from tether.store import Store
+
+if TYPE_CHECKING:
+    from tether.runbook.model import Agent
 
 EDIT_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
 SHELL_TOOLS = frozenset({"Bash", "exec_command", "shell", "local_shell", "unified_exec"})
 PATCH_TOOLS = frozenset({"apply_patch"})
 BEAT_EVERY = 1.0
 GIT_TIMEOUT = 10.0
+GIT_OUT_MAX = 8 << 20  # bytes of `git status` output; a bigger tree is not watched
+GIT_ENTRIES_MAX = 20_000
+TREES_KEPT = 8  # work trees whose `git status` is remembered, per agent
+CURSORS_KEPT = 16  # transcripts whose cursor is remembered, per agent
+PATHS_MAX = 500  # paths in one files.changed event
+PASSES = 16  # transcript passes one hook event may cause
+REFUSED_EVERY = 600.0  # seconds between reports of refused transcripts, per agent
 TEXT_MAX = 2000
 
 Beat = Callable[[str, "str | None"], None]  # (agent, task or None)
@@ -40,24 +56,58 @@ def _clip(value: Any, n: int = TEXT_MAX) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _text(p: dict[str, Any], key: str, n: int = transcript.PATH_MAX) -> str | None:
+    """``p[key]`` when it is a string of at most ``n`` characters, else None."""
+    v = p.get(key)
+    return v if isinstance(v, str) and len(v) <= n else None
+
+
+def _killpg(proc: subprocess.Popen[bytes]) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _git(cwd: str, *args: str) -> bytes | None:
+    """What ``git ARGS`` in ``cwd`` prints; None when it fails, runs longer than ``GIT_TIMEOUT`` or prints more
+    than ``GIT_OUT_MAX`` (then it is killed, with anything it started)."""
+    try:
+        proc = subprocess.Popen(["git", "-c", "core.fsmonitor=false", "-C", cwd, *args], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"})
+    except OSError:
+        return None
+    timer = threading.Timer(GIT_TIMEOUT, _killpg, (proc,))
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        out = proc.stdout.read(GIT_OUT_MAX + 1)
+        if len(out) > GIT_OUT_MAX:
+            _killpg(proc)
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return out if code == 0 and len(out) <= GIT_OUT_MAX else None
+
+
 def git_snapshot(cwd: str) -> dict[str, str] | None:
     """``git status`` of the work tree at ``cwd`` as path -> status plus size and mtime (so a file changed
-    again shows as changed again); None outside a work tree or when git fails."""
-    try:
-        proc = subprocess.run(
-            ["git", "-C", cwd, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"],
-            capture_output=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-    except (OSError, subprocess.SubprocessError):
+    again shows as changed again); None outside a work tree, when git fails, or for a tree with more than
+    ``GIT_ENTRIES_MAX`` changes."""
+    if not os.path.isabs(cwd) or "\0" in cwd:
         return None
-    if proc.returncode != 0:
+    listed = _git(cwd, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+    if listed is None:
         return None
-    top = subprocess.run(["git", "-C", cwd, "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                         timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
-    root = top.stdout.strip() or cwd
+    items = listed.decode(errors="replace").split("\0")
+    if len(items) > GIT_ENTRIES_MAX:
+        return None
+    top = _git(cwd, "rev-parse", "--show-toplevel")
+    root = (top or b"").decode(errors="replace").strip() or cwd
     out: dict[str, str] = {}
-    for item in proc.stdout.decode(errors="replace").split("\0"):
+    for item in items:
         if len(item) < 4:
             continue
         status, rel = item[:2], item[3:]
@@ -72,24 +122,30 @@ def git_snapshot(cwd: str) -> dict[str, str] | None:
 
 def patch_paths(patch: str, cwd: str) -> list[str]:
     """The files an ``apply_patch`` body adds, updates, deletes or moves to."""
-    out = []
+    out: list[str] = []
     for line in patch.splitlines():
         for prefix in ("*** Add File: ", "*** Update File: ", "*** Delete File: ", "*** Move to: "):
             if line.startswith(prefix):
                 p = line[len(prefix):].strip()
-                out.append(p if os.path.isabs(p) else os.path.join(cwd, p))
+                out.append(_clip(p if os.path.isabs(p) else os.path.join(cwd, p), transcript.PATH_MAX))
+                if len(out) >= PATHS_MAX:
+                    return out
     return out
 
 
 class Monitor:
     def __init__(self, store: Store, state: StateDir, beat: Beat,
-                 session_task: Callable[[str, str, bool], None] | None = None) -> None:
+                 session_task: Callable[[str, str, bool], None] | None = None,
+                 spec_of: Callable[[str], Agent | None] | None = None) -> None:
         self.store = store
         self.state = state
         self._beat = beat
         self._session_task = session_task  # (agent, session id, started): a session is a task (rollback)
+        self._spec_of = spec_of  # the agent's runbook entry: where its transcripts are, whose they are
         self._last_beat: dict[str, float] = {}
-        self._snapshots: dict[tuple[str, str], dict[str, str]] = {}
+        self._snapshots: dict[str, dict[str, dict[str, str]]] = {}  # agent -> cwd -> snapshot (latest last)
+        self._usage_queued: set[tuple[str, str]] = set()
+        self._refused: dict[str, tuple[float, int]] = {}  # agent -> (last reported, refused since)
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._idle = threading.Condition()
         self._pending = 0
@@ -137,9 +193,10 @@ class Monitor:
     def event(self, client: str, agent: str, p: dict[str, Any]) -> None:
         """Record one non-gating hook event (the caller answers the CLI at once)."""
         name = str(p.get("hook_event_name") or "")
-        sid = p.get("session_id") if isinstance(p.get("session_id"), str) else None
-        cwd = p.get("cwd") if isinstance(p.get("cwd"), str) else None
-        tpath = p.get("transcript_path") if isinstance(p.get("transcript_path"), str) else None
+        sid = _text(p, "session_id", 200)
+        cwd = _text(p, "cwd")
+        tpath = _text(p, "transcript_path")
+        model = _text(p, "model", 200)
         base = {"client": client, "session_id": sid}
         if name == "UserPromptSubmit":
             prompt = _clip(p.get("prompt") or "", 1000)
@@ -150,8 +207,8 @@ class Monitor:
         self.heartbeat(agent)
         if name == "SessionStart":
             sessions.remember_session(self.state, agent, client=client, session_id=sid, transcript_path=tpath,
-                                      cwd=cwd, model=p.get("model"))
-            self.store.emit("session.started", agent, **base, source=p.get("source"), model=p.get("model"),
+                                      cwd=cwd, model=model)
+            self.store.emit("session.started", agent, **base, source=_text(p, "source", 100), model=model,
                             transcript_path=tpath, cwd=cwd)
             self._baseline(agent, cwd)
             if sid and self._session_task is not None and p.get("source") in (None, "startup"):
@@ -197,7 +254,7 @@ class Monitor:
         elif tool in EDIT_TOOLS:
             path = inp.get("file_path") or inp.get("notebook_path")
             if isinstance(path, str):
-                full = path if os.path.isabs(path) else os.path.join(cwd or "", path)
+                full = _clip(path if os.path.isabs(path) else os.path.join(cwd or "", path), transcript.PATH_MAX)
                 reported.append(full)
                 self.store.emit("files.changed", agent, **base, paths=[full], tool=tool)
         elif tool in PATCH_TOOLS:
@@ -211,39 +268,80 @@ class Monitor:
 
     # -- files changed, as git sees them --------------------------------------------------------------
     def _baseline(self, agent: str, cwd: str | None) -> None:
-        if cwd and (agent, cwd) not in self._snapshots:
+        if cwd:
+            self.later(lambda: self._snapshot_once(agent, cwd))
+
+    def _snapshot_once(self, agent: str, cwd: str) -> None:
+        if cwd not in self._snapshots.get(agent, {}):
             snap = git_snapshot(cwd)
             if snap is not None:
-                self._snapshots[(agent, cwd)] = snap
+                self._keep(agent, cwd, snap)
+
+    def _keep(self, agent: str, cwd: str, snap: dict[str, str]) -> dict[str, str] | None:
+        """Remember ``snap`` for (agent, cwd), the agent's latest ``TREES_KEPT`` trees only; the one before."""
+        trees = self._snapshots.setdefault(agent, {})
+        before = trees.pop(cwd, None)
+        trees[cwd] = snap
+        for old in list(trees)[:-TREES_KEPT]:
+            del trees[old]
+        return before
 
     def _git_changes(self, agent: str, cwd: str, base: dict[str, Any], reported: list[str]) -> None:
         snap = git_snapshot(cwd)
         if snap is None:
             return
-        before = self._snapshots.get((agent, cwd))
-        self._snapshots[(agent, cwd)] = snap
+        before = self._keep(agent, cwd, snap)
         if before is None:
             return
         done = {os.path.realpath(p) for p in reported}
         changed = sorted(p for p, v in snap.items() if before.get(p) != v and os.path.realpath(p) not in done)
         changed += sorted(p for p in before if p not in snap and os.path.realpath(p) not in done)  # reverted/committed
         if changed:
-            self.store.emit("files.changed", agent, **base, paths=changed[:500], tool="git", count=len(changed))
+            self.store.emit("files.changed", agent, **base, paths=changed[:PATHS_MAX], tool="git", count=len(changed))
 
     # -- usage --------------------------------------------------------------------------------------------
-    def _usage_later(self, client: str, agent: str, sid: str | None, tpath: str | None) -> None:
-        if tpath:
-            self.later(lambda: self.usage(client, agent, sid, tpath))
+    def _usage_later(self, client: str, agent: str, sid: str | None, tpath: str | None,
+                     passes: int = PASSES) -> None:
+        """Queue a read of the transcript, unless one is queued already (it reads to the end too)."""
+        key = (agent, tpath or "")
+        if tpath and passes > 0 and key not in self._usage_queued:
+            self._usage_queued.add(key)
+            self.later(lambda: self.usage(client, agent, sid, tpath, passes))
 
-    def usage(self, client: str, agent: str, sid: str | None, tpath: str) -> None:
-        """Read what the transcript gained since last time; one ``usage`` event per model."""
-        with sessions.edit(self.state, agent) as data:
+    def usage(self, client: str, agent: str, sid: str | None, tpath: str, passes: int = 1) -> None:
+        """Read what the transcript gained since last time (one pass; ``passes`` left for this event); one
+        ``usage`` event per model. A path that is not one of the agent's transcripts is refused."""
+        self._usage_queued.discard((agent, tpath))
+        where = transcript.place(client, self._spec_of(agent) if self._spec_of is not None else None)
+        cursor = transcript.Cursor.of(sessions.read(self.state, agent).get("cursors", {}).get(tpath))
+        try:
+            got = transcript.read_usage(client, tpath, cursor, where)
+        except transcript.Refused as err:
+            self._refuse(client, agent, str(err))
+            return
+        with sessions.edit(self.state, agent) as data:  # only this thread writes cursors
             cursors = data.setdefault("cursors", {})
-            cursor = transcript.Cursor.of(cursors.get(tpath))
-            got = transcript.read_usage(client, Path(tpath), cursor)
-            cursors[tpath] = {"offset": cursor.offset, "seen": cursor.seen, "model": cursor.model}
+            cursors.pop(tpath, None)
+            cursors[tpath] = cursor.saved()
+            for old in list(cursors)[:-CURSORS_KEPT]:
+                del cursors[old]
         for u in got.values():
             self.store.emit("usage", agent, client=client, session_id=sid, source="transcript", **u.as_event())
+        if cursor.behind:  # the rest in later passes, with other work in between
+            self._usage_later(client, agent, sid, tpath, passes - 1)
+
+    def _refuse(self, client: str, agent: str, why: str) -> None:
+        """One log line and one ``integration.error`` per agent every ``REFUSED_EVERY`` seconds."""
+        now = time.monotonic()
+        last, since = self._refused.get(agent, (-REFUSED_EVERY, 0))
+        if now - last < REFUSED_EVERY:
+            self._refused[agent] = (last, since + 1)
+            return
+        self._refused[agent] = (now, 0)
+        more = f" ({since} more refused since the last report)" if since else ""
+        message = _clip(f"{client} transcript refused: {why}{more}", 1000)
+        print(f"tether: {agent}: {message}", file=sys.stderr, flush=True)
+        self.store.emit("integration.error", agent, client=client, error=message)
 
 
 def _error_type(p: dict[str, Any]) -> str:
