@@ -234,3 +234,25 @@ def test_labels_an_agent_chooses_stay_bounded(host: Host) -> None:
     doc = json.loads((h.state / "agents" / "a" / "agent-status.json").read_text())
     assert len(doc.get("usage_by_model") or {}) <= 11 and len(doc.get("errors") or {}) <= 11, doc
     alive(h)
+
+
+def test_a_failing_store_is_a_503_at_every_door(tmp_path: Path) -> None:
+    """One map from errors to statuses: an approval decided while the store fails is a 503 (the SDK retries
+    it; it was a 409, never retried), as on the other routes; a page says so as a page."""
+    from test_dashboard_kit import AsgiClient, InProcess
+
+    host = InProcess(tmp_path)
+    approver = {"Authorization": f"Bearer {host.tokens['approver']}"}
+    with AsgiClient(host.app) as client:
+        assert client.get("/v1/approvals", headers=approver).status_code == 200  # the token is known now
+        db = host.loaded.state.root / "tether.db"
+        for path, header in ((db, 100), (Path(f"{db}-wal"), 32)):  # past the headers: every page is garbage
+            if path.exists():
+                with path.open("r+b") as f:
+                    f.seek(header)
+                    f.write(b"\xff" * (path.stat().st_size - header))
+        for path in ("/v1/approvals/1/approve", "/v1/approvals/1/deny"):
+            got = client.post(path, headers=approver, json={"note": "x", "reason": "y"})
+            assert got.status_code == 503, (path, got.text)
+            detail = got.json()["detail"]
+            assert "tether.db" in detail and "\n" not in detail, detail

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
+from tether.api.access import require
 from tether.api.app import Caller
+from tether.api.body import StrictRoute
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 
 
 def _sources(request: Request) -> tuple[Any, list[str], float | None, list[Any]]:
@@ -22,8 +24,7 @@ def _sources(request: Request) -> tuple[Any, list[str], float | None, list[Any]]
 @router.get("/metrics", response_class=Response)
 def metrics(who: Caller, request: Request) -> Response:
     """Prometheus text format; scrape with an approver or admin bearer token."""
-    if not who.can_read:
-        raise HTTPException(403, "metrics need an approver or admin token")
+    require(who, "read")
     from tether.metrics import render, snapshot
 
     store, paths, started, probes = _sources(request)
@@ -33,8 +34,7 @@ def metrics(who: Caller, request: Request) -> Response:
 @router.get("/v1/signals")
 def signals(who: Caller, request: Request) -> dict[str, Any]:
     """Every signal per agent and for the host, as JSON."""
-    if not who.can_read:
-        raise HTTPException(403, "signals need an approver or admin token")
+    require(who, "read")
     from tether.signals import agent_signals, host_signals
 
     store, paths, started, probes = _sources(request)
