@@ -192,3 +192,61 @@ def test_no_keyring_backend_and_no_credentials_directory(make_host: Callable[...
     assert got.returncode == 0 and "Traceback" not in got.stdout + got.stderr
     assert h.down(daemon) == 0
 
+
+
+ENV_PRINTER = r"""
+import os, sys
+for k, v in sorted(os.environ.items()):
+    print(f"{k}={v}", flush=True)
+print("Authorization: token " + sys.argv[1], flush=True)
+print("to stderr too:", os.environ["TETHER_TOKEN"], file=sys.stderr, flush=True)
+sys.stdout.write("no newline " + os.environ["TETHER_TOKEN"])
+"""
+GHP = "ghp_" + "aBcDeF0123456789aBcDeF0123456789ZZzz"  # by concatenation: no scanner flags this file
+
+
+def test_an_agent_printing_its_environment_leaks_no_credential(make_host: Callable[..., Host]) -> None:  # noqa: F811
+    """No secret of its own: every agent's output goes through the filter, its own token and every
+    credential-shaped string redacted on disk, in the logs API, `tether logs`, events and `tether explain`."""
+    h: Host = make_host({})
+    printer = h.script("env_printer.py", ENV_PRINTER)
+    h.write({"e": quiet([PY, printer, GHP], env={"MY_OPENAI_KEY": "sk-" + "abcdef0123456789ABCDEF0123456789"})})
+    daemon = h.up()
+    wait_until(lambda: exited(h, "e"), 15, "the printer to exit")
+    token = h.agent_token("e")
+    assert token.startswith("tt_ag_")
+    out, err = raw(h, "e", "stdout"), raw(h, "e", "stderr")
+    for leaked in (token, GHP, "sk-abcdef0123"):
+        assert leaked not in out + err
+    lines = out.split("\n")
+    assert "TETHER_TOKEN=[REDACTED:secret]" in lines, "its own token, registered like a secret"
+    assert "MY_OPENAI_KEY=[REDACTED:openai]" in lines
+    assert "Authorization: token [REDACTED:github]" in lines
+    assert "TETHER_AGENT=e" in lines, "the rest is as printed"
+    assert lines[-1] == "no newline [REDACTED:secret]"
+    assert err == "to stderr too: [REDACTED:secret]\n"
+    # what approvers read: the logs API, with an approver's token (and the admin's)
+    approver = h.cli("token", "create", "--role", "approver")
+    assert approver.returncode == 0, approver.stderr
+    for who in (approver.stdout.strip(), "admin"):
+        code, body = h.api("GET", "/v1/agents/e/logs?tail=200", token=who)
+        assert code == 200
+        text = "\n".join(body["lines"])
+        assert token not in text and GHP not in text and "Authorization: token [REDACTED:github]" in text
+    got = h.cli("logs", "e")
+    assert got.returncode == 0 and token not in got.stdout and "[REDACTED:github]" in got.stdout
+    # the agent reports a command holding a credential: the event and the events API hold none
+    code, _ = h.api("POST", "/v1/agents/e/report", {"kind": "command.run", "data": {
+        "command": f"curl -H 'Authorization: token {GHP}' -H 'X-Tether: {token}'"}}, token=token)
+    assert code == 200
+    stored = json.dumps([e["data"] for e in h.events("command.run", "e")])
+    assert GHP not in stored and token not in stored and "[REDACTED:github]" in stored
+    code, body = h.api("GET", "/v1/events?agent=e")
+    assert code == 200 and GHP not in json.dumps(body) and token not in json.dumps(body)
+    # `tether explain` echoes the command: redacted
+    got = h.cli("explain", "--", "curl", "-H", f"Authorization: token {GHP}", "https://api.github.com/user")
+    assert got.returncode == 0, got.stderr
+    assert GHP not in got.stdout and "[REDACTED:github]" in got.stdout
+    got = h.cli("explain", "--json", "--", "curl", "-H", f"Authorization: token {GHP}", "https://example.com")
+    assert got.returncode == 0 and GHP not in got.stdout
+    assert h.down(daemon) == 0

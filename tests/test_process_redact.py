@@ -1,5 +1,6 @@
-"""An agent's secrets are redacted from its log files as it writes them: the keeper pipes its stdout and
-stderr through a line-flushing sed each (``SpawnSpec.redact``). Real processes, real sed."""
+"""An agent's secrets, and anything shaped like a credential, are redacted from its log files as it writes
+them: the keeper pipes its stdout and stderr through a line-flushing sed each (``SpawnSpec.redact``). Real
+processes, real sed."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.skipif(log_filter() is None, reason="no sed")
 # every character sed's regular expressions (basic or extended) or its s command treat specially
 SPECIAL = r"p/a&s\s.w*o[r]d^$x+y?(z){2}|q}]!#'" + '"'
 PLAIN = "plain-Secret-9f3Kq2"
+TOKEN = "tt_" + "ag_0123abcd_" + "Zx9-_" * 8 + "abc"  # built by concatenation: no scanner flags this file
+GHP = "ghp_" + "aBcDeF0123456789aBcDeF0123456789ZZzz"
 SECRETS = [PLAIN, SPECIAL, "ünïcode-sëcret-€"]
 
 
@@ -105,8 +108,13 @@ def test_the_agent_is_the_agent_and_no_secret_is_on_a_command_line(make: Callabl
     for pid in filters:  # not the agent's: no TETHER_INSTANCE, another process group
         assert b"TETHER_INSTANCE=" not in Path(f"/proc/{pid}/environ").read_bytes()
         assert os.getpgid(pid) != agent
-    script = spec.run_dir / REDACT_SED
-    assert stat.S_IMODE(script.stat().st_mode) == 0o600 and PLAIN.encode() in script.read_bytes()
+    left = sorted(p.name for p in spec.run_dir.iterdir())
+    assert REDACT_SED not in left and "stdout.pipe" not in left, "no value on disk once spawn returned"
+    for pid in filters:  # each filter holds the script through an fd of its own
+        held = [Path(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        scripts = [p for p in held if os.readlink(p).endswith(f"{REDACT_SED} (deleted)")]
+        assert scripts and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in scripts)
+        assert PLAIN.encode() in scripts[0].read_bytes()
     # kill the tree: the agent goes, the filters see end of file and go, the keeper records the signal
     report = h.kill("TERM", grace=2)
     assert report.ok and not set(report.signalled) & set(filters), "the kill never hits a filter"
@@ -174,10 +182,36 @@ def test_no_secrets_no_filter(make: Callable[..., SpawnSpec]) -> None:
     h.kill("KILL", grace=1)
 
 
-def test_short_values_alone_mean_no_filter(make: Callable[..., SpawnSpec]) -> None:
-    spec = make(["sh", "-c", "echo hi"], redact=["", "\n"])
+def test_no_values_still_redacts_credentials(make: Callable[..., SpawnSpec]) -> None:
+    spec = make(["sh", "-c", f"echo hi; echo 'TETHER_TOKEN={TOKEN}'; echo {GHP} >&2"], redact=["", "\n"])
     h = spawn(spec)
-    assert h.wait_exit(5) == 0 and raw(spec.log_dir, "stdout") == b"hi\n"
+    assert h.wait_exit(5) == 0
+    assert raw(spec.log_dir, "stdout") == b"hi\nTETHER_TOKEN=[REDACTED:tether]\n"
+    assert raw(spec.log_dir, "stderr") == b"[REDACTED:github]\n"
+
+
+SPLIT = r"""
+import sys, time
+token, key = sys.argv[1], sys.argv[2]
+for i in range(0, len(token), 7):  # one line in many writes, a pause between them
+    sys.stdout.write(token[i:i + 7]); sys.stdout.flush(); time.sleep(0.01)
+print(" end", flush=True)
+print("-----BEGIN EC PRIVATE KEY-----", flush=True)
+print(key, flush=True)
+print("-----END EC PRIVATE KEY----- after", flush=True)
+print("clear", flush=True)
+sys.stdout.write("last " + token)  # a last line without newline
+"""
+
+
+def test_lines_split_across_writes_and_key_blocks(make: Callable[..., SpawnSpec]) -> None:
+    key = "MHcCAQEEIBkg" + "Zm9vYmFy" * 6
+    spec = make([sys.executable, "-c", SPLIT, TOKEN, key], redact=[])
+    h = spawn(spec)
+    assert h.wait_exit(10) == 0
+    pem = "[REDACTED:private-key]"
+    assert raw(spec.log_dir, "stdout").decode() == (
+        f"[REDACTED:tether] end\n{pem}\n{pem}\n{pem} after\nclear\nlast [REDACTED:tether]")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -198,3 +232,30 @@ def test_any_value_is_matched_literally(values: list[str]) -> None:
     assert rest.endswith("\n") and rest.count("\n") == 1
     for v in values:
         assert v not in rest
+
+
+def test_an_escaped_descendant_holding_the_output_delays_the_exit_by_2_s_at_most(
+        make: Callable[..., SpawnSpec]) -> None:
+    code = "sleep 30 & echo $! > \"$1\"; echo bye"  # the sleep keeps the agent's stdout open
+    pid_file = Path(f"/tmp/tether-escaped-{os.getpid()}")
+    spec = make(["/bin/sh", "-c", code, "sh", str(pid_file)], redact=[])
+    h = spawn(spec)
+    started = time.monotonic()
+    try:
+        assert h.wait_exit(10) == 0
+        took = time.monotonic() - started
+        assert 1.5 < took < 5, f"the keeper waited {took:.2f} s for filters that cannot end yet"
+        assert raw(spec.log_dir, "stdout") == b"bye\n", "the agent's lines are written before the end"
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            pid_file.unlink()
+
+
+def test_a_quick_exit_is_recorded_at_once(make: Callable[..., SpawnSpec]) -> None:
+    spec = make(["/bin/sh", "-c", "echo bye"], redact=[])
+    h = spawn(spec)
+    started = time.monotonic()
+    assert h.wait_exit(10) == 0
+    assert time.monotonic() - started < 1.0, "the keeper waits for the filters' end, not for a timer"
+    assert raw(spec.log_dir, "stdout") == b"bye\n"

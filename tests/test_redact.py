@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tether import redact
+from tether.store import open_store
+from tether.store.base import NewEvent
 
 # Fake credentials, built by concatenation so secret scanners do not flag this file. No "gh" inside the
 # random parts: the redactor's cheap pre-check looks for such substrings, and must not need luck.
@@ -28,8 +31,10 @@ CASES = [
     ("slack", "https://hooks.slack.com/services/" + "T000/B000/XXXXXXXXXXXXXXXX"),
     ("bearer", "Bearer " + "eyJhbGciOiJIUzI1NiJ9.abcdef0123"),
     ("bearer", "BEARER " + "abcdef0123456789ABCDEF"),
-    ("private-key",
-     "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\nAAAA\n-----END OPENSSH PRIVATE KEY-----"),
+    ("private-key", "-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjE AAAA -----END OPENSSH PRIVATE KEY-----"),
+    ("tether", "tt_" + "ag_0123abcd_" + "Zx9-_" * 8 + "abc"),
+    ("google", "AIza" + "SyA-1234567890abcdefghijklmnopqrstu"),
+    ("jwt", "eyJ" + "hbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
 ]
 
 
@@ -49,9 +54,36 @@ def test_url_password() -> None:
     assert redact.redact("postgresql://tether:hunter22@db:5432/x") == "postgresql://[REDACTED:url-password]@db:5432/x"
 
 
-def test_private_key_cut_short_is_redacted_to_the_end() -> None:
-    text = "key: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nmore"
-    assert redact.redact(text) == "key: [REDACTED:private-key]"
+def test_private_key_over_lines_and_cut_short() -> None:
+    """Line by line, as the log filter: every line of the block is the marker, to the end without END."""
+    pem = "[REDACTED:private-key]"
+    text = "key: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\nok"
+    assert redact.redact(text) == f"key: {pem}\n{pem}\n{pem}\nok"
+    assert redact.redact("key: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nmore") == f"key: {pem}\n{pem}\n{pem}"
+
+
+def test_redact_json_stays_json() -> None:
+    """A key's header without END runs to the end of the line, past a JSON string's quote: then each string
+    on its own (keys too)."""
+    ghp = CASES[4][1]
+    doc = {"m": "-----BEGIN RSA PRIVATE KEY----- x \"q\"", ghp: [1, "ok", ghp]}
+    got = json.loads(redact.redact_json(json.dumps(doc)))
+    assert got == {"m": "[REDACTED:private-key]", "[REDACTED:github]": [1, "ok", "[REDACTED:github]"]}
+    plain = json.dumps({"a": f"x {ghp}"})
+    assert redact.redact_json(plain) == redact.redact(plain), "the text as a whole when that is JSON"
+
+
+def test_an_event_shaped_to_break_json_fails_no_write(tmp_path: Path) -> None:
+    """Real SQLite: the hostile event and the one written with it in the same batch are both stored."""
+    store = open_store(f"sqlite:///{tmp_path / 'tether.db'}")
+    try:
+        ids = store.append([NewEvent("agent.report", None, {"m": "ok"}),
+                            NewEvent("command.run", None, {"command": "-----BEGIN RSA PRIVATE KEY-----"})])
+        assert len(ids) == 2
+        got = [e.data for e in store.events(after=0)]
+        assert got[-2:] == [{"m": "ok"}, {"command": "[REDACTED:private-key]"}]
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(

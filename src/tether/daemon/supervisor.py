@@ -516,8 +516,11 @@ class AgentSupervisor:
 
 
 def _log_secrets(env: dict[str, str], names: Iterable[str]) -> list[str]:
-    """What the agent's log filter replaces as lines are written: its secret values as ``redact.register``
-    takes them (no shorter than ``MIN_SECRET_LEN``, also as they appear inside JSON strings), line by line."""
+    """What the agent's log filter replaces as lines are written, besides every credential pattern: its
+    secret values and its own ``TETHER_TOKEN`` as ``redact.register`` takes them (no shorter than
+    ``MIN_SECRET_LEN``, also as they appear inside JSON strings), line by line. Never None: every agent's
+    output goes through the filter."""
+    names = [*names, "TETHER_TOKEN"]
     return sorted({p for v in redact.forms(env[n] for n in names if n in env) for p in v.split("\n")
                    if len(p) >= redact.MIN_SECRET_LEN})
 

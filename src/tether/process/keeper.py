@@ -6,17 +6,21 @@ Process tree of one run::
       └─ keeper.sh (dash, own session)     ~1 MB; ignores HUP/INT/QUIT/TERM/PIPE; writes the run folder
            ├─ agent (own process group)    stdout/stderr straight to the O_APPEND log files
            │    └─ …descendants            all inherit TETHER_INSTANCE and stay in the run's cgroup
-           └─ 2 × sed (only with secrets)  redact the agent's stdout/stderr (FIFOs) into the log files
+           └─ 2 × sed (when redacting)      redact the agent's stdout/stderr (FIFOs) into the log files
 
 The daemon holds no pipe to the keeper (stdin is /dev/null, its output goes to ``keeper.log``), so a
 SIGKILLed daemon loses no line and no exit code.
 
-An agent with secrets (``SpawnSpec.redact``) writes to two FIFOs instead, each read by a line-flushing
-``sed`` (about 1 MB each; no Python) that replaces every secret value by ``[REDACTED:secret]`` (the marker
-of ``tether.redact``) and appends to the log file: no value reaches the disk, a line is in the log as soon
-as the agent ends it, a last line without newline is kept, and the filters, the keeper's children in its
-session, outlive the daemon too. Their script (``redact.sed``, mode 0600 in the run folder) holds the
-values; no value is ever on a command line. After a restart, ``adopt(run_dir)`` re-attaches by the
+An agent whose output is redacted (``SpawnSpec.redact`` not None: every agent the daemon runs) writes to
+two FIFOs instead, each read by a line-flushing ``sed`` (about 1 MB each; no Python) that replaces every
+secret value by ``[REDACTED:secret]`` and everything shaped like a credential by ``[REDACTED:<kind>]``
+(both from ``tether.redact``, which ``tether logs`` and the API apply too) and appends to the log file: no
+value reaches the disk, a line is in the log as soon as the agent ends it, a last line without newline is
+kept, and the filters, the keeper's children in its session, outlive the daemon too. Their script
+(``redact.sed``, mode 0600) holds the values: the keeper opens it for the filters, and ``spawn`` removes it
+(and the FIFOs, once both ends are open) before it returns; no value is ever on a command line. The cost
+at each start and end is about a millisecond (the filters start beside the agent; the keeper waits for
+their end with ``wait``, not a poll). After a restart, ``adopt(run_dir)`` re-attaches by the
 identities in ``keeper.pid``/``agent.pid`` (boot id + start time, never a bare PID), and ``wait_exit``
 learns of the end through a pidfd (event-driven; a short poll only where pidfds are missing).
 
@@ -43,6 +47,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tether import redact
 from tether.process import cgroup as cgroups
 from tether.process import platform
 from tether.process.errors import AlreadyRunning, SpawnError
@@ -71,14 +76,16 @@ INSTANCE_VAR = "TETHER_INSTANCE"
 CANCEL_SLICE = 0.05  # how often wait_ended looks at its cancel event
 REDACT_SED = "redact.sed"  # the log filters' script (the secret values), in the run folder
 REDACTED = MARKER  # what tether.redact writes for a registered secret value
+PIPES = ("stdout.pipe", "stderr.pipe")  # the agent's output on its way to the filters
 
 
 @dataclass
 class SpawnSpec:
     """What to run and where. ``env`` None means the daemon's own environment; ``TETHER_INSTANCE`` is always
     set to ``instance`` for the agent. ``cgroup`` picks the hierarchy (``"none"`` disables it). ``redact``:
-    literal values (secrets) replaced by ``REDACTED`` in the log files as the agent writes them; a value
-    with newlines is matched line by line. Empty: the agent writes its log files directly."""
+    literal values (secrets) replaced by ``REDACTED`` in the log files as the agent writes them, with every
+    credential pattern of ``tether.redact``; a value with newlines is matched line by line. None: the agent
+    writes its log files itself (no filter)."""
 
     agent: str
     argv: list[str]
@@ -89,7 +96,7 @@ class SpawnSpec:
     user: str | None = None
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     cgroup: cgroups.Preference = "auto"
-    redact: list[str] = field(default_factory=list)
+    redact: list[str] | None = None
 
 
 class KeeperHandle:
@@ -316,20 +323,21 @@ _SED_SPECIAL = frozenset(b"\\/.[]*^$+?(){}|")
 
 
 def redact_script(values: list[str]) -> bytes:
-    """A sed -E script replacing each value (literally, bytewise under LC_ALL=C) by ``REDACTED``: one
-    alternation, longest first, so a value inside another is never half-replaced."""
+    """A sed -E script replacing each value (literally, bytewise under LC_ALL=C) by ``REDACTED`` (one
+    alternation, longest first, so a value inside another is never half-replaced), then every credential
+    pattern (``tether.redact.sed_script``): what ``tether.redact.redact`` does, in the same order."""
     parts = {p.encode("utf-8", "surrogateescape") for v in values for p in v.split("\n") if p}
-    if not parts:
-        return b""
     alts = [b"".join(b"\\%c" % c if c in _SED_SPECIAL else bytes((c,)) for c in p)
             for p in sorted(parts, key=lambda p: (-len(p), p))]
-    return b"s/" + b"|".join(alts) + b"/" + REDACTED.encode() + b"/g\n"
+    first = b"s/" + b"|".join(alts) + b"/" + REDACTED.encode() + b"/g\n" if alts else b""
+    return redact.sed_script(first)
 
 
 @functools.cache
 def log_filter() -> tuple[str, ...] | None:
-    """The command the keeper runs per stream to redact (it appends the script's path): ``sed -E`` with
-    output flushed at each line and input read in blocks. None when there is no working sed."""
+    """The command the keeper runs per stream to redact (it appends ``/dev/fd/N``, the script): ``sed -E``
+    with output flushed at each line and input read in blocks. None when there is no sed that runs the
+    script as the keeper does (a value, a credential, a private key's block, a last line without newline)."""
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/bin"])
     sed, stdbuf = shutil.which("sed", path=path), shutil.which("stdbuf", path=path)
     candidates: list[list[str]] = []
@@ -337,18 +345,24 @@ def log_filter() -> tuple[str, ...] | None:
         if stdbuf is not None:
             candidates.append([stdbuf, "-oL", sed, "-E", "-f"])  # GNU: -u would read a byte per syscall
         candidates += [[sed, "-u", "-E", "-f"], [sed, "-l", "-E", "-f"]]  # GNU; BSD (macOS)
-    with tempfile.NamedTemporaryFile(suffix=".sed") as script:
-        script.write(redact_script(["a.b/[x]|(y)\\"]))
+    value, token = "a.b/[x]|(y)\\", "tt_ag_0123abcd_" + "x" * 43
+    given = f"1{value}2 {token}\n-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY----- z\naXb{value[3:]}"
+    pem = "[REDACTED:private-key]"
+    wanted = f"1{REDACTED}2 [REDACTED:tether]\n{pem}\n{pem}\n{pem} z\naXb{value[3:]}"
+    with tempfile.TemporaryFile() as script:
+        script.write(redact_script([value]))
         script.flush()
         for argv in candidates:
             if any(":" in a for a in argv):
                 continue
+            script.seek(0)
             try:
-                probe = subprocess.run([*argv, script.name], input=b"1a.b/[x]|(y)\\2\naXb/[x]|(y)\\",
-                                       capture_output=True, env={"LC_ALL": "C", "PATH": path}, timeout=5)
+                probe = subprocess.run([*argv, f"/dev/fd/{script.fileno()}"], input=given.encode(),
+                                       pass_fds=(script.fileno(),), capture_output=True,
+                                       env={"LC_ALL": "C", "PATH": path}, timeout=5)
             except (OSError, subprocess.SubprocessError):
                 continue
-            if probe.returncode == 0 and probe.stdout == f"1{REDACTED}2\naXb/[x]|(y)\\".encode():
+            if probe.returncode == 0 and probe.stdout == wanted.encode():
                 return tuple(argv)
     return None
 
@@ -380,20 +394,26 @@ def fast_launcher() -> tuple[str, ...] | None:
     return argv if ok else None
 
 
-def _write_redact_script(run_dir: Path, values: list[str]) -> str:
-    """Write the filters' script (0600) and return the keeper's FILTER argument ("" for no filter)."""
-    path = run_dir / REDACT_SED
-    path.unlink(missing_ok=True)
-    script = redact_script(values)
-    if not script:
+def _remove(run_dir: Path, *names: str) -> None:
+    for name in names:
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _prepare_filter(run_dir: Path, values: list[str] | None) -> str:
+    """Write the filters' script (0600) and make their FIFOs; return the keeper's FILTER argument ("" for
+    no filter)."""
+    _remove(run_dir, REDACT_SED, *PIPES)
+    if values is None:
         return ""
     argv = log_filter()
     if argv is None:
-        raise SpawnError("the agent has secrets, and without sed its log files cannot be redacted as they "
-                         "are written; install sed")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        raise SpawnError("without a working sed the agent's output cannot be redacted as it is written; "
+                         "install sed (GNU or BSD)")
+    fd = os.open(run_dir / REDACT_SED, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(script)
+        f.write(redact_script(values))
+    for name in PIPES:
+        os.mkfifo(run_dir / name, 0o600)
     return ":".join(argv)
 
 
@@ -428,7 +448,7 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
             (run_dir / name).unlink(missing_ok=True)
 
         try:  # before anything of the run is recorded: a run that cannot start leaves no trace to adopt
-            filter_arg = _write_redact_script(run_dir, spec.redact)
+            filter_arg = _prepare_filter(run_dir, spec.redact)
         except (OSError, SpawnError) as exc:
             raise SpawnError(f"could not start agent {spec.agent!r}: {exc}") from None
         group = cgroups.create(spec.agent, spec.instance, spec.cgroup)
@@ -474,31 +494,38 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
         except OSError as exc:  # nothing started: forget the run, so nothing adopts it later
             if group is not None:
                 group.remove(timeout=0.1)
-            for name in (RUN_JSON, REDACT_SED):
-                (run_dir / name).unlink(missing_ok=True)
+            _remove(run_dir, RUN_JSON, REDACT_SED, *PIPES)
             raise SpawnError(f"could not start agent {spec.agent!r}: {exc}") from exc
         finally:
             os.close(log_fd)
 
         handle = KeeperHandle(run_dir, info, popen)
         deadline = time.monotonic() + timeout
-        while handle.keeper_id is None or handle._read_agent() is None:
-            if popen.poll() is not None or time.monotonic() >= deadline:
-                if handle.keeper_id is not None and handle._read_agent() is not None:
-                    break  # written just before the keeper ended (a very short agent)
-                if popen.poll() is None:
-                    popen.kill()
-                    popen.wait()
-                raise SpawnError(
-                    f"keeper for agent {spec.agent!r} did not start (status {popen.returncode}): "
-                    f"{_keeper_log_tail(run_dir) or 'no output'}"
-                )
-            time.sleep(0.002)
+        try:
+            while handle.keeper_id is None or handle._read_agent() is None:
+                if popen.poll() is not None or time.monotonic() >= deadline:
+                    if handle.keeper_id is not None and handle._read_agent() is not None:
+                        break  # written just before the keeper ended (a very short agent)
+                    if popen.poll() is None:
+                        popen.kill()
+                        popen.wait()
+                    _remove(run_dir, *PIPES)
+                    raise SpawnError(
+                        f"keeper for agent {spec.agent!r} did not start (status {popen.returncode}): "
+                        f"{_keeper_log_tail(run_dir) or 'no output'}"
+                    )
+                time.sleep(0.002)
+        finally:  # the keeper has opened it for the filters (before it wrote agent.pid), or it never will
+            _remove(run_dir, REDACT_SED)
         # The launcher joins the cgroup, then makes its own process group: wait for that (tens of ms), so
         # the agent is fully placed when spawn returns.
         agent = handle._read_agent()
-        while agent is not None and time.monotonic() < deadline and agent.alive():
-            if platform.process_group(agent.pid) == agent.pid:
+        placed = False
+        while agent is not None and time.monotonic() < deadline:
+            if not agent.alive() or platform.process_group(agent.pid) == agent.pid:
+                placed = True
                 break
             time.sleep(0.002)
+        if filter_arg and placed:  # the agent got past its redirections: both ends of each FIFO are open
+            _remove(run_dir, *PIPES)
         return handle

@@ -9,12 +9,14 @@
 #                to them directly, so no line passes through (or is lost with) the daemon
 #   INSTANCE     exported to the agent only, as TETHER_INSTANCE; every descendant inherits it
 #   CGROUP_DIRS  colon-separated cgroup directories of this run, removed here once empty (may be "")
-#   FILTER       "" or a colon-separated command (a line-flushing sed) that redacts the agent's secrets:
-#                run as FILTER RUN_DIR/redact.sed (the script the spawner wrote, mode 0600), one per
-#                stream, reading the agent's stdout (stderr) from the FIFO RUN_DIR/stdout.pipe
-#                (stderr.pipe) and appending to stdout.log (stderr.log). The filters are the keeper's
-#                children, not the agent's: they end when the agent and every descendant holding its
-#                output have ended (end of file), after writing the last line, even one without newline
+#   FILTER       "" or a colon-separated command (a line-flushing sed) that redacts the agent's output: run
+#                as FILTER /dev/fd/N, one per stream, N an fd of its own that this script opens on
+#                RUN_DIR/redact.sed (the script the spawner wrote, mode 0600, and removes once this keeper
+#                has reported in), reading the agent's stdout (stderr) from the FIFO RUN_DIR/stdout.pipe
+#                (stderr.pipe; made by the spawner, removed once both ends are open) and appending to
+#                stdout.log (stderr.log). The filters are the keeper's children, not the agent's: they end
+#                when the agent and every descendant holding its output have ended (end of file), after
+#                writing the last line, even one without newline
 #   JOIN         1: the agent's subshell joins CGROUP_DIRS itself (writes 0 to each cgroup.procs) before
 #                it execs COMMAND; 0: COMMAND does it
 #   COMMAND      a launcher followed by the agent's argv; each step execs the next, so the agent keeps
@@ -76,33 +78,38 @@ if [ -z "$filter" ]; then
   agent=$!
 else
   out=$run/stdout.pipe err=$run/stderr.pipe
-  rm -f "$out" "$err"
-  # Without the pipes the agent would log its secrets in clear: then it does not start.
-  mkfifo -m 600 "$out" "$err" || exit 1
+  # Without the pipes the agent would write its output in clear: then it does not start.
+  [ -p "$out" ] && [ -p "$err" ] || exit 1
+  exec 3<"$run/redact.sed" 4<"$run/redact.sed" || exit 1
   IFS=:
-  LC_ALL=C $filter "$run/redact.sed" <"$out" >>"$logs/stdout.log" &
+  LC_ALL=C $filter /dev/fd/3 <"$out" >>"$logs/stdout.log" 4<&- &
   outf=$!
-  LC_ALL=C $filter "$run/redact.sed" <"$err" >>"$logs/stderr.log" &
+  LC_ALL=C $filter /dev/fd/4 <"$err" >>"$logs/stderr.log" 3<&- &
   errf=$!
   unset IFS
-  launch "$@" </dev/null >"$out" 2>"$err" &
+  launch "$@" </dev/null >"$out" 2>"$err" 3<&- 4<&- &
   agent=$!
+  exec 3<&- 4<&-
 fi
 put "$run/agent.pid" "$(ident "$agent")"
 
 wait "$agent"
 code=$?
 if [ -n "$filter" ]; then
-  # Let the filters write the agent's last lines before recording the end (about 2 s at most: a
-  # descendant that escaped the agent may hold its output open, and the filters then outlive this keeper).
-  n=0
-  while [ $n -lt 200 ] && { running "$outf" || running "$errf"; }; do
-    sleep 0.01 2>/dev/null || break
-    n=$((n + 1))
+  # Let the filters write the agent's last lines (they end at its end of file, well within a
+  # millisecond) before recording the end; at most ~2 s: a descendant that escaped the agent may hold
+  # its output open, and the filters then outlive this keeper. Any child's end interrupts `wait`.
+  late=
+  sleep 2 & timer=$!
+  trap 'running "$timer" || late=1' CHLD
+  for f in "$outf" "$errf"; do
+    while [ -z "$late" ]; do
+      wait "$f"
+      [ $? -gt 128 ] && running "$f" || break
+    done
   done
-  rm -f "$out" "$err"
-  # The filters read their script when they start: remove it once they are seen to have ended.
-  running $$ && ! running "$outf" && ! running "$errf" && rm -f "$run/redact.sed"
+  trap - CHLD
+  kill -9 "$timer" 2>/dev/null
 fi
 put "$run/exit" "$code"
 

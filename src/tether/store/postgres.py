@@ -462,7 +462,7 @@ class PostgresStore(SqlReads, Store):
     def append(self, events: Sequence[NewEvent]) -> list[int]:
         if not events:
             return []
-        from tether.redact import redact as red
+        from tether.redact import redact_json as red
 
         enc, node = _ENCODE, self.node
         rows = [(e.ts, node, e.agent, e.kind, red(enc(e.data))) for e in events]
@@ -476,7 +476,7 @@ class PostgresStore(SqlReads, Store):
 
     def append_raw(self, rows: Sequence[tuple[float, str | None, str, str]]) -> None:
         """Bulk-load pre-serialised ``(ts, agent, kind, data_json)`` rows with no projection (demo, bench)."""
-        from tether.redact import redact as red
+        from tether.redact import redact_json as red
 
         node = self.node
         full = [(ts, node, agent, kind, red(data)) for ts, agent, kind, data in rows]

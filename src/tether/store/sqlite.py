@@ -220,7 +220,7 @@ class SQLiteStore(SqlReads, Store):
 
     # -- Store API -------------------------------------------------------------------------------
     def append(self, events: Sequence[NewEvent]) -> list[int]:
-        from tether.redact import redact as red
+        from tether.redact import redact_json as red
 
         enc, node = _ENCODE, self.node
         rows = [(e.ts, node, e.agent, e.kind, red(enc(e.data))) for e in events]
@@ -241,7 +241,7 @@ class SQLiteStore(SqlReads, Store):
         """Bulk-load pre-serialised ``(ts, agent, kind, data_json)`` rows with no projection (demo, bench)."""
 
         def job(conn: sqlite3.Connection) -> tuple[None, set[str]]:
-            from tether.redact import redact as red
+            from tether.redact import redact_json as red
 
             node = self.node
             conn.executemany(_INSERT, [(ts, node, agent, kind, red(data)) for ts, agent, kind, data in rows])

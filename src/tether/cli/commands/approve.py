@@ -115,9 +115,10 @@ def explain(
     tether explain -- git push --force origin main
 
     Prints the action classes, the resources touched, the verdict and the rule that decided it.
-    Runs locally: no daemon needed, nothing is recorded.
+    Runs locally: no daemon needed, nothing is recorded. Credentials in the action are printed redacted.
     """
     from tether.boundary import Boundary, Request
+    from tether.redact import redact, redact_obj
 
     loaded = obj.loaded
     names = list(loaded.runbook.agents)
@@ -138,34 +139,38 @@ def explain(
     )
     c, d = Boundary(loaded).evaluate(name, req)
     if as_json:
-        click.echo(json.dumps({
+        click.echo(json.dumps(redact_obj({
             "agent": name, "verdict": d.verdict, "rule": d.rule, "reason": d.reason, "classes": list(d.classes),
             "parsed": d.parsed, "gates": list(d.gates),
             "resources": [
                 {"kind": r.kind, "value": r.value, "op": r.op, "protected": r.protected} for r in d.resources
             ],
-        }))
+        })))
         return
-    click.echo(f"agent     {name}")
-    click.echo(f"action    {req.describe()}")
+
+    def echo(line: str) -> None:
+        click.echo(redact(line))
+
+    echo(f"agent     {name}")
+    echo(f"action    {req.describe()}")
     for a in c.actions:
-        click.echo(f"class     {a.klass:<18} {a.reason}")
+        echo(f"class     {a.klass:<18} {a.reason}")
     for klass in d.classes:
         if klass not in c.classes:
-            click.echo(f"scope     {klass}")
+            echo(f"scope     {klass}")
     for r in d.resources:
         op = f" ({r.op})" if r.op else ""
-        click.echo(f"touches   {r.kind}: {r.value}{op}{' PROTECTED' if r.protected else ''}")
+        echo(f"touches   {r.kind}: {r.value}{op}{' PROTECTED' if r.protected else ''}")
     if not d.parsed:
-        click.echo("parsed    no: what cannot be parsed is `unknown` and never allowed without a human")
+        echo("parsed    no: what cannot be parsed is `unknown` and never allowed without a human")
     if d.gates:
-        click.echo(f"gates     {', '.join(d.gates)} (their checks run before the action)")
+        echo(f"gates     {', '.join(d.gates)} (their checks run before the action)")
     spec = loaded.runbook.agents[name]
     verdict = {"allow": "allowed", "log": "allowed and recorded", "ask": "held for a human", "block": "blocked"}
-    click.echo(f"verdict   {d.verdict}: {verdict[d.verdict]}, by {d.rule}")
+    echo(f"verdict   {d.verdict}: {verdict[d.verdict]}, by {d.rule}")
     if d.verdict == "ask":
-        click.echo(f"          (expires after {format_duration(spec.approvals.timeout)}, escalates to "
-                   f"{spec.backup.name} after {format_duration(spec.approvals.escalate_after)})")
+        echo(f"          (expires after {format_duration(spec.approvals.timeout)}, escalates to "
+             f"{spec.backup.name} after {format_duration(spec.approvals.escalate_after)})")
 
 
 @click.command(name="exec", context_settings={"ignore_unknown_options": True})
