@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -424,3 +425,19 @@ def test_classifier_never_raises_on_internal_error(monkeypatch: pytest.MonkeyPat
 
 def test_resource_dataclass_defaults() -> None:
     assert Resource("host", "x") == Resource("host", "x", "", False)
+
+
+@pytest.mark.parametrize(
+    ("command", "want"),
+    [
+        ("cat /etc/[z-a]", {"repo.read"}),  # a reversed range was a re.error: a classifier error
+        ("cat /x/[[:alpha:]]", {"repo.read"}),
+        ("cat ~/.ssh/id_[[:alpha:]]sa", {"repo.read", "secrets.modify"}),  # a class that may be id_rsa
+        ("cat ~/.ssh/id_[]r]sa", {"repo.read", "secrets.modify"}),
+        ("cat ~/.ssh/id_[r-s]sa", {"repo.read", "secrets.modify"}),
+    ],
+)
+def test_bracket_globs_never_break_the_path_regex(command: str, want: set[str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a nested set ("[[") was a FutureWarning from re
+        assert classes(command) == want

@@ -424,6 +424,32 @@ def _control_entry(low: str, control: tuple[str, ...], delete: bool) -> bool:
     return False
 
 
+def _bracket(cls: str) -> str:
+    """A glob's ``[...]`` as a regex class; one that is not a plain class (``[z-a]``, ``[[:alpha:]]``,
+    ``[a&&b]``) stands for any one character, which can only find more sensitive paths, never fewer."""
+    if "[" in cls[1:] or any(op in cls for op in ("&&", "~~", "||", "--")):
+        return "[^/\\n]"
+    try:
+        re.compile(cls)
+    except re.error:
+        return "[^/\\n]"
+    return cls
+
+
+def _bracket_end(pat: str, j: int) -> int:
+    """Where the ``[`` at ``j`` closes (a ``]`` first in it is literal, ``[:alpha:]`` is inside), or -1."""
+    i = j + 2 if pat[j + 1 : j + 2] in ("!", "^") else j + 1
+    i += pat[i : i + 1] == "]"
+    while i < len(pat):
+        if pat.startswith("[:", i) and (end := pat.find(":]", i + 2)) > 0:
+            i = end + 2
+        elif pat[i] == "]":
+            return i
+        else:
+            i += 1
+    return -1
+
+
 def _segment_regex(pat: str) -> str:
     out: list[str] = []
     j = 0
@@ -434,10 +460,9 @@ def _segment_regex(pat: str) -> str:
                 out.append("[^/\\n]*")
         elif c == "?":
             out.append("[^/\\n]")
-        elif c == "[" and pat.find("]", j + 2) > 0:
-            k = pat.find("]", j + 2)
+        elif c == "[" and (k := _bracket_end(pat, j)) > 0:
             body = pat[j + 1 : k].replace("\\", "\\\\").replace("\n", "")
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            out.append(_bracket("[" + ("^" + body[1:] if body.startswith("!") else body) + "]"))
             j = k
         else:
             out.append(re.escape(c))
