@@ -145,6 +145,7 @@ class Monitor:
         self._last_beat: dict[str, float] = {}
         self._snapshots: dict[str, dict[str, dict[str, str]]] = {}  # agent -> cwd -> snapshot (latest last)
         self._usage_queued: set[tuple[str, str]] = set()
+        self._git_queued: dict[tuple[str, str], list[str]] = {}  # (agent, cwd) -> paths already reported
         self._refused: dict[str, tuple[float, int]] = {}  # agent -> (last reported, refused since)
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._idle = threading.Condition()
@@ -264,7 +265,7 @@ class Monitor:
                 reported += paths
                 self.store.emit("files.changed", agent, **base, paths=paths, tool=tool)
         if cwd and (tool in SHELL_TOOLS or tool in EDIT_TOOLS or tool in PATCH_TOOLS):
-            self.later(lambda: self._git_changes(agent, cwd, base, reported))
+            self._git_later(agent, cwd, base, reported)
 
     # -- files changed, as git sees them --------------------------------------------------------------
     def _baseline(self, agent: str, cwd: str | None) -> None:
@@ -285,6 +286,15 @@ class Monitor:
         for old in list(trees)[:-TREES_KEPT]:
             del trees[old]
         return before
+
+    def _git_later(self, agent: str, cwd: str, base: dict[str, Any], reported: list[str]) -> None:
+        """Queue a look at ``git status`` in ``cwd``, unless one is queued already (it takes these paths too)."""
+        queued = self._git_queued.get((agent, cwd))
+        if queued is not None:
+            queued += reported[: PATHS_MAX - len(queued)]
+            return
+        self._git_queued[(agent, cwd)] = list(reported)
+        self.later(lambda: self._git_changes(agent, cwd, base, self._git_queued.pop((agent, cwd), [])))
 
     def _git_changes(self, agent: str, cwd: str, base: dict[str, Any], reported: list[str]) -> None:
         snap = git_snapshot(cwd)
