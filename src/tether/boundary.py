@@ -75,13 +75,13 @@ def killed_line(kill_file: Path) -> str:
         note = None
     if not isinstance(note, dict):
         return "killed by the kill switch"
-    by = note.get("by") if isinstance(note.get("by"), str) else "the kill switch"
-    at = note.get("at")
+    by, at, reason = note.get("by"), note.get("at"), note.get("reason")
+    who = by[:100] if isinstance(by, str) and by else "the kill switch"
     when = ""
     if isinstance(at, int | float) and math.isfinite(at) and 0 <= at < 1e11:
         when = " at " + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-    reason = note.get("reason") if isinstance(note.get("reason"), str) and note.get("reason") else "no reason given"
-    return f"killed by {by[:100]}{when}: {reason[:300]}"
+    why = reason[:300] if isinstance(reason, str) and reason else "no reason given"
+    return f"killed by {who}{when}: {why}"
 
 
 class Boundary:

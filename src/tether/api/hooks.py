@@ -55,7 +55,8 @@ def monitor(request: Request) -> Monitor:
     if got is None:
         control = request.app.state.control
         got = Monitor(control.store, control.loaded.state, lambda agent, task: control.beat(agent, task, None),
-                      session_task=lambda agent, sid, started: session_task(control, agent, sid, started))
+                      session_task=lambda agent, sid, started: session_task(control, agent, sid, started),
+                      spec_of=lambda agent: control.loaded.runbook.agents.get(agent))
         request.app.state.hook_monitor = got
     return got
 
@@ -224,6 +225,8 @@ async def _handle(client: str, agent: str | None, request: Request) -> Any:
         p = bodies.parse(await request.body())
         if not isinstance(p, dict):
             raise bodies.BadBody("the body is not a JSON object")
+        if not isinstance(p.get("hook_event_name", ""), str):
+            raise bodies.BadBody("hook_event_name is not a string")
         event = p.get("hook_event_name")
         gk = _gatekeeper(request)
         name = _agent(who, agent, gk)
@@ -243,7 +246,7 @@ async def _handle(client: str, agent: str | None, request: Request) -> Any:
         why = f"{type(err).__name__}: {err}"
     why = " ".join(why.split())[:300]
     sys.stderr.write(f"tether: {client} hook {str(event)[:40]!r}: {why}\n")
-    if event in gating or not isinstance(event, str):
+    if not isinstance(event, str) or event in gating:  # an event it could not read is refused too
         return _refuse(client, why)
     return JSONResponse({})
 
