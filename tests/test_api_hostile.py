@@ -165,6 +165,7 @@ def test_the_hooks_answer_a_deny_in_their_own_shape(host: Host) -> None:
         "surrogate": b'{"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "'
                      + SURROGATE + b'"}}',
         "NaN": b'{"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"n": NaN}}',
+        "event a list": b'{"hook_event_name": ["PreToolUse"], "tool_name": "Bash", "tool_input": {}}',
         "odd fields": json.dumps({"hook_event_name": "PreToolUse", "tool_name": ["x"], "tool_input": "y",
                                   "tool_use_id": {"a": 1}, "cwd": 5}).encode(),
     }
