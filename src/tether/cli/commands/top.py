@@ -29,6 +29,8 @@ def render(data: dict[str, Any], width: int | None = None) -> Any:
     head.append(f"  {h.get('name') or ''}  up {age(h.get('uptime_s'))}")
     if h.get("daemon_uptime_s"):
         head.append(f"  daemon {age(h['daemon_uptime_s'])}")
+    elif (data.get("daemon") or {}).get("state") == "stopped":
+        head.append(f"  daemon stopped (SIGSTOP, pid {data['daemon']['pid']})", style="bold red")
     else:
         head.append("  daemon down", style="yellow")
     for d in h.get("disk", []):
@@ -86,7 +88,7 @@ def render(data: dict[str, Any], width: int | None = None) -> Any:
 
 
 def snapshot(obj: Context) -> dict[str, Any]:
-    from tether.daemon.server import info
+    from tether.daemon_state import RUNNING, probe
     from tether.web.views import overview
 
     store = obj.store(readonly=True)
@@ -95,9 +97,9 @@ def snapshot(obj: Context) -> dict[str, Any]:
         paths.append(str(obj.loaded.workspace_root))
     except Exception:  # no runbook here: the state directory alone
         pass
-    running = info(obj.state.root)
-    started = running.get("started") if running else None
-    return overview(store, paths=paths, started=started, recent=0)
+    running = probe(obj.state.root)  # a crashed daemon leaves its daemon.json: the process table says
+    started = running["started"] if running["state"] == RUNNING else None
+    return {**overview(store, paths=paths, started=started, recent=0), "daemon": running}
 
 
 @click.command()
