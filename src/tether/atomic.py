@@ -9,7 +9,8 @@ import threading
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data``. ``mode`` (less the umask) is the new file's: 0o600 for secrets."""
+    """Replace ``path`` with ``data``. ``mode`` is the new file's, exactly (not less the umask): 0o600 for
+    secrets, 0o644 for what others read (a service unit)."""
     path = os.fspath(path)  # plain strings: pathlib stays out of `tether status`'s start-up
     folder, name = os.path.split(path)
     os.makedirs(folder or ".", exist_ok=True)
@@ -17,9 +18,10 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     rest = memoryview(data.encode() if isinstance(data, str) else data)
     try:
-        _unlink(tmp)  # a temp file left by a crash would keep its own mode under O_CREAT
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        _unlink(tmp)  # a temp file left by a crash is replaced, not reused
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode & 0o600)
         try:
+            os.fchmod(fd, mode)
             while rest:  # a short write (a nearly full disk) must not become a truncated file
                 rest = rest[os.write(fd, rest):]
             os.fsync(fd)

@@ -83,7 +83,7 @@ def _bind(listen: str, last_port_file: Path | None = None) -> socket.socket:
     sock.set_inheritable(False)
     if port == 0 and last_port_file is not None:
         with contextlib.suppress(OSError):
-            last_port_file.write_text(f"{sock.getsockname()[1]}\n")
+            write_atomic(last_port_file, f"{sock.getsockname()[1]}\n")
     return sock
 
 

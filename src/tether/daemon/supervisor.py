@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tether import process, redact
+from tether.atomic import write_atomic
 from tether.daemon.restarts import RestartTracker, should_restart
 from tether.integrations import agents as agent_kinds
 from tether.paths import StateDir
@@ -497,7 +498,7 @@ class AgentSupervisor:
 
     def _mark(self, instance: str | None) -> None:
         if instance is not None:
-            _write(self.agent_dir / "exit-recorded", instance + "\n")
+            write_atomic(self.agent_dir / "exit-recorded", instance + "\n")
 
     # -- the restart budget, kept across daemon restarts ----------------------------------------------
     def _load_tracker(self) -> None:
@@ -512,7 +513,7 @@ class AgentSupervisor:
     def _save_tracker(self) -> None:
         data = {"starts": list(self.tracker.recent), "attempt": self.tracker.attempt}
         with contextlib.suppress(OSError):
-            _write(self.agent_dir / "restarts.json", json.dumps(data) + "\n")
+            write_atomic(self.agent_dir / "restarts.json", json.dumps(data) + "\n")
 
 
 def _log_secrets(env: dict[str, str], names: Iterable[str]) -> list[str]:
@@ -540,11 +541,6 @@ def _kill_reason(path: Path) -> str:
     return f"kill switch: {reason}" if reason else "kill switch engaged"
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 #: How many runs may end in the middle of one task before it counts as failed instead of queued again.

@@ -12,7 +12,6 @@ handling and the launchd plist's content (through ``plistlib``). Not tested anyw
 
 from __future__ import annotations
 
-import contextlib
 import os
 import plistlib
 import shlex
@@ -320,18 +319,11 @@ class Installed:
 
 
 def _write(path: Path, content: bytes, hint: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    from tether.atomic import write_atomic
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_atomic(path, content, 0o644)
     except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise TetherError(f"cannot write {path}: {err.strerror or err}{hint}") from None
 
 
