@@ -141,3 +141,91 @@ def test_structured_documents(doc: Any) -> None:
 @given(st.dictionaries(st.sampled_from(FIELD_NAMES[:3]), documents, max_size=3))
 def test_structured_top_levels(doc: dict[str, Any]) -> None:
     check(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+
+
+# --- anchors, aliases, merge keys, tags and odd numbers, through all that `tether check` does ----------
+
+ODD = [".inf", "-.inf", ".nan", "1.0e+999", "9" * 40, "-" + "9" * 31, "0x" + "f" * 40, "99999999999999999999",
+       "10000000000000001", "1_000", "0b101", "0o17", "190:20:30", "!!int x", "!!float x", "!!bool maybe",
+       "!!timestamp x", "2024-13-45", "!!binary '!!'", "!!str 5", "!!null x", "!!set {a, b}", "!!omap [a: 1]",
+       "30s", "3651d", "0", "-1", "0.5", "true", "~", "''", "'/'", "/etc", "'~'", "$HOME", "../../../../..",
+       "'h:" + "9" * 400 + "'", "'127.0.0.1:7717'", "SIGTERM", "env:X", "hunter2", "python x.py", "{}", "[]"]
+FIELDS = sorted({*FIELD_NAMES, "state_dir", "workspace_root", "probe_interval", "disk_low_bytes", "probes",
+                 "usd_per_day", "factor", "jitter", "base", "cap", "timeout", "escalate_after", "log_file_size",
+                 "batch", "period", "deadman", "export", "tls", "cert", "key", "stable_after", "cwd", "run_as",
+                 "same_user", "prompt", "autostart", "rollback", "snapshot", "release_command"})
+
+
+@st.composite
+def flow(draw: st.DrawFn, anchors: list[str], depth: int = 0) -> str:
+    """One YAML flow value: an odd scalar, an alias of an earlier anchor, a list or a mapping (maybe merging)."""
+    kinds = ["scalar", "alias"] if anchors else ["scalar"]
+    if depth < 3:
+        kinds += ["list", "map"]
+    kind = draw(st.sampled_from(kinds))
+    if kind == "scalar":
+        return draw(st.sampled_from(ODD))
+    if kind == "alias":
+        return "*" + draw(st.sampled_from(anchors))
+    if kind == "list":
+        return "[" + ", ".join(draw(st.lists(flow(anchors, depth + 1), max_size=4))) + "]"
+    keys = draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True))
+    items = [f"{k}: {draw(flow(anchors, depth + 1))}" for k in keys]
+    if anchors and draw(st.booleans()):
+        merged = draw(st.lists(st.sampled_from(anchors), min_size=1, max_size=3))
+        items.insert(0, "<<: [" + ", ".join("*" + a for a in merged) + "]")
+    return "{" + ", ".join(items) + "}"
+
+
+SANE = ["1", "30", "30s", "5m", "100", "0.5", "2"]
+HOST_NUMBERS = ["probe_interval", "disk_low_bytes", "state_dir", "listen", "name"]
+AGENT_NUMBERS = ["heartbeat: {interval: %s}", "heartbeat: {stuck_after: %s}", "budgets: {tokens_per_day: %s}",
+                 "budgets: {usd_per_day: %s}", "kill: {grace: %s}", "restart: {crashloop: {limit: %s}}",
+                 "restart: {backoff: {factor: %s}}", "approvals: {timeout: %s}"]
+
+
+@st.composite
+def anchored_runbooks(draw: st.DrawFn) -> str:
+    """Anchors over odd values, then a host and an agent built from them: often valid, often not."""
+    anchors: list[str] = []
+    lines = []
+    for i in range(draw(st.integers(0, 5))):
+        body = draw(flow(anchors))
+        lines.append(f"x-{i}: &a{i} {f'[{body}]' if body.startswith('*') else body}")  # no anchor on an alias
+        anchors.append(f"a{i}")
+    value = st.sampled_from(ODD + SANE)
+    host = draw(st.sampled_from(["random", "field", "none"]))
+    if host == "random":
+        lines.append(f"host: {draw(flow(anchors))}")
+    elif host == "field":
+        lines.append(f"host: {{{draw(st.sampled_from(HOST_NUMBERS))}: {draw(value)}}}")
+    agent = "{owner: {name: A, contact: a}, backup: {name: B, contact: b}, command: x"
+    for template in draw(st.lists(st.sampled_from(AGENT_NUMBERS), max_size=2, unique=True)):
+        agent += ", " + template % draw(value)
+    if anchors and draw(st.booleans()):
+        agent += ", <<: *" + draw(st.sampled_from(anchors))
+    lines.append(f"agents: {{w: {draw(flow(anchors)) if draw(st.booleans()) else agent + '}'}}}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(anchored_runbooks())
+def test_anchored_runbooks_through_tether_check(text: str) -> None:
+    """What `tether check` runs (load, the run-as boundary, the summary) gives a summary or one-line problems
+    naming the file: never another exception, which the CLI would turn into `internal error` (exit 70)."""
+    import tempfile
+
+    from tether.runbook import load
+    from tether.runbook.summary import boundary, summarise
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / LABEL
+        path.write_text(text)
+        try:
+            loaded = load(path)
+        except RunbookError as err:
+            assert err.problems
+            assert all(p.startswith(f"{path}:") and "\n" not in p and len(p) < 1000 for p in err.problems), err
+            return
+        boundary(loaded, str(path))
+        assert summarise(loaded).startswith(f"{path}: ok")

@@ -18,6 +18,11 @@ from tether.runbook.model import Runbook, did_you_mean
 
 Loc = tuple[Any, ...]
 MAX_DEPTH = 64
+MAX_BYTES = 1024 * 1024  # a runbook is written by hand; this is hundreds of agents
+MAX_NODES = 50_000  # values composed from the text: a few hundred agents
+MAX_ALIASED = 20_000  # values reached again through aliases and merge keys (`*a`, `<<: *a`): no alias bombs
+MAX_PROBLEMS = 100  # lines reported: more is a wrong file, not a runbook to fix line by line
+MAX_DIGITS = 30  # an integer written longer is no count, size or budget (and Python refuses past 4,300 digits)
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class LoadedRunbook:
     store_url: str
     workspace_root: Path
     text: str
+    warnings: tuple[str, ...] = ()  # one line each, like the problems: ``file[:line]: ...``
 
     def agent_cwd(self, name: str) -> Path:
         agent = self.runbook.agents[name]
@@ -50,21 +56,36 @@ def load(path: str | os.PathLike[str] | None = None) -> LoadedRunbook:
     file = Path(path) if path is not None else Path(RUNBOOK_NAME)
     label = str(path) if path is not None else RUNBOOK_NAME
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+            size = os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         raise RunbookError([f"{label}: no such file; create one with `tether init`"]) from None
     except IsADirectoryError:
         raise RunbookError([f"{label}: is a directory, expected a runbook file"]) from None
     except PermissionError:
         raise RunbookError([f"{label}: permission denied; check the file's owner and mode"]) from None
+    if len(raw) > MAX_BYTES:
+        what = _size(size) if size > MAX_BYTES else f"more than {_size(MAX_BYTES)}"  # not a regular file
+        raise RunbookError([f"{label}: the file is {what}, and a runbook may be at most {_size(MAX_BYTES)}: is "
+                            "this the right file?"])
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise RunbookError([f"{label}:1: the file is not UTF-8 text ({err.reason})"]) from None
-    runbook = parse(text, label)
-    return _resolve(file.resolve(), runbook, text)
+    runbook, lines = _validate(text, label)
+    return _resolve(file.resolve(), runbook, text, label, lines)
 
 
 def parse(text: str, label: str = RUNBOOK_NAME) -> Runbook:
     """Validate runbook text. Every failure is a ``RunbookError`` whose lines all name a line number."""
+    return _validate(text, label)[0]
+
+
+def _validate(text: str, label: str) -> tuple[Runbook, dict[Loc, int]]:
+    if len(text) > MAX_BYTES:
+        raise RunbookError([f"{label}: the text is {_size(len(text))}, and a runbook may be at most "
+                            f"{_size(MAX_BYTES)}: is this the right file?"])
     try:
         data, lines = _read_yaml(text, label)
     except RecursionError:
@@ -72,12 +93,26 @@ def parse(text: str, label: str = RUNBOOK_NAME) -> Runbook:
     if isinstance(data, dict):  # `x-...` keys hold YAML anchors for reuse, as in compose files
         data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
-        return Runbook.model_validate(data)
+        return Runbook.model_validate({} if data is None else data), lines
     except ValidationError as err:
         problems = [_format(label, e, lines) for e in err.errors(include_url=False)]
-        raise RunbookError(sorted(set(problems), key=lambda p: _line_of(p))) from None
+        raise RunbookError(_in_order(problems, label)) from None
     except RecursionError:
         raise RunbookError([f"{label}:1: the document is nested too deeply"]) from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def _in_order(problems: list[str], label: str) -> list[str]:
+    """Each problem once, in line order; past ``MAX_PROBLEMS`` a last line says how many more there are."""
+    found = sorted(dict.fromkeys(problems), key=_line_of)
+    if len(found) <= MAX_PROBLEMS:
+        return found
+    shown = found[:MAX_PROBLEMS]
+    return [*shown, f"{label}:{_line_of(shown[-1])}: {len(found) - MAX_PROBLEMS:,} more problems not shown; fix "
+                    "these first"]
 
 
 def _line_of(problem: str) -> int:
@@ -90,14 +125,32 @@ def _line_of(problem: str) -> int:
 # --- YAML with line numbers -------------------------------------------------------------------
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, stopping once it has composed ``MAX_NODES`` values (it resolves each one's tag)."""
+
+    composed = 0
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        self.composed += 1
+        if self.composed > MAX_NODES:
+            raise _TooMany
+        return super().resolve(kind, value, implicit)
+
+
+class _TooMany(Exception):
+    pass
+
+
 def _read_yaml(text: str, label: str) -> tuple[Any, dict[Loc, int]]:
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    loader = _Loader(text)
     try:
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except _TooMany:
+        raise RunbookError([f"{label}: more than {MAX_NODES:,} values; a runbook is written by hand: is this the "
+                            "right file?"]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -105,27 +158,57 @@ def _read_yaml(text: str, label: str) -> tuple[Any, dict[Loc, int]]:
         raise RunbookError([f"{label}:{line}: invalid YAML: {what}"]) from None
     except yaml.YAMLError as err:
         raise RunbookError([f"{label}:1: invalid YAML: {str(err).splitlines()[0]}"]) from None
-    if root is None:
-        return {}, {(): 1}
-    builder = _Builder(label, loader_cls)
+    if root is None:  # no document at all: an empty file, only comments
+        return None, {(): 1}
+    builder = _Builder(label, _Loader)
     data = builder.build(root, (), 0)
     if builder.problems:
-        raise RunbookError(sorted(dict.fromkeys(builder.problems), key=_line_of))
+        raise RunbookError(_in_order(builder.problems, label))
     return data, builder.lines
 
 
 class _Builder:
-    """Turns a composed YAML node tree into Python data and a map of path -> line."""
+    """Turns a composed YAML node tree into Python data and a map of path -> line.
+
+    An alias is the very node it names, so a node reached a second time comes through an alias (or a merge
+    key). Those repeats are counted: past ``MAX_ALIASED`` the build stops, so nested aliases cannot expand
+    a small file into billions of values.
+    """
 
     def __init__(self, label: str, loader_cls: Any) -> None:
         self.label = label
         self.lines: dict[Loc, int] = {(): 1}
         self.problems: list[str] = []
         self._constructor = loader_cls("")
+        self._seen: set[int] = set()
+        self._repeats = 0
+        self._through: tuple[Loc, int] | None = None  # the field and line where the alias being expanded is used
 
     def build(self, node: yaml.Node, loc: Loc, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise RecursionError
+        if id(node) not in self._seen:
+            self._seen.add(id(node))
+        elif self._again(loc, _nearest_line(loc, self.lines)):
+            try:
+                return self._build(node, loc, depth)
+            finally:
+                self._through = None
+        return self._build(node, loc, depth)
+
+    def _again(self, loc: Loc, line: int) -> bool:
+        """Count a node reached once more, at ``loc``; True when it opens an alias's expansion."""
+        self._repeats += 1
+        if self._repeats > MAX_ALIASED:
+            at, line = self._through or (loc, line)
+            raise RunbookError([f"{self.label}:{line}: {_path(at)}: aliases expand to more than {MAX_ALIASED:,} "
+                                "values; write the values out instead of nesting aliases"])
+        if self._through is None:
+            self._through = (loc, line)
+            return True
+        return False
+
+    def _build(self, node: yaml.Node, loc: Loc, depth: int) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
@@ -133,17 +216,30 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node, loc)
+
+    def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        text = str(node.value)
+        if node.tag == "tag:yaml.org,2002:int" and len(text) > MAX_DIGITS:
+            return self._problem(node, loc, f"a number of {len(text.lstrip('+-')):,} digits is out of range")
         try:
-            return self._constructor.construct_object(node, deep=True)
+            value = self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError as err:
-            self.problems.append(f"{self.label}:{node.start_mark.line + 1}: {_path(loc)}: {err}".replace("\n", " "))
-            return None
+            return self._problem(node, loc, str(err).replace("\n", " "))
+        except Exception:  # a tagged scalar that is not what its tag says (`!!int x`, `!!timestamp 2024-13-45`)
+            return self._problem(node, loc, f"{_brief(text)} is not a valid {node.tag.rsplit(':', 1)[-1]}")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return self._problem(node, loc, "the number is out of range")
+        return value
+
+    def _problem(self, node: yaml.Node, loc: Loc, message: str) -> None:
+        self.problems.append(f"{self.label}:{node.start_mark.line + 1}: {_path(loc)}: {message}")
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc, depth: int, out: dict[Any, Any], explicit: set[Any]) -> None:
-        merges: list[yaml.Node] = []
+        merges: list[tuple[int, yaml.Node]] = []
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                merges.append(value_node)
+                merges.append((key_node.start_mark.line + 1, value_node))
                 continue
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
@@ -159,7 +255,7 @@ class _Builder:
             explicit.add(key)
             self.lines[(*loc, key)] = line
             out[key] = self.build(value_node, (*loc, key), depth + 1)
-        for merge in merges:  # `<<: *defaults` — explicit keys win, as YAML says
+        for line, merge in merges:  # `<<: *defaults` — explicit keys win, as YAML says
             sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
             for src in sources:
                 if not isinstance(src, yaml.MappingNode):
@@ -167,7 +263,13 @@ class _Builder:
                     self.problems.append(f"{self.label}:{line}: {_path(loc)}: `<<` must merge a mapping")
                     continue
                 extra: dict[Any, Any] = {}
-                self._mapping(src, loc, depth + 1, extra, explicit=set())
+                opened = id(src) in self._seen and self._again(loc, line)
+                self._seen.add(id(src))
+                try:
+                    self._mapping(src, loc, depth + 1, extra, explicit=set())
+                finally:
+                    if opened:
+                        self._through = None
                 for k, v in extra.items():
                     if k not in explicit:
                         explicit.add(k)
@@ -202,13 +304,15 @@ def _format(label: str, err: Any, lines: dict[Loc, int]) -> str:
     elif kind == "missing":
         msg = "required, but missing"
     elif kind == "literal_error":
-        msg = f"expected one of {ctx.get('expected', '')}, got {err['input']!r}"
+        msg = f"expected one of {ctx.get('expected', '')}, got {_brief(err['input'])}"
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
         msg = f"expected a mapping of keys, got {_brief(err['input'])}"
     elif kind.endswith("_type") or kind.endswith("_parsing"):
         msg = f"{_lower(err['msg'])}, got {_brief(err['input'])}"
     else:
         msg = _lower(err["msg"]).removeprefix("value error, ")
+    if len(msg) > 300:  # a key or value pasted by mistake: one readable line all the same
+        msg = msg[:297] + "..."
     # model-level checks (after validators) report on the model itself
     return f"{label}:{line}: {_path(loc)}: {msg}"
 
@@ -262,15 +366,44 @@ def _unwrap(annotation: Any) -> Any:
 # --- paths ------------------------------------------------------------------------------------
 
 
-def _resolve(file: Path, runbook: Runbook, text: str) -> LoadedRunbook:
+# Directories tether must never take as its state dir: the daemon makes it 0700 and fills it with its files.
+SYSTEM_DIRS = frozenset(map(Path, (
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt", "/proc",
+    "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/snap", "/run/user", "/usr/bin",
+    "/usr/lib", "/usr/local", "/usr/sbin", "/usr/share", "/var/cache", "/var/lib", "/var/log", "/var/run",
+    "/var/spool", "/var/tmp", "/Applications", "/Library", "/System", "/Users", "/Volumes", "/private",
+    "/private/etc", "/private/tmp", "/private/var",
+)))
+HOME_DIRS = ("", ".cache", ".config", ".local", ".local/share", ".local/state", ".ssh")
+
+
+def _resolve(file: Path, runbook: Runbook, text: str, label: str, lines: dict[Loc, int]) -> LoadedRunbook:
     def resolve(value: str) -> Path:
         return resolve_path(file.parent, value)
 
     host = runbook.host
     state = resolve(host.state_dir) if host.state_dir else default_state_dir()
+    if host.state_dir and _system_dir(state):
+        line = _nearest_line(("host", "state_dir"), lines)
+        plain = os.path.normpath(state)
+        said = _brief(host.state_dir) + ("" if host.state_dir == plain else f" (that is {plain})")
+        raise RunbookError([f"{label}:{line}: host.state_dir: {said} is a system or home directory; the daemon "
+                            "would make it private (0700) and fill it: name a directory of tether's own, like "
+                            "/var/lib/tether, or leave state_dir out for the default"])
     store = os.environ.get("TETHER_STORE") or host.store or f"sqlite:///{state / 'tether.db'}"
     workspaces = resolve(host.workspace_root) if host.workspace_root else file.parent / "workspaces"
-    return LoadedRunbook(file, runbook, StateDir(state), store, workspaces, text)
+    warnings = () if len(lines) > 1 else (  # not one key: an empty file, only comments, `null`, `{}`
+        f"{label}: the runbook is empty: no agents, no host settings; `tether init` writes a commented example",)
+    return LoadedRunbook(file, runbook, StateDir(state), store, workspaces, text, warnings)
+
+
+def _system_dir(path: Path) -> bool:
+    """``path`` (or where its links lead) is ``/``, a system directory, a home directory, or one of its dot dirs."""
+    home = Path(os.path.expanduser("~"))
+    for p in {Path(os.path.normpath(path)), path.resolve()}:
+        if p in SYSTEM_DIRS or p.parent == Path("/home") or any(p == home / d for d in HOME_DIRS):
+            return True
+    return False
 
 
 def line_of(loaded: LoadedRunbook, *loc: str) -> int:

@@ -22,15 +22,28 @@ from tether.vocabulary import ACTION_CLASSES, DEFAULT_VERDICTS, NEVER_ALLOW
 
 SECRET_SCHEMES = ("keyring:", "file:", "env:", "credential:")
 AGENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_DURATION = 3650 * 86400.0  # ten years: longer is a typo, and would overflow timers and dates
+MAX_COUNT = 10**15  # tokens, restarts: any real amount, and exact in a float
+MAX_INT64 = 2**63 - 1  # bytes: what SQLite and the OS take
+
+
+def _shown(value: Any) -> str:
+    """``value`` as an error message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _duration(value: Any) -> float:
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError:
         raise PydanticCustomError(
-            "duration", 'expected a duration like "30s", "250ms" or "5m", got {got}', {"got": repr(value)}
+            "duration", 'expected a duration like "30s", "250ms" or "5m", got {got}', {"got": _shown(value)}
         ) from None
+    if not seconds <= MAX_DURATION:  # also NaN
+        raise PydanticCustomError("duration", "expected a duration of at most 3650d (ten years), got {got}",
+                                  {"got": _shown(value)})
+    return seconds
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
@@ -64,13 +77,13 @@ def _signal_name(value: Any) -> str:
         name = "SIG" + name
     if not isinstance(getattr(_signal, name, None), _signal.Signals):
         raise PydanticCustomError(
-            "signal", "expected a signal name like SIGTERM or SIGINT, got {got}", {"got": repr(value)}
+            "signal", "expected a signal name like SIGTERM or SIGINT, got {got}", {"got": _shown(value)}
         )
     return name
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Person(Strict):
@@ -109,13 +122,13 @@ class Heartbeat(Strict):
 
 class Backoff(Strict):
     base: Duration = 1.0
-    factor: float = Field(default=2.0, ge=1.0)
+    factor: float = Field(default=2.0, ge=1.0, le=100.0)
     cap: Duration = 300.0
     jitter: float = Field(default=0.1, ge=0.0, le=1.0)
 
 
 class Crashloop(Strict):
-    limit: int = Field(default=5, ge=1)
+    limit: int = Field(default=5, ge=1, le=MAX_COUNT)
     window: Duration = 600.0
 
 
@@ -167,8 +180,8 @@ class KillSwitch(Strict):
 
 
 class Budgets(Strict):
-    tokens_per_day: int | None = Field(default=None, ge=0)
-    usd_per_day: float | None = Field(default=None, ge=0)
+    tokens_per_day: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    usd_per_day: float | None = Field(default=None, ge=0, le=MAX_COUNT)
 
 
 class Gate(Strict):
@@ -230,7 +243,7 @@ class Notify(Strict):
 class Retention(Strict):
     events: Duration = 30 * 86400.0
     logs: Duration = 14 * 86400.0
-    log_file_size: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_file_size: int = Field(default=10 * 1024 * 1024, ge=1024, le=MAX_INT64)
 
 
 def _url_or_ref(value: Any) -> Any:
@@ -283,15 +296,15 @@ class Host(Strict):
     tls: Tls | None = None
     probes: tuple[str, ...] = ()  # endpoints agents depend on: tcp://HOST:PORT or http(s)://... (never ping)
     probe_interval: Duration = 60.0
-    disk_low_bytes: int = Field(default=1024**3, ge=0)  # free space under this opens a disk.low incident
+    disk_low_bytes: int = Field(default=1024**3, ge=0, le=MAX_INT64)  # free space under this: a disk.low incident
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        if not sep or not host or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
             raise PydanticCustomError(
-                "listen", "expected HOST:PORT like 127.0.0.1:7717, got {got}", {"got": repr(value)}
+                "listen", "expected HOST:PORT like 127.0.0.1:7717, got {got}", {"got": _shown(value)}
             )
         return value
 
@@ -300,7 +313,7 @@ class Host(Strict):
     def _store(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise PydanticCustomError(
-                "store", "expected sqlite:///PATH or postgresql://..., got {got}", {"got": repr(value)}
+                "store", "expected sqlite:///PATH or postgresql://..., got {got}", {"got": _shown(value)}
             )
         return value
 

@@ -20,9 +20,10 @@ def example_text() -> str:
 @click.argument("path", default=RUNBOOK_NAME, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: str, force: bool) -> None:
-    """Write a commented example runbook to PATH (default ./tether.yaml)."""
+    """Write a commented example runbook to PATH (default ./tether.yaml); an existing blank file is replaced."""
     target = Path(path)
-    if target.exists() and not force:
+    blank = target.is_file() and target.stat().st_size < 4096 and not target.read_bytes().strip()
+    if target.exists() and not force and not blank:
         raise UsageError(f"{path}: already exists; pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(example_text(), encoding="utf-8")
@@ -49,5 +50,5 @@ def check(obj: Context, path: str | None) -> None:
     if errors:
         raise RunbookError(errors)
     click.echo(summarise(loaded))
-    for warning in warnings:
+    for warning in (*loaded.warnings, *warnings):
         click.echo(f"warning: {warning}", err=True)
