@@ -409,3 +409,12 @@ def test_decide_on_any_classification(
     if any(r.protected and r.op in ("write", "delete", "exec", "") for r in resources):
         assert d.verdict in ("ask", "block")
 
+
+def test_a_path_with_a_nul_byte_is_outside_scope_not_a_crash(loaded: LoadedRunbook) -> None:
+    """A resource may carry any string; os.path.realpath raises on a NUL byte (found by hypothesis)."""
+    spec = loaded.runbook.agents["a"]
+    scope = Scope.of(spec, loaded.agent_cwd("a"), loaded.resolve)
+    for op in ("read", "write", "delete", "exec", ""):
+        c = Classification((Action("repo.read", "x"),), (Resource("path", "notes\x00/x", op),), True)
+        d = decide(c, spec, scope)
+        assert d.verdict == "block" and "scope.outside" in d.classes, (op, d)

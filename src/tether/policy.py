@@ -160,6 +160,9 @@ def decide(
 def _scope_findings(resources: Iterable[Resource], scope: Scope) -> Iterable[tuple[str, str]]:
     for r in resources:
         if r.kind == "path":
+            if "\x00" in r.value:  # no file has such a name: whatever sent it is not what it seems
+                yield "scope.outside", f"{r.op or 'use'} of a path with a NUL byte"
+                continue
             if r.value in HARMLESS_PATHS or scope.path_inside(r.value):
                 continue
             writes = r.op in ("write", "delete", "exec")
