@@ -160,6 +160,9 @@ class AgentSupervisor:
         supervise in a thread of its own. ``fresh``: a changed definition (reload) starts at once."""
         self.held = held
         self._restart_now = fresh
+        from tether.killswitch import arm
+
+        arm(self.state, self.name)  # the spare kill files: a kill on a full disk needs them (best effort)
         handle = process.adopt(self.run_dir)
         self._seen_run = handle is not None
         if handle is not None and not handle.running() and handle.exit_status() is None:
@@ -249,6 +252,8 @@ class AgentSupervisor:
             return False
         if self._stop.is_set():
             self._flush()
+            if self._stop_agent:  # what earlier runs left (setsid descendants of a crashed run) goes too
+                process.kill_tree(self.run_dir, self.spec.kill.signal, self.spec.kill.grace)
             return True
         if self._blocked() is not None:
             self._flush()

@@ -79,14 +79,15 @@ class AgentCgroup:
         return self.path.is_dir()
 
     def pids(self) -> set[int]:
-        """Every process in the group (all directories: they should agree)."""
+        """Every process in the group and in any group made inside it (all directories: they should agree)."""
         result: set[int] = set()
         for d in self.dirs:
-            try:
-                text = (d / "cgroup.procs").read_text()
-            except OSError:
-                continue
-            result.update(int(line) for line in text.split() if line.isdigit())
+            for folder in [d, *_subgroups(d)]:
+                try:
+                    text = (folder / "cgroup.procs").read_text()
+                except OSError:
+                    continue
+                result.update(int(line) for line in text.split() if line.isdigit())
         return result
 
     def add(self, pid: int) -> None:
@@ -114,6 +115,10 @@ class AgentCgroup:
 
     def freeze(self, timeout: float = 1.0) -> bool:
         """Stop every member (no forks, no exits) until ``thaw``; True once the kernel reports it frozen."""
+        return bool(freeze_all([self], timeout))
+
+    def ask_freeze(self) -> bool:
+        """Ask the kernel to freeze the group (``freeze_all`` waits for it); False when it cannot."""
         if not self.can_freeze:
             return False
         try:
@@ -123,15 +128,7 @@ class AgentCgroup:
                 (self.freezer / "freezer.state").write_text("FROZEN\n")
         except OSError:
             return False
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.frozen():
-                return True
-            time.sleep(0.005)
-        if self.frozen():
-            return True
-        self.thaw()  # never leave a group half-frozen behind
-        return False
+        return True
 
     def thaw(self) -> None:
         with contextlib.suppress(OSError):
@@ -157,19 +154,21 @@ class AgentCgroup:
         return True
 
     def remove(self, timeout: float = 1.0) -> bool:
-        """Remove the group's directories once empty; True when none is left. Never removes a populated group."""
+        """Remove the group's directories (and groups made inside them) once empty; True when none is left.
+        Never removes a populated group."""
         deadline = time.monotonic() + timeout
         while True:
             busy = False
             for d in self.dirs:
-                try:
-                    os.rmdir(d)
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    if exc.errno != errno.EBUSY:
-                        return False
-                    busy = True
+                for folder in [*_subgroups(d), d]:  # the innermost first
+                    try:
+                        os.rmdir(folder)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        if exc.errno != errno.EBUSY:
+                            return False
+                        busy = True
             if not busy:
                 return True
             if time.monotonic() >= deadline:
@@ -192,6 +191,31 @@ class AgentCgroup:
             raise ValueError(f"bad cgroup version {version!r}")
         freezer = data.get("freezer")
         return cls(version, Path(data["path"]), None if freezer is None else Path(freezer))
+
+
+def _subgroups(folder: Path) -> list[Path]:
+    """The groups made inside ``folder`` (an agent running as root may make some), innermost first."""
+    found: list[Path] = []
+    for top, _dirs, _files in os.walk(folder, topdown=False):
+        if top != str(folder):
+            found.append(Path(top))
+    return found
+
+
+def freeze_all(groups: list[AgentCgroup], timeout: float = 1.0) -> list[AgentCgroup]:
+    """Freeze every group at once (each stops forking and exiting) and wait for the kernel; return those
+    frozen. A group that did not report frozen in time is thawed again (never left half-frozen)."""
+    asked = [g for g in groups if g.ask_freeze()]
+    deadline = time.monotonic() + timeout
+    waiting = list(asked)
+    while waiting and time.monotonic() < deadline:
+        waiting = [g for g in waiting if not g.frozen()]
+        if waiting:
+            time.sleep(0.005)
+    late = [g for g in waiting if not g.frozen()]
+    for g in late:
+        g.thaw()
+    return [g for g in asked if g not in late]
 
 
 def create(agent: str, instance: str, prefer: Preference = "auto") -> AgentCgroup | None:

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,13 +140,22 @@ def children_map() -> dict[int, list[int]]:
 
 
 def pids_with_env(key: str, value: str) -> list[int]:
-    """PIDs whose *initial* environment (as exec'd) holds ``key=value`` exactly.
+    """PIDs whose *initial* environment (as exec'd) holds ``key=value`` exactly (see ``env_matches``)."""
+    return sorted(env_matches(key, {value}))
+
+
+def env_matches(key: str, values: Collection[str]) -> dict[int, str]:
+    """PID -> the value of ``key`` for every process whose *initial* environment (as exec'd) holds
+    ``key=V`` exactly, for V in ``values`` (one scan for them all).
 
     Linux reads ``/proc/PID/environ`` (root reads every process; others only their own). A process that
     execs with a cleared environment is not found: the cgroup is the complete answer where one exists.
     """
-    needle = f"{key}={value}".encode()
-    found: list[int] = []
+    if not values:
+        return {}
+    prefix = f"{key}=".encode()
+    wanted = {prefix + v.encode() for v in values}
+    found: dict[int, str] = {}
     if IS_LINUX:
         for pid in all_pids():
             try:
@@ -154,17 +163,22 @@ def pids_with_env(key: str, value: str) -> list[int]:
                     data = f.read()
             except OSError:
                 continue
-            if needle in data and needle in data.split(b"\0"):
-                found.append(pid)
+            if prefix not in data:
+                continue
+            for item in data.split(b"\0"):
+                if item in wanted:
+                    found[pid] = item[len(prefix):].decode()
+                    break
         return found
     import psutil  # macOS (untested): psutil reads other users' environments only as root.
 
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get(key) == value:
-                found.append(proc.pid)
+            got = proc.environ().get(key)
         except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
             continue
+        if got is not None and got in values:
+            found[proc.pid] = got
     return found
 
 

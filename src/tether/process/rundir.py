@@ -11,6 +11,11 @@ daemon and no store:
 ``killed``      ``SIGNAME EPOCH`` written by ``kill_run`` before signalling (tells a kill from a crash)
 ``keeper.log``  the keeper's own stderr (only the keeper's errors; the agent logs to the log dir)
 ``spawn.lock``  held by ``spawn`` so two spawns of one run folder cannot race
+``runs``        one JSON line per run started in this folder (instance, cgroup, start), appended by
+                ``write_run_info``: a run's escaped descendants (``setsid``, double fork) outlive it, and the
+                kill finds them through its instance and cgroup after ``run.json`` names a newer run. Runs whose
+                cgroup is gone (empty, so removed) are dropped; of runs without a cgroup the last ``KEEP_RUNS``
+                are kept
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ EXIT = "exit"
 KILLED = "killed"
 KEEPER_LOG = "keeper.log"
 SPAWN_LOCK = "spawn.lock"
+RUNS = "runs"
+KEEP_RUNS = 128  # earlier runs without a cgroup remembered for the environment scan
 
 # Files of a previous run that a new spawn clears (``run.json`` is overwritten, ``keeper.log`` appended).
 STALE = (KEEPER_PID, AGENT_PID, EXIT, KILLED, KEEPER_PID + ".tmp", AGENT_PID + ".tmp", EXIT + ".tmp")
@@ -85,7 +92,75 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
+    """Record the run about to start: ``run.json``, and a line in ``runs`` (see the module doc)."""
     write_atomic(run_dir / RUN_JSON, json.dumps(info.to_dict(), indent=2) + "\n")
+    remember_run(run_dir, info)
+
+
+def _run_line(info: RunInfo) -> str:
+    cg = None if info.cgroup is None else info.cgroup.to_dict()
+    return json.dumps({"instance": info.instance, "cgroup": cg, "started_at": info.started_at}) + "\n"
+
+
+def remember_run(run_dir: Path, info: RunInfo) -> None:
+    """Append the run to ``runs`` (no fsync: a lost line only loses a run that had no time to escape);
+    once it grows past ``2 * KEEP_RUNS`` lines, keep only the runs that may still hold processes."""
+    path = run_dir / RUNS
+    with open(path, "a+") as f:
+        f.write(_run_line(info))
+        f.seek(0)
+        lines = f.read().count("\n")
+    if lines > 2 * KEEP_RUNS:
+        prune_runs(run_dir)
+
+
+def read_runs(run_dir: Path) -> list[RunInfo]:
+    """Every run recorded in ``runs`` (oldest first) and the current one from ``run.json``, each once."""
+    runs: dict[str, RunInfo] = {}
+    try:
+        lines = (run_dir / RUNS).read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            data = json.loads(line)
+            cg = data.get("cgroup")
+            runs[str(data["instance"])] = RunInfo(
+                agent="", instance=str(data["instance"]), argv=[], log_dir=run_dir,
+                cgroup=None if cg is None else AgentCgroup.from_dict(cg),
+                started_at=float(data.get("started_at", 0.0)),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # a line cut short by a crash or a full disk
+    current = read_run_info(run_dir)
+    if current is not None:
+        runs.pop(current.instance, None)
+        runs[current.instance] = current
+    return list(runs.values())
+
+
+def prune_runs(run_dir: Path) -> None:
+    """Rewrite ``runs`` with the runs that may still hold processes: those whose cgroup still exists (an
+    empty one is removed here) and the last ``KEEP_RUNS`` without a cgroup; the current run always."""
+    from tether.atomic import write_atomic as replace
+
+    runs = read_runs(run_dir)
+    current = runs[-1].instance if (run_dir / RUN_JSON).exists() and runs else None
+    keep: list[RunInfo] = []
+    plain = 0
+    for info in reversed(runs):
+        if info.instance == current:
+            keep.append(info)
+        elif info.cgroup is not None:
+            if info.cgroup.exists() and not info.cgroup.remove(timeout=0):
+                keep.append(info)
+        elif plain < KEEP_RUNS:
+            plain += 1
+            keep.append(info)
+    try:
+        replace(run_dir / RUNS, "".join(_run_line(i) for i in reversed(keep)))
+    except OSError:
+        pass  # a full disk: the longer list is still right
 
 
 def read_run_info(run_dir: Path) -> RunInfo | None:

@@ -1,19 +1,23 @@
-"""Find and stop an agent's whole process tree — with or without a daemon.
+"""Find and stop an agent's whole process tree — every run of it, with or without a daemon.
 
-``kill_run(run_dir)`` needs nothing but the run folder (``run.json``, ``keeper.pid``, ``agent.pid``), so
-``tether kill`` works while the daemon is dead or SIGSTOPped. It calls ``kill_tree``, which:
+``kill_run(run_dir)`` needs nothing but the run folder (``run.json``, ``runs``, ``keeper.pid``, ``agent.pid``),
+so ``tether kill`` works while the daemon is dead or SIGSTOPped. What belongs to the agent is what any run
+recorded in the folder left alive: the current run's agent, every recorded run's cgroup, every process
+whose environment holds one of those runs' ``TETHER_INSTANCE`` (descendants that called ``setsid`` or
+double-forked, also where there is no cgroup), and the descendants of all of these. The kill:
 
-1. freezes the run's cgroup (when one exists and the caller is not inside it) so nothing forks meanwhile;
-2. signals the agent's process group, then every process found by (a) the cgroup, (b) a scan for
-   ``TETHER_INSTANCE=<instance>`` in each process's environment (finds descendants that called ``setsid``
-   or double-forked when there is no cgroup), (c) the descendants of everything found so far; thaws;
+1. freezes those cgroups (each one the caller is not inside) so nothing forks or exits meanwhile; with a
+   ``mark`` callback (the kill switch) the processes outside a frozen group are SIGSTOPped too, then
+   ``mark()`` runs: nothing of the agent can end, so nothing can restart it, before its kill file exists;
+2. signals the agent's process group, then every process found; thaws (and SIGCONTs what it stopped);
 3. waits up to ``grace`` seconds, signalling newcomers, then SIGKILLs whatever remains (``cgroup.kill``
    on cgroup v2) and waits briefly for it to go;
-4. removes the cgroup when empty and reports what was signalled and what survived (normally nothing).
+4. removes every empty cgroup of the agent's runs and reports what it found, what it signalled and what
+   survived, and whether the run folder said the agent was running (``expected``) when nothing was found.
 
 Only processes verified by identity (boot id + start time), cgroup membership, environment or descent from
 a verified process are signalled, each through a pidfd so a PID reused meanwhile is never hit; never PID
-0 or 1, the caller itself, or the keeper (it must live on to record the exit status).
+0 or 1, the caller itself, or the current keeper (it must live on to record the exit status).
 """
 
 from __future__ import annotations
@@ -22,17 +26,31 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
+from tether.process import cgroup as cgroups
 from tether.process import platform
 from tether.process.cgroup import AgentCgroup
 from tether.process.identity import ProcessId, read_pid_file
-from tether.process.rundir import AGENT_PID, KEEPER_PID, mark_killed, read_exit, read_run_info
+from tether.process.rundir import (
+    AGENT_PID,
+    KEEPER_PID,
+    mark_killed,
+    prune_runs,
+    read_exit,
+    read_run_info,
+    read_runs,
+)
 
 INSTANCE_VAR = "TETHER_INSTANCE"
 KILL_WAIT = 2.0  # how long to wait for SIGKILLed processes to disappear
+STOP_ROUNDS = 20  # SIGSTOP passes (each catches what the last one's stragglers forked)
+SETTLE = 1.0  # how long an agent that just ended may take its keeper to record it
+
+Mark = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,17 @@ class RunIdentities:
 class Found:
     ident: ProcessId
     source: str  # "agent" | "cgroup" | "env" | "descendant"
+    run: str | None = None  # the instance it belongs to, when known
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What belongs to one agent: the current run's identities, and every recorded run's instance and cgroup."""
+
+    ids: RunIdentities
+    instances: frozenset[str] = frozenset()
+    groups: dict[str, AgentCgroup] = field(default_factory=dict)  # instance -> its cgroup
+    current: str | None = None  # the current run's instance (the agent's own)
 
 
 @dataclass
@@ -54,15 +83,21 @@ class KillReport:
     group: int | None = None  # the process group signalled with killpg, if any
     escalated: list[int] = field(default_factory=list)  # still alive after grace: got SIGKILL
     survivors: list[int] = field(default_factory=list)  # still alive at the end (should be empty)
-    cgroup: str | None = None
+    runs: list[str] = field(default_factory=list)  # the runs (instances) that had a process found
+    cgroup: str | None = None  # the current run's cgroup
+    cgroups: int = 0  # cgroups of the agent's runs that existed
+    cgroups_left: list[str] = field(default_factory=list)  # of those, the ones still there at the end
     froze: bool = False
+    stopped: int = 0  # processes SIGSTOPped before the mark (outside a frozen cgroup)
     cgroup_removed: bool = False
+    expected: bool = False  # the run folder says the agent runs (no exit recorded for its current run)
     elapsed: float = 0.0
     note: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.survivors
+        """Nothing survived, and the agent was not recorded as running with nothing of it found."""
+        return not self.survivors and not (self.expected and not self.signalled)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,9 +106,14 @@ class KillReport:
             "group": self.group,
             "escalated": self.escalated,
             "survivors": self.survivors,
+            "runs": self.runs,
             "cgroup": self.cgroup,
+            "cgroups": self.cgroups,
+            "cgroups_left": self.cgroups_left,
             "froze": self.froze,
+            "stopped": self.stopped,
             "cgroup_removed": self.cgroup_removed,
+            "expected": self.expected,
             "elapsed": round(self.elapsed, 3),
             "note": self.note,
         }
@@ -89,26 +129,33 @@ def _protected(ids: RunIdentities) -> set[int]:
 def find_tree(
     ids: RunIdentities, instance: str | None, cgroup: AgentCgroup | None = None, *, scan_env: bool = True
 ) -> dict[int, Found]:
-    """Every live (non-zombie) process of the run, each with its identity and how it was found."""
+    """Every live (non-zombie) process of one run, each with its identity and how it was found."""
+    groups = {} if cgroup is None else {instance or "": cgroup}
+    return _find(Scope(ids, frozenset([instance] if instance else []), groups, instance), scan_env)
+
+
+def _find(scope: Scope, scan_env: bool = True) -> dict[int, Found]:
+    """Every live (non-zombie) process of every run in ``scope``."""
+    ids = scope.ids
     protected = _protected(ids)
     found: dict[int, Found] = {}
 
-    def add(pid: int, source: str, ident: ProcessId | None = None) -> None:
+    def add(pid: int, source: str, run: str | None, ident: ProcessId | None = None) -> None:
         if pid in protected or pid in found:
             return
         ident = ident if ident is not None else ProcessId.of(pid)
         if ident is None or platform.is_zombie(pid):
             return
-        found[pid] = Found(ident, source)
+        found[pid] = Found(ident, source, run)
 
     if ids.agent is not None and ids.agent.alive():
-        add(ids.agent.pid, "agent", ids.agent)
-    if cgroup is not None:
-        for pid in sorted(cgroup.pids()):
-            add(pid, "cgroup")
-    if scan_env and instance:
-        for pid in platform.pids_with_env(INSTANCE_VAR, instance):
-            add(pid, "env")
+        add(ids.agent.pid, "agent", scope.current, ids.agent)
+    for run, group in scope.groups.items():
+        for pid in sorted(group.pids()):
+            add(pid, "cgroup", run or None)
+    if scan_env and scope.instances:
+        for pid, run in sorted(platform.env_matches(INSTANCE_VAR, scope.instances).items()):
+            add(pid, "env", run)
     if found:
         children = platform.children_map()
         queue = list(found)
@@ -116,7 +163,7 @@ def find_tree(
             parent = queue.pop()
             for child in children.get(parent, []):
                 if child not in found and child not in protected:
-                    add(child, "descendant")
+                    add(child, "descendant", found[parent].run)
                     if child in found:
                         queue.append(child)
     return found
@@ -132,6 +179,8 @@ def _send(report: KillReport, tracked: dict[int, ProcessId], targets: dict[int, 
         if platform.send_signal(pid, sig, f.ident.alive):
             tracked[pid] = f.ident
             report.signalled.setdefault(pid, f.source)
+            if f.run is not None and f.run not in report.runs:
+                report.runs.append(f.run)
             if _needs_cont(sig):
                 platform.send_signal(pid, signal.SIGCONT, f.ident.alive)
 
@@ -161,53 +210,71 @@ def kill_tree(
     *,
     use_cgroup: bool = True,
     scan_env: bool = True,
+    mark: Mark | None = None,
 ) -> KillReport: ...
 
 
 def kill_tree(target: RunIdentities | Path | str, *args: Any, **kwargs: Any) -> KillReport:
-    """Stop a run's whole tree. Two forms:
+    """Stop a whole tree. Two forms:
 
-    - ``kill_tree(identities, instance, signal_name, grace, cgroup=..., scan_env=...)``: from identities
-      (see ``_kill_identities``);
-    - ``kill_tree(run_dir, signal_name, grace)``: from a run folder's files, the same as ``kill_run``.
+    - ``kill_tree(identities, instance, signal_name, grace, cgroup=..., scan_env=...)``: one run, from
+      its identities;
+    - ``kill_tree(run_dir, signal_name, grace)``: every run recorded in a run folder, the same as ``kill_run``.
     """
     if isinstance(target, RunIdentities):
-        return _kill_identities(target, *args, **kwargs)
+        instance, *rest = args
+        cgroup = kwargs.pop("cgroup", None)
+        groups = {} if cgroup is None else {instance or "": cgroup}
+        return _kill(Scope(target, frozenset([instance] if instance else []), groups, instance), *rest, **kwargs)
     return kill_run(Path(target), *args, **kwargs)
 
 
-def _kill_identities(
-    identities: RunIdentities,
-    instance: str | None,
+def _kill(
+    scope: Scope,
     signal_name: str | int = "TERM",
     grace: float = 10.0,
     *,
-    cgroup: AgentCgroup | None = None,
     scan_env: bool = True,
     poll: float = 0.05,
+    mark: Mark | None = None,
 ) -> KillReport:
-    """Send ``signal_name`` to the run's whole tree, SIGKILL what is left after ``grace`` s; see module doc.
-
-    ``cgroup=None`` disables the cgroup path, ``scan_env=False`` the environment scan.
-    """
+    """Send ``signal_name`` to every run's whole tree, SIGKILL what is left after ``grace`` s; see module doc."""
     sig = platform.parse_signal(signal_name)
     started = time.monotonic()
     me = os.getpid()
-    cg = cgroup if cgroup is not None and cgroup.exists() else None
+    groups = {run: g for run, g in scope.groups.items() if g.exists()}
     # Never freeze or cgroup.kill a group the caller is in (it would freeze or kill itself).
-    cg_usable = cg is not None and me not in cg.pids()
-    report = KillReport(signal=sig.name, cgroup=None if cg is None else str(cg.path))
+    usable = [g for g in groups.values() if me not in g.pids()]
+    own = groups.get(scope.current or "")
+    report = KillReport(signal=sig.name, cgroup=None if own is None else str(own.path), cgroups=len(groups))
+    scope = Scope(scope.ids, scope.instances, groups, scope.current)
     tracked: dict[int, ProcessId] = {}
+    stopped: dict[int, ProcessId] = {}
 
     def find() -> dict[int, Found]:
-        return find_tree(identities, instance, cg, scan_env=scan_env)
+        return _find(scope, scan_env)
 
-    # 1. freeze, signal everything found, thaw
-    froze = cg is not None and cg_usable and cg.freeze()
-    report.froze = froze
+    # 1. freeze (and mark), signal everything found, thaw
+    frozen = cgroups.freeze_all(usable)
+    report.froze = bool(frozen)
     try:
         targets = find()
-        agent = identities.agent
+        if mark is not None:
+            in_frozen = set[int]().union(*(g.pids() for g in frozen))
+            for _ in range(STOP_ROUNDS):  # stop what a frozen group does not hold: it can fork no more
+                loose = {p: f for p, f in targets.items() if p not in in_frozen and p not in stopped}
+                if not loose:
+                    break
+                for pid, f in loose.items():
+                    if platform.send_signal(pid, signal.SIGSTOP, f.ident.alive):
+                        stopped[pid] = f.ident
+                targets = find()
+            report.stopped = len(stopped)
+            try:
+                mark()
+            except Exception as err:  # the mark is the caller's; the kill goes on whatever became of it
+                report.note = f"marking failed: {err}"
+        agent = scope.ids.agent
         if (
             agent is not None
             and agent.alive()
@@ -229,20 +296,25 @@ def _kill_identities(
                 f = targets.pop(pid)
                 tracked[pid] = f.ident
                 report.signalled[pid] = f.source
-        if sig == signal.SIGKILL and cg is not None and cg_usable:
-            cg.kill()
+                if f.run is not None and f.run not in report.runs:
+                    report.runs.append(f.run)
+        if sig == signal.SIGKILL:
+            for g in usable:
+                g.kill()
         _send(report, tracked, targets, sig)
     finally:
-        if froze and cg is not None:
-            cg.thaw()
+        for g in frozen:
+            g.thaw()
+        for pid, ident in stopped.items():  # sent after the signal: a pending SIGTERM is delivered now
+            platform.send_signal(pid, signal.SIGCONT, ident.alive)
 
     # 2. grace: wait, signalling newcomers (forked while the signal was handled)
     deadline = started + grace
     while True:
-        current = find()
-        newcomers = {p: f for p, f in current.items() if not f.ident.same_process(tracked.get(p))}
+        current_found = find()
+        newcomers = {p: f for p, f in current_found.items() if not f.ident.same_process(tracked.get(p))}
         _send(report, tracked, newcomers, sig)
-        if not current and not _alive(tracked):
+        if not current_found and not _alive(tracked):
             break
         if time.monotonic() >= deadline:
             break
@@ -252,26 +324,29 @@ def _kill_identities(
     remaining = find()
     if remaining or _alive(tracked):
         report.escalated = sorted(set(remaining) | set(_alive(tracked)))
-        killed_group = cg is not None and cg_usable and cg.kill()
-        froze = not killed_group and cg is not None and cg_usable and cg.freeze()
+        killable = [g for g in usable if g.kill()]
+        frozen = cgroups.freeze_all([g for g in usable if g not in killable])
         try:
             for pid in _alive(tracked):
                 platform.send_signal(pid, signal.SIGKILL, tracked[pid].alive)
             _send(report, tracked, remaining, signal.SIGKILL)
         finally:
-            if froze and cg is not None:
-                cg.thaw()
+            for g in frozen:
+                g.thaw()
         kill_deadline = time.monotonic() + KILL_WAIT
         while True:
-            current = find()
-            _send(report, tracked, current, signal.SIGKILL)
-            if (not current and not _alive(tracked)) or time.monotonic() >= kill_deadline:
+            current_found = find()
+            _send(report, tracked, current_found, signal.SIGKILL)
+            if (not current_found and not _alive(tracked)) or time.monotonic() >= kill_deadline:
                 break
             time.sleep(0.02)
 
     report.survivors = sorted(set(_alive(tracked)) | set(find()))
-    if cg is not None and not report.survivors:
-        report.cgroup_removed = cg.remove(timeout=0.5)
+    if not report.survivors:
+        for g in groups.values():
+            g.remove(timeout=0.5 if g is own else 0.1)
+    report.cgroups_left = sorted(str(g.path) for g in groups.values() if g.exists())
+    report.cgroup_removed = own is not None and not own.exists()
     report.elapsed = time.monotonic() - started
     return report
 
@@ -283,25 +358,45 @@ def kill_run(
     *,
     use_cgroup: bool = True,
     scan_env: bool = True,
+    mark: Mark | None = None,
 ) -> KillReport:
-    """Stop the run recorded in ``run_dir`` using only its files (no daemon, no store).
+    """Stop every run recorded in ``run_dir`` using only its files (no daemon, no store).
 
     Writes ``killed`` in the run folder first (when the agent is alive), so the exit status ``128+N`` the
-    keeper records next can be told from a crash. A folder with no run in it gives an empty report with a
-    ``note``; without ``run.json`` (only pid files) the agent's identity and descendants are still used.
+    keeper records next can be told from a crash. ``mark`` is called exactly once, while the agent's
+    processes are frozen (see the module doc), also when nothing of the agent runs. A folder with no run
+    in it gives an empty report with a ``note``; without ``run.json`` (only pid files) the agent's identity
+    and descendants are still used.
     """
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
+    runs = read_runs(run_dir)
     ids = RunIdentities(keeper=read_pid_file(run_dir / KEEPER_PID), agent=read_pid_file(run_dir / AGENT_PID))
-    if info is None and ids.agent is None:
-        return KillReport(signal=platform.parse_signal(signal_name).name, note=f"no agent run recorded in {run_dir}")
-    if read_exit(run_dir) is None and (ids.agent is not None and ids.agent.alive()):
-        mark_killed(run_dir, platform.parse_signal(signal_name))
-    return _kill_identities(
+    sig = platform.parse_signal(signal_name)
+    if not runs and ids.agent is None:
+        if mark is not None:
+            mark()
+        return KillReport(signal=sig.name, note=f"no agent run recorded in {run_dir}")
+    expected = info is not None and read_exit(run_dir) is None
+    if expected and ids.agent is not None and ids.agent.alive():
+        mark_killed(run_dir, sig)
+    scope = Scope(
         ids,
+        frozenset(r.instance for r in runs),
+        {r.instance: r.cgroup for r in runs if r.cgroup is not None and use_cgroup},
         None if info is None else info.instance,
-        signal_name,
-        grace,
-        cgroup=info.cgroup if info is not None and use_cgroup else None,
-        scan_env=scan_env,
     )
+    report = _kill(scope, sig, grace, scan_env=scan_env, mark=mark)
+    if expected and not report.signalled:  # it may have just ended: give its keeper a moment to say so
+        keeper = ids.keeper
+        deadline = time.monotonic() + SETTLE
+        while read_exit(run_dir) is None and keeper is not None and keeper.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        expected = read_exit(run_dir) is None
+    report.expected = expected
+    if expected and not report.signalled:
+        report.note = (f"run {info.instance if info else '?'} is recorded as running in {run_dir} (no exit "
+                       "status), but no process of it was found")
+    with contextlib.suppress(OSError):
+        prune_runs(run_dir)
+    return report

@@ -39,26 +39,71 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
         if spec is None:
             raise NotFound(f"no agent named {name!r} in {obj.loaded.path}")
         specs.append((name, spec))
-    if all_:
-        engage_all(obj.state, reason)
+    if all_ and engage_all(obj.state, reason) is None:
+        click.echo(f"the global kill file could not be made in {obj.state.root}; each agent is killed", err=True)
+    problems = []
     for name, spec in specs:
         ran_here = obj.state.agent_dir(name).exists()
         # the store is opened in the recording thread: a hung daemon may hold its write lock
         got = kill_agent(obj.state, name, spec.kill, reason, store=lambda: obj.store())
+        if got["marked"] is None:  # no kill file (a full disk): the live daemon holds it killed instead
+            got["told"] = _tell_daemon(obj, name, reason)
         click.echo(kill_message(obj, name, got, ran_here))
+        problem = kill_problem(name, got)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise TetherError("; ".join(problems))
+
+
+def _tell_daemon(obj: Context, name: str, reason: str | None) -> bool:
+    """Ask the live daemon (over its socket) to hold NAME killed; False when none answers."""
+    from tether.cli.client import call
+
+    try:
+        call(obj.state, "POST", f"/v1/agents/{name}/kill", {"reason": reason}, timeout=ANSWER_S * 4)
+    except TetherError:
+        return False
+    return True
 
 
 def kill_message(obj: Context, name: str, got: dict[str, Any], ran_here: bool) -> str:
-    """What the kill did, as it was: how many processes it signalled, or that there were none, or that
-    AGENT never ran with this state directory (a kill file in the wrong one stops nothing)."""
+    """What the kill did, as it was: what it found and signalled (and in how many runs), what survived,
+    or that nothing was running, or that AGENT never ran with this state directory (a kill file in the
+    wrong one stops nothing); and where the kill file could not be made, who holds it killed instead."""
+    line = _kill_line(obj, name, got, ran_here)
+    if got.get("marked") is None:
+        line += " (no kill file could be made: " + (
+            "the daemon holds it killed until it restarts)" if got.get("told") else "nothing keeps it from a restart)")
+    return line
+
+
+def _kill_line(obj: Context, name: str, got: dict[str, Any], ran_here: bool) -> str:
     lift = f"`tether resume {name}` lifts it"
     if got["signalled"]:
-        note = f"; {len(got['survivors'])} survived" if got["survivors"] else ""
-        return f"{name}: killed ({len(got['signalled'])} process(es) signalled{note}); {lift}"
+        runs = f" of {got['runs']} runs" if got.get("runs", 1) > 1 else ""
+        forced = f", {len(got['escalated'])} SIGKILLed after the grace" if got["escalated"] else ""
+        left = f"; {len(got['survivors'])} SURVIVED: pids {', '.join(map(str, got['survivors']))}" \
+            if got["survivors"] else ""
+        return f"{name}: killed ({len(got['signalled'])} process(es){runs} signalled{forced}{left}); {lift}"
     if not ran_here:
         return (f"{name}: kill switch engaged, but {name} never ran with state directory {obj.state.root}: "
                 f"nothing was signalled; if it runs under another state directory, name that with --home DIR")
+    if got.get("expected"):
+        return f"{name}: kill switch engaged, but NOTHING WAS FOUND: {got['note']}"
     return f"{name}: kill switch engaged; no process of it was running, none will start; {lift}"
+
+
+def kill_problem(name: str, got: dict[str, Any]) -> str | None:
+    """Why this kill is not a clean success (one line), or None."""
+    if got["survivors"]:
+        return f"{name}: {len(got['survivors'])} process(es) survived the kill (pids above)"
+    if got.get("expected") and not got["signalled"]:
+        return f"{name}: recorded as running but no process of it was found; check `ps` for it by hand"
+    if got.get("marked") is None and not got.get("told"):
+        return (f"{name}: its kill file could not be made (is the disk full?) and no daemon answered: "
+                f"free space and run `tether kill {name}` again, or a restart may bring it back")
+    return None
 
 
 def fleet_node(obj: Context, name: str) -> str | None:
