@@ -97,7 +97,9 @@ def test_system_unit_verifies(tmp_path: Path) -> None:
     unit = sections(text)
     service = unit["Service"]
     assert service["Type"] == ["notify"]
-    assert service["ExecStart"] == [f"{sys.executable} -m tether -f {tmp_path / 'tether.yaml'} up --foreground"]
+    assert service["ExecStart"] == [
+        f"{sys.executable} -m tether -f {tmp_path / 'tether.yaml'} --home {tmp_path / 'home'} up --foreground"
+    ], "--home outranks the runbook's state_dir; TETHER_HOME would not"
     assert service["Restart"] == ["always"]
     assert service["RestartSec"] == ["1"]
     assert service["WatchdogSec"] == ["30"]
@@ -162,7 +164,7 @@ def test_launchd_plist_round_trips(tmp_path: Path) -> None:
     doc = plistlib.loads(data)
     assert doc["Label"] == "dev.tether.daemon"
     assert doc["ProgramArguments"] == [sys.executable, "-m", "tether", "-f", str(tmp_path / "tether.yaml"),
-                                       "up", "--foreground"]
+                                       "--home", str(tmp_path / "home"), "up", "--foreground"]
     assert doc["KeepAlive"] is True
     assert doc["RunAtLoad"] is True
     assert doc["AbandonProcessGroup"] is True

@@ -81,7 +81,9 @@ class ServiceSpec:
     user: bool = False  #: a systemd user unit
 
     def argv(self) -> list[str]:
-        return [self.python, "-m", "tether", "-f", str(self.runbook), "up", "--foreground"]
+        # --home on the command line: it outranks the runbook's host.state_dir (the environment does not).
+        home = ["--home", str(self.home)] if self.home is not None else []
+        return [self.python, "-m", "tether", "-f", str(self.runbook), *home, "up", "--foreground"]
 
     def environment(self) -> dict[str, str]:
         env: dict[str, str] = {}
