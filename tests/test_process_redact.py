@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from test_process_keeper import run, wait_for  # noqa: F401 - run is a fixture
 from tether import redact
 from tether.process import SpawnSpec, rotate, spawn
-from tether.process.keeper import REDACT_SED, REDACTED, log_filter, redact_script
+from tether.process.keeper import REDACT_SED, REDACTED, filter_command, log_filter, redact_script
 
 pytestmark = pytest.mark.skipif(log_filter() is None, reason="no sed")
 
@@ -224,8 +224,9 @@ def test_any_value_is_matched_literally(values: list[str]) -> None:
     script = Path(f"/tmp/tether-redact-{os.getpid()}.sed")
     script.write_bytes(redact_script(values))
     try:
-        got = subprocess.run([*argv, str(script)], input=(line + "\n").encode(), capture_output=True,
-                             env={"LC_ALL": "C"}, timeout=10, check=True).stdout.decode()
+        command, env = filter_command(argv, str(script))
+        got = subprocess.run(command, input=(line + "\n").encode(), capture_output=True, env=env, timeout=10,
+                             check=True).stdout.decode()
     finally:
         script.unlink()
     rest = got.replace(REDACTED, "\0")

@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tether import auth, redact
-from tether.process.keeper import log_filter, redact_script
+from tether.process.keeper import filter_command, log_filter, redact_script
 from tether.store import open_store
 
 pytestmark = pytest.mark.skipif(log_filter() is None, reason="no sed")
@@ -64,27 +64,32 @@ def corpus() -> list[str]:
     return lines
 
 
+Filter = Callable[[str], str]
+
+
 @pytest.fixture(scope="module")
-def sed() -> Iterator[list[str]]:
+def sed() -> Iterator[Filter]:
+    """The log filter, as the keeper runs it, with the registered values: text in, text out."""
     argv = log_filter()
     assert argv is not None
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "redact.sed"
         script.write_bytes(redact_script(REGISTERED))
-        yield [*argv, str(script)]
+        command, env = filter_command(argv, str(script))
+
+        def run(text: str) -> str:
+            return subprocess.run(command, input=text.encode(), capture_output=True, env=env, timeout=10,
+                                  check=True).stdout.decode()
+
+        yield run
 
 
 REGISTERED = ["plain-Secret-9f3Kq2", r"we&ird/va\lue.*"]
 
 
-def through_sed(argv: list[str], lines: list[str]) -> list[str]:
+def through_sed(sed: Filter, lines: list[str]) -> list[str]:
     """Each line through the log filter on its own (a private key's header starts a block of lines)."""
-    out = []
-    for line in lines:
-        got = subprocess.run(argv, input=line.encode(), capture_output=True, env={"LC_ALL": "C"}, timeout=10,
-                             check=True)
-        out.append(got.stdout.decode())
-    return out
+    return [sed(line) for line in lines]
 
 
 def python(lines: list[str]) -> list[str]:
@@ -92,7 +97,7 @@ def python(lines: list[str]) -> list[str]:
     return [redact.redact(line) for line in lines]
 
 
-def test_sed_and_python_agree_on_the_corpus(sed: list[str]) -> None:
+def test_sed_and_python_agree_on_the_corpus(sed: Filter) -> None:
     lines = corpus()
     assert through_sed(sed, lines) == python(lines)
 
@@ -109,7 +114,7 @@ def test_every_kind_is_redacted_as_its_kind() -> None:
         assert redact.redact(line) == line
 
 
-def test_real_tether_tokens(tmp_path: Path, sed: list[str]) -> None:
+def test_real_tether_tokens(tmp_path: Path, sed: Filter) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'tether.db'}")
     try:
         made = [auth.create(store, "agent", "w"), auth.create(store, "approver"), auth.create(store, "admin")]
@@ -128,10 +133,9 @@ def test_real_tether_tokens(tmp_path: Path, sed: list[str]) -> None:
     "-----END PRIVATE KEY----------BEGIN PRIVATE KEY-----\nD\n-----END PRIVATE KEY----- sk-" + "a" * 24,
     "-----BEGIN DSA PRIVATE KEY-----",
 ])
-def test_a_private_key_over_lines(sed: list[str], text: str) -> None:
+def test_a_private_key_over_lines(sed: Filter, text: str) -> None:
     """Every line of a block, BEGIN line to END line, in the log filter and in Python alike."""
-    got = subprocess.run(sed, input=text.encode(), capture_output=True, env={"LC_ALL": "C"}, timeout=10,
-                         check=True).stdout.decode()
+    got = sed(text)
     assert got == redact.redact(text)
     assert "MIIE" not in got and "\nC\n" not in got and "\nD\n" not in got and "sk-a" not in got
 
@@ -166,7 +170,7 @@ pieces = st.sampled_from([v for vs in TOKENS.values() for v in vs if "PRIVATE" n
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                     HealthCheck.function_scoped_fixture])
 @given(st.lists(pieces, max_size=8).map("".join))
-def test_sed_and_python_agree_on_any_mix(sed: list[str], line: str) -> None:
+def test_sed_and_python_agree_on_any_mix(sed: Filter, line: str) -> None:
     assert through_sed(sed, [line]) == python([line])
 
 

@@ -9,8 +9,8 @@
 #                to them directly, so no line passes through (or is lost with) the daemon
 #   INSTANCE     exported to the agent only, as TETHER_INSTANCE; every descendant inherits it
 #   CGROUP_DIRS  colon-separated cgroup directories of this run, removed here once empty (may be "")
-#   FILTER       "" or a colon-separated command (a line-flushing sed) that redacts the agent's output: run
-#                as FILTER /dev/fd/N, one per stream, N an fd of its own that this script opens on
+#   FILTER       "" or a colon-separated command (a line-flushing sed; leading NAME=VALUE words are its
+#                environment) that redacts the agent's output: run as FILTER /dev/fd/N, one per stream, N an fd of its own that this script opens on
 #                RUN_DIR/redact.sed (the script the spawner wrote, mode 0600, and removes once this keeper
 #                has reported in), reading the agent's stdout (stderr) from the FIFO RUN_DIR/stdout.pipe
 #                (stderr.pipe; made by the spawner, removed once both ends are open) and appending to
@@ -34,16 +34,17 @@ run=$1 logs=$2 instance=$3 cgroups=$4 filter=$5 join=$6
 shift 6
 trap '' HUP INT QUIT TERM PIPE
 
-# ident PID: print "PID START BOOT_ID" (START = field 22 of /proc/PID/stat; "-" where there is no /proc)
+# ident PID: set id to "PID START BOOT_ID" (START = field 22 of /proc/PID/stat; "-" where there is no
+# /proc, or when PID was an agent that ended at once and the shell reaped it already). Builtins only.
 ident() {
   _b=- _s=-
   [ -r /proc/sys/kernel/random/boot_id ] && read -r _b </proc/sys/kernel/random/boot_id
-  if [ -r "/proc/$1/stat" ] && read -r _st <"/proc/$1/stat"; then
+  if { read -r _st <"/proc/$1/stat"; } 2>/dev/null; then
     _st=${_st##*) }
     set -- "$1" $_st
     _s=${21}
   fi
-  printf '%s %s %s\n' "$1" "$_s" "$_b"
+  id="$1 $_s $_b"
 }
 
 # put FILE TEXT: replace FILE atomically
@@ -53,9 +54,20 @@ put() {
 
 # running PID: true while PID runs (neither gone nor a zombie); false where there is no /proc
 running() {
-  read -r _st <"/proc/$1/stat" 2>/dev/null || return 1
+  { read -r _st <"/proc/$1/stat"; } 2>/dev/null || return 1
   _st=${_st##*) }
   [ "${_st%% *}" != Z ]
+}
+
+# run_filter FD: become FILTER, its script read from /dev/fd/FD
+run_filter() {
+  IFS=:
+  set -- $filter "/dev/fd/$1"
+  unset IFS
+  while :; do
+    case $1 in *=*) export "$1"; shift ;; *) break ;; esac
+  done
+  LC_ALL=C exec "$@"
 }
 
 # launch COMMAND...: in the agent's subshell, join the run's cgroups (before anything can fork), then
@@ -71,7 +83,8 @@ launch() {
   TETHER_INSTANCE=$instance exec "$@"
 }
 
-put "$run/keeper.pid" "$(ident $$)"
+ident $$
+put "$run/keeper.pid" "$id"
 
 if [ -z "$filter" ]; then
   launch "$@" </dev/null >>"$logs/stdout.log" 2>>"$logs/stderr.log" &
@@ -81,17 +94,16 @@ else
   # Without the pipes the agent would write its output in clear: then it does not start.
   [ -p "$out" ] && [ -p "$err" ] || exit 1
   exec 3<"$run/redact.sed" 4<"$run/redact.sed" || exit 1
-  IFS=:
-  LC_ALL=C $filter /dev/fd/3 <"$out" >>"$logs/stdout.log" 4<&- &
+  run_filter 3 <"$out" >>"$logs/stdout.log" 4<&- &
   outf=$!
-  LC_ALL=C $filter /dev/fd/4 <"$err" >>"$logs/stderr.log" 3<&- &
+  run_filter 4 <"$err" >>"$logs/stderr.log" 3<&- &
   errf=$!
-  unset IFS
   launch "$@" </dev/null >"$out" 2>"$err" 3<&- 4<&- &
   agent=$!
   exec 3<&- 4<&-
 fi
-put "$run/agent.pid" "$(ident "$agent")"
+ident "$agent"
+put "$run/agent.pid" "$id"
 
 wait "$agent"
 code=$?
