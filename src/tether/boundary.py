@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tether import audit, waiting
+from tether import audit, budgets, waiting
 from tether.approvals import APPROVED, PENDING, Approvals, fingerprint
 from tether.classify import Classification, Context, classify_path, classify_shell, classify_tool, classify_url
 from tether.errors import UsageError
@@ -142,20 +142,9 @@ class Gatekeeper:
         return self.boundary.loaded
 
     def budget_spent(self, agent: str, now: float | None = None) -> str | None:
-        """Why the agent's daily budget is spent (tokens or USD, UTC day), or None. A spent budget blocks
-        every further gated action until a human raises it in the runbook (and reloads) or a new day."""
-        b = self.loaded.runbook.agents[agent].budgets
-        if b.tokens_per_day is None and b.usd_per_day is None:
-            return None
-        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() if now is None else now))
-        rows = self.store.usage(agent, since_day=day)
-        tokens = sum(r["input_tokens"] + r["output_tokens"] for r in rows)
-        usd = sum(r["cost_usd"] for r in rows)
-        if b.tokens_per_day is not None and tokens >= b.tokens_per_day:
-            return f"{tokens:,} tokens today, budget {b.tokens_per_day:,} (budgets.tokens_per_day)"
-        if b.usd_per_day is not None and usd >= b.usd_per_day:
-            return f"${usd:.2f} spent today, budget ${b.usd_per_day:.2f} (budgets.usd_per_day)"
-        return None
+        """Why the agent's daily budget is spent (tokens or USD, UTC day), or None. A spent budget refuses
+        every action until a human raises it in the runbook or resets it (``tether budget reset``)."""
+        return budgets.spent(self.store, agent, self.loaded.runbook.agents[agent].budgets, now)
 
     def check(self, agent: str, req: Request, wait: float = 0.0) -> Outcome:
         spent = self.budget_spent(agent)
@@ -213,9 +202,7 @@ class Gatekeeper:
         return outcome("deny", row["id"], f"{row['state']}: {why}")
 
     def _budget_incident(self, agent: str, why: str) -> None:
-        """One open `budget` incident per agent (the owner is told once, not on every blocked call)."""
-        if not any(i["kind"] == "budget" for i in self.store.incidents("open", agent)):
-            self.store.emit("incident.opened", agent, kind="budget", summary=f"{agent}: budget spent: {why}")
+        budgets.incident(self.store, agent, "budget", f"{agent}: budget spent: {why}")
 
     def _record(self, agent: str, req: Request, d: Decision, decision: str, note: str | None = None) -> None:
         self.store.emit(

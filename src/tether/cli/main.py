@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kill": ("control", "Kill an agent's whole tree now; works with the daemon dead."),
     "resume": ("control", "Lift an agent's kill switch."),
     "token": ("control", "Create, list and revoke API tokens (agent, approver, admin)."),
+    "budget": ("budget", "Today's spend against each agent's daily budget; reset one."),
     "beat": ("control", "Send a heartbeat from inside an agent."),
     "task": ("control", "Queue and list an agent's tasks."),
     "rollback": ("rollback", "Put an agent's workspace back where a task began; the work is kept aside."),

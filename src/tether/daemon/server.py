@@ -185,6 +185,10 @@ def serve(
     hostwatch = HostWatch(daemon)  # probes and free disk, on a thread of their own
     hostwatch.start()
     daemon.on_host_change.append(hostwatch.wake)
+    from tether.daemon.budgetwatch import BudgetWatch
+
+    budgetwatch = BudgetWatch(daemon)  # a spent budget pauses its agent; a fast burn is an incident
+    budgetwatch.start()
     write_atomic(state.root / "daemon.json", json.dumps({
         "pid": os.getpid(), "url": url, "socket": str(state.socket) if unix else None, "started": time.time(),
     }))
@@ -211,6 +215,7 @@ def serve(
             sd.stop()
         _notify("stopping")
         hostwatch.stop()
+        budgetwatch.stop()
         daemon.halt(stop_agents=True)
         (state.root / "daemon.json").unlink(missing_ok=True)
         if unix is not None:

@@ -137,6 +137,10 @@ class Store(ABC):
         """Atomically take the agent's oldest queued task and mark it started."""
 
     @abstractmethod
+    def budget_reset(self, agent: str, day: str) -> dict[str, Any] | None:
+        """The agent's budget reset on that UTC day (tokens, usd: what had been spent then), if any."""
+
+    @abstractmethod
     def token(self, token_hash: str) -> dict[str, Any] | None:
         """The live (not revoked) token with this hash."""
 

@@ -397,6 +397,26 @@ def _usage(tx: Tx, e: Event) -> str | None:
     return e.agent
 
 
+@projection("budget.reset")
+def _budget_reset(tx: Tx, e: Event) -> str | None:
+    """A human started the agent's daily count afresh: today's figures are counted above these."""
+    d = e.data
+    tx.execute(
+        "INSERT INTO budget_resets (agent, day, tokens, usd, ts, by_whom) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (agent, day) DO UPDATE SET tokens = excluded.tokens, usd = excluded.usd, ts = excluded.ts, "
+        "by_whom = excluded.by_whom",
+        (e.agent, str(d.get("day"))[:10], _figure(d.get("tokens"), 2**62), _cost_total(d.get("usd")), e.ts,
+         str(d.get("by") or "")[:200]),
+    )
+    return e.agent
+
+
+def _cost_total(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return float(min(max(value, 0.0), 1e15))
+
+
 @projection("error")
 def _error(tx: Tx, e: Event) -> str | None:
     tx.execute(

@@ -72,6 +72,10 @@ class SqlReads:
         rows = self._read(f"SELECT * FROM tasks WHERE id = {self.PH}", (task_id,))
         return task_row(rows[0]) if rows else None
 
+    def budget_reset(self, agent: str, day: str) -> dict[str, Any] | None:
+        rows = self._read(f"SELECT * FROM budget_resets WHERE agent = {self.PH} AND day = {self.PH}", (agent, day))
+        return rows[0] if rows else None
+
     def token(self, token_hash: str) -> dict[str, Any] | None:
         rows = self._read(f"SELECT * FROM tokens WHERE hash = {self.PH} AND revoked IS NULL", (token_hash,))
         return rows[0] if rows else None

@@ -230,6 +230,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE tokens ADD COLUMN last_used {real}",
         ],
     ),
+    (
+        "0010_budget_resets",
+        [
+            # what had been spent on the UTC day when a human last reset the agent's budget (``budgets``)
+            "CREATE TABLE budget_resets (agent TEXT NOT NULL, day TEXT NOT NULL, tokens {bigint} NOT NULL, "
+            "usd {real} NOT NULL, ts {real} NOT NULL, by_whom TEXT, PRIMARY KEY (agent, day))",
+        ],
+    ),
 ]
 
 
