@@ -316,6 +316,7 @@ def describe(e: Event) -> str:
         "log": lambda: g("line") or g("message") or json.dumps(d)[:300],
         "token.created": lambda: f"{g('role')} token {g('token_id')} created",
         "token.revoked": lambda: f"{g('role')} token {g('token_id')} revoked",
+        "budget.reset": lambda: f"budget reset by {g('by')} ({g('tokens')} tokens, ${g('usd')} spent today before it)",
         "daemon.started": lambda: f"daemon started (pid {g('pid')})",
         "daemon.stopped": lambda: "daemon stopped",
         "agent.killed": lambda: "KILLED" + (f": {g('reason')}" if d.get("reason") else ""),
