@@ -39,7 +39,7 @@ from tether.store import NewEvent, Store
 RECORD_TIMEOUT = 2.0  # a healthy daemon holds the write lock for milliseconds
 PENDING = "pending-events"
 SPARE_SIZE = 4096  # one block: a kill note fits (the reason is cut to fit)
-RECORD_SLACK = 30.0  # after the grace: a killer that has not recorded its kill by then could not
+RECORD_SLACK = 5.0  # after the grace: a killer that has not recorded its kill by then could not
 
 StoreLike = Store | Callable[[], Store] | None
 

@@ -139,9 +139,10 @@ def read_runs(run_dir: Path) -> list[RunInfo]:
     return list(runs.values())
 
 
-def prune_runs(run_dir: Path) -> None:
+def prune_runs(run_dir: Path, settled: bool = False) -> None:
     """Rewrite ``runs`` with the runs that may still hold processes: those whose cgroup still exists (an
-    empty one is removed here) and the last ``KEEP_RUNS`` without a cgroup; the current run always."""
+    empty one is removed here) and the last ``KEEP_RUNS`` without a cgroup (none when ``settled``: a kill
+    just left nothing of them); the current run always."""
     from tether.atomic import write_atomic as replace
 
     runs = read_runs(run_dir)
@@ -154,7 +155,7 @@ def prune_runs(run_dir: Path) -> None:
         elif info.cgroup is not None:
             if info.cgroup.exists() and not info.cgroup.remove(timeout=0):
                 keep.append(info)
-        elif plain < KEEP_RUNS:
+        elif plain < KEEP_RUNS and not settled:
             plain += 1
             keep.append(info)
     try:

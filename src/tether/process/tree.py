@@ -398,5 +398,5 @@ def kill_run(
         report.note = (f"run {info.instance if info else '?'} is recorded as running in {run_dir} (no exit "
                        "status), but no process of it was found")
     with contextlib.suppress(OSError):
-        prune_runs(run_dir)
+        prune_runs(run_dir, settled=scan_env and not report.survivors)
     return report
