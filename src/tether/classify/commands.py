@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from tether.classify import db, files, hostops, infra, interp, net, pkg, vcs, wrappers
+from tether.classify import db, files, gtfo, hostops, infra, interp, net, pkg, vcs, wrappers
 from tether.classify.argv import parse
 from tether.classify.envvars import SECRET_VAR, env_effects
 from tether.classify.paths import PH
@@ -586,6 +586,8 @@ def dispatch(scan: Scan, cmd: Cmd) -> None:
     if not name or PH in name:
         scan.add("unknown", "command name only known at run time", text)
         return
+    if name in gtfo.TOOLS:
+        gtfo.flag_effects(scan, cmd)
     handler = HANDLERS.get(name)
     if handler is not None:
         handler(scan, cmd)
