@@ -51,10 +51,10 @@ def test_public_api() -> None:
 
 
 def test_actions_carry_reason_and_command() -> None:
-    r = classify_shell("ls && rm -rf build", CTX)
+    r = classify_shell("ls && rm -rf data", CTX)
     delete = next(a for a in r.actions if a.klass == "data.delete")
     assert "rm" in delete.reason
-    assert delete.command == "rm -rf build"
+    assert delete.command == "rm -rf data"
 
 
 def test_empty_and_comment_only() -> None:
@@ -381,8 +381,8 @@ def test_git_details() -> None:
 def test_bypass_shapes() -> None:
     for cmd in ("$X -rf /", '"$(echo rm)" -rf /', "$'\\x72m' -rf /", 'r""m -rf /', "/bin/r? x", "`which rm` x"):
         assert "unknown" in classes(cmd), cmd
-    assert classes("\\rm -rf build") == {"data.delete"}
-    assert classes("'rm' -rf build") == {"data.delete", "unknown"}
+    assert classes("\\rm -rf data") == {"data.delete"}
+    assert classes("'rm' -rf data") == {"data.delete", "unknown"}
 
 
 def test_disable_all_hooks_by_any_means() -> None:

@@ -95,7 +95,7 @@ def test_every_class_gets_its_default_verdict(boundary: Boundary, klass: str) ->
         ("gh pr merge 3", "ask", "pr.merge"),
         ("git push --force origin main", "ask", "git.push"),
         ("terraform apply", "ask", "deploy.production"),
-        ("rm -rf build", "block", "data.delete"),
+        ("rm -rf data", "block", "data.delete"),
         ("tether approve 5", "block", "tether.control"),
     ],
 )
@@ -107,7 +107,7 @@ def test_commands_follow_the_default_table(boundary: Boundary, command: str, exp
 
 
 def test_the_strictest_class_decides(boundary: Boundary) -> None:
-    got, classes, rule = verdict(boundary, "git status && git push --force origin main && rm -rf build")
+    got, classes, rule = verdict(boundary, "git status && git push --force origin main && rm -rf data")
     assert {"repo.read", "git.push", "data.delete"} <= set(classes)
     assert (got, rule) == ("block", "default table: data.delete: block")
 
@@ -128,7 +128,7 @@ def test_unknown_action_class_is_a_usage_error(boundary: Boundary) -> None:
         ("git push --force origin main", "ask", "allow", "git.push"),
         ("pip install requests", "log", "block", "deps.install"),
         ("gh pr create --fill", "ask", "log", "pr.open"),
-        ("rm -rf build", "block", "ask", "data.delete"),
+        ("rm -rf data", "block", "ask", "data.delete"),
         ("frobnicate --now", "ask", "block", "unknown"),
     ],
 )

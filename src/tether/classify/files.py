@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Final
 
 from tether.classify.argv import parse
 from tether.classify.paths import PH, has_magic, is_claude_settings
+from tether.classify.recover import judge, matches, regenerable_pattern
 from tether.classify.scan import Cmd, Handler, Scan
 
 _E: Final[frozenset[str]] = frozenset()
 
 
-def _bulk(targets: list[str], cmd: Cmd) -> bool:
-    """Targets known only at run time, wildcards or appended arguments (``xargs rm``)."""
-    return cmd.tail or not targets or any(PH in t or has_magic(t) for t in targets)
-
-
 def _rm(scan: Scan, cmd: Cmd) -> None:
+    """Judged by what can be undone (``recover``): git restores a tracked, unchanged file; build output
+    is rebuilt; anything else is data."""
     o = parse(cmd.args, "", frozenset({"--interactive"}))
     text = cmd.text
+    recursive = o.has("-r", "-R", "--recursive")
     for t in o.pos:
-        scan.path(t, "delete", text)
-    if o.has("-r", "-R", "--recursive"):
-        scan.add("data.delete", f"{cmd.name} -r deletes directories", text)
-    elif _bulk(o.pos, cmd):
+        judge(scan, scan.path(t, "delete", text), f"{cmd.name} deletes", text, recursive, "pr.draft")
+    if cmd.tail or not o.pos:
         scan.add("data.delete", f"{cmd.name} deletes files chosen at run time", text)
-    else:
-        scan.add("pr.draft", f"{cmd.name} deletes a file", text)
 
 
 def _shred(scan: Scan, cmd: Cmd) -> None:
@@ -38,13 +34,11 @@ def _shred(scan: Scan, cmd: Cmd) -> None:
 
 
 def _unlink(scan: Scan, cmd: Cmd) -> None:
-    for t in cmd.args:
-        if not t.startswith("-"):
-            scan.path(t, "delete", cmd.text)
-    if _bulk([a for a in cmd.args if not a.startswith("-")], cmd):
+    targets = [a for a in cmd.args if not a.startswith("-")]
+    for t in targets:
+        judge(scan, scan.path(t, "delete", cmd.text), f"{cmd.name} deletes", cmd.text, False, "pr.draft")
+    if cmd.tail or not targets:
         scan.add("data.delete", f"{cmd.name} deletes paths chosen at run time", cmd.text)
-    else:
-        scan.add("pr.draft", f"{cmd.name} removes a file or empty directory", cmd.text)
 
 
 def _into(dest: str, src: str) -> str:
@@ -77,12 +71,17 @@ def _copy_like(scan: Scan, cmd: Cmd, short_val: str, long_val: frozenset[str], s
     if cmd.tail:
         scan.path(PH, src_op, text)
     recursive = o.has("-r", "-R", "-a", "--recursive", "--archive") or cmd.name == "mv"
-    scan.path(target, "write", text, tree=recursive and any(s.endswith("/") or has_magic(s) for s in srcs))
+    dest = scan.path(target, "write", text, tree=recursive and any(s.endswith("/") or has_magic(s) for s in srcs))
     no_dir = o.has("-T", "--no-target-directory")
-    if not no_dir:
+    into = not no_dir and (dest is None or len(srcs) > 1 or cmd.tail or os.path.isdir(dest) or target.endswith("/"))
+    if into:
         for s in srcs:
             if PH not in s and PH not in target:
-                scan.path(_into(target, s), "write", text)
+                p = scan.path(_into(target, s), "write", text)
+                if cmd.name != "ln" and not has_magic(s):
+                    judge(scan, p, "overwrites", text)
+    elif cmd.name != "ln" and dest is not None:
+        judge(scan, dest, "overwrites", text)
     scan.add("pr.draft", f"{cmd.name} {verb}", text)
 
 
@@ -112,7 +111,9 @@ def _install(scan: Scan, cmd: Cmd) -> None:
 def _tee(scan: Scan, cmd: Cmd) -> None:
     o = parse(cmd.args, "", frozenset({"--output-error"}))
     for p in o.pos:
-        scan.path(p, "write", cmd.text)
+        written = scan.path(p, "write", cmd.text)
+        if not o.has("-a", "--append"):
+            judge(scan, written, "overwrites", cmd.text)
     scan.add("pr.draft" if o.pos else "repo.read", "tee writes files" if o.pos else "tee to stdout", cmd.text)
 
 
@@ -169,8 +170,12 @@ def _setfacl(scan: Scan, cmd: Cmd) -> None:
 
 def _truncate(scan: Scan, cmd: Cmd) -> None:
     o = parse(cmd.args, "sr", frozenset({"--size", "--reference"}))
+    size = o.get("-s", "--size") or ""
+    grows = size[:1] in ("+", ">") and o.get("-r", "--reference") is None
     for p in o.pos:
-        scan.path(p, "write", cmd.text)
+        written = scan.path(p, "write", cmd.text)
+        if not grows:
+            judge(scan, written, "truncates", cmd.text)
     scan.add("pr.draft", "truncate resizes files", cmd.text)
 
 
@@ -184,7 +189,7 @@ def _dd(scan: Scan, cmd: Cmd) -> None:
             if val.startswith("/dev/") and val not in ("/dev/null", "/dev/stdout", "/dev/stderr"):
                 scan.add("data.delete", f"dd overwrites device {val}", text)
             else:
-                scan.path(val, "write", text)
+                judge(scan, scan.path(val, "write", text), "overwrites", text)
                 scan.add("pr.draft", "dd writes a file", text)
     scan.add("repo.read", "dd copies data", text)
 
@@ -481,6 +486,8 @@ def _find(scan: Scan, cmd: Cmd) -> None:
     filtered = False
     execs = False
     names: list[str] = []
+    inames: list[str] = []
+    rm_found = ""  # -exec rm [-r] {}: judged like -delete
     while i < len(args):
         a = args[i]
         i += 1
@@ -494,7 +501,9 @@ def _find(scan: Scan, cmd: Cmd) -> None:
             execs = True
             batch = i < len(args) and args[i] == "+"
             i += 1
-            if inner:
+            if inner[:1] == ["rm"] and inner[-1:] == [PH] and all(x.startswith("-") for x in inner[1:-1]):
+                rm_found = rm_found or ("-r" if any("r" in x.lower() for x in inner[1:-1]) else "-")
+            elif inner:
                 scan.run(cmd.sub(inner, tail=batch))
         elif a in _FIND_WRITE:
             if i < len(args):
@@ -511,6 +520,8 @@ def _find(scan: Scan, cmd: Cmd) -> None:
                 filtered = True
             if a in ("-name", "-iname") and i < len(args):
                 names.append(args[i])
+                if a == "-iname":
+                    inames.append(args[i])
             i += 1
     for r in roots or ["."]:
         scan.path(r, "delete" if deletes and not filtered else "read", text, contents=False)
@@ -519,9 +530,34 @@ def _find(scan: Scan, cmd: Cmd) -> None:
             for name in names:
                 if "/" not in name and PH not in name:
                     scan.path(r.rstrip("/") + "/" + name, "delete" if deletes else "read", text)
-    if deletes:
-        scan.add("data.delete", "find -delete deletes files", text)
+    if deletes or rm_found:
+        _find_delete(scan, roots or ["."], names, bool(inames), text, rm_found == "-r")
     scan.add("repo.read", "find lists files", text)
+
+
+def _find_delete(scan: Scan, roots: list[str], names: list[str], icase: bool, text: str, recursive: bool) -> None:
+    """What ``find -delete`` (or ``-exec rm {}``) loses: what its ``-name`` filters match (other filters only
+    narrow it)."""
+    if any(PH in n for n in names):
+        scan.add("data.delete", "find -delete deletes files chosen at run time", text)
+        return
+    for r in roots:
+        root = scan.path(r, "read", text, contents=False)
+        if root is None or has_magic(root):
+            scan.add("data.delete", "find -delete deletes files under a path known at run time", text)
+        elif names and all(regenerable_pattern(n) for n in names):
+            scan.add("deps.install", f"find -delete deletes regenerable output ({', '.join(names)})", text)
+        elif not names:
+            judge(scan, root, "find deletes", text, recursive=True)
+        elif not os.path.isdir(root):
+            scan.add("data.delete", "find -delete deletes files", text)
+        else:
+            found = False
+            for p in matches(root, names, icase):
+                found = True
+                judge(scan, p, "find deletes", text, recursive=True)  # a matched folder: find goes on inside it
+            if not found:
+                scan.add("repo.read", f"find -delete matches nothing under {root} now", text)
 
 
 def _fd(scan: Scan, cmd: Cmd) -> None:
@@ -543,7 +579,9 @@ def _fd(scan: Scan, cmd: Cmd) -> None:
 def _sponge(scan: Scan, cmd: Cmd) -> None:
     for p in cmd.args:
         if not p.startswith("-"):
-            scan.path(p, "write", cmd.text)
+            written = scan.path(p, "write", cmd.text)
+            if "-a" not in cmd.args:
+                judge(scan, written, "overwrites", cmd.text)
     scan.add("pr.draft", "sponge writes a file", cmd.text)
 
 
