@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from tether.classify import db, files, gtfo, hostops, infra, interp, net, pkg, vcs, wrappers
+from tether.classify import db, files, hostops, infra, interp, net, pkg, vcs, wrappers
 from tether.classify.argv import parse
 from tether.classify.envvars import SECRET_VAR, env_effects
 from tether.classify.paths import PH
+from tether.classify.programs import TRACKED, resolve_into, track
 from tether.classify.scan import Cmd, Handler, Scan
 
 _E: Final[frozenset[str]] = frozenset()
@@ -586,11 +587,13 @@ def dispatch(scan: Scan, cmd: Cmd) -> None:
     if not name or PH in name:
         scan.add("unknown", "command name only known at run time", text)
         return
-    if name in gtfo.TOOLS:
-        gtfo.flag_effects(scan, cmd)
+    if "/" in cmd.argv[0] and resolve_into(scan, cmd, name in _TESTS or name in pkg.HANDLERS):
+        return
     handler = HANDLERS.get(name)
     if handler is not None:
         handler(scan, cmd)
+        if name in TRACKED:
+            track(scan, cmd)
         return
     if name in ("less", "more", "man") and _read_extra(scan, cmd):
         return

@@ -10,9 +10,32 @@ from typing import Final
 
 from tether.classify.argv import parse
 from tether.classify.paths import PH
+from tether.classify.programs import read_text
 from tether.classify.scan import Cmd, Handler, Scan
 
 _SHELL_VALUE_OPTS: Final = frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})
+#: A script argument that is the shell's own input.
+_STDIN_FILES: Final = frozenset({"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"})
+
+
+def run_script(scan: Scan, cmd: Cmd, path: str, what: str) -> None:
+    """Classify the shell script at ``path`` by its content; ``unknown`` when it cannot be read."""
+    text = cmd.text
+    if PH in path:
+        scan.add("unknown", f"{what} runs a script only known at run time", text)
+        return
+    p = scan.path(path, "exec", text, kind="script")
+    if p is None:
+        scan.add("unknown", f"{what} runs a script only known at run time", text)
+    elif scan.wrote(p):
+        scan.add("unknown", f"{what} runs {path}, which this command writes first", text)
+    else:
+        code = read_text(p)
+        if code is None:
+            scan.add("unknown", f"{what} runs {path}, which the classifier cannot read (missing, binary or "
+                     "over 256 KiB)", text)
+        else:
+            scan.shell(code, text)
 
 
 def _stdin_shell(scan: Scan, cmd: Cmd, what: str) -> None:
@@ -57,9 +80,12 @@ def _shell(scan: Scan, cmd: Cmd) -> None:
             scan.shell(args[i], text)
         else:
             scan.fail(f"{cmd.name} -c without a command", text)
-    elif i < len(args) and not from_stdin:
-        scan.add("unknown", f"{cmd.name} runs script {args[i]}", text)
-        scan.path(args[i], "exec", text, kind="script")
+    elif i < len(args) and not from_stdin and args[i] not in _STDIN_FILES:
+        if cmd.name in ("fish", "csh", "tcsh"):
+            scan.add("unknown", f"{cmd.name} runs script {args[i]}", text)
+            scan.path(args[i], "exec", text, kind="script")
+        else:
+            run_script(scan, cmd, args[i], cmd.name)
     else:
         _stdin_shell(scan, cmd, cmd.name)
 
@@ -91,8 +117,7 @@ def _source(scan: Scan, cmd: Cmd) -> None:
         scan.path(target, "read", text)
         scan.add("repo.read", "activates a virtual environment", text)
         return
-    scan.path(target, "read", text)
-    scan.add("unknown", f"{cmd.name} runs the shell code in {target}", text)
+    run_script(scan, cmd, target, cmd.name)
 
 
 # ------------------------------------------------------------------------------------------ python

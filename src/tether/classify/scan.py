@@ -23,6 +23,7 @@ from tether.classify.paths import (
     inspect,
     normalize,
 )
+from tether.classify.programs import relocate
 from tether.classify.urls import Url, parse_url
 from tether.vocabulary import DEFAULT_PROTECTED_PATHS
 
@@ -84,7 +85,7 @@ class Scan:
     """Mutable state of one classification."""
 
     __slots__ = ("_acts", "_control", "_extra", "_globs", "_home", "_res", "argv_fn", "ctx", "cwd", "depth",
-                 "parsed", "shell_fn")
+                 "links", "parsed", "shell_fn")
 
     def __init__(self, ctx: Context, shell_fn: ShellFn, argv_fn: ArgvFn, cwd: str | None = None) -> None:
         self.ctx = ctx
@@ -102,6 +103,8 @@ class Scan:
         self._globs: tuple[GlobSet, ...] | None = None
         self._control: tuple[str, ...] | None = None
         self._extra: tuple[str, ...] | None = None
+        #: Links, copies and moves made earlier in the command: path -> (what it is, writes go through).
+        self.links: dict[str, tuple[str, bool]] | None = None
 
     # ------------------------------------------------------------------------------ accumulation
 
@@ -122,6 +125,10 @@ class Scan:
         if any(r[2] in ("write", "delete") for r in self._res):
             return True
         return any(k[0] in ("pr.draft", "unknown", "tether.control") for k in self._acts)
+
+    def wrote(self, path: str) -> bool:
+        """Whether the command so far writes or deletes ``path`` (absolute, normalised)."""
+        return any(r[1] == path and r[2] in ("write", "delete") for r in self._res)
 
     def finish(self) -> Classification:
         acts = self._acts
@@ -158,6 +165,8 @@ class Scan:
         if not raw:
             return None
         p = normalize(raw, self.cwd, self.home if raw.startswith("~") else "")
+        if self.links or p[:6] == "/proc/":
+            p = relocate(self, p)
         globs = self._globs
         if globs is None:
             globs = self._globs = self._glob_sets()

@@ -8,6 +8,7 @@ dispatcher. ERROR and MISSING nodes make the result ``unknown`` with ``parsed=Fa
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Final
 
@@ -16,8 +17,8 @@ from tree_sitter import Language, Node, Parser
 
 from tether.classify.envvars import SECRET_VAR
 from tether.classify.paths import PH
-from tether.classify.recover import judge
-from tether.classify.scan import Cmd, Scan
+from tether.classify.programs import SHELLS, read_text
+from tether.classify.scan import Cmd, Scan, command_name
 
 _LANGUAGE: Final = Language(tree_sitter_bash.language())
 # A tree-sitter Parser is not safe to share between threads (the daemon classifies on many at once):
@@ -69,6 +70,9 @@ _DEVICES: Final = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tt
 _DQ_ESCAPES: Final = frozenset('"\\$`')
 _MAX_TEXT: Final = 240
 _PRINTERS: Final = frozenset({"echo", "printf", "cat"})
+#: Commands whose input may be run as commands: ``cat FILE | X`` reads FILE for them.
+_FEEDS: Final = SHELLS | {"xargs", "parallel", "sudo", "doas", "env", "su", "busybox", "nohup", "timeout", "exec",
+                          "command", "eval"}
 
 
 
@@ -107,7 +111,7 @@ def _clip(s: str) -> str:
 
 
 class _Walker:
-    __slots__ = ("ascii", "scan", "secret_vars", "src")
+    __slots__ = ("ascii", "feeds_shell", "scan", "secret_vars", "src")
 
     def __init__(self, scan: Scan, src: bytes, ascii_text: str | None) -> None:
         self.scan = scan
@@ -115,6 +119,8 @@ class _Walker:
         self.ascii = ascii_text
         #: Secret-looking variables expanded in the command being built.
         self.secret_vars: list[str] = []
+        #: The pipeline stage being walked pipes into a shell (``cat FILE | sh``: the file's text is read).
+        self.feeds_shell = False
 
     def text(self, n: Node) -> str:
         if self.ascii is not None:
@@ -185,12 +191,25 @@ class _Walker:
             self.scan.fail("shell syntax is incomplete")
         for i, c in enumerate(stages):
             stage_in = stdin if first else (out if out is not None else PH)
+            self.feeds_shell = i + 1 < len(stages) and self.runs_code(stages[i + 1])
             if last_redirects and i == len(stages) - 1:
                 out = self.with_redirects(c, stage_in, last_redirects, c)
             else:
                 out = self.stmt(c, stage_in)
             first = False
+        self.feeds_shell = False
         return out if out is not None else PH
+
+    def runs_code(self, n: Node) -> bool:
+        """Whether pipeline stage ``n`` is a command that may run its input (a shell, xargs, sudo sh...)."""
+        if n.type == "redirected_statement" and n.child_count:
+            n = n.children[0]
+        if n.type != "command":
+            return False
+        for c in n.children:
+            if c.type == "command_name":
+                return command_name(self.text(c)) in _FEEDS
+        return False
 
     def redirected(self, n: Node, stdin: str | None) -> str:
         children = n.children
@@ -287,7 +306,7 @@ class _Walker:
                 self.secret_vars.clear()
             scan.argv_fn(scan, cmd)
             if cmd.name in _PRINTERS:
-                out = _literal_output(cmd)
+                out = _literal_output(cmd, scan, self.feeds_shell)
         if own_redirects:
             self.continuations(own_redirects, out, text)
         return out
@@ -319,12 +338,14 @@ class _Walker:
                 if target in _DEVICES or target.startswith("/dev/fd/"):
                     continue
                 if op in _WRITE_OPS or op == ">&":
-                    written = scan.path(target, "write", text)
-                    if op in (">", ">|", "&>", ">&"):  # truncates what was there (recover.judge)
-                        judge(scan, written, "overwrites", text)
+                    scan.path(target, "write", text)
                     scan.add("pr.draft", "redirects output into a file", text)
                 elif op == "<":
-                    scan.path(target, "read", text)
+                    p = scan.path(target, "read", text)
+                    if argv and command_name(argv[0]) in SHELLS:
+                        # bash < FILE runs the file: its text is the shell's input.
+                        code = read_text(p) if p is not None and not scan.wrote(p) else None
+                        stdin = code if code is not None else PH
             elif t == "herestring_redirect":
                 for c in r.children:
                     if c.is_named:
@@ -500,13 +521,68 @@ def _unescape_dq(s: str) -> str:
     return "".join(out)
 
 
-def _literal_output(cmd: Cmd) -> str:
-    """What a command prints, when that is obvious from its text (for ``echo SQL | psql``)."""
+def _literal_output(cmd: Cmd, scan: Scan, feeds_shell: bool) -> str:
+    """What a command prints, when that is obvious from its text (for ``echo SQL | psql``, ``... | sh``)."""
     name = cmd.name
     if name == "echo":
-        return " ".join(a for a in cmd.argv[1:] if not (a.startswith("-") and len(a) <= 3)) + "\n"
+        return _echo(cmd.argv[1:])
     if name == "printf":
-        return "".join(cmd.argv[1:])
+        return _printf(cmd.argv[1:])
     if name == "cat" and len(cmd.argv) == 1 and cmd.stdin is not None:
         return cmd.stdin
+    if feeds_shell and name == "cat" and len(cmd.argv) == 2 and cmd.argv[1][:1] != "-" and PH not in cmd.argv[1]:
+        # cat FILE | sh: the file's text, when it is a small text file this command does not write first.
+        p = scan.path(cmd.argv[1], "read", cmd.text)
+        if p is not None and not scan.wrote(p):
+            return read_text(p) or PH
     return PH
+
+
+def _echo(args: list[str]) -> str:
+    """bash's ``echo``: only leading ``-n``/``-e``/``-E`` words are options (``echo rm -rf x`` prints ``-rf``)."""
+    i = 0
+    end = "\n"
+    while i < len(args) and len(args[i]) > 1 and args[i][0] == "-" and all(c in "neE" for c in args[i][1:]):
+        if "n" in args[i]:
+            end = ""
+        i += 1
+    out = " ".join(args[i:])
+    # A backslash: bash's echo keeps it without -e, dash's reads it as an escape: not known.
+    return PH if "\\" in out else out + end
+
+
+#: What ``printf`` emulation knows: %s %b %d %i %% and the escapes \\ \n \t \" \'.
+_PRINTF: Final = re.compile(r"%[%sbdi]|\\[\\nt\"']")
+_PRINTF_ESC: Final = {"\\\\": "\\", "\\n": "\n", "\\t": "\t", '\\"': '"', "\\'": "'"}
+_PRINTF_ROUNDS: Final = 64
+
+
+def _printf(args: list[str]) -> str:
+    """``printf FORMAT ARGS`` output (the format reused while arguments remain); PH for what it does not know."""
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args or args[0][:1] == "-":
+        return PH
+    fmt, rest = args[0], list(args[1:])
+    left = _PRINTF.sub("", fmt)
+    if "%" in left or "\\" in left:
+        return PH
+    out: list[str] = []
+    for _ in range(_PRINTF_ROUNDS):
+        used = False
+
+        def conv(m: re.Match[str]) -> str:
+            nonlocal used
+            t = m.group()
+            if t[0] == "\\":
+                return _PRINTF_ESC[t]
+            if t == "%%":
+                return "%"
+            used = True
+            v = rest.pop(0) if rest else ""
+            return PH if t == "%b" and "\\" in v else v
+
+        out.append(_PRINTF.sub(conv, fmt))
+        if not rest or not used:
+            break
+    return PH if rest else "".join(out)

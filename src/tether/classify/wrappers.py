@@ -5,12 +5,16 @@ Each strips its own options and classifies the wrapped argv (or shell string) re
 
 from __future__ import annotations
 
+import re
+import shlex
+from collections.abc import Callable
 from typing import Final
 
-from tether.classify.argv import first_positional, parse
+from tether.classify.argv import Opts, first_positional, parse
 from tether.classify.envvars import env_effects
 from tether.classify.paths import PH
-from tether.classify.scan import Cmd, Handler, Scan
+from tether.classify.programs import SHELLS
+from tether.classify.scan import Cmd, Handler, Scan, command_name
 
 
 def _inner(scan: Scan, cmd: Cmd, idx: int, tail: bool | None = None) -> bool:
@@ -120,17 +124,87 @@ def _env(scan: Scan, cmd: Cmd) -> None:
         scan.add("repo.read", "env prints the environment", text)
 
 
+_XARGS_SHORT: Final = "ILndEsaPJ"
+_XARGS_LONG: Final = frozenset(
+    {"--max-lines", "--max-args", "--delimiter", "--eof", "--max-chars", "--arg-file", "--max-procs",
+     "--process-slot-var"}
+)
+#: Invocations classified one by one; beyond that the input counts as run-time text.
+_MAX_RUNS: Final = 32
+
+
+def _replace_str(opts: list[str], o: Opts) -> str | None:
+    """xargs's replace string: ``-I R``, BSD ``-J R``, ``-i[R]``, ``--replace[=R]`` (default ``{}``)."""
+    repl = o.get("-I", "-J")
+    for a in opts:
+        if a == "--replace" or (a[:2] == "-i" and a[:3] != "--i"):
+            repl = a[2:] or "{}"
+        elif a.startswith("--replace="):
+            repl = a[10:] or "{}"
+    return repl
+
+
+def _xargs_items(stdin: str, o: Opts, repl: str | None) -> list[str] | None:
+    """The arguments xargs reads from ``stdin``; None when it cannot tell."""
+    delim = "\0" if o.has("-0", "--null") else o.get("-d", "--delimiter")
+    if delim is not None:
+        if delim in ("\\n", "\n"):
+            return [x for x in stdin.split("\n") if x]
+        return [x for x in stdin.split(delim) if x] if len(delim) == 1 else None
+    if repl is not None:
+        return [line.lstrip() for line in stdin.splitlines() if line.strip()]
+    try:
+        return shlex.split(stdin)
+    except ValueError:
+        return None
+
+
+#: What a run-time argument reads as inside shell code (``sh -c 'rm -rf {}'``): an expansion.
+_SHELL_ARG: Final = '"$ARG"'
+
+
+def _run_unknown_arg(scan: Scan, cmd: Cmd, argv: list[str], put: Callable[[str, str], str]) -> None:
+    """Classify ``argv`` with a run-time value put in (``put(word, value)``): as run-time text in the
+    argv, and as an expansion where a shell's code holds it (so ``sh -c 'rm -rf {}'`` is still rm)."""
+    scan.run(cmd.sub([put(w, PH) for w in argv], tail=False))
+    if command_name(argv[0]) in SHELLS:
+        scan.run(cmd.sub([put(w, _SHELL_ARG) for w in argv], tail=False))
+
+
 def _xargs(scan: Scan, cmd: Cmd) -> None:
-    longs = frozenset(
-        {"--max-lines", "--max-args", "--delimiter", "--eof", "--max-chars", "--arg-file", "--max-procs",
-         "--process-slot-var"}
-    )
-    idx = first_positional(cmd.args, "ILndEsaP", longs)
-    o = parse(cmd.args[:idx], "ILndEsaP", longs)
+    """``xargs CMD``: CMD with the words of its input appended (or put in place of ``-I``'s string).
+
+    A known input (``echo rm -rf x | xargs -I{} sh -c {}``) is classified as the commands it makes;
+    an unknown one is run-time text (``PH``) wherever it lands."""
+    args = cmd.args
+    idx = first_positional(args, _XARGS_SHORT, _XARGS_LONG)
+    opts = list(args[:idx])
+    o = parse(opts, _XARGS_SHORT, _XARGS_LONG)
     for f in o.all("-a", "--arg-file"):
         scan.path(f, "read", cmd.text)
     argv = cmd.argv[1 + idx :] or ["echo"]
-    scan.run(cmd.sub(argv, tail=True))
+    repl = _replace_str(opts, o)
+    stdin = None if o.has("-a", "--arg-file") else cmd.stdin
+    items = _xargs_items(stdin, o, repl) if stdin is not None and PH not in stdin else None
+    runs: list[list[str]] | None = None
+    if items is not None:
+        if repl is not None:
+            runs = [[a.replace(repl, it) for a in argv] for it in items]
+        else:
+            n = o.get("-n", "--max-args", "-L", "--max-lines") or ""
+            k = int(n) if n.isdigit() and int(n) > 0 else len(items) or 1
+            runs = [argv + items[i : i + k] for i in range(0, len(items), k)] or [argv]
+        if len(runs) > _MAX_RUNS:
+            runs = None
+    if runs is None:
+        if repl is not None:
+            _run_unknown_arg(scan, cmd, argv, lambda w, v: w.replace(repl, v))
+        else:
+            scan.run(cmd.sub(argv, tail=True))
+        return
+    for run in runs:
+        # The command's own input is /dev/null.
+        scan.run(Cmd(run, cmd.text, "", cmd.env))
 
 
 def _nice(scan: Scan, cmd: Cmd) -> None:
@@ -239,17 +313,67 @@ def _script(scan: Scan, cmd: Cmd) -> None:
         scan.path(p, "write", cmd.text)
 
 
+#: GNU parallel's replacement strings: {} {.} {/} {//} {/.} {#} {%} {N} {N.} ... and {= perl =}.
+_PARALLEL_REPL: Final = re.compile(r"\{(?:\d*(?:\.|/|//|/\.)?|#|%|=.*?=)\}")
+_PARALLEL_SEPS: Final = frozenset({":::", "::::", ":::+", "::::+"})
+
+
+def _parallel_inputs(scan: Scan, cmd: Cmd, args: list[str], stop: int) -> list[str] | None:
+    """The input values of ``parallel`` when they are known (``::: a b``, a known stdin); else None."""
+    if stop < len(args):
+        values: list[str] = []
+        for a in args[stop:]:
+            if a in ("::::", "::::+"):
+                return None
+            if a not in _PARALLEL_SEPS:
+                values.append(a)
+        return values if all(PH not in v for v in values) else None
+    stdin = cmd.stdin
+    if stdin is None or PH in stdin:
+        return None
+    return [line for line in stdin.splitlines() if line.strip()]
+
+
 def _parallel(scan: Scan, cmd: Cmd) -> None:
+    """``parallel CMD ::: ARGS`` or input lines: each value put in CMD's replacement strings (or appended)
+    and the result run by a shell; with no CMD, each value is a command."""
     args = cmd.args
-    stop = next((i for i, a in enumerate(args) if a in (":::", "::::", ":::+")), len(args))
-    idx = first_positional(args[:stop], "jSIP", frozenset({"--jobs", "--sshlogin", "--delay", "--timeout"}))
-    inner = args[idx:stop]
+    text = cmd.text
+    stop = next((i for i, a in enumerate(args) if a in _PARALLEL_SEPS), len(args))
+    longs = frozenset({"--jobs", "--sshlogin", "--delay", "--timeout"})
+    idx = first_positional(args[:stop], "jSIP", longs)
+    inner = " ".join(args[idx:stop])
     if any(a in ("-S", "--sshlogin") or a.startswith("--sshlogin") for a in args[:idx]):
-        scan.add("network.egress", "parallel runs commands on remote hosts", cmd.text)
-    if inner:
-        scan.shell(" ".join(inner), cmd.text)
+        scan.add("network.egress", "parallel runs commands on remote hosts", text)
+    repl = parse(args[:idx], "jSIP", longs).get("-I")
+    values = _parallel_inputs(scan, cmd, list(args), stop)
+    if values is not None and len(values) > _MAX_RUNS:
+        values = None
+    if not inner:
+        if values is None:
+            scan.add("unknown", "parallel runs commands from its input", text)
+        for v in values or ():
+            scan.shell(v, text)
+        return
+    has_repl = (repl is not None and repl in inner) or _PARALLEL_REPL.search(inner) is not None
+
+    def fill(v: str) -> str:
+        if not has_repl:
+            return inner + " " + v
+        out = inner.replace(repl, v) if repl else inner
+        return _PARALLEL_REPL.sub(lambda _m: v, out)
+
+    if values is None:
+        # Input known only at run time: one argument (parallel quotes it) wherever it goes.
+        words = list(args[idx:stop])
+        if has_repl:
+            _run_unknown_arg(scan, cmd, words,
+                             lambda w, v: _PARALLEL_REPL.sub(lambda _m: v, w.replace(repl, v) if repl else w))
+        else:
+            scan.run(cmd.sub(words, tail=True))
     else:
-        scan.add("unknown", "parallel reads commands from its input", cmd.text)
+        for v in values or [""]:
+            scan.shell(fill(v) if values else inner, text)
 
 
 def _secrets_runner(scan: Scan, cmd: Cmd) -> None:
