@@ -44,7 +44,7 @@ class Hierarchy:
 
 def hierarchies() -> list[Hierarchy]:
     """The mounted hierarchies a per-agent group could go in, best first (v2, then v1 pids [+ freezer])."""
-    if not platform.IS_LINUX:
+    if not platform.IS_LINUX or platform.FALLBACK:
         return []
     try:
         table = platform.mounts()

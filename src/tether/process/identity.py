@@ -3,7 +3,8 @@
 A PID is reused after the process exits, and PIDs restart after a reboot. ``ProcessId`` pins the process
 down by also recording the boot it belongs to and the moment it started, so ``alive()`` is False for a
 PID that now belongs to someone else. On Linux the start time is field 22 of ``/proc/PID/stat`` in clock
-ticks since boot (an exact integer); on macOS (untested) it is psutil's ``create_time`` (a float).
+ticks since boot (an exact integer); on macOS (and with ``TETHER_PROCESS_FALLBACK=1``) it is psutil's
+``create_time`` (a float).
 
 On disk (``keeper.pid``, ``agent.pid``) an identity is one line ``PID START BOOT_ID`` so a human can still
 ``kill $(cut -d' ' -f1 agent.pid)``; the keeper shell script writes that line itself. ``START`` and
@@ -83,7 +84,7 @@ class ProcessId:
         pid = int(parts[0])
         start_text = parts[1] if len(parts) > 1 else "-"
         boot = parts[2] if len(parts) > 2 else "-"
-        if start_text == "-" or boot == "-":
+        if start_text == "-" or boot == "-" or _foreign(boot):
             return cls.of(pid)
         try:
             start: float | int = int(start_text)
@@ -107,9 +108,15 @@ def read_pid_file(path: Path) -> ProcessId | None:
     except OSError:
         return None
     ident = ProcessId.from_line(text.strip())
-    if ident is not None and text.split()[1:2] == ["-"]:
-        write_pid_file(path, ident)  # macOS (untested): pin the start time the keeper could not read
+    if ident is not None and (text.split()[1:2] == ["-"] or _foreign((text.split() + ["-"] * 3)[2])):
+        write_pid_file(path, ident)  # macOS: pin the start time the keeper could not read
     return ident
+
+
+def _foreign(boot: str) -> bool:
+    """With ``TETHER_PROCESS_FALLBACK`` the keeper still writes /proc's start ticks and boot id: the reader
+    takes them as unknown (as on macOS) and pins psutil's instead."""
+    return platform.FALLBACK and boot == platform.kernel_boot_id()
 
 
 def write_pid_file(path: Path, ident: ProcessId) -> None:

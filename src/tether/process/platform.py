@@ -2,8 +2,10 @@
 
 Linux is the supported, tested platform: identities come from ``/proc``, waits use pidfds, signals are sent
 through pidfds (no PID-reuse race) and ``/proc/*/environ`` finds escaped descendants. The macOS branches
-(psutil, ``sysctl kern.boottime``, ``caffeinate``) are written to the documented interfaces but are
-**untested**; each is marked ``# macOS (untested)``.
+(psutil, ``sysctl kern.boottime``, ``caffeinate``) are written to the documented interfaces; each is marked
+``# macOS``. ``TETHER_PROCESS_FALLBACK=1`` (read once, at import) takes them on Linux too: psutil identities
+and scans, no pidfds (polling waits, check-then-kill), no cgroups; the kill and restart tests run a second
+time that way, so those branches run somewhere.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 
 IS_LINUX = sys.platform.startswith("linux")
 IS_MACOS = sys.platform == "darwin"
+FALLBACK = os.environ.get("TETHER_PROCESS_FALLBACK") == "1"  # the macOS branches on Linux (tests)
+PROC = IS_LINUX and not FALLBACK  # identities and scans from /proc
 
 _BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 
@@ -33,8 +37,12 @@ _BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 @functools.lru_cache(maxsize=1)
 def boot_id() -> str:
     """An id that changes on every boot: the kernel's random boot id on Linux, the boot time on macOS."""
-    if IS_LINUX:
+    if PROC:
         return _BOOT_ID_FILE.read_text().strip()
+    if FALLBACK:
+        import psutil
+
+        return f"boottime-{psutil.boot_time():.0f}"
     # macOS (untested): ``sysctl -n kern.boottime`` prints "{ sec = 1700000000, usec = 123456 } Mon Nov ...".
     try:
         out = subprocess.run(
@@ -45,6 +53,15 @@ def boot_id() -> str:
         import psutil
 
         return f"boottime-{psutil.boot_time():.0f}"
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_boot_id() -> str | None:
+    """The kernel's boot id, as the keeper writes it (None where there is no /proc)."""
+    try:
+        return _BOOT_ID_FILE.read_text().strip()
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -83,10 +100,10 @@ def proc_stat(pid: int) -> ProcStat | None:
 
 def start_time(pid: int) -> int | float | None:
     """The process start time: clock ticks since boot on Linux (exact), epoch seconds on macOS (psutil)."""
-    if IS_LINUX:
+    if PROC:
         st = proc_stat(pid)
         return None if st is None else st.start_ticks
-    # macOS (untested)
+    # macOS
     import psutil
 
     try:
@@ -97,10 +114,10 @@ def start_time(pid: int) -> int | float | None:
 
 def is_zombie(pid: int) -> bool:
     """True when the process has exited but is not yet reaped (it can do nothing more: it counts as gone)."""
-    if IS_LINUX:
+    if PROC:
         st = proc_stat(pid)
         return st is not None and st.state in ("Z", "X", "x")
-    import psutil  # macOS (untested)
+    import psutil  # macOS
 
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -116,9 +133,9 @@ def process_group(pid: int) -> int | None:
 
 
 def all_pids() -> list[int]:
-    if IS_LINUX:
+    if PROC:
         return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    import psutil  # macOS (untested)
+    import psutil  # macOS
 
     return psutil.pids()
 
@@ -126,13 +143,13 @@ def all_pids() -> list[int]:
 def children_map() -> dict[int, list[int]]:
     """Parent PID → child PIDs for every process now (one scan of ``/proc``; psutil on macOS)."""
     result: dict[int, list[int]] = {}
-    if IS_LINUX:
+    if PROC:
         for pid in all_pids():
             st = proc_stat(pid)
             if st is not None:
                 result.setdefault(st.ppid, []).append(pid)
         return result
-    import psutil  # macOS (untested)
+    import psutil  # macOS
 
     for proc in psutil.process_iter(["ppid"]):
         result.setdefault(proc.info["ppid"], []).append(proc.pid)
@@ -156,7 +173,7 @@ def env_matches(key: str, values: Collection[str]) -> dict[int, str]:
     prefix = f"{key}=".encode()
     wanted = {prefix + v.encode() for v in values}
     found: dict[int, str] = {}
-    if IS_LINUX:
+    if PROC:
         for pid in all_pids():
             try:
                 with open(f"/proc/{pid}/environ", "rb") as f:
@@ -170,7 +187,7 @@ def env_matches(key: str, values: Collection[str]) -> dict[int, str]:
                     found[pid] = item[len(prefix):].decode()
                     break
         return found
-    import psutil  # macOS (untested): psutil reads other users' environments only as root.
+    import psutil  # macOS: psutil reads other users' environments only as root.
 
     for proc in psutil.process_iter():
         try:
@@ -188,6 +205,8 @@ def env_matches(key: str, values: Collection[str]) -> dict[int, str]:
 @functools.lru_cache(maxsize=1)
 def pidfd_supported() -> bool:
     """True when the kernel and Python offer pidfds (Linux >= 5.3, and 5.1 for sending signals)."""
+    if FALLBACK:
+        return False
     opener = getattr(os, "pidfd_open", None)
     if opener is None or getattr(signal, "pidfd_send_signal", None) is None:
         return False
@@ -265,7 +284,7 @@ def send_signal(pid: int, sig: int, still_ours: Callable[[], bool] | None = None
             return False
         finally:
             os.close(fd)
-    if still_ours is not None and not still_ours():  # macOS (untested): check, then kill
+    if still_ours is not None and not still_ours():  # macOS: check, then kill
         return False
     try:
         os.kill(pid, sig)
