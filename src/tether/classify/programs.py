@@ -328,7 +328,8 @@ def identify(scan: Scan, word: str, trusted: bool, depth: int = 0) -> Program:
             if depth >= _MAX_LINKS:
                 return Program(unknown=f"runs {shown} through too many links made in this command")
             return identify(scan, made, trusted, depth + 1)
-    if scan.wrote(p):
+    if scan.wrote(p, ("write",) if depth else ("write", "delete")):
+        # Reached through a link or move made in the line: its source moved away is not new content.
         return Program(unknown=f"runs {shown}, which this command writes first")
     system = _system_dirs()
     try:

@@ -126,9 +126,9 @@ class Scan:
             return True
         return any(k[0] in ("pr.draft", "unknown", "tether.control") for k in self._acts)
 
-    def wrote(self, path: str) -> bool:
+    def wrote(self, path: str, ops: tuple[str, ...] = ("write", "delete")) -> bool:
         """Whether the command so far writes or deletes ``path`` (absolute, normalised)."""
-        return any(r[1] == path and r[2] in ("write", "delete") for r in self._res)
+        return any(r[1] == path and r[2] in ops for r in self._res)
 
     def finish(self) -> Classification:
         acts = self._acts
