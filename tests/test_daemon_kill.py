@@ -161,9 +161,12 @@ def test_kill_all_and_the_api_kill(make_host) -> None:  # noqa: F811
     daemon = h.up()
     wait_until(lambda: all(h.instances(n) for n in "abc"), 10, "agents to run")
 
-    status, _ = h.api("POST", "/v1/agents/c/kill", {"reason": "by api"})  # the admin, through the daemon
+    status, body = h.api("POST", "/v1/agents/c/kill", {"reason": "by api"})  # the admin, through the daemon
     assert status == 200
+    assert body["status"] == "killed" and body["kill"]["survivors"] == [] and body["kill"]["signalled"], body
     assert h.instances("c") == set() and h.state_of("c") == "killed"
+    note = json.loads((h.state / "agents" / "c" / "KILL").read_text())
+    assert note["by"].startswith("admin token ") and note["reason"] == "by api", "the kill file says who, and why"
     status, body = h.api("POST", "/v1/agents/c/start", {})
     assert status == 409 and "tether resume c" in body["detail"], "a killed agent is not started by `start`"
 

@@ -178,6 +178,18 @@ def kill_agent(
     return {**record, "recorded": recorded}
 
 
+def problem(name: str, got: dict[str, Any]) -> str | None:
+    """Why this kill is not a clean success (one line), or None."""
+    if got["survivors"]:
+        return f"{name}: {len(got['survivors'])} process(es) survived the kill (pids above)"
+    if got.get("expected") and not got["signalled"]:
+        return f"{name}: recorded as running but no process of it was found; check `ps` for it by hand"
+    if got.get("marked") is None and not got.get("told"):
+        return (f"{name}: its kill file could not be made (is the disk full?) and no daemon answered: "
+                f"free space and run `tether kill {name}` again, or a restart may bring it back")
+    return None
+
+
 def engage_all(state: StateDir, reason: str | None) -> str | None:
     """The global kill file: no agent starts while it exists (``tether resume --all`` lifts it). Says
     how it was made (see ``engage``)."""

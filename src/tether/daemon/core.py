@@ -321,12 +321,14 @@ class Daemon:
             raise UsageError(f"{agent} is killed; `tether resume {agent}` lifts the kill switch and starts it")
         self._sup(agent).restart(wait=self._wait(agent))
 
-    def kill(self, agent: str, reason: str | None, by: str | None = None) -> None:
+    def kill(self, agent: str, reason: str | None, by: str | None = None) -> dict[str, Any]:
+        """The kill switch for one agent; the answer is the kill's record (what was found, what survived)."""
         from tether.killswitch import kill_agent
 
         sup = self._sup(agent)
-        kill_agent(self.state, agent, sup.spec.kill, reason, store=self.store, by=by)
+        got = kill_agent(self.state, agent, sup.spec.kill, reason, store=self.store, by=by)
         sup.set_desired("killed", record=False)
+        return got
 
     def resume(self, agent: str) -> None:
         from tether.killswitch import lift

@@ -95,15 +95,9 @@ def _kill_line(obj: Context, name: str, got: dict[str, Any], ran_here: bool) -> 
 
 
 def kill_problem(name: str, got: dict[str, Any]) -> str | None:
-    """Why this kill is not a clean success (one line), or None."""
-    if got["survivors"]:
-        return f"{name}: {len(got['survivors'])} process(es) survived the kill (pids above)"
-    if got.get("expected") and not got["signalled"]:
-        return f"{name}: recorded as running but no process of it was found; check `ps` for it by hand"
-    if got.get("marked") is None and not got.get("told"):
-        return (f"{name}: its kill file could not be made (is the disk full?) and no daemon answered: "
-                f"free space and run `tether kill {name}` again, or a restart may bring it back")
-    return None
+    from tether.killswitch import problem
+
+    return problem(name, got)
 
 
 def fleet_node(obj: Context, name: str) -> str | None:
