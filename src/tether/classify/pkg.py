@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from tether.classify import scripts
 from tether.classify.argv import first_positional, parse
 from tether.classify.paths import PH
 from tether.classify.scan import Cmd, Handler, Scan
@@ -65,7 +66,25 @@ def script_class(name: str) -> str:
     return UNKNOWN
 
 
-def _script(scan: Scan, cmd: Cmd, tool: str, name: str) -> None:
+_WORKSPACE_FLAGS: Final = frozenset({"-w", "--workspace", "--workspaces", "-ws", "-r", "--recursive", "--filter",
+                                     "-F", "--include-workspace-root"})
+
+
+def _script(scan: Scan, cmd: Cmd, tool: str, name: str, args: list[str] | None = None,
+            where: str | None = None) -> None:
+    """A project script: what its definition runs (``scripts``), or, with no definition file, its name."""
+    if args is not None and name and PH not in name:
+        if PH in scan.cwd and where is None:
+            scan.add(UNKNOWN, f"{tool} runs script {name} of a folder only known at run time", cmd.text)
+            return
+        rest = args[1:] if args[:1] == ["--"] else args
+        workspaces = tool in scripts.PKG_TOOLS and any(
+            a in _WORKSPACE_FLAGS or a.startswith(("--workspace=", "--filter=")) for a in cmd.args)
+        if workspaces and scripts.plan_for(scan, cmd, tool, name, rest, where) is not None:
+            scan.add(UNKNOWN, f"{tool} runs script {name} of other workspace packages", cmd.text)
+            return
+        if scripts.run(scan, cmd, tool, name, rest, where):
+            return
     klass = script_class(name)
     if klass == UNKNOWN:
         scan.add(UNKNOWN, f"{tool} runs project script {name or '?'}", cmd.text)
@@ -84,11 +103,11 @@ def _apply(scan: Scan, cmd: Cmd, tool: str, klass: str, verb: str, rest: list[st
         else:
             scan.add(UNKNOWN, f"{tool} {verb} without a command", text)
     elif klass == SCRIPT:
-        name = next((r for r in rest if not r.startswith("-")), "")
-        if not name:
+        k = next((i for i, r in enumerate(rest) if not r.startswith("-")), -1)
+        if k < 0:
             scan.add(READ, f"{tool} {verb} lists scripts", text)
         else:
-            _script(scan, cmd, tool, name)
+            _script(scan, cmd, tool, rest[k], rest[k + 1 :], _where(cmd))
     elif klass == DLX:
         scan.add(DEPS, f"{tool} {verb} downloads and runs a package", text)
         if rest:
@@ -127,7 +146,7 @@ def _table(
         klass = table.get(verb)
         if klass is None:
             if default == SCRIPT:
-                _script(scan, cmd, cmd.name, verb)
+                _script(scan, cmd, cmd.name, verb, rest, _where(cmd))
                 return
             if default == RUN:
                 scan.run(cmd.sub(args[idx:]))
@@ -163,6 +182,27 @@ _NPM: Final[dict[str, str]] = {
 }
 
 
+_NPM_SCRIPTS: Final = {"test": "test", "t": "test", "tst": "test", "tests": "test", "start": "start",
+                        "stop": "stop", "restart": "restart"}
+_WHERE: Final = {"npm": ("--prefix",), "yarn": ("--cwd",), "yarnpkg": ("--cwd",), "pnpm": ("-C", "--dir"),
+                 "bun": ("--cwd",), "composer": ("-d", "--working-dir"), "pdm": ("-p", "--project")}
+
+
+def _where(cmd: Cmd) -> str | None:
+    """The folder a package manager is pointed at (``npm --prefix DIR``), if any."""
+    opts = _WHERE.get(cmd.name)
+    if not opts:
+        return None
+    args = cmd.args
+    for k, a in enumerate(args):
+        for o in opts:
+            if a == o and k + 1 < len(args):
+                return args[k + 1]
+            if a.startswith(o + "="):
+                return a[len(o) + 1 :]
+    return None
+
+
 def _npm(scan: Scan, cmd: Cmd) -> None:
     args = cmd.args
     longs = frozenset({"--prefix", "--workspace", "--loglevel", "--registry", "--userconfig", "--cache", "--tag"})
@@ -187,6 +227,8 @@ def _npm(scan: Scan, cmd: Cmd) -> None:
         _npx(scan, cmd.sub(["npx", *rest]))
     elif not verb:
         scan.add(READ, "npm without a command", text)
+    elif verb in _NPM_SCRIPTS:
+        _script(scan, cmd, "npm", _NPM_SCRIPTS[verb], rest, _where(cmd))
     else:
         klass = _NPM.get(verb, UNKNOWN)
         if klass in (DEPS,) and any(a in ("-g", "--global", "--location=global") for a in args):
@@ -251,8 +293,8 @@ def _yarn(scan: Scan, cmd: Cmd) -> None:
         scan.add(UNKNOWN, "yarn config set", text)
     else:
         klass = _YARN.get(verb)
-        if klass is None:
-            _script(scan, cmd, "yarn", verb)
+        if klass is None or verb in ("test", "start"):
+            _script(scan, cmd, "yarn", verb, rest, _where(cmd))
         else:
             _apply(scan, cmd, "yarn", klass, verb, rest)
 
@@ -262,7 +304,7 @@ _PNPM: Final[dict[str, str]] = {
          "unlink", "import", "rebuild", "rb", "prune", "fetch", "dedupe", "install-test", "it", "setup", "env"),
     **_t(READ, "list", "ls", "ll", "la", "why", "outdated", "audit", "licenses", "root", "bin", "store", "help",
          "view", "info", "doctor", "config"),
-    **_t(TESTS, "test", "t", "tst", "start"),
+    **_t(TESTS, "t", "tst"),
     "run": SCRIPT,
     "exec": RUN,
     "dlx": DLX,
@@ -295,11 +337,11 @@ def _bun(scan: Scan, cmd: Cmd) -> None:
         scan.add(UNKNOWN, f"bun runs {target}", text)
         scan.path(target, "exec", text, kind="script")
     elif verb == "run":
-        _script(scan, cmd, "bun", target)
+        _script(scan, cmd, "bun", target, rest[1:], _where(cmd))
     elif verb in _BUN:
         _apply(scan, cmd, "bun", _BUN[verb], verb, rest)
     else:
-        _script(scan, cmd, "bun", verb)
+        _script(scan, cmd, "bun", verb, rest, _where(cmd))
 
 
 # -------------------------------------------------------------------------------------- python
@@ -488,6 +530,28 @@ _GO: Final[dict[str, str]] = {
     "mod": READ,
     "work": READ,
 }
+_GO_TABLE: Final = _table(_GO, UNKNOWN, "C", _E)
+
+
+def _go(scan: Scan, cmd: Cmd) -> None:
+    """``go run MODULE@VERSION`` fetches and runs remote code; otherwise the table."""
+    args = cmd.args
+    idx = first_positional(args, "C")
+    if args[idx : idx + 1] == ["run"]:
+        rest = args[idx + 1 :]
+        j = first_positional(rest, "", frozenset({"-exec", "-mod", "-tags", "-ldflags", "-gcflags", "-o", "-p",
+                                                  "-modfile", "-overlay", "-pkgdir", "-toolexec"}))
+        target = rest[j] if j < len(rest) else ""
+        if "@" in target:
+            scan.add(DEPS, f"go run {target} downloads a module", cmd.text)
+            scan.add(UNKNOWN, f"go run {target} runs code fetched from outside the project", cmd.text)
+            return
+        if any(a == "-exec" or a.startswith(("-exec=", "-toolexec")) for a in rest[:j]):
+            scan.add(UNKNOWN, "go run -exec runs the program through another command", cmd.text)
+            return
+    _GO_TABLE(scan, cmd)
+
+
 _GEM: Final[dict[str, str]] = {
     **_t(DEPS, "install", "i", "uninstall", "update", "cleanup", "pristine", "sources"),
     **_t(READ, "list", "search", "info", "query", "specification", "contents", "environment", "which",
@@ -673,10 +737,23 @@ def _make(scan: Scan, cmd: Cmd) -> None:
         return
     if o.has("--eval", "-E"):
         scan.add(UNKNOWN, "make --eval runs inline make code", text)
-    for f in o.all("-f", "--file", "--makefile"):
+    files = o.all("-f", "--file", "--makefile")
+    for f in files:
         scan.path(f, "read", text)
-    targets = [t for t in o.pos if not ("=" in t and t.split("=", 1)[0].replace("_", "").isalnum())]
-    _targets(scan, cmd, targets, TESTS, cmd.name)
+    assigns = [t for t in o.pos if "=" in t and t.split("=", 1)[0].replace("_", "").isalnum()]
+    targets = [t for t in o.pos if t not in assigns]
+    cmdline = dict(a.split("=", 1) for a in assigns)
+    for k, v in cmd.env:
+        cmdline.setdefault(k, v)
+    directory = o.get("-C", "--directory")
+    if (PH in scan.cwd and directory is None) or any(PH in x for x in (directory or "", *files, *targets)):
+        scan.add(UNKNOWN, f"{cmd.name} runs a makefile or target only known at run time", text)
+        return
+    plan = scripts.make_plan(scan, cmd, targets, directory, files, cmdline)
+    if plan is None:
+        _targets(scan, cmd, targets, TESTS, cmd.name)
+    else:
+        scripts.run(scan, cmd, cmd.name, " ".join(targets), [], plan=plan)
 
 
 def _task_runner(short_val: str, long_val: frozenset[str], listing: frozenset[str]) -> Handler:
@@ -686,11 +763,30 @@ def _task_runner(short_val: str, long_val: frozenset[str], listing: frozenset[st
             scan.add(READ, f"{cmd.name} lists tasks", cmd.text)
             return
         targets = [t for t in o.pos if "=" not in t]
-        if cmd.name in ("just",):
-            targets = targets[:1]
+        if cmd.name in ("just", "task"):
+            where = o.get("-d", "--dir", "--working-directory")
+            if o.get("-f", "--justfile", "-t", "--taskfile") is not None:
+                scan.add(UNKNOWN, f"{cmd.name} reads a task file named on the command line", cmd.text)
+                return
+            if cmd.name == "task" and "--" in cmd.args:
+                targets = [t for t in o.pos[: o.pos.index("--")] if "=" not in t] if "--" in o.pos else targets
+            if cmd.name == "just" or len(targets) <= 1:
+                name = targets[0] if targets else ""
+                _just_or_task(scan, cmd, name, targets[1:] if cmd.name == "just" else [], where)
+                return
+            for t in targets:
+                _just_or_task(scan, cmd, t, [], where)
+            return
         _targets(scan, cmd, targets, TESTS, cmd.name)
 
     return handle
+
+
+def _just_or_task(scan: Scan, cmd: Cmd, name: str, args: list[str], where: str | None) -> None:
+    if (PH in scan.cwd and where is None) or PH in name:
+        scan.add(UNKNOWN, f"{cmd.name} runs a recipe only known at run time", cmd.text)
+    elif not scripts.run(scan, cmd, cmd.name, name, args, where):
+        _targets(scan, cmd, [name] if name else [], TESTS, cmd.name)
 
 
 def _gradle_like(scan: Scan, cmd: Cmd) -> None:
@@ -1014,7 +1110,8 @@ def _deno(scan: Scan, cmd: Cmd) -> None:
     elif verb == "task":
         name = next((r for r in rest if not r.startswith("-")), "")
         if name:
-            _script(scan, cmd, "deno task", name)
+            k = rest.index(name)
+            _script(scan, cmd, "deno task", name, rest[k + 1 :])
         else:
             scan.add(READ, "deno task lists tasks", text)
     elif verb in ("publish",):
@@ -1068,7 +1165,7 @@ HANDLERS: Final[dict[str, Handler]] = {
         for n in ("conda", "mamba", "micromamba")
     },
     "cargo": _table(_CARGO, UNKNOWN, "Z", frozenset({"--config", "--color", "--manifest-path"})),
-    "go": _table(_GO, UNKNOWN, "C", _E),
+    "go": _go,
     "gem": _table(_GEM, UNKNOWN),
     "bundle": _table(_BUNDLE, UNKNOWN, "", _E, empty=DEPS),
     "bundler": _table(_BUNDLE, UNKNOWN, "", _E, empty=DEPS),
