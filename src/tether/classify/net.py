@@ -439,8 +439,10 @@ def _socat(scan: Scan, cmd: Cmd) -> None:
         k = kind.upper()
         if k in ("EXEC", "SYSTEM") or k.endswith("-LISTEN") or k in ("TCP-L", "UDP-L"):
             scan.add("unknown", f"socat {k} runs a program or listens", text)
-        elif k in ("TCP", "TCP4", "TCP6", "UDP", "UDP4", "UDP6", "OPENSSL", "SSL", "SCTP", "SOCKS4", "SOCKS4A",
-                   "PROXY", "DCCP"):
+        elif k in ("FILE", "OPEN", "CREATE", "CREAT", "GOPEN") and rest:
+            path = rest.split(",", 1)[0]
+            scan.path(path, "write" if a is addrs[-1] and len(addrs) > 1 else "read", text)
+        elif k.startswith(("TCP", "UDP", "OPENSSL", "SSL", "SCTP", "SOCKS", "PROXY", "DCCP")):
             host = rest.split(":", 1)[0].split(",", 1)[0]
             scan.host(host)
             if not is_local(host.lower()):

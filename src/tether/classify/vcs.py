@@ -6,6 +6,7 @@ import re
 from fnmatch import fnmatchcase
 from typing import Final
 
+from tether.classify import gitrepo
 from tether.classify.argv import Opts, parse
 from tether.classify.files import patch_targets
 from tether.classify.paths import PH
@@ -120,6 +121,14 @@ _DEPLOY_REMOTES: Final = frozenset({"heroku", "dokku", "production", "prod", "li
 
 def _record_remote(scan: Scan, remote: str) -> bool:
     """Record a remote given as a URL; True when it was one."""
+    if remote.startswith("ext::"):
+        # git runs the rest as a command (when protocol.ext.allow lets it): classify it.
+        scan.add("unknown", "the ext:: transport runs a command", remote)
+        scan.shell(remote[5:].replace("% ", " ").replace("%%", "%"), remote)
+        return True
+    if remote.startswith("file://"):
+        scan.path(remote[7:] or "/", "read")
+        return True
     if PH in remote or not ("://" in remote or ("@" in remote and ":" in remote) or remote.endswith(".git")):
         return False
     repo = repo_from_remote(remote)
@@ -135,6 +144,53 @@ def _record_remote(scan: Scan, remote: str) -> bool:
 def _protected(scan: Scan, branch: str) -> bool:
     b = branch.lower()
     return any(fnmatchcase(b, p.lower()) for p in scan.ctx.protected_branches)
+
+
+def _glob_may_hit_protected(scan: Scan, pattern: str) -> bool:
+    """Whether a wildcard ref pattern (``*``, ``feature/*``) can name a protected branch."""
+    fixed = pattern.split("*", 1)[0].lower()
+    for p in scan.ctx.protected_branches:
+        pfixed = p.split("*", 1)[0].lower()
+        if fixed.startswith(pfixed) or pfixed.startswith(fixed):
+            return True
+    return False
+
+
+def _branch_of(target: str) -> str | None:
+    """The branch a push destination names (None for tags and other refs)."""
+    t = target
+    if t.startswith("refs/"):
+        t = t[5:]
+        if not t.startswith("heads/"):
+            return None
+        return t[6:]
+    if t.startswith("heads/"):
+        return t[6:]
+    if t.startswith(("tags/", "remotes/", "notes/")):
+        return None
+    return t
+
+
+def _push_remote(scan: Scan, remote: str, repo: gitrepo.Repo | None, text: str) -> None:
+    """Record where a push goes: a URL or path as given, or the URLs a configured remote names."""
+    urls = repo.remote_urls(remote) if repo is not None and remote and PH not in remote else None
+    for url in urls if urls is not None else [remote]:
+        if not url or PH in url:
+            continue
+        if urls is not None and url.startswith("ext::"):
+            _record_remote(scan, url)
+        elif url.startswith("file://") or url.startswith(("/", "./", "../", "~")) or (
+            urls is None and "/" in url and "://" not in url and ":" not in url
+        ):
+            scan.path(url[7:] if url.startswith("file://") else url, "write", text)
+        elif urls is not None:
+            r = repo_from_remote(url)
+            if r:
+                scan.resource("repo", r)
+            elif "://" not in url and ":" not in url:
+                scan.path(url, "write", text)
+        else:
+            _record_remote(scan, url)
 
 
 def _git_push(scan: Scan, cmd: Cmd, rest: list[str]) -> None:
@@ -161,36 +217,64 @@ def _git_push(scan: Scan, cmd: Cmd, rest: list[str]) -> None:
     if o.has("--prune"):
         reasons.append("git push --prune deletes remote branches")
     deleting = o.has("--delete", "-d")
+    repo = gitrepo.find(scan.cwd) if PH not in scan.cwd else None
     remote = o.get("--repo") or (o.pos[0] if o.pos else "")
-    refspecs = o.pos[1:] if o.pos else []
-    if remote:
-        _record_remote(scan, remote)
-        if remote.lower() in _DEPLOY_REMOTES:
-            scan.add("deploy.production", f"git push to the {remote} remote deploys", text)
+    refspecs = list(o.pos[1:]) if o.pos else []
+    name = remote or (repo.push_remote() if repo is not None else "")
+    configured = repo is not None and repo.remote_urls(name) is not None
+    _push_remote(scan, name, repo, text)
+    if remote and remote.lower() in _DEPLOY_REMOTES:
+        scan.add("deploy.production", f"git push to the {remote} remote deploys", text)
+    current = repo.branch if repo is not None else ""
     if not refspecs and not (names & {"--mirror", "--all", "--branches", "--tags"}):
-        scan.resource("branch", "HEAD", "write")
-        reasons.append("pushes the current branch, which may be protected")
+        if repo is not None and configured and repo.get("remote", name, "mirror") == "true":
+            reasons.append(f"remote {name} is configured as a mirror: every ref is overwritten")
+        refspecs = list(repo.all("remote", name, "push")) if repo is not None and configured else []
+        mode = (repo.get("push", "", "default") if repo is not None else None) or "simple"
+        if not refspecs:
+            merge = (repo.get("branch", current, "merge") or "") if repo is not None and current else ""
+            if not current or mode == "matching":
+                scan.resource("branch", "HEAD", "write")
+                reasons.append("pushes the current branch, which may be protected")
+            else:
+                refspecs = [current] + ([merge] if mode != "current" and merge else [])
     for spec in refspecs:
         if spec.startswith("+"):
             reasons.append(f"force-push of {spec[1:]}")
             spec = spec[1:]
+        if spec.startswith("tag ") or spec == "tag":
+            reasons.append(f"pushes tag {spec[4:]}")
+            continue
         src, colon, dst = spec.partition(":")
         if colon and not src:
             reasons.append(f"git push deletes remote ref {dst}")
         target = dst if colon else src
         if deleting:
             reasons.append(f"git push --delete {target}")
-        if target.startswith("refs/heads/"):
-            target = target[len("refs/heads/") :]
-        elif target.startswith("refs/tags/"):
-            reasons.append(f"pushes tag {target[len('refs/tags/'):]}")
+        if target in ("HEAD", "@") and current:
+            target = current
         if target in ("HEAD", "@") or PH in target or not target:
             reasons.append("pushes the current branch, which may be protected")
             scan.resource("branch", "HEAD", "write")
             continue
-        scan.resource("branch", target, "write")
-        if _protected(scan, target):
-            reasons.append(f"pushes to protected branch {target}")
+        if target.startswith(("refs/tags/", "tags/")):
+            reasons.append(f"pushes tag {target.split('tags/', 1)[1]}")
+            continue
+        branch = _branch_of(target)
+        if branch is None:
+            if "*" in target:
+                reasons.append(f"pushes every ref matching {target}")
+            else:
+                reasons.append(f"pushes ref {target}, which is not a branch")
+            continue
+        if "*" in branch:
+            if _glob_may_hit_protected(scan, branch):
+                reasons.append(f"pushes every branch matching {branch}, protected ones included")
+            scan.resource("branch", branch, "write")
+            continue
+        scan.resource("branch", branch, "write")
+        if _protected(scan, branch):
+            reasons.append(f"pushes to protected branch {branch}")
     if reasons:
         for r in reasons:
             scan.add("git.push", r, text)
@@ -313,6 +397,14 @@ def _git_sub(scan: Scan, cmd: Cmd, sub: str, rest: list[str]) -> None:
         ):
             for b in o.pos:
                 scan.resource("branch", b, "write")
+            moving = o.has("-d", "-D", "--delete", "-m", "-M", "--move", "-f", "--force")
+            hit = [b for b in (o.pos if moving else o.pos[:1]) if _protected(scan, b)]
+            if hit and o.has("-d", "-D", "--delete"):
+                scan.add("data.delete", f"git branch deletes protected branch {hit[0]}", text)
+            elif hit and (moving or o.has("-C", "-c", "--copy")):
+                scan.add("data.delete", f"git branch moves or overwrites protected branch {hit[0]}", text)
+            elif o.has("-D") or (o.has("-d", "--delete") and o.has("-f", "--force")):
+                scan.add("pr.draft", "git branch -D deletes local branches (their commits stay in the reflog)", text)
             scan.add("pr.draft", "git branch changes local branches", text)
         else:
             scan.add("repo.read", "git branch lists branches", text)
@@ -321,6 +413,10 @@ def _git_sub(scan: Scan, cmd: Cmd, sub: str, rest: list[str]) -> None:
                                            "--points-at", "--format"}))
         if o.has("-l", "--list", "-n", "-v", "--verify") or not (o.pos or o.has("-d", "--delete")):
             scan.add("repo.read", "git tag lists tags", text)
+        elif o.has("-d", "--delete"):
+            scan.add("data.delete", "git tag -d deletes release tags", text)
+        elif o.has("-f", "--force"):
+            scan.add("data.delete", "git tag -f moves an existing tag", text)
         else:
             scan.add("pr.draft", "git tag changes local tags", text)
     elif sub == "remote":
@@ -535,12 +631,14 @@ def _git(scan: Scan, cmd: Cmd) -> None:
     args = cmd.args
     text = cmd.text
     cwd = scan.cwd
+    elsewhere: list[str] = []
     i = 0
     try:
         while i < len(args):
             a = args[i]
             if a == "-C" and i + 1 < len(args):
                 scan.cwd = scan.path(args[i + 1], "read", text) or PH
+                elsewhere.append(scan.cwd if scan.cwd != PH else args[i + 1])
                 i += 2
             elif a == "-c" and i + 1 < len(args):
                 key, _, value = args[i + 1].partition("=")
@@ -561,7 +659,7 @@ def _git(scan: Scan, cmd: Cmd) -> None:
                 elif name == "--config-env":
                     git_config_effect(scan, value.split("=", 1)[0], PH, text)
                 elif name in ("--git-dir", "--work-tree") and value:
-                    scan.path(value, "read", text)
+                    elsewhere.append(scan.path(value, "read", text) or value)
                 i += 1
             elif a in ("--version", "--help", "-h", "--html-path", "--man-path", "--info-path", "-v"):
                 scan.add("repo.read", f"git {a}", text)
@@ -573,7 +671,12 @@ def _git(scan: Scan, cmd: Cmd) -> None:
         if i >= len(args):
             scan.add("repo.read", "git without a subcommand prints help", text)
             return
-        _git_sub(scan, cmd, args[i], args[i + 1 :])
+        sub = args[i]
+        _git_sub(scan, cmd, sub, args[i + 1 :])
+        if sub not in _GIT_READ and sub not in ("clone", "ls-remote", "help", "version"):
+            # The repository this writes to: -C, --git-dir, --work-tree, or a directory cd'ed into.
+            for d in elsewhere or ([scan.cwd] if scan.cwd != scan.ctx.cwd and PH not in scan.cwd else []):
+                scan.path(d, "write", text)
     finally:
         scan.cwd = cwd
 
