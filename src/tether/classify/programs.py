@@ -48,6 +48,7 @@ _MAX_CACHE: Final = 4096
 _lock: Final = threading.Lock()
 _hashes: dict[tuple[str, int, int, int], str] = {}
 _texts: dict[tuple[str, int, int, int], str | None] = {}
+_copies: dict[tuple[str, int, int, int], str | None] = {}
 #: size -> system files of that size (real paths); built once, on the first copy check.
 _by_size: dict[int, list[str]] | None = None
 _system_real: frozenset[str] | None = None
@@ -112,21 +113,27 @@ def _digest(path: str, s: os.stat_result) -> str | None:
 
 
 def copy_of(path: str, s: os.stat_result) -> str | None:
-    """The system binary (real path) whose content ``path`` has, if any."""
+    """The system binary (real path) whose content ``path`` has, if any (cached by path, inode, mtime, size)."""
     same = _system_index().get(s.st_size)
     if not same:
         return None
+    k = _key(path, s)
+    if k in _copies:
+        return _copies[k]
     mine = _digest(path, s)
-    if mine is None:
-        return None
-    for other in same:
+    found = None
+    for other in same if mine is not None else ():
         try:
-            os_ = os.stat(other)
+            if _digest(other, os.stat(other)) == mine:
+                found = other
+                break
         except OSError:
             continue
-        if _digest(other, os_) == mine:
-            return other
-    return None
+    with _lock:
+        if len(_copies) >= _MAX_CACHE:
+            _copies.clear()
+        _copies[k] = found
+    return found
 
 
 def read_text(path: str) -> str | None:
@@ -336,7 +343,7 @@ def identify(scan: Scan, word: str, trusted: bool, depth: int = 0) -> Program:
         real = os.path.realpath(p)
         if os.path.dirname(real) in system:
             return Program(name=_system_name(real, p))
-        if os.path.realpath(os.path.dirname(p)) in system:
+        if os.path.dirname(p) in system:
             # A link kept in a system bin directory (/usr/bin/java -> /etc/alternatives/java -> ...).
             return Program(name=p.rsplit("/", 1)[-1])
         s = os.stat(real)
