@@ -143,8 +143,12 @@ def test_copy_check_hashes_only_same_size_files(ws: Workspace, monkeypatch: pyte
     assert os.stat(big).st_size not in sizes
     assert classify_shell("./big-tool", ws.ctx()).classes == {"unknown"}
     assert hashed == []
-    classify_shell("./ls -rf data", ws.ctx())
-    assert str(ws.ws / "ls") in hashed
+    shutil.copy("/bin/rm", ws.ws / "nl")
+    assert "data.delete" in classify_shell("./nl -rf data", ws.ctx()).classes
+    assert str(ws.ws / "nl") in hashed  # same size as rm: hashed once, then the answer is cached
+    hashed.clear()
+    assert "data.delete" in classify_shell("./nl -rf data", ws.ctx()).classes
+    assert hashed == []
 
 
 def test_links_do_not_leak_between_commands(ws: Workspace) -> None:
