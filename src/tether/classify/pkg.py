@@ -552,6 +552,23 @@ def _go(scan: Scan, cmd: Cmd) -> None:
     _GO_TABLE(scan, cmd)
 
 
+def _tox(scan: Scan, cmd: Cmd) -> None:
+    """``tox [-e ENVS] [-- ARGS]``: the environments' commands from tox.ini."""
+    args = cmd.args
+    sep = args.index("--") if "--" in args else len(args)
+    o = parse(args[:sep], "ecnpx", frozenset({"--conf", "--workdir", "--root", "-f", "--override", "--parallel"}))
+    if o.has("-l", "--listenvs", "-a", "--listenvs-all", "--version", "--help", "-h", "--showconfig") or (
+        o.pos[:1] in (["list"], ["config"], ["l"], ["c"])
+    ):
+        scan.add(READ, "tox lists its environments", cmd.text)
+        return
+    envs = o.all("-e") or [v for k, v in cmd.env if k == "TOXENV" and PH not in v]
+    if o.get("-c", "--conf") is not None:
+        scan.add(UNKNOWN, "tox reads a configuration named on the command line", cmd.text)
+    elif not scripts.run(scan, cmd, "tox", ",".join(envs), [*envs, *args[sep:]]):
+        scan.add(TESTS, "tox runs tests", cmd.text)
+
+
 _GEM: Final[dict[str, str]] = {
     **_t(DEPS, "install", "i", "uninstall", "update", "cleanup", "pristine", "sources"),
     **_t(READ, "list", "search", "info", "query", "specification", "contents", "environment", "which",
@@ -1137,6 +1154,7 @@ def _twine(scan: Scan, cmd: Cmd) -> None:
 
 HANDLERS: Final[dict[str, Handler]] = {
     "twine": _twine,
+    "tox": _tox,
     "npm": _npm,
     "npx": _npx,
     "pnpx": _npx,
