@@ -31,7 +31,7 @@ def sealed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     gk = Gatekeeper(Boundary(loaded), Approvals(store))
     assert gk.check("a", Request(command="ls")).decision == "allow"  # not gated: not audited
     assert gk.check("a", Request(command="pip install requests")).decision == "allow"  # log
-    assert gk.check("a", Request(command="rm -rf build")).decision == "deny"  # block
+    assert gk.check("a", Request(command="rm -rf data")).decision == "deny"  # block
     assert gk.check("gated", Request(command="gh pr create --fill")).decision == "deny"  # gate failed
     push = gk.check("a", Request(command="git push --force origin main"))
     deploy = gk.check("a", Request(command="terraform apply"))

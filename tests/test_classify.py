@@ -191,7 +191,10 @@ def test_recursive_delete_of_an_ancestor_is_protected() -> None:
 def test_control_paths() -> None:
     assert "tether.control" in classify_path("/work/repo/tether.runbook.yaml", "write", CTX).classes
     assert "tether.control" in classify_path("/home/dev/.tether/state.db", "delete", CTX).classes
-    assert "tether.control" not in classify_path("/work/repo/tether.runbook.yaml", "read", CTX).classes
+    # tether's own files are protected for reading too (issue 17): tokens, kill files, the runbook
+    assert "tether.control" in classify_path("/work/repo/tether.runbook.yaml", "read", CTX).classes
+    assert "tether.control" in classify_shell("cat /home/dev/.tether/admin.token", CTX).classes
+    assert "tether.control" not in classify_shell("ls /home/dev/.tether", CTX).classes
     assert "tether.control" in classify_path("/home/dev/.claude/settings.json", "write", CTX).classes
     assert "tether.control" in classify_shell("chmod 000 tether.runbook.yaml", CTX).classes
 

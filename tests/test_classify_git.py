@@ -108,5 +108,5 @@ def test_writing_another_repository_is_outside_scope(repo: Path, tmp_path: Path)
     assert verdict(f"git -C {other} commit -am x", repo) == "block"
     assert verdict(f"cd {other} && git commit -am x", repo) == "block"
     assert verdict(f"git push {other} feature-x", repo) == "block"
-    assert verdict(f"git -C {other} log", repo) == "allow"
+    assert verdict(f"git -C {other} log", repo) == "block"  # shared temp space is outside (issue 17)
     assert verdict("git commit -am x", repo) == "allow"

@@ -248,11 +248,20 @@ def test_dotdot_out_of_the_workspace_is_outside(boundary: Boundary, command: str
     assert got == "block"
 
 
-def test_plain_scratch_space_and_the_workspace_stay_allowed(boundary: Boundary) -> None:
+def test_the_agents_own_tmpdir_is_its_only_scratch_space(boundary: Boundary) -> None:
+    """Shared temp space is outside (read or written); the private TMPDIR under the agent's state folder is
+    neither outside nor tether's control."""
     assert verdict(boundary, "echo x > sub/../notes.txt")[0] == "allow"
-    got, classes, _ = verdict(boundary, f"echo x > /tmp/tether-test-scratch-{os.getpid()}")
-    assert (got, "scope.outside" in classes) == ("allow", False)
+    tmp = boundary.loaded.state.agent_tmp("a")
+    for command in (f"echo x > {tmp}/out.txt", f"cat {tmp}/out.txt", f"rm -f {tmp}/out.txt"):
+        got, classes, _ = verdict(boundary, command)
+        assert (got, "scope.outside" in classes, "tether.control" in classes) == ("allow", False, False), command
+    for command in (f"echo x > /tmp/tether-test-scratch-{os.getpid()}", "cp .env /tmp/", "cp -r ./* /tmp/x",
+                    "cat /tmp/other-agent/notes", "echo x > /var/tmp/cron.d", "echo x > /dev/shm/x"):
+        got, classes, _ = verdict(boundary, command)
+        assert "scope.outside" in classes and got == "block", command
     assert "scope.outside" in verdict(boundary, "echo x > /etc/motd")[1]
+    assert "tether.control" in verdict(boundary, f"cat {boundary.loaded.state.root}/agents/a/agent.token")[1]
 
 
 def test_scope_folders_extend_the_workspace(tmp_path: Path) -> None:

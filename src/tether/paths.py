@@ -45,6 +45,10 @@ class StateDir:
         """``<state>/agents/<agent>/agent-status.json``, rewritten atomically on every state change."""
         return self.agent_dir(agent) / "agent-status.json"
 
+    def agent_tmp(self, agent: str) -> Path:
+        """The agent's private ``TMPDIR``: its only scratch space (any other temporary path is outside)."""
+        return self.agent_dir(agent) / "tmp"
+
     def log_dir(self, agent: str) -> Path:
         return self.agent_dir(agent) / "logs"
 

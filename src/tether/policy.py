@@ -19,22 +19,29 @@ from tether.vocabulary import VERDICT_RANK
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"})
 HARMLESS_PATHS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "/dev/urandom", "/dev/random")
+#: Temporary space shared by every user and process on the host: never an agent's scratch space.
+SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 @dataclass(frozen=True)
 class Scope:
-    """An agent's scope, resolved to absolute paths once (at load), then checked per action."""
+    """An agent's scope, resolved to absolute paths once (at load), then checked per action.
+
+    ``temp`` is the agent's own scratch space: the private ``TMPDIR`` the daemon gives it (under its run
+    folder). Any other path in shared temporary space (``/tmp``, ``/var/tmp``, ``/dev/shm``) is outside,
+    read or written, unless it is in one of the agent's roots (a workspace may live under ``/tmp``)."""
 
     roots: tuple[str, ...]
     hosts: tuple[str, ...]
     accounts: tuple[str, ...]
     repos: tuple[str, ...]
-    temp: tuple[str, ...] = ("/tmp", "/var/tmp")
+    temp: tuple[str, ...] = ()
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
 
     @classmethod
-    def of(cls, agent: Agent, cwd: Path, resolve: object = None) -> Scope:
-        """``resolve`` turns a runbook path into a Path (``LoadedRunbook.resolve``)."""
+    def of(cls, agent: Agent, cwd: Path, resolve: object = None, tmp: Path | str | None = None) -> Scope:
+        """``resolve`` turns a runbook path into a Path (``LoadedRunbook.resolve``); ``tmp`` is the agent's
+        private TMPDIR."""
 
         def res(p: str) -> str:
             path = resolve(p) if callable(resolve) else Path(p).expanduser()
@@ -48,6 +55,7 @@ class Scope:
             hosts=tuple(h.lower() for h in agent.scope.hosts),
             accounts=tuple(agent.scope.accounts),
             repos=tuple(remote_repos),
+            temp=(os.path.realpath(tmp),) if tmp else (),
         )
 
     def path_inside(self, path: str) -> bool:
@@ -55,18 +63,8 @@ class Scope:
         return any(_under(real, r) for r in self.roots)
 
     def scratch(self, real: str) -> bool:
-        """A resolved path in temporary space (``/tmp``, ``/var/tmp``), but not in the temp entry that holds
-        one of the agent's own roots: when a workspace lives in temp space (``/tmp/host/ws/a``), what
-        surrounds it (``/tmp/host/...``: other workspaces, the runbook's folder) is not scratch space."""
-        if not any(_under(real, t) for t in self.temp):
-            return False
-        for root in self.roots:
-            for t in self.temp:
-                if root != t and _under(root, t):
-                    entry = os.path.join(t, os.path.relpath(root, t).split(os.sep)[0])
-                    if _under(real, entry):
-                        return False
-        return True
+        """A resolved path in the agent's own scratch space (its private TMPDIR)."""
+        return any(_under(real, t) for t in self.temp)
 
     def host_allowed(self, host: str) -> bool:
         host = host.lower().split(":")[0] if host.count(":") == 1 else host.lower()
@@ -167,7 +165,12 @@ def _scope_findings(resources: Iterable[Resource], scope: Scope) -> Iterable[tup
                 continue
             writes = r.op in ("write", "delete", "exec")
             real = os.path.realpath(r.value)
-            if writes and (real in scope.temp or not scope.scratch(real)):
+            if scope.scratch(real) and not (writes and real in scope.temp):
+                continue
+            if any(_under(real, t) for t in SHARED_TEMP):
+                yield "scope.outside", (f"{r.op or 'use'} of {r.value}: shared temporary space; the agent's "
+                                        "scratch space is its own TMPDIR")
+            elif writes:
                 yield "scope.outside", f"{r.op} of {r.value}, outside the agent's scope"
             elif not writes and scope.home and real.startswith(scope.home.rstrip("/") + "/"):
                 yield "scope.outside", f"reads {r.value}, in the home directory outside the agent's scope"

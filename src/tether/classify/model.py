@@ -55,6 +55,8 @@ class Context:
     depth below ``cwd``, an absolute glob matches absolute paths. ``control`` lists absolute files
     or directories (the runbook, the state directory) whose modification is ``tether.control``.
     ``home`` is used for ``~`` and ``$HOME``; empty means the current user's home directory.
+    ``scratch`` lists the agent's private temporary directories (its TMPDIR, inside the state directory):
+    what is below them is the agent's, not tether's.
     """
 
     cwd: str = "/"
@@ -62,6 +64,7 @@ class Context:
     control: tuple[str, ...] = ()
     protected_branches: tuple[str, ...] = ("main", "master", "release/*", "production")
     home: str = ""
+    scratch: tuple[str, ...] = ()
 
 
 # Fast constructors for the classifier's hot path. A frozen dataclass's generated ``__init__`` goes

@@ -178,12 +178,14 @@ _SENSITIVE: Final = (
 class PathInfo:
     """What a normalised path is: protected, control, secret, auth or a start-up file."""
 
-    __slots__ = ("auth", "control", "path", "protected", "secret", "startup")
+    __slots__ = ("auth", "control", "path", "protected", "secret", "startup", "tether")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.protected = False
         self.control = False
+        #: one of tether's own files (the context's control entries: state dir, runbook), read or written
+        self.tether = False
         self.secret = False
         self.auth = False
         self.startup = False
@@ -533,6 +535,7 @@ def inspect(path: str, op: str, cwd: str, globs: tuple[GlobSet, ...], control: t
             info = PathInfo(path)
         if control_hit:
             info.control = True
+            info.tether = True
         if protected:
             info.protected = True
         if special:
@@ -547,6 +550,11 @@ def inspect(path: str, op: str, cwd: str, globs: tuple[GlobSet, ...], control: t
     if info is not None and info.control:
         info.protected = True
     return info
+
+
+def scratch_of(path: str, scratch: tuple[str, ...]) -> bool:
+    """Whether ``path`` is in one of the agent's private temporary directories (below, not the folder itself)."""
+    return any(isinstance(t, str) and t and path.startswith(t.rstrip("/") + "/") for t in scratch)
 
 
 def extra_names(globs: tuple[str, ...], control: tuple[str, ...]) -> tuple[str, ...]:

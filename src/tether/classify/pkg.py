@@ -232,7 +232,9 @@ def _npm(scan: Scan, cmd: Cmd) -> None:
     else:
         klass = _NPM.get(verb, UNKNOWN)
         if klass in (DEPS,) and any(a in ("-g", "--global", "--location=global") for a in args):
-            scan.add(DEPS, f"npm {verb} -g installs globally", text)
+            scan.add(UNKNOWN, f"npm {verb} -g installs into the global prefix, outside the project", text)
+        if klass in (DEPS,):
+            _install_places(scan, cmd, [r for r in rest if "://" in r], [], False)
         _apply(scan, cmd, "npm", klass, verb, rest)
 
 
@@ -353,6 +355,26 @@ _PIP: Final[dict[str, str]] = {
 }
 
 
+def _install_places(scan: Scan, cmd: Cmd, specs: list[str], folders: list[str], user: bool) -> None:
+    """Where an install fetches from and writes to: a requirement given as a URL (``git+https://...``) is a
+    host the policy checks against ``scope.hosts``; ``--target``/``--prefix`` folders are written (the policy
+    checks them against the scope); ``--user`` installs into the home directory, outside the project."""
+    for spec in specs:
+        url_text = spec.split("@", 1)[1].strip() if " @ " in spec or "@ " in spec else spec
+        if "://" in url_text:
+            u = scan.parse_url(url_text.split("+", 1)[1] if url_text.startswith(("git+", "hg+", "svn+", "bzr+"))
+                               else url_text)
+            if u:
+                scan.url(u)
+            else:
+                scan.add(UNKNOWN, f"{cmd.name} installs from a location it cannot read: {spec[:80]}", cmd.text)
+    for f in folders:
+        scan.path(f, "write", cmd.text)
+    if user:
+        scan.add(UNKNOWN, f"{cmd.name} install --user installs into the home directory, outside the project",
+                 cmd.text)
+
+
 def _pip(scan: Scan, cmd: Cmd) -> None:
     args = cmd.args
     text = cmd.text
@@ -366,6 +388,9 @@ def _pip(scan: Scan, cmd: Cmd) -> None:
         url = scan.parse_url(u)
         if url:
             scan.url(url)
+    if verb in ("install", "download", "wheel"):
+        _install_places(scan, cmd, o.pos[1:], o.all("-t", "--target", "--prefix", "--root"),
+                        o.has("--user") and verb == "install")
     if verb in ("config", "cache"):
         sub = o.pos[1] if len(o.pos) > 1 else ""
         klass = READ if sub in ("list", "get", "debug", "dir", "info", "") else (DRAFT if verb == "cache" else UNKNOWN)
@@ -550,6 +575,18 @@ def _go(scan: Scan, cmd: Cmd) -> None:
             scan.add(UNKNOWN, "go run -exec runs the program through another command", cmd.text)
             return
     _GO_TABLE(scan, cmd)
+
+
+def _pytest(scan: Scan, cmd: Cmd) -> None:
+    """pytest writes (and empties) ``--basetemp``; otherwise it works in the agent's TMPDIR."""
+    for a in cmd.args:
+        if a.startswith("--basetemp="):
+            scan.path(a.split("=", 1)[1], "write", cmd.text)
+    if "--basetemp" in cmd.args:
+        k = cmd.args.index("--basetemp")
+        if k + 1 < len(cmd.args):
+            scan.path(cmd.args[k + 1], "write", cmd.text)
+    scan.add(TESTS, f"{cmd.name} runs tests", cmd.text)
 
 
 def _tox(scan: Scan, cmd: Cmd) -> None:
@@ -1154,6 +1191,8 @@ def _twine(scan: Scan, cmd: Cmd) -> None:
 
 HANDLERS: Final[dict[str, Handler]] = {
     "twine": _twine,
+    "pytest": _pytest,
+    "py.test": _pytest,
     "tox": _tox,
     "npm": _npm,
     "npx": _npx,

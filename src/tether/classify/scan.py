@@ -22,6 +22,7 @@ from tether.classify.paths import (
     has_magic,
     inspect,
     normalize,
+    scratch_of,
 )
 from tether.classify.programs import relocate
 from tether.classify.urls import Url, parse_url
@@ -174,7 +175,10 @@ class Scan:
         extra: tuple[str, ...] = ()
         if PH in p or has_magic(p):
             extra = self._extra = self._extra or extra_names(tuple(self.ctx.protected), tuple(self.ctx.control))
-        info = inspect(p, op, self.cwd, globs, self._control or (), extra)
+        control = self._control or ()
+        if control and self.ctx.scratch and scratch_of(p, self.ctx.scratch):
+            control = ()  # the agent's own TMPDIR, inside the state dir: its scratch space
+        info = inspect(p, op, self.cwd, globs, control, extra)
         dynamic = PH in p
         if info is None and not tree:
             if not dynamic:
@@ -208,6 +212,8 @@ class Scan:
                 self.add("unknown", f"{op}s a start-up or system file {shown}", command)
             if dynamic and op == "write":
                 self.add("unknown", "writes a path only known at run time", command)
+        elif info.tether and contents:
+            self.add("tether.control", f"{op}s {shown}, one of tether's own files (state, tokens, runbook)", command)
         elif info.secret and contents:
             self.add("secrets.modify", f"reads secret file {shown}", command)
         return None if dynamic else p

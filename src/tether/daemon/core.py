@@ -245,8 +245,19 @@ class Daemon:
                 [str(self.state.kill_file), str(self.state.agent_kill_file(spec.name))]
             ),
             "PYTHONUNBUFFERED": "1",
+            "TMPDIR": self._agent_tmp(spec),
         })
         return env
+
+    def _agent_tmp(self, spec: Agent) -> str:
+        """The agent's private TMPDIR (0700, its own user's): its only scratch space (policy.Scope)."""
+        tmp = self.state.agent_tmp(spec.name)
+        tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if spec.run_as:
+            with contextlib.suppress(KeyError, OSError):
+                pw = pwd.getpwnam(spec.run_as)
+                os.chown(tmp, pw.pw_uid, pw.pw_gid)
+        return str(tmp)
 
     def _agent_token(self, name: str) -> str:
         """One token per agent, kept (0600) in the agent's folder of the state dir and reused."""
