@@ -179,6 +179,12 @@ def serve(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
+    from tether.wall.egress import for_daemon
+    from tether.wall.proxy import EgressProxy
+
+    rules, record = for_daemon(daemon)  # egress: one proxy, listeners per agent, on a thread of its own
+    daemon.proxy = EgressProxy(rules, record, api=(host, port))
+    daemon.proxy.start()
     daemon.boot(url)
     from tether.daemon.hostwatch import HostWatch
 
@@ -216,6 +222,7 @@ def serve(
         _notify("stopping")
         hostwatch.stop()
         budgetwatch.stop()
+        daemon.proxy.stop()  # before the store closes: the last connections are recorded
         daemon.halt(stop_agents=True)
         (state.root / "daemon.json").unlink(missing_ok=True)
         if unix is not None:
