@@ -44,21 +44,28 @@ class Pump:
         loop.add_reader(src.fileno(), self._readable)
 
     def _readable(self) -> None:
-        try:
-            n = self._read()
-        except BlockingIOError:
-            return
-        except OSError:
-            self._finish(failed=True)
-            return
-        if n == 0:
-            self.eof = True
-            self.loop.remove_reader(self.src.fileno())
-            self._writable()
-            return
-        self.pending += n
-        self.moved(n)
+        for _ in range(16):  # what is there now, a few chunks at most, then back to the loop
+            try:
+                n = self._read()
+            except BlockingIOError:
+                return
+            except OSError:
+                self._finish(failed=True)
+                return
+            if n == 0:
+                self.eof = True
+                self.loop.remove_reader(self.src.fileno())
+                self._writable()
+                return
+            self.pending += n
+            self.moved(n)
+            if not self._drained():
+                return
+
+    def _drained(self) -> bool:
+        """Write what is pending; False when the receiver is full (then the writer callback waits)."""
         self._writable()
+        return self.pending == 0 and not self.done.done()
 
     def _writable(self) -> None:
         try:
