@@ -30,6 +30,17 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "classifier_errors: the test expects classifier errors (exceptions)")
+    config.addinivalue_line("markers", "wall: the test runs agents inside the wall (TETHER_SANDBOX not off)")
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_off(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Agents of tests not marked ``wall`` run without the wall (as before it: as the daemon's user or their
+    run_as), through the host-wide switch TETHER_SANDBOX=off, which daemons started by the test inherit."""
+    if request.node.get_closest_marker("wall") is None:
+        monkeypatch.setenv("TETHER_SANDBOX", "off")
+    else:
+        monkeypatch.delenv("TETHER_SANDBOX", raising=False)
 
 
 def _classifier_errors() -> int:

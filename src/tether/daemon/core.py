@@ -92,6 +92,7 @@ class Daemon:
         self.last_jump: float | None = None
         self.shutdown_requested = threading.Event()
         self.agent_uids: set[int] = set()
+        self.proxy: Any = None  # tether.wall.proxy.EgressProxy, started by server.serve before boot
         self.started = time.time()
         self._failed_incidents: set[int] = set()
         self._delivery()
@@ -186,7 +187,7 @@ class Daemon:
         sup = AgentSupervisor(
             spec, self.state, self.store, cwd,
             Hooks(env=lambda: self._agent_env(spec), url=lambda: self.url, opening=self._opening, resolve=self.resolve,
-                  changed=self.poke),
+                  changed=self.poke, wall=lambda: self._wall(spec.name)),
             desired=desired, log_max_bytes=self.loaded.runbook.host.retention.log_file_size,
         )
         with self._lock:
@@ -247,7 +248,21 @@ class Daemon:
             "PYTHONUNBUFFERED": "1",
             "TMPDIR": self._agent_tmp(spec),
         })
+        if self.proxy is not None and spec.network != "open":  # egress through the proxy (wall/proxy.py)
+            env.update(self.proxy.env(spec.name, self.state.agent_dir(spec.name) / "run", self.url,
+                                      *self._agent_ids(spec)))
         return env
+
+    def _agent_ids(self, spec: Agent) -> tuple[int | None, int | None]:
+        """The uid and gid the agent runs as when not the daemon's (its proxy socket is made theirs)."""
+        if os.geteuid() != 0:
+            return None, None
+        from tether.wall.users import DEFAULT_USER
+
+        with contextlib.suppress(KeyError):
+            pw = pwd.getpwnam(spec.run_as or DEFAULT_USER)
+            return pw.pw_uid, pw.pw_gid
+        return None, None
 
     def _agent_tmp(self, spec: Agent) -> str:
         """The agent's private TMPDIR (0700, its own user's): its only scratch space (policy.Scope)."""
@@ -258,6 +273,21 @@ class Daemon:
                 pw = pwd.getpwnam(spec.run_as)
                 os.chown(tmp, pw.pw_uid, pw.pw_gid)
         return str(tmp)
+
+    def _wall(self, name: str) -> Any:
+        """The agent's wall (``tether.wall``), None for ``sandbox: off``; raises ``WallError``."""
+        from tether import wall
+
+        return wall.prepare(self.loaded, name, proxy_socket=self.proxy_socket(name))
+
+    def proxy_socket(self, name: str) -> str | None:
+        """The egress proxy's unix socket for this agent's wall (None: no proxy, or ``network: open``)."""
+        spec = self.loaded.runbook.agents.get(name)
+        if self.proxy is None or spec is None or spec.network == "open":
+            return None
+        self.proxy.open(name, self.state.agent_dir(name) / "run", *self._agent_ids(spec))
+        got = self.proxy.agents.get(name)
+        return str(got.sock) if got is not None and got.sock is not None else None
 
     def _agent_token(self, name: str) -> str:
         """One token per agent, kept (0600) in the agent's folder of the state dir and reused."""

@@ -48,6 +48,7 @@ class Hooks:
     opening: Callable[[str, str, str], NewEvent | None]  # (agent, kind, summary): None when one is open
     resolve: Callable[[str, str, str], None]  # (agent, kind, why): resolve the open one of that kind
     changed: Callable[[], None]  # an agent started or ended (the sleep inhibitor follows)
+    wall: Callable[[], Any] | None = None  # the agent's wall (tether.wall.Wall) or None; raises WallError
 
 
 class AgentSupervisor:
@@ -365,11 +366,15 @@ class AgentSupervisor:
             secrets = _log_secrets(env, self.spec.secrets)
             if launch is not None:
                 argv, env = launch.argv, {**env, **launch.env}
+            user = self.spec.run_as
+            wall = self.hooks.wall() if self.hooks.wall is not None else None
+            if wall is not None:  # its own user inside bubblewrap: the wall's prefix drops to it
+                argv, env, user = [*wall.prefix, *argv], {**env, **wall.env}, None
             process.rotate(log_dir, self.log_max_bytes)
             handle = process.spawn(
                 process.Spec(
                     agent=self.name, argv=argv, cwd=self.cwd, env=env,
-                    run_dir=self.run_dir, log_dir=log_dir, user=self.spec.run_as, instance=instance,
+                    run_dir=self.run_dir, log_dir=log_dir, user=user, instance=instance,
                     redact=secrets,
                 )
             )

@@ -71,6 +71,18 @@ def _command(value: Any) -> Any:
     return value
 
 
+def _on_off(value: Any) -> Any:
+    """``on``/``off`` (YAML reads a bare on/off as true/false)."""
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return value
+
+
+OnOff = Annotated[Literal["on", "off"], BeforeValidator(_on_off)]
+
+
 def _signal_name(value: Any) -> str:
     name = str(value).upper()
     if not name.startswith("SIG"):
@@ -140,6 +152,13 @@ class Restart(Strict):
 
 
 class Approvals(Strict):
+    """How the agent's asks are decided. ``timeout``: how long a human has to decide (then the ask is denied);
+    a human's denial also answers the identical action at once for that long. ``retry_window``: how long an
+    approved grant stays usable when nobody uses it (the default expiry of an unused grant; for a grant
+    approved "for this task", how long it lives after its last use). An approval covers one use of the exact
+    action by the session or task that asked, unless its approver picks ``task`` or ``1h``
+    (``tether.approvals``). Until issue 17 ``retry_window`` let any session repeat an approved action."""
+
     verdicts: dict[str, Literal["allow", "log", "ask", "block"]] = {}
     protected_paths: tuple[str, ...] = ()
     timeout: Duration = 3600.0
@@ -201,8 +220,12 @@ class Agent(Strict):
     cwd: str | None = None
     env: dict[str, str] = {}
     secrets: dict[str, SecretRef] = {}
-    run_as: str | None = None
+    run_as: str | None = None  # None: the host's agent user (tether-agent) when the daemon is root
     same_user: bool = False
+    sandbox: OnOff = "on"  # the wall (its own user, bubblewrap): off only with a reason; tether check warns
+    # egress: through tether's proxy, scope.hosts (host:port pairs) let through, any other host judged as
+    # network.egress (scoped); no connection at all (none); the host's network, unproxied (open)
+    network: Literal["scoped", "none", "open"] = "scoped"
     scope: Scope = Scope()
     heartbeat: Heartbeat = Heartbeat()
     restart: Restart = Restart()

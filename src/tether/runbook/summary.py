@@ -79,7 +79,15 @@ def boundary(loaded: LoadedRunbook, label: str | None = None, uid: int | None = 
 
     errors, warnings = [], []
     advisory = "its approval boundary is advisory (it could write the store, read admin.token and delete its kill file)"
+    from tether.wall import plan as wall
+
     for name, agent in loaded.runbook.agents.items():
+        if agent.sandbox == "off":
+            warnings.append(f"{label}:{line(name, 'sandbox')}: agents.{name}.sandbox: off: no wall; its scope is "
+                            "enforced only by classifying what it asks (it can write anywhere its user can)")
+        elif wall.enabled(loaded, name):
+            warnings += [f"{label}:{line(name, 'sandbox')}: agents.{name}: {w}" for w in wall.problems(agent, uid)]
+            continue
         if agent.run_as is not None:
             try:
                 target = pwd.getpwnam(agent.run_as).pw_uid

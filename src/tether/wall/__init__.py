@@ -1,0 +1,15 @@
+"""The wall: every agent runs as its own user inside a bubblewrap sandbox built from its runbook entry.
+
+- ``profile``  scope -> the paths it may write, may only read, cannot see (pure)
+- ``bwrap``    profile -> the command prefix (``setpriv`` to the agent's user, then ``bwrap``)
+- ``check``    can the wall be built on this host (bwrap, setpriv, user namespaces, AppArmor) and the fix
+- ``users``    the per-host agent user, its private folders, its grants (ACLs)
+- ``plan``     ``prepare(loaded, agent)`` -> ``Wall`` (prefix + environment), or ``WallError``
+- ``proxy``    the egress proxy (network; separate)
+"""
+
+from __future__ import annotations
+
+from tether.wall.plan import Wall, WallError, enabled, host_off, prepare
+
+__all__ = ["Wall", "WallError", "enabled", "host_off", "prepare"]

