@@ -257,16 +257,17 @@ def test_waiting_agent_is_released_by_tether_approve(host: Host) -> None:
 
     proc = host.cli("approve", str(row["id"]), "--note", "ship it")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"approval {row['id']} approved: a may git.push"
+    assert proc.stdout.strip() == f"approval {row['id']} approved once: a may git.push: {push}"
     t.join(10)
     got = out["result"]
     assert (got["decision"], got["approval_id"]) == ("allow", row["id"])
     assert got["reason"].startswith("approved by admin:")
 
-    # the identical retry goes through on that approval (agent a keeps the default retry window) ...
+    # the approval was for once and the waiting call used it: the identical retry asks again ...
     again = agent.check(command=push)
-    assert (again["decision"], again["approval_id"]) == ("allow", row["id"])
-    # ... a different action asks again
+    assert again["decision"] == "pending" and again["approval_id"] != row["id"]
+    host.deny(again["approval_id"], "once was enough")
+    # ... and so does a different action
     other = agent.check(command="git push --force origin release")
     assert other["decision"] == "pending" and other["approval_id"] != row["id"]
     assert "`tether approve" in other["reason"]
@@ -279,12 +280,12 @@ def test_waiting_agent_is_released_by_tether_approve(host: Host) -> None:
 def test_edited_script_asks_again(host: Host) -> None:
     agent = host.agent("a")
     script = host.root / "ws" / "a" / "deploy.sh"
-    script.write_text("#!/bin/sh\necho deploy v1\n")
+    script.write_text("#!/bin/sh\nterraform apply -auto-approve\n")
     first = agent.check(command="bash deploy.sh")
     assert first["decision"] == "pending"
     host.approve(first["approval_id"])
     assert agent.check(command="bash deploy.sh")["decision"] == "allow"
-    script.write_text("#!/bin/sh\necho deploy v1\nrm -rf /srv/data\n")
+    script.write_text("#!/bin/sh\nterraform apply -auto-approve\nterraform apply -auto-approve -var env=prod\n")
     edited = agent.check(command="bash deploy.sh")
     assert edited["decision"] == "pending" and edited["approval_id"] != first["approval_id"]
     host.deny(edited["approval_id"], "the script changed")
@@ -306,7 +307,11 @@ def test_denial_needs_a_reason_and_the_agent_gets_it(host: Host) -> None:
     t.join(10)
     got = out["result"]
     assert got["decision"] == "deny"
-    assert got["reason"] == "denied: change freeze until Monday"
+    assert got["reason"].startswith("denied by admin:") and got["reason"].endswith(": change freeze until Monday")
+    # the identical retry is told at once, with no new approval
+    retry = agent.check(command="terraform apply")
+    assert (retry["decision"], retry["reason"], retry["approval_id"]) == ("deny", got["reason"], row["id"])
+    assert not host.api("GET", "/v1/approvals?agent=deployer", host.token("approver"))[1]["approvals"]
     [decided] = host.events("deployer", "approval.decided")
     assert decided["data"]["state"] == "denied" and decided["data"]["note"] == "change freeze until Monday"
 
@@ -437,11 +442,13 @@ def test_tether_ask_exit_statuses(host: Host) -> None:
     host.approve(row["id"])
     proc = host.cli(*ask, env=env)
     assert (proc.returncode, proc.stdout.strip()) == (0, f"allow: approved by {row_decider(host, row['id'])} "
-                                                         f"(approval {row['id']})")
+                                                         f"(approval {row['id']}, once)")
     t, out = in_thread(lambda: host.cli("ask", "billing.modify", "--wait", "20s", env=env))
     host.deny(host.pending("other")["id"], "over budget")
     t.join(15)
-    assert (out["result"].returncode, out["result"].stdout.strip()) == (1, "deny: denied: over budget")
+    denied = out["result"].stdout.strip()
+    assert out["result"].returncode == 1 and denied.startswith("deny: denied by approver:") and denied.endswith(
+        ": over budget")
 
 
 def row_decider(host: Host, approval_id: int) -> str:

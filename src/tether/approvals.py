@@ -1,9 +1,18 @@
 """Approvals: request → pending → approved | denied | expired, stored as events; waits are pushed.
 
-A decision is bound to an action fingerprint (the action, its resources, the working directory and
-the content hash of any script it runs): the agent's identical retry goes through once (or within
-the runbook's ``retry_window``), and a different action, or the same ``bash deploy.sh`` after
-deploy.sh changed, asks again.
+A decision is bound to the exact action: its fingerprint (agent, classes, resources, command, working
+directory, and the content of every script it runs; a project definition such as package.json or a
+Makefile is a script resource ``PATH@sha256:DIGEST`` from the classifier) and the session or task that
+asked (a Claude Code / Codex session id, an SDK task id, else the agent's current run). An approval grants:
+
+- ``once`` (the default): one use, by that session or task;
+- ``task``: every identical call of that session or task, lapsing after ``retry_window`` without a use;
+- ``1h``: every identical call of that session or task for one hour from the decision.
+
+A grant nobody uses lapses ``retry_window`` (runbook, default 10 min) after the decision; a use is a
+compare-and-set in the store (``Store.use_approval``), so two identical checks at the same moment never
+share a ``once``. A denial answers the identical action at once, from any session of the agent, with
+``denied by NAME: REASON`` for the approval's own timeout after the decision; after that it asks again.
 """
 
 from __future__ import annotations
@@ -11,29 +20,59 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether.classify import Resource
 from tether.errors import NotFound, UsageError
-from tether.store import Store
+from tether.store import NewEvent, Store
 
-PENDING, APPROVED, DENIED, EXPIRED = "pending", "approved", "denied", "expired"
+if TYPE_CHECKING:  # the classifier stays out of what lists approvals (``tether top``, the dashboard's views)
+    from tether.classify import Resource
+
+PENDING, APPROVED, DENIED, EXPIRED, USED = "pending", "approved", "denied", "expired", "used"
+SCOPES = {"once": "this call, once", "task": "this session or task", "1h": "one hour"}
+HOUR = 3600.0
+DEFAULT_WINDOW = 600.0  # the runbook's approvals.retry_window default
+MAX_HASHED = 16 << 20  # bytes of a script hashed; a longer file adds its size and mtime
+
+
+def session_key(session: str | None = None, task: str | int | None = None, run: float | None = None) -> str:
+    """Who a grant belongs to: the session, else the task, else the agent's run, else nobody in particular."""
+    if session:
+        return f"session:{session}"[:300]
+    if task is not None and task != "":
+        return f"task:{task}"[:300]
+    return f"run:{run!r}" if run else ""
+
+
+def _digest(path: str) -> str | None:
+    """SHA-256 of a regular file's content (its first MAX_HASHED bytes, then size and mtime); None if none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            left = MAX_HASHED
+            while left > 0 and (chunk := f.read(min(1 << 20, left))):
+                h.update(chunk)
+                left -= len(chunk)
+    except OSError:
+        return f"unreadable:{st.st_size}:{st.st_mtime_ns}"
+    return h.hexdigest() + ("" if st.st_size <= MAX_HASHED else f"+{st.st_size}:{st.st_mtime_ns}")
 
 
 def fingerprint(agent: str, classes: Iterable[str], resources: Iterable[Resource], cwd: str, action: str) -> str:
-    """The identity of an action for approval purposes."""
-    scripts = {}
+    """The identity of an action for approval purposes (the session is kept beside it, not in it)."""
     res = sorted({(r.kind, r.value, r.op) for r in resources})
-    for kind, value, op in res:
-        if (kind == "script" or op == "exec") and os.path.isfile(value):
-            try:
-                with open(value, "rb") as f:
-                    scripts[value] = hashlib.sha256(f.read()).hexdigest()
-            except OSError:
-                scripts[value] = "unreadable"
+    scripts = {value: got for kind, value, op in res
+               if (kind == "script" or op == "exec") and (got := _digest(value)) is not None}
     body = json.dumps(
         {"agent": agent, "classes": sorted(set(classes)), "resources": res, "cwd": cwd, "action": action,
          "scripts": scripts},
@@ -42,25 +81,63 @@ def fingerprint(agent: str, classes: Iterable[str], resources: Iterable[Resource
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def denied_line(row: dict[str, Any]) -> str:
+    """``denied by NAME: REASON``: what the agent is told of a human's denial."""
+    return f"denied by {row['decided_by'] or 'a human'}: {row['note'] or 'no reason given'}"
+
+
+def approved_line(row: dict[str, Any]) -> str:
+    return f"approved by {row['decided_by']} (approval {row['id']}, {row.get('scope') or 'once'})"
+
+
+def grant_line(row: dict[str, Any], now: float) -> str:
+    """What an approval grants now, for lists and pages: ``pending``, ``approved for once until ...``,
+    ``approved, lapsed unused``, ``used``, ``denied``, ``expired``."""
+    state = row["state"]
+    if state != APPROVED:
+        return str(state)
+    until = row.get("grant_until")
+    if until is None or until < now:
+        return "approved, lapsed" + (" unused" if not row.get("uses") else "")
+    left = max(0, int(until - now))
+    return f"approved for {row.get('scope') or 'once'}, {row.get('uses') or 0} use(s), {left}s left"
+
+
 class Approvals:
     def __init__(self, store: Store, on_change: Callable[[], None] | None = None) -> None:
         self.store = store
         self._changed = threading.Condition()
         self._on_change = on_change
         self._transition = threading.Lock()  # decide and tick: one state change of an approval at a time
+        self._asking = threading.Lock()  # one pending approval per action and session
         self._closed = False
 
     # -- asking --------------------------------------------------------------------------------------
-    def grant_for(self, agent: str, fp: str, retry_window: float, now: float | None = None) -> dict[str, Any] | None:
-        """An approval for this exact action that the agent may use now: approved, not used yet, or
-        used but still within the retry window. Using it is recorded."""
+    def grant_for(self, agent: str, fp: str, session: str = "", now: float | None = None) -> dict[str, Any] | None:
+        """Use a grant for this exact action by this session or task, if one is open (a compare-and-set:
+        of two identical checks at once, one gets a ``once`` grant). Its use is recorded."""
         now = time.time() if now is None else now
         for row in reversed(self.store.approvals(APPROVED, agent, fp)):
-            decided = row["decided"] or 0
-            if row["uses"] == 0 or now - decided <= retry_window:
-                self.store.emit("approval.used", agent, approval_id=row["id"])
+            if row["session"] == session and (row["grant_until"] or 0) >= now and self.use(row, now):
                 grant: dict[str, Any] = row
                 return grant
+        return None
+
+    def use(self, row: dict[str, Any], at: float | None = None) -> bool:
+        """Use this approval's grant now (or as of ``at``): True if this call got it."""
+        at = time.time() if at is None else at
+        window = row["grant_window"] if row.get("grant_window") is not None else DEFAULT_WINDOW
+        return self.store.use_approval(row["id"], row["agent"], at, at + window)
+
+    def denial(self, agent: str, fp: str, now: float | None = None) -> dict[str, Any] | None:
+        """A human's denial of this exact action, by any session of the agent, still in force: for the
+        approval's own timeout after the decision."""
+        now = time.time() if now is None else now
+        for row in reversed(self.store.approvals(DENIED, agent, fp)):
+            timeout = (row["expires"] or row["requested"]) - row["requested"]
+            if (row["decided"] or 0) + timeout > now:
+                found: dict[str, Any] = row
+                return found
         return None
 
     def request(
@@ -75,35 +152,50 @@ class Approvals:
         reason: str,
         timeout: float,
         escalate_after: float,
+        session: str = "",
+        window: float = DEFAULT_WINDOW,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The pending approval for this action, made now unless one is already waiting."""
-        waiting = self.store.approvals(PENDING, agent, fp)
-        if waiting:
-            return waiting[0]
-        now = time.time()
-        approval_id = self.store.emit(
-            "approval.requested", agent, action=action, classes=sorted(set(classes)), detail=detail[:4000],
-            fingerprint=fp, rule=rule, reason=reason, expires=now + timeout, escalate_at=now + escalate_after,
-            extra=extra or {},
-        )
+        """The pending approval for this action and session, made now unless one is already waiting.
+        ``window``: how long its grant lives unused after the decision (the runbook's ``retry_window``)."""
+        with self._asking:
+            waiting = [r for r in self.store.approvals(PENDING, agent, fp) if r["session"] == session]
+            if waiting:
+                return waiting[0]
+            now = time.time()
+            approval_id = self.store.emit(
+                "approval.requested", agent, action=action, classes=sorted(set(classes)), detail=detail[:4000],
+                fingerprint=fp, rule=rule, reason=reason, expires=now + timeout, escalate_at=now + escalate_after,
+                session=session, window=window, extra=extra or {},
+            )
         self._notify()
         row = self.store.approval(approval_id)
         assert row is not None
         return row
 
     # -- deciding ------------------------------------------------------------------------------------
-    def decide(self, approval_id: int, approve: bool, by: str, note: str | None = None) -> dict[str, Any]:
+    def decide(
+        self, approval_id: int, approve: bool, by: str, note: str | None = None, scope: str = "once"
+    ) -> dict[str, Any]:
+        """Approve (for ``scope``: once, task or 1h) or deny (with a reason) a pending approval."""
         if not approve and not (note or "").strip():
             raise UsageError("a denial needs a reason (--reason)")
+        if scope not in SCOPES:
+            raise UsageError(f"an approval is for once, task or 1h, not {scope!r}")
         with self._transition:
             row = self.store.approval(approval_id)
             if row is None:
                 raise NotFound(f"no approval {approval_id}; `tether approvals` lists the pending ones")
             if row["state"] != PENDING:
-                raise UsageError(f"approval {approval_id} is already {row['state']}")
-            state = APPROVED if approve else DENIED
-            self.store.emit("approval.decided", row["agent"], approval_id=approval_id, state=state, by=by, note=note)
+                state = "approved and used" if row["state"] == USED else row["state"]
+                raise UsageError(f"approval {approval_id} is already {state}")
+            now = time.time()  # the decision's time: a waiter uses the grant as of then (``use(row, decided)``)
+            data: dict[str, Any] = {"approval_id": approval_id, "state": APPROVED if approve else DENIED,
+                                    "by": by, "note": note}
+            if approve:
+                window = row["grant_window"] if row.get("grant_window") is not None else DEFAULT_WINDOW
+                data.update(scope=scope, until=now + (HOUR if scope == "1h" else window))
+            self.store.append([NewEvent("approval.decided", row["agent"], data, now)])
         self._notify()
         notify = getattr(self.store, "notify", None)  # a fleet store: wake the waiters on every other node now
         if callable(notify):

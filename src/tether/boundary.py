@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tether import audit, budgets, waiting
-from tether.approvals import APPROVED, PENDING, Approvals, fingerprint
+from tether.approvals import APPROVED, DENIED, PENDING, Approvals, approved_line, denied_line, fingerprint, session_key
 from tether.classify import Classification, Context, classify_path, classify_shell, classify_tool, classify_url
 from tether.errors import UsageError
 from tether.policy import Decision, Scope, decide
@@ -36,6 +36,8 @@ class Request:
     action: str | None = None  # an action class asked for directly (SDK ``agent.ask``)
     detail: str = ""
     cwd: str | None = None
+    session: str | None = None  # the client's session (Claude Code, Codex): an approval's grant is for it
+    task: str | None = None  # else the task (SDK): the grant is for that task
 
     def describe(self) -> str:
         if self.command is not None:
@@ -174,33 +176,62 @@ class Gatekeeper:
             if d.verdict == "block":
                 self._record(agent, req, d, "deny")
                 return outcome("deny")
-        # ask
+        # ask: a grant of this session's, a denial still in force, or a human
         cwd = req.cwd or str(self.loaded.agent_cwd(agent))
         fp = fingerprint(agent, d.classes, d.resources, cwd, req.describe())
-        grant = self.approvals.grant_for(agent, fp, spec.approvals.retry_window)
+        session = self._session(agent, req)
+        grant = self.approvals.grant_for(agent, fp, session)
         if grant is not None:
             self._record(agent, req, d, "allow", f"approved as approval {grant['id']}")
-            return outcome("allow", grant["id"], f"approved by {grant['decided_by']} (approval {grant['id']})")
-        row = self.approvals.request(
-            agent, d.classes[0] if d.classes else "unknown", fp, classes=d.classes, detail=req.describe(),
-            rule=d.rule, reason=d.reason, timeout=spec.approvals.timeout,
-            escalate_after=spec.approvals.escalate_after, extra={"resources": list(resources), "cwd": cwd},
-        )
+            return outcome("allow", grant["id"], approved_line(grant))
+        denied = self.approvals.denial(agent, fp)
+        if denied is not None:  # the identical action again: told at once, no new approval
+            self._record(agent, req, d, "deny", f"{denied_line(denied)} (approval {denied['id']})")
+            return outcome("deny", denied["id"], denied_line(denied))
+
+        def ask() -> dict[str, Any]:
+            return self.approvals.request(
+                agent, self._deciding_class(agent, d), fp, classes=d.classes, detail=req.describe(), rule=d.rule,
+                reason=d.reason, timeout=spec.approvals.timeout, escalate_after=spec.approvals.escalate_after,
+                session=session, window=spec.approvals.retry_window,
+                extra={"resources": list(resources), "cwd": cwd, "session": session},
+            )
+
+        row = ask()
         self._seal()
         if wait > 0:
             waiting.begin(self.store, agent, row)
             row = self.approvals.wait(row["id"], wait)
             if row["state"] != PENDING:
                 waiting.done(self.store, agent, f"approval {row['id']} {row['state']}")
-            if row["state"] == APPROVED:
-                self.store.emit("approval.used", agent, approval_id=row["id"])
-                self._seal()
-                return outcome("allow", row["id"], f"approved by {row['decided_by']} (approval {row['id']})")
+            if row["state"] == APPROVED:  # this call was waiting when the decision came: its use, as of then
+                if self.approvals.use(row, row["decided"]):
+                    self._seal()
+                    return outcome("allow", row["id"], approved_line(row))
+                row = ask()  # an identical call of the same session took the grant first
         if row["state"] == PENDING:
             how = f"held for approval {row['id']}: `tether approve {row['id']}` or the dashboard"
             return outcome("pending", row["id"], f"{d.reason}; {how}")
-        why = row["note"] or row["state"]
-        return outcome("deny", row["id"], f"{row['state']}: {why}")
+        why = denied_line(row) if row["state"] == DENIED else f"{row['state']}: {row['note'] or row['state']}"
+        return outcome("deny", row["id"], why)
+
+    def _session(self, agent: str, req: Request) -> str:
+        """Whose grant: the request's session, else its task, else the agent's current run."""
+        if req.session or req.task:
+            return session_key(req.session, req.task)
+        row = self.store.agent(agent)
+        return session_key(run=row.get("started_at") if row else None)
+
+    def _deciding_class(self, agent: str, d: Decision) -> str:
+        """The class whose verdict held the action (what policy picked), not merely the first one found."""
+        spec = self.loaded.runbook.agents[agent]
+        for klass in d.classes:
+            try:
+                if spec.approvals.verdict(klass) == d.verdict:
+                    return klass
+            except KeyError:
+                continue
+        return d.classes[0] if d.classes else "unknown"
 
     def _budget_incident(self, agent: str, why: str) -> None:
         budgets.incident(self.store, agent, "budget", f"{agent}: budget spent: {why}")

@@ -33,6 +33,8 @@ class ActionBody(BaseModel):
     action: str | None = Field(default=None, max_length=64)
     detail: str = Field(default="", max_length=10_000)
     cwd: str | None = Field(default=None, max_length=4096)
+    session: str | None = Field(default=None, max_length=200, description="the client's session: a grant is for it")
+    task: str | None = Field(default=None, max_length=200, description="else the task: a grant is for it")
 
 
 class CheckBody(ActionBody):
@@ -42,6 +44,8 @@ class CheckBody(ActionBody):
 
 class Decide(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
+    scope: str = Field(default="once", pattern=r"^(once|task|1h)$",
+                       description="what the grant covers: once, every identical call of this task, or 1 h of them")
 
 
 class Deny(BaseModel):
@@ -102,7 +106,7 @@ def wait_approval(approval_id: Id, who: Caller, request: Request,
 
 @router.post("/v1/approvals/{approval_id}/approve")
 def approve(approval_id: Id, body: Decide, who: Caller, request: Request) -> dict[str, Any]:
-    return _decide(request, who, approval_id, True, body.note)
+    return _decide(request, who, approval_id, True, body.note, body.scope)
 
 
 @router.post("/v1/approvals/{approval_id}/deny")
@@ -110,10 +114,11 @@ def deny(approval_id: Id, body: Deny, who: Caller, request: Request) -> dict[str
     return _decide(request, who, approval_id, False, body.reason)
 
 
-def _decide(request: Request, who: Principal, approval_id: int, approve: bool, note: str | None) -> dict[str, Any]:
+def _decide(request: Request, who: Principal, approval_id: int, approve: bool, note: str | None,
+            scope: str = "once") -> dict[str, Any]:
     require(who, "decide")
     approvals: Approvals = request.app.state.control.approvals
-    row: dict[str, Any] = approvals.decide(approval_id, approve, _identity(who), note)
+    row: dict[str, Any] = approvals.decide(approval_id, approve, _identity(who), note, scope)
     _gatekeeper(request)._seal()
     return row
 

@@ -115,7 +115,8 @@ def decide(gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float) -> Outcom
     if not isinstance(tool, str) or not isinstance(inp, dict):
         raise ValueError("the event has no tool_name and tool_input")
     cwd = p.get("cwd") if isinstance(p.get("cwd"), str) and p.get("cwd") else None
-    return gk.check(agent, ActionRequest(tool=tool, input=inp, cwd=cwd), wait)
+    sid = p.get("session_id") if isinstance(p.get("session_id"), str) and p.get("session_id") else None
+    return gk.check(agent, ActionRequest(tool=tool, input=inp, cwd=cwd, session=sid), wait)
 
 
 def _claude(decision: str, reason: str) -> JSONResponse:

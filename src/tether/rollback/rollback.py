@@ -277,20 +277,20 @@ def _approval(loaded: LoadedRunbook, store: Store, agent: str, tgt: Target, wait
     cwd = str(loaded.agent_cwd(agent))
     fp = fingerprint(agent, classes, [], cwd, detail)
     approvals = Approvals(store)
-    grant = approvals.grant_for(agent, fp, spec.approvals.retry_window)
+    grant = approvals.grant_for(agent, fp)  # a human's rollback: no agent session; a compare-and-set use
     if grant is not None:
         audit.seal(store, loaded.state.audit_file)
         return int(grant["id"])
     row = approvals.request(
         agent, "rollback", fp, classes=classes, detail=detail, rule="rollback.requires_approval",
         reason="the runbook wants a human's approval before a rollback", timeout=spec.approvals.timeout,
-        escalate_after=spec.approvals.escalate_after, extra={"cwd": cwd, "target": tgt.label},
+        escalate_after=spec.approvals.escalate_after, window=spec.approvals.retry_window,
+        extra={"cwd": cwd, "target": tgt.label},
     )
     audit.seal(store, loaded.state.audit_file)
     if wait > 0 and row["state"] == PENDING:
         row = approvals.wait(row["id"], wait)
-        if row["state"] == APPROVED:
-            store.emit("approval.used", agent, approval_id=row["id"])
+        if row["state"] == APPROVED and approvals.use(row, row["decided"]):
             audit.seal(store, loaded.state.audit_file)
             return int(row["id"])
     if row["state"] == PENDING:
@@ -299,6 +299,9 @@ def _approval(loaded: LoadedRunbook, store: Store, agent: str, tgt: Target, wait
             f"the runbook wants an approval for this rollback: approval {row['id']} is pending; "
             f"`tether approve {row['id']}`, then run the same rollback again (or pass --wait)",
         )
+    if row["state"] == APPROVED:
+        raise Refused(f"approval {row['id']} went to an identical rollback run at the same moment; "
+                      "run it again to ask anew")
     raise Refused(f"approval {row['id']} for this rollback was {row['state']}: {row.get('note') or 'no reason given'}")
 
 

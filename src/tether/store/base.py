@@ -92,6 +92,33 @@ class Store(ABC):
         """Append one event."""
         return self.append([NewEvent(kind, agent, data)])[0]
 
+    def use_approval(self, approval_id: int, agent: str, at: float, until: float | None = None) -> bool:
+        """Use an approval's grant if it is still usable at ``at``, and record ``approval.used`` (audited),
+        in one transaction: a compare-and-set (``projections.use_approval``). False when it is used up,
+        lapsed or not approved: nothing is recorded then."""
+        from tether.store import projections
+
+        data = {"approval_id": approval_id, "at": at, "until": until}
+
+        def use(tx: Any) -> bool:
+            if not projections.use_approval(tx, approval_id, at, until):
+                return False
+            ts = time.time()
+            event_id = self._insert_event(tx, ts, agent, "approval.used", data)
+            projections.audit(tx, Event(event_id, ts, "approval.used", agent, data))
+            return True
+
+        used: bool = self.run(use)
+        return used
+
+    def run(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(tx)`` inside the writer's transaction (for the store package's own methods)."""
+        raise NotImplementedError
+
+    def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
+        """Insert one event row inside ``run``'s transaction, with no projection; its id."""
+        raise NotImplementedError
+
     @abstractmethod
     def beat(self, agent: str, at: float, task: str | None = None, progress: str | None = None) -> None:
         """Record a heartbeat on the agent's row. Not an event: beats do not grow the store."""

@@ -503,6 +503,9 @@ class PostgresStore(SqlReads, Store):
         self._submit(job)  # a remote store: the caller waits (block is for local stores)
         return True
 
+    def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
+        return _insert(tx, [(ts, self.node, agent, kind, _ENCODE(data))])[0]
+
     def prune(self, events_before: float) -> int:
         def job(tx: _Tx) -> tuple[int, set[str]]:
             return tx.pg("DELETE FROM events WHERE ts < %s", (events_before,)).rowcount, set()

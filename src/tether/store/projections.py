@@ -273,10 +273,11 @@ def _approval_requested(tx: Tx, e: Event) -> str | None:
     d = e.data
     tx.execute(
         "INSERT INTO approvals (id, agent, state, action, classes, detail, fingerprint, rule, reason, requested, "
-        "expires, escalate_at, data) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "expires, escalate_at, data, session, grant_window) "
+        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (e.id, e.agent, d["action"], json.dumps(d.get("classes", [])), d.get("detail", ""), d["fingerprint"],
          d.get("rule", ""), d.get("reason", ""), e.ts, d.get("expires"), d.get("escalate_at"),
-         json.dumps(d.get("extra", {}))),
+         json.dumps(d.get("extra", {})), d.get("session") or "", d.get("window")),
     )
     _pending_flag(tx, e.agent, e.ts)
     return e.agent
@@ -286,8 +287,10 @@ def _approval_requested(tx: Tx, e: Event) -> str | None:
 def _approval_decided(tx: Tx, e: Event) -> str | None:
     state = e.data.get("state", "expired")
     tx.execute(
-        "UPDATE approvals SET state = ?, decided = ?, decided_by = ?, note = ? WHERE id = ? AND state = 'pending'",
-        (state, e.ts, e.data.get("by"), e.data.get("note"), e.data["approval_id"]),
+        "UPDATE approvals SET state = ?, decided = ?, decided_by = ?, note = ?, scope = ?, grant_until = ? "
+        "WHERE id = ? AND state = 'pending'",
+        (state, e.ts, e.data.get("by"), e.data.get("note"), e.data.get("scope"), e.data.get("until"),
+         e.data["approval_id"]),
     )
     _pending_flag(tx, e.agent, e.ts)
     return e.agent
@@ -299,9 +302,29 @@ def _approval_escalated(tx: Tx, e: Event) -> str | None:
     return None
 
 
+def use_approval(tx: Tx, approval_id: int, at: float, until: float | None) -> bool:
+    """Use an approval's grant: one conditional UPDATE (compare-and-set), so of two identical checks at the
+    same moment exactly one wins, on SQLite and PostgreSQL alike. Usable: approved, its grant not lapsed at
+    ``at``. A grant for ``once`` (or from before scopes) becomes ``used``; one for ``task`` lives on until
+    ``until`` (its window from this use); one for ``1h`` keeps its end. True when this call used it."""
+    cur = tx.execute(
+        "UPDATE approvals SET uses = uses + 1, "
+        "state = CASE WHEN scope IN ('task', '1h') THEN state ELSE 'used' END, "
+        "grant_until = CASE WHEN scope = 'task' THEN COALESCE(?, grant_until) ELSE grant_until END "
+        "WHERE id = ? AND state = 'approved' AND grant_until >= ?",
+        (until, approval_id, at),
+    )
+    return bool(cur.rowcount == 1)
+
+
+def audit(tx: Tx, event: Event) -> None:
+    """Chain an event that a store method recorded itself (``Store.use_approval``) into the audit log."""
+    _audit(tx, event)
+
+
 @projection("approval.used")
 def _approval_used(tx: Tx, e: Event) -> str | None:
-    tx.execute("UPDATE approvals SET uses = uses + 1 WHERE id = ?", (e.data["approval_id"],))
+    use_approval(tx, e.data["approval_id"], e.data.get("at", e.ts), e.data.get("until"))
     return None
 
 

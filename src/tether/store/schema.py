@@ -238,6 +238,17 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "usd {real} NOT NULL, ts {real} NOT NULL, by_whom TEXT, PRIMARY KEY (agent, day))",
         ],
     ),
+    (
+        "0011_approval_grants",
+        [
+            # an approval's grant (``approvals``): the session or task it was asked for, how long an unused
+            # grant lives (the runbook's retry_window), the approver's scope (once | task | 1h) and until when
+            "ALTER TABLE approvals ADD COLUMN session TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE approvals ADD COLUMN grant_window {real}",
+            "ALTER TABLE approvals ADD COLUMN scope TEXT",
+            "ALTER TABLE approvals ADD COLUMN grant_until {real}",
+        ],
+    ),
 ]
 
 

@@ -273,6 +273,9 @@ class SQLiteStore(SqlReads, Store):
         """Run ``fn(conn)`` inside the writer's transaction (for other modules of the store package)."""
         return self._submit(lambda conn: (fn(conn), set()))
 
+    def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
+        return int(tx.execute(_INSERT, (ts, self.node, agent, kind, _ENCODE(data))).lastrowid or 0)
+
     def prune(self, events_before: float) -> int:
         def job(conn: sqlite3.Connection) -> tuple[int, set[str]]:
             return conn.execute("DELETE FROM events WHERE ts < ?", (events_before,)).rowcount, set()

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from tether.api.access import require
 from tether.api.app import Id, fleet_route
 from tether.api.errors import status_of
+from tether.approvals import SCOPES
 from tether.auth import identify
 from tether.errors import TetherError
 from tether.redact import redact
@@ -323,10 +324,13 @@ async def _decide(request: Request, approval_id: int, approve: bool) -> Response
     note = note.strip()[:4000]
     if not approve and not note:
         raise HTTPException(422, "a denial needs a reason")
+    scope = fields.get("scope") or "once"  # what the grant covers: once, this task, 1 h
+    if scope not in SCOPES:
+        raise HTTPException(422, f"scope: expected once, task or 1h, got {scope[:20]!r}")
     approvals = common.control(request).approvals
     who = s.principal()
     await run_in_threadpool(approvals.decide, approval_id, approve, common.identity(who, " (dashboard)"),
-                            note or None)
+                            note or None, scope)
     await run_in_threadpool(common.seal, request)
     return RedirectResponse(f"/approvals/{approval_id}", status_code=303)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tether.approvals import grant_line
 from tether.redact import redact, redact_obj
 from tether.status_report import report
 from tether.store import Event, Store
@@ -251,6 +252,7 @@ def approval_view(a: dict[str, Any], now: float) -> dict[str, Any]:
         "diff_lines": diff_lines(diff) if diff else [],
         "cwd": data.get("cwd"),
         "resources": data.get("resources") or [],
+        "grant": grant_line(a, now),  # what the decision grants now: once, task, 1h; lapsed, used
     }
 
 

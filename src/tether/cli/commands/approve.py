@@ -38,23 +38,36 @@ def approvals(obj: Context, all_: bool, agent: str | None, as_json: bool) -> Non
     if not rows:
         click.echo("no pending approvals" if not all_ else "no approvals")
         return
-    for r in rows:
+    import time
+
+    from tether.approvals import grant_line
+
+    now = time.time()
+    for r in rows:  # the action column is the class whose verdict held it
         click.echo(f"{r['id']:>6}  {r['state']:<8} {r['agent']:<18} {r['action']:<18} {iso(r['requested'])}")
         click.echo(f"        {r['detail'][:200]}")
         click.echo(f"        held by {r['rule']}: {r['reason']}")
+        if r.get("session"):
+            click.echo(f"        for {r['session'][:120]}")
+        if r["state"] != "pending":
+            click.echo(f"        {grant_line(r, now)}; by {r['decided_by'] or '-'}")
 
 
 @click.command()
 @click.argument("approval_id", type=int)
 @click.option("--note", help="A note for the record (and the agent).")
+@click.option("--for", "scope", type=click.Choice(["once", "task", "1h"]), default="once", show_default=True,
+              help="once: this call, once; task: every identical call of its session or task; "
+                   "1h: every identical call of its session or task for one hour.")
 @click.pass_obj
-def approve(obj: Context, approval_id: int, note: str | None) -> None:
+def approve(obj: Context, approval_id: int, note: str | None, scope: str) -> None:
     """Approve a pending request; the waiting agent proceeds at once."""
     from tether.cli.client import call
 
     _refuse_inside_agent("tether approve")
-    row = call(obj.state, "POST", f"/v1/approvals/{approval_id}/approve", {"note": note})
-    click.echo(f"approval {row['id']} approved: {row['agent']} may {row['action']}")
+    row = call(obj.state, "POST", f"/v1/approvals/{approval_id}/approve", {"note": note, "scope": scope})
+    what = {"once": "once", "task": "for this session or task", "1h": "for one hour"}[scope]
+    click.echo(f"approval {row['id']} approved {what}: {row['agent']} may {row['action']}: {row['detail'][:200]}")
 
 
 @click.command()
