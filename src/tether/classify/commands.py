@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from tether.classify import db, files, hostops, infra, interp, net, pkg, vcs, wrappers
+from tether.classify import db, files, gtfo, hostops, infra, interp, net, pkg, vcs, wrappers
 from tether.classify.argv import parse
 from tether.classify.envvars import SECRET_VAR, env_effects
 from tether.classify.paths import PH
@@ -589,6 +589,8 @@ def dispatch(scan: Scan, cmd: Cmd) -> None:
         return
     if "/" in cmd.argv[0] and resolve_into(scan, cmd, name in _TESTS or name in pkg.HANDLERS):
         return
+    if name in gtfo.TOOLS:
+        gtfo.flag_effects(scan, cmd)
     handler = HANDLERS.get(name)
     if handler is not None:
         handler(scan, cmd)
