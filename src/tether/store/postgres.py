@@ -504,7 +504,9 @@ class PostgresStore(SqlReads, Store):
         return True
 
     def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
-        return _insert(tx, [(ts, self.node, agent, kind, _ENCODE(data))])[0]
+        from tether.redact import redact_json  # like every event: never a secret in the store
+
+        return _insert(tx, [(ts, self.node, agent, kind, redact_json(_ENCODE(data)))])[0]
 
     def prune(self, events_before: float) -> int:
         def job(tx: _Tx) -> tuple[int, set[str]]:

@@ -274,7 +274,9 @@ class SQLiteStore(SqlReads, Store):
         return self._submit(lambda conn: (fn(conn), set()))
 
     def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
-        return int(tx.execute(_INSERT, (ts, self.node, agent, kind, _ENCODE(data))).lastrowid or 0)
+        from tether.redact import redact_json  # like every event: never a secret in the store
+
+        return int(tx.execute(_INSERT, (ts, self.node, agent, kind, redact_json(_ENCODE(data)))).lastrowid or 0)
 
     def prune(self, events_before: float) -> int:
         def job(conn: sqlite3.Connection) -> tuple[int, set[str]]:
