@@ -57,6 +57,7 @@ def _tether(root: Path, agents: dict[str, dict[str, object]]) -> Iterator[subpro
     for spec in agents.values():
         spec.setdefault("owner", PERSON)
         spec.setdefault("backup", PERSON)
+        spec.setdefault("sandbox", "off")  # the supervisor alone (bench_wall measures it with the wall)
     doc = {"version": 1, "host": {"state_dir": str(state), "workspace_root": str(root / "ws"),
                                   "listen": "127.0.0.1:0"}, "agents": agents}
     (root / "tether.yaml").write_text(yaml.safe_dump(doc))

@@ -254,3 +254,17 @@ def test_apparmor_restriction_is_named_with_its_fix(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(check, "USERNS_SYSCTL", tmp_path / "absent")
     monkeypatch.setattr(check, "MAX_USERNS", tmp_path / "absent")
     assert check.userns_problem() is None
+
+
+def test_doctor_says_what_the_wall_is_and_for_whom_it_fails(root: Path) -> None:
+    from tether.host.doctor import check_wall
+    from tether.runbook import load
+
+    h, _ = _host(root, "true\n")
+    h.write({"confined": agent(["true"], run_as=USER), "ghost": agent(["true"], run_as="tether-no-such-user"),
+             "plain": agent(["true"], sandbox="off")})
+    lines = [c.line() for c in check_wall(load(h.runbook))]
+    assert lines[0].startswith("ok      wall: bubblewrap: each agent runs as its own user"), lines
+    assert any(x.startswith("fail    agent ghost: the agent user 'tether-no-such-user' does not exist") for x in lines)
+    assert any(x.startswith("warn    agent plain: sandbox: off") for x in lines)
+    assert not any("agent confined" in x for x in lines)

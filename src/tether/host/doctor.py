@@ -331,8 +331,12 @@ def check_agent_users(loaded: LoadedRunbook, daemon_uid: int | None = None) -> l
     uid = os.geteuid() if daemon_uid is None else daemon_uid
     me = _user_name(uid)
     checks = []
+    from tether.wall import plan
+
     for name, agent in loaded.runbook.agents.items():
         label = f"agent {name}"
+        if plan.enabled(loaded, name):  # its own user inside the wall: check_wall says
+            continue
         if agent.run_as is None:
             target_uid, who = uid, me
         else:
@@ -358,6 +362,37 @@ def check_agent_users(loaded: LoadedRunbook, daemon_uid: int | None = None) -> l
             checks.append(Check(label, "fail", f"would run as {me}, the daemon's own user, without same_user: true",
                                 f"set run_as: <a user of its own> (sudo useradd --create-home tether-{name}), or "
                                 "same_user: true to accept an advisory boundary"))
+    return checks
+
+
+def check_wall(loaded: LoadedRunbook) -> list[Check]:
+    """The wall (issue 16): each agent as its own user inside bubblewrap, writes only in its scope, tether's
+    state, tokens, secrets and other agents' workspaces out of sight. Can it be built here, for whom not."""
+    from tether.wall import check as wall_check
+    from tether.wall import plan
+
+    if plan.host_off():
+        return [Check("wall", "warn", f"{plan.OFF_VAR}=off in the daemon's environment: no agent runs inside the "
+                      "wall (their scope is enforced only by classifying what they ask)",
+                      f"unset {plan.OFF_VAR}")]
+    walled = [n for n in loaded.runbook.agents if plan.enabled(loaded, n)]
+    checks = []
+    if walled:
+        why = wall_check.problem()
+        if why is not None:
+            checks.append(Check("wall", "fail", f"cannot be built here: {why}", "see the line; agents "
+                                f"{', '.join(walled)} will not start"))
+        else:
+            checks.append(Check("wall", "ok", "bubblewrap: each agent runs as its own user (setpriv, then bwrap), "
+                                "writes only in its scope and private TMPDIR/HOME; state dir, runbook, secrets "
+                                "and other agents' workspaces hidden; hook settings and git hooks read-only; "
+                                "network shared; nested sandboxes (Claude Code's bwrap) allowed"))
+    for name in walled:
+        for problem in plan.problems(loaded.runbook.agents[name], os.geteuid()):
+            checks.append(Check(f"agent {name}", "fail", problem, "sudo tether init --user, or run_as: <user>"))
+    for name, agent in loaded.runbook.agents.items():
+        if agent.sandbox == "off":
+            checks.append(Check(f"agent {name}", "warn", "sandbox: off: no wall", "remove sandbox: off"))
     return checks
 
 
@@ -394,6 +429,7 @@ def run(loaded: LoadedRunbook | None, state_root: Path, services: Sequence[Servi
                check_clock()]
     if loaded is not None:
         checks.append(check_storage(loaded))
+        checks += check_wall(loaded)
         checks += check_agent_users(loaded)
         hooks = check_claude_hooks(loaded)
         if hooks is not None:

@@ -1,0 +1,152 @@
+"""The wall's cost (issue 16): an agent's start with and without the wall, side by side in one run.
+
+- start: ``tether.wall.prepare`` (the profile: user, private folders, the walk for protected files) and
+  ``process.spawn`` of ``/bin/true`` under its keeper, until the keeper recorded its exit; without the
+  wall the same spawn as the agent's user (``run_as``, through ``launch.py``) and as the daemon's user
+  (the fast launcher). Goal: ≤ 30 ms added at the median (against the run_as start).
+- crash → restart with the wall on: a daemon restarting an agent that exits at once, exit to next start
+  (the same measure as bench_supervisor's, which runs without the wall).
+
+Needs root, bubblewrap and setpriv; creates a user ``tether-bench-agent`` for the run and removes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from common import PYTHON, interleave, row, stop
+
+USER = "tether-bench-agent"
+PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
+
+
+@contextlib.contextmanager
+def _user() -> Iterator[str]:
+    try:
+        pwd.getpwnam(USER)
+        created = False
+    except KeyError:
+        subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", USER], check=True, capture_output=True)
+        created = True
+    try:
+        yield USER
+    finally:
+        if created:
+            subprocess.run(["pkill", "-KILL", "-u", USER], check=False, capture_output=True)
+            subprocess.run(["userdel", USER], check=False, capture_output=True)
+
+
+def _runbook(root: Path, agents: dict[str, dict[str, object]]) -> Path:
+    for spec in agents.values():
+        spec.setdefault("owner", PERSON)
+        spec.setdefault("backup", PERSON)
+    doc = {"version": 1, "host": {"state_dir": str(root / "state"), "workspace_root": str(root / "ws"),
+                                  "listen": "127.0.0.1:0"}, "agents": agents}
+    path = root / "tether.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def start_rows(root: Path, quick: bool) -> list[dict[str, object]]:
+    from tether import process
+    from tether.runbook import load
+    from tether.wall import prepare
+
+    agents = {"walled": {"command": ["/bin/true"], "run_as": USER},
+              "plain": {"command": ["/bin/true"], "run_as": USER, "sandbox": "off"}}
+    loaded = load(_runbook(root, agents))
+    for name in agents:
+        loaded.agent_cwd(name).mkdir(parents=True, exist_ok=True)
+    prepare(loaded, "walled")  # the first: the host check (one bwrap start) and the grants, once per daemon
+
+    def start(name: str, walled: bool, user: str | None) -> float:
+        t0 = time.perf_counter()
+        argv, env = ["/bin/true"], {"PATH": "/usr/bin:/bin"}
+        if walled:
+            wall = prepare(loaded, name)
+            assert wall is not None
+            argv, env = [*wall.prefix, *argv], {**env, **wall.env}
+        handle = process.spawn(process.Spec(agent=name, argv=argv, cwd=loaded.agent_cwd(name), env=env,
+                                            run_dir=root / "runs" / name, log_dir=root / "logs" / name, user=user,
+                                            cgroup="none"))
+        code = handle.wait_exit(timeout=10)
+        if code != 0:
+            raise RuntimeError(f"{name} exited {code}: {(root / 'logs' / name / 'stderr.log').read_text()[-300:]}")
+        return time.perf_counter() - t0
+
+    rounds = 20 if quick else 200
+    walled, as_user = interleave(lambda: start("walled", True, None), lambda: start("plain", False, USER), rounds)
+    _, as_daemon = interleave(lambda: 0.0, lambda: start("plain", False, None), rounds)
+    w, u, d = (statistics.median(xs) * 1000 for xs in (walled, as_user, as_daemon))
+    return [
+        row("agent start with the wall vs run_as without (median)", w, u, "ms", "≤ 30 ms added", w - u <= 30),
+        row("agent start with the wall vs the daemon's user (median)", w, d, "ms", "(reported)", True),
+    ]
+
+
+def restart_rows(root: Path, quick: bool) -> list[dict[str, object]]:
+    n = 10 if quick else 100
+    stamps = root / "ws" / "crasher" / "stamps"
+    stamps.parent.mkdir(parents=True, exist_ok=True)
+    stamp = f"date +%s.%N >> {stamps}"
+    agent = {"command": ["/bin/sh", "-c", f"{stamp}; {stamp}; exit 0"], "run_as": USER,
+             "restart": {"policy": "always", "backoff": {"base": "0s", "jitter": 0},
+                         "crashloop": {"limit": 1_000_000, "window": "1s"}},
+             "heartbeat": {"interval": "1h", "stale_after": "1h", "stuck_after": "1h"}}
+    path = _runbook(root, {"crasher": agent})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    log = open(root / "daemon.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([PYTHON, "-m", "tether", "-f", str(path), "up", "--foreground"], env=env, stdout=log,
+                            stderr=log, stdin=subprocess.DEVNULL)
+    log.close()
+
+    def got() -> list[float]:
+        try:
+            return [float(x) for x in stamps.read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    try:
+        deadline = time.monotonic() + 30 + n
+        while len(got()) < 2 * (n + 1):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"no restarts inside the wall: {(root / 'daemon.log').read_text()[-400:]}")
+            time.sleep(0.05)
+    finally:
+        stop(proc)
+    s = got()
+    gaps = [s[i + 1] - s[i] for i in range(1, len(s) - 1, 2)][:n]
+    med = statistics.median(gaps) * 1000
+    from bench_supervisor import supervisord_restarts
+
+    (root / "supervisord").mkdir()
+    theirs = statistics.median(supervisord_restarts(root / "supervisord", 5 if quick else 20)) * 1000
+    return [row("crash → restart with the wall on, median", med, theirs, "ms", "≤ 0.05× supervisord",
+                med <= 0.05 * theirs)]
+
+
+def run(quick: bool) -> list[dict[str, object]]:
+    from tether.wall import check
+
+    why = check.problem() if os.geteuid() == 0 else "needs root (the agent runs as a user of its own)"
+    if why is not None:
+        return [row(f"wall: skipped: {why}", float("nan"), float("nan"), "", "runs", False)]
+    root = Path(tempfile.mkdtemp(prefix="tether-bench-wall-", dir="/tmp"))
+    try:
+        with _user():
+            for part in ("start", "restart"):
+                (root / part).mkdir()
+            return start_rows(root / "start", quick) + restart_rows(root / "restart", quick)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
