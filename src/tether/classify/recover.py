@@ -39,6 +39,9 @@ REGENERABLE_DIRS: Final = frozenset({
 REGENERABLE_FILES: Final = frozenset({".coverage", ".DS_Store", "Thumbs.db", ".eslintcache", ".stylelintcache"})
 REGENERABLE_SUFFIXES: Final = (".pyc", ".pyo", ".o", ".obj", ".class", ".tsbuildinfo", ".egg-info", ".d.o")
 
+#: Files a redirect commonly captures a command's output into: overwriting one again is logged, not data loss.
+CAPTURE_SUFFIXES: Final = (".log", ".out", ".txt")
+
 #: How many entries a tree walk looks at before it gives up (a bigger tree counts as data).
 MAX_WALK: Final = 5000
 MAX_INDEX_BYTES: Final = 256 << 20
@@ -370,5 +373,8 @@ def judge(scan: Scan, p: str | None, how: str, text: str, recursive: bool = Fals
         scan.add("deps.install", f"{how} regenerable output {v.path}", text)
     elif v.fate == RESTORABLE:
         scan.add("pr.draft", f"{how} {p}; git can restore it", text)
+    elif how == "overwrites" and p.endswith(CAPTURE_SUFFIXES):
+        # `pytest > out.txt`, run twice: a command's captured output, written again (rm of it stays data)
+        scan.add("deps.install", f"{how} {v.path}, captured output", text)
     else:
         scan.add("data.delete", f"{how} {v.path}, which {v.why}: nothing can restore it", text)

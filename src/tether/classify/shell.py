@@ -18,6 +18,7 @@ from tree_sitter import Language, Node, Parser
 from tether.classify.envvars import SECRET_VAR
 from tether.classify.paths import PH
 from tether.classify.programs import SHELLS, read_text
+from tether.classify.recover import judge
 from tether.classify.scan import Cmd, Scan, command_name
 
 _LANGUAGE: Final = Language(tree_sitter_bash.language())
@@ -338,7 +339,9 @@ class _Walker:
                 if target in _DEVICES or target.startswith("/dev/fd/"):
                     continue
                 if op in _WRITE_OPS or op == ">&":
-                    scan.path(target, "write", text)
+                    written = scan.path(target, "write", text)
+                    if op in (">", ">|", "&>", ">&"):  # truncates what was there (recover.judge)
+                        judge(scan, written, "overwrites", text)
                     scan.add("pr.draft", "redirects output into a file", text)
                 elif op == "<":
                     p = scan.path(target, "read", text)
