@@ -28,13 +28,16 @@ MODEL = "claude-sonnet-4-5-20250929"
 
 def git_project(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    (path / "Makefile").write_text("deploy:\n\techo deployed > deployed.txt\n")
-    (path / "data").mkdir()
-    (path / "data" / "keep.txt").write_text("precious\n")
+    # `make deploy` is judged by its recipe: a kubectl apply (deploy: held), which fails harmlessly here
+    (path / "Makefile").write_text("deploy:\n\t-kubectl apply -f deploy.yaml 2>/dev/null\n"
+                                   "\techo deployed > deployed.txt\n")
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@x"}
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "init"]):
         subprocess.run(["git", "-C", str(path), *args], check=True, env=env, capture_output=True)
+    # data nothing can restore (untracked): deleting it is data.delete
+    (path / "data").mkdir()
+    (path / "data" / "keep.txt").write_text("precious\n")
     return path
 
 
@@ -83,7 +86,7 @@ def test_allowed_runs_blocked_denied_held_defers_then_runs_after_approval(tmp_pa
             assert (proj / "notes.md").exists()  # allowed (Write)
             assert (proj / "data" / "keep.txt").exists()  # blocked
             assert [d["tool_input"]["command"] for d in got["permission_denials"]] == ["rm -rf data"]
-            blocked = [r for r in tool_results(fake) if "rm -r deletes" in r]
+            blocked = [r for r in tool_results(fake) if "nothing can restore it" in r]
             assert blocked and "tether blocked it" in blocked[0] and "data.delete" in blocked[0], tool_results(fake)
             assert got["stop_reason"] == "tool_deferred", got  # held
             assert got["deferred_tool_use"]["input"]["command"] == "make deploy"
@@ -216,6 +219,7 @@ def test_managed_hooks_survive_the_agent_switching_hooks_off(tmp_path: Path) -> 
             run(claude, {**env, "ANTHROPIC_BASE_URL": fake.url}, proj)
         assert not (proj / "data").exists(), "expected the agent's disableAllHooks to switch project hooks off"
         (proj / "data").mkdir()
+        (proj / "data" / "keep.txt").write_text("precious\n")  # an empty folder loses nothing: not held
         setup = [sys.executable, "-m", "tether", "integrate", "claude-code", "--managed", "--url", h.url]
         with FakeAnthropic(steps) as fake:
             got = run(in_overlay(mount, setup, claude), {**env, "ANTHROPIC_BASE_URL": fake.url}, proj)

@@ -371,3 +371,19 @@ def test_host_port_pairs() -> None:
     assert hp.allows("db.local", 5432) and not hp.allows("127.0.0.2", 22) and not hp.allows("127.0.0.1", 8080)
     killed = Egress({"k": ("scoped", ("h",))}, _never, lambda agent: "killed by test")
     assert killed.quick("k", "h", 443) is not None and not killed.judge("k", "h", 443).allowed
+
+
+def test_an_agent_kind_reaches_its_model_api_and_the_base_url_its_runbook_sets() -> None:
+    from tether.runbook.model import Agent
+    from tether.wall.egress import HostPorts, allowed_entries
+
+    person = {"name": "A", "contact": "json://127.0.0.1/a"}
+    claude = Agent.model_validate({"name": "c", "owner": person, "backup": person, "kind": "claude-code",
+                                   "prompt": "x", "env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:5599"},
+                                   "scope": {"hosts": ["pypi.org"]}})
+    rules = HostPorts(allowed_entries(claude))
+    assert rules.allows("api.anthropic.com", 443) and rules.allows("127.0.0.1", 5599)
+    assert rules.allows("pypi.org", 443)
+    assert not rules.allows("127.0.0.1", 22) and not rules.allows("api.openai.com", 443)
+    plain = Agent.model_validate({"name": "p", "owner": person, "backup": person, "command": ["true"]})
+    assert allowed_entries(plain) == ()

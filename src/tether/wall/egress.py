@@ -63,6 +63,26 @@ def parse_entry(entry: str) -> tuple[str, frozenset[int]]:
     return norm_host(host), WEB_PORTS
 
 
+#: The model APIs an agent kind cannot work without, let through like its own scope.hosts.
+KIND_HOSTS: dict[str, tuple[str, ...]] = {
+    "claude-code": ("api.anthropic.com:443",),
+    "codex": ("api.openai.com:443", "chatgpt.com:443"),
+}
+#: Variables of an agent's ``env:`` that point its CLI at another model API (a gateway, a local stand-in).
+BASE_URL_VARS: tuple[str, ...] = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL")
+
+
+def allowed_entries(spec: Any) -> tuple[str, ...]:
+    """What an agent's proxy lets through without asking: its ``scope.hosts``, the model API its kind needs,
+    and the host of a base URL its runbook ``env:`` sets for that API."""
+    implied = list(KIND_HOSTS.get(spec.kind, ()))
+    for var in BASE_URL_VARS:
+        url = spec.env.get(var) if isinstance(spec.env, dict) else None
+        if isinstance(url, str) and "://" in url:
+            implied.append(url)
+    return (*spec.scope.hosts, *implied)
+
+
 class HostPorts:
     """An allow-list of host:port pairs (from ``scope.hosts``)."""
 
@@ -155,7 +175,7 @@ def for_daemon(daemon: Any) -> tuple[Callable[[], Egress], Callable[[list[tuple[
                 path = loaded.state.kill_engaged(agent)
                 return None if path is None else killed_line(path)
 
-            agents = {n: (a.network, a.scope.hosts) for n, a in loaded.runbook.agents.items()}
+            agents = {n: (a.network, allowed_entries(a)) for n, a in loaded.runbook.agents.items()}
             cached[0], cached[1] = loaded, Egress(agents, gatekeeper_check(gk), killed)
         got: Egress = cached[1]
         return got

@@ -318,6 +318,8 @@ def describe(e: Event) -> str:
         "log": lambda: g("line") or g("message") or json.dumps(d)[:300],
         "token.created": lambda: f"{g('role')} token {g('token_id')} created",
         "token.revoked": lambda: f"{g('role')} token {g('token_id')} revoked",
+        "network.connection": lambda: (f"{g('verdict')} connection to {g('host')}:{g('port')} "
+                                       f"({g('bytes_up')} bytes up, {g('bytes_down')} down)"),
         "budget.reset": lambda: f"budget reset by {g('by')} ({g('tokens')} tokens, ${g('usd')} spent today before it)",
         "daemon.started": lambda: f"daemon started (pid {g('pid')})",
         "daemon.stopped": lambda: "daemon stopped",
