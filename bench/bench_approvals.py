@@ -32,6 +32,7 @@ agents:
     backup: {name: Bench Backup, contact: "json://127.0.0.1/backup"}
     command: [python, -c, "pass"]
     autostart: false
+    sandbox: off
     approvals: {timeout: 1h, escalate_after: 1h, retry_window: 0s}
 """
 

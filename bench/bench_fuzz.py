@@ -58,7 +58,7 @@ class Daemon:
         self.ws = root / "ws"
         (self.ws / "src").mkdir(parents=True)
         self.state = root / "state"
-        agent = {"owner": PERSON, "backup": PERSON, "command": ["sleep", "3600"], "autostart": False,
+        agent = {"owner": PERSON, "backup": PERSON, "command": ["sleep", "3600"], "autostart": False, "sandbox": "off",
                  "cwd": str(self.ws), "approvals": {"timeout": "2s", "escalate_after": "1s", "retry_window": "1s"}}
         self.runbook = root / "tether.yaml"
         self.runbook.write_text(yaml.safe_dump({

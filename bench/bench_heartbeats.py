@@ -33,7 +33,7 @@ PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
 def _daemon(root: Path, n: int) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
     state = root / "state"
     agents = {
-        f"a{i:03d}": {"owner": PERSON, "backup": PERSON, "command": ["sleep", "3600"],
+        f"a{i:03d}": {"owner": PERSON, "backup": PERSON, "command": ["sleep", "3600"], "sandbox": "off",
                       "heartbeat": {"interval": "1s", "stale_after": "5s", "stuck_after": "1h"}}
         for i in range(n)
     }

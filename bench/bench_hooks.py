@@ -39,7 +39,7 @@ def _daemon(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
     rb = tmp / "tether.yaml"
     rb.write_text(yaml.safe_dump({"version": 1, "host": {"state_dir": str(tmp / "state"), "listen": "127.0.0.1:0"},
                                   "agents": {"bench": {"owner": person, "backup": person, "command": ["sleep", "1"],
-                                                       "autostart": False, "cwd": str(ws)}}}))
+                                                       "sandbox": "off", "autostart": False, "cwd": str(ws)}}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     proc = subprocess.Popen([PYTHON, "-m", "tether", "-f", str(rb), "up", "--foreground"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -14,12 +14,37 @@ from tether.errors import TetherError
 from tether.paths import StateDir
 
 
-def write_host(root: Path) -> Path:
-    """Lay out the demo host in ``root``; return the runbook's path."""
+def wall_for_demo() -> str | None:
+    """Why the demo's agents cannot run inside the wall on this host, or None (they can).
+
+    As root, agents run as the ``tether-agent`` user: it must exist and be able to run this Python and read
+    the demo's scripts (an interpreter under a private home, like /root/.pyenv, it cannot)."""
+    from tether.wall import check, users
+
+    why = check.problem()
+    if why is not None:
+        return why
+    if os.geteuid() != 0:
+        return None
+    try:
+        users.lookup(users.DEFAULT_USER)
+    except users.UserError:
+        return f"no {users.DEFAULT_USER} user (`sudo tether init --user` creates it)"
+    agents_dir = Path(str(files("tether.demo").joinpath("agents")))
+    for path in (Path(sys.executable).resolve(), agents_dir.resolve() / "x"):
+        for folder in path.parents:
+            if not folder.stat().st_mode & 0o001:
+                return f"the {users.DEFAULT_USER} user cannot reach {path.parent} ({folder} is private)"
+    return None
+
+
+def write_host(root: Path, sandbox: bool = True) -> Path:
+    """Lay out the demo host in ``root``; return the runbook's path. ``sandbox``: run the agents in the wall."""
     root.mkdir(parents=True, exist_ok=True)
     agents_dir = Path(str(files("tether.demo").joinpath("agents")))
     text = files("tether.demo").joinpath("runbook.yaml").read_text(encoding="utf-8")
     text = text.replace("{python}", sys.executable).replace("{agents}", str(agents_dir))
+    text = text.replace("{sandbox}", "on" if sandbox else "off")
     runbook = root / "tether.yaml"
     runbook.write_text(text, encoding="utf-8")
     _repo(root / "workspaces" / "repo")

@@ -24,12 +24,15 @@ def demo(directory: str | None, duration: float | None) -> None:
     A repo maintainer opens a cleanup PR and waits for approval to merge; a flaky worker crashes and
     is restarted; one agent goes stuck; one tries to delete data and is blocked. Ctrl-C stops it.
     """
-    from tether.demo.host import DemoDaemon, write_host
+    from tether.demo.host import DemoDaemon, wall_for_demo, write_host
     from tether.runbook import load
 
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tether-demo-"))
     click.echo(f"[1/3] writing the demo host in {root} (runbook, git repo, scripted agents)")
-    runbook = write_host(root)
+    no_wall = wall_for_demo()
+    if no_wall is not None:
+        click.echo(f"      the agents run without the wall (sandbox: off): {no_wall}")
+    runbook = write_host(root, sandbox=no_wall is None)
     loaded = load(runbook)
     click.echo(f"[2/3] runbook valid: {len(loaded.runbook.agents)} agents: {', '.join(loaded.runbook.agents)}")
     click.echo("[3/3] starting the daemon")

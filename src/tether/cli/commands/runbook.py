@@ -19,9 +19,20 @@ def example_text() -> str:
 @click.command()
 @click.argument("path", default=RUNBOOK_NAME, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: str, force: bool) -> None:
-    """Write a commented example runbook to PATH (default ./tether.yaml); an existing blank file is replaced."""
+@click.option("--user", "user", is_flag=False, flag_value="tether-agent", default=None, metavar="[NAME]",
+              help="Create the unprivileged user agents run as inside the wall (default tether-agent; needs root).")
+def init(path: str, force: bool, user: str | None) -> None:
+    """Write a commented example runbook to PATH (default ./tether.yaml); an existing blank file is replaced.
+    With --user, create the agents' user (and write the runbook only if PATH does not exist yet)."""
     target = Path(path)
+    if user is not None:
+        from tether.wall.users import ensure_user
+
+        got, created = ensure_user(user)
+        click.echo(f"{'created' if created else 'found'} user {got.name} (uid {got.uid}): agents without run_as "
+                   "run as it, inside the wall")
+        if target.exists():
+            return
     blank = target.is_file() and target.stat().st_size < 4096 and not target.read_bytes().strip()
     if target.exists() and not force and not blank:
         raise UsageError(f"{path}: already exists; pass --force to overwrite it")
