@@ -204,3 +204,28 @@ def test_kill_never_waits_on_an_unreachable_fleet_store(make_host) -> None:  # n
         assert not h.agent_pids("a") and time.monotonic() - started < 8
     finally:
         h.down(daemon)
+
+
+def test_an_sdk_agent_inside_the_wall_asks_the_daemon_whether_it_is_killed(make_host, monkeypatch) -> None:  # noqa: F811
+    """Inside the wall the state directory is hidden (no kill file to see): killed() asks the daemon."""
+    from tether.sdk import Agent
+
+    h: Host = make_host({"w": agent(["sleep", "3600"])})
+    daemon = h.up()
+    try:
+        wait_until(lambda: h.instances("w"), 10, "the agent to run")
+        monkeypatch.setenv("TETHER_AGENT", "w")
+        monkeypatch.setenv("TETHER_URL", h.url)
+        monkeypatch.setenv("TETHER_TOKEN", h.agent_token("w"))
+        monkeypatch.setenv("TETHER_KILL_FILES", str(h.state / "hidden" / "KILL"))  # what the wall leaves: ENOENT
+        monkeypatch.setenv("TETHER_WALL", "1")
+        a = Agent.from_env()
+        assert a.killed() is False
+        assert h.api("POST", "/v1/agents/w/kill", {"reason": "test"})[0] == 200
+        assert a.killed() is True
+        assert h.api("POST", "/v1/agents/w/resume", {})[0] == 200
+        assert a.killed() is False
+        monkeypatch.setenv("TETHER_URL", "http://127.0.0.1:9")  # no daemon to ask: killed, to be safe
+        assert Agent.from_env().killed() is True
+    finally:
+        h.down(daemon)

@@ -169,8 +169,11 @@ class Agent:
     def killed(self) -> bool:
         """True while a kill file (global or this agent's) exists: gated actions must not run.
 
-        An agent running as its own user cannot see into the daemon's state directory; it then asks
-        the daemon, and counts itself killed when the daemon cannot say otherwise."""
+        An agent running as its own user cannot see into the daemon's state directory, and one inside the
+        wall (``TETHER_WALL=1``) sees it hidden: it then asks the daemon, and counts itself killed when the
+        daemon cannot say otherwise."""
+        if os.environ.get("TETHER_WALL") == "1":
+            return self._daemon_says_killed()
         for p in self.kill_files:
             try:
                 os.stat(p)
@@ -180,9 +183,12 @@ class Agent:
             except OSError as err:
                 if err.errno not in (errno.EACCES, errno.EPERM):
                     continue
-                try:
-                    doc = self._call("GET", "")
-                except TetherUnavailable:
-                    return True
-                return bool(doc.get("desired") == "killed" or doc.get("state") == "killed")
+                return self._daemon_says_killed()
         return False
+
+    def _daemon_says_killed(self) -> bool:
+        try:
+            doc = self._call("GET", "")
+        except TetherUnavailable:
+            return True
+        return bool(doc.get("desired") == "killed" or doc.get("state") == "killed")
