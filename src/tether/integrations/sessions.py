@@ -73,14 +73,9 @@ def edit(state: StateDir, agent: str) -> Iterator[dict[str, Any]]:
         yield data
         if json.dumps(data, sort_keys=True) == before:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        from tether.atomic import write_atomic
+
+        write_atomic(path, json.dumps(data, indent=1), 0o600)
 
 
 def hold(state: StateDir, agent: str, tool_use_id: str, **info: Any) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,22 +64,12 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` whole (temp file, fsync, rename); an existing file keeps its mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace ``path`` whole (``tether.atomic``); an existing file keeps its mode."""
+    from tether.atomic import write_atomic as write
+
     with contextlib.suppress(OSError):
         mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write(path, text, mode)
 
 
 def dump_json(data: dict[str, Any]) -> str:

@@ -120,6 +120,6 @@ def _foreign(boot: str) -> bool:
 
 
 def write_pid_file(path: Path, ident: ProcessId) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(ident.to_line() + "\n")
-    os.replace(tmp, path)
+    from tether.atomic import write_atomic
+
+    write_atomic(path, ident.to_line() + "\n")

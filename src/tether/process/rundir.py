@@ -21,7 +21,6 @@ daemon and no store:
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -83,12 +82,9 @@ class RunInfo:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    from tether.atomic import write_atomic as write
+
+    write(path, text)
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
