@@ -21,6 +21,7 @@ import hashlib
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,7 @@ WORKERS = 12  # the daemon waits on fsyncs: more connections keep it busier (4: 
 HEALTH_EVERY = 2000  # requests between two health checks, per worker
 MAX_DEATHS = 20  # then the run stops: the daemon is plainly broken
 PROGRESS = 50_000  # a line on stderr every this many inputs
+STOP = threading.Event()
 KEEP = 20  # failing inputs kept per (route, status)
 PERSON = {"name": "Fuzz", "contact": "json://127.0.0.1:9/fuzz"}
 
@@ -228,7 +230,7 @@ class Worker:
 
     def run(self, first: int, step: int, total: int) -> None:
         for n, i in enumerate(range(first, total, step)):
-            if self.tally.deaths and len(self.tally.deaths) >= MAX_DEATHS:
+            if len(self.tally.deaths) >= MAX_DEATHS or STOP.is_set():
                 return
             inp = self.maker.make(i)
             self.current = inp
@@ -279,7 +281,7 @@ def fuzz(total: int, seed: int = SEED, workers: int = WORKERS, out: Path | None 
 
         def restart(generation: int, why: str) -> None:
             with restart_lock:
-                if daemon.generation != generation:
+                if daemon.generation != generation or STOP.is_set():
                     return  # another worker restarted it already
                 code = daemon.proc.poll()
                 in_flight = [describe(w.current) for w in pool if w.current is not None]
@@ -306,7 +308,8 @@ def fuzz(total: int, seed: int = SEED, workers: int = WORKERS, out: Path | None 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             pool.extend(Worker(daemon, maker, tally, restart) for _ in range(workers))
-            threads = [threading.Thread(target=w.run, args=(k, workers, total)) for k, w in enumerate(pool)]
+            threads = [threading.Thread(target=w.run, args=(k, workers, total), daemon=True)
+                       for k, w in enumerate(pool)]
             started = time.perf_counter()
             for t in threads:
                 t.start()
@@ -322,7 +325,9 @@ def fuzz(total: int, seed: int = SEED, workers: int = WORKERS, out: Path | None 
             tally.peak_rss = max(tally.peak_rss, daemon.rss())
             db = sum(p.stat().st_size for p in daemon.state.glob("tether.db*"))
         finally:
+            STOP.set()  # an interrupted run (Ctrl-C, SIGTERM) restarts nothing and leaves no daemon behind
             daemon.close()
+        STOP.clear()
         errors = tracebacks(daemon.log)
     result = {
         "inputs": total, "sent": tally.sent, "seed": seed, "workers": workers, "seconds": elapsed,
@@ -404,6 +409,7 @@ def main() -> int:
     parser.add_argument("--show", type=int, nargs="*", help="print these inputs and exit")
     parser.add_argument("--send", type=int, nargs="*", help="send these inputs alone to a fresh daemon")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # through the finally clauses: the daemon is stopped
     places = {"ws": "{ws}", "state": "{state}", "fifo": "{fifo}", "big": "{big}"}
     only = frozenset(x.strip() for x in args.only.split(",") if x.strip())
     if args.show:
