@@ -295,3 +295,32 @@ def test_the_approval_page_and_the_api_offer_the_scope(app_host: InProcess) -> N
         assert got.status_code == 200 and got.json()["scope"] == "1h"
         assert got.json()["grant_until"] == pytest.approx(got.json()["decided"] + 3600)
         assert c.post(f"/v1/approvals/{three}/approve", json={"scope": "always"}, headers=auth).status_code == 422
+
+
+# --- a flood of asks ----------------------------------------------------------------------------------
+
+
+def test_an_agent_cannot_bury_its_humans_under_asks(gk: Gatekeeper) -> None:
+    """Past MAX_PENDING waiting approvals, a further ask is refused without asking, and one incident says so;
+    once a human decides one, the agent may ask again."""
+    from tether.approvals import MAX_PENDING
+
+    held = [gk.check("a", Request(command=f"{PUSH} # {i}", session="s1")) for i in range(MAX_PENDING)]
+    assert all(o.decision == "pending" for o in held)
+    for i in range(3):
+        got = gk.check("a", Request(command=f"{PUSH} # more {i}", session="s1"))
+        assert got.decision == "deny" and f"{MAX_PENDING} approvals of a already wait" in got.reason, got
+    assert [i["kind"] for i in gk.store.incidents("open", "a")].count("approvals.flood") == 1
+    assert len(gk.store.approvals("pending", "a")) == MAX_PENDING
+    assert gk.check("brief", Request(command=PUSH)).decision == "pending", "another agent still asks"
+    gk.approvals.decide(held[0].approval_id or 0, False, "approver:test", "no")
+    assert gk.check("a", Request(command=f"{PUSH} # after", session="s1")).decision == "pending"
+
+
+def test_expiries_due_together_all_expire_in_one_pass(gk: Gatekeeper) -> None:
+    for i in range(20):
+        assert gk.check("brief", Request(command=f"{PUSH} # {i}")).decision == "pending"
+    before = gk.store.events(limit=100_000)[-1].id
+    gk.approvals.tick(time.time() + 5)
+    expired = gk.store.events(after=before, limit=1000, kinds=["approval.expired"])
+    assert len(expired) == 20 and not gk.store.approvals("pending", "brief")

@@ -37,6 +37,12 @@ SCOPES = {"once": "this call, once", "task": "this session or task", "1h": "one 
 HOUR = 3600.0
 DEFAULT_WINDOW = 600.0  # the runbook's approvals.retry_window default
 MAX_HASHED = 16 << 20  # bytes of a script hashed; a longer file adds its size and mtime
+#: Approvals one agent may have waiting at once; further asks are refused without asking (and an incident says so).
+MAX_PENDING = 50
+
+
+class TooManyPending(UsageError):
+    """The agent already has ``MAX_PENDING`` approvals waiting for a human."""
 
 
 def session_key(session: str | None = None, task: str | int | None = None, run: float | None = None) -> str:
@@ -162,6 +168,12 @@ class Approvals:
             waiting = [r for r in self.store.approvals(PENDING, agent, fp) if r["session"] == session]
             if waiting:
                 return waiting[0]
+            pending = len(self.store.approvals(PENDING, agent))
+            if pending >= MAX_PENDING:  # an agent cannot bury its humans (or the daemon) under asks
+                self._flood(agent, pending)
+                raise TooManyPending(
+                    f"{pending} approvals of {agent} already wait for a human (at most {MAX_PENDING}): refused "
+                    "without asking; decide or deny the waiting ones first")
             now = time.time()
             approval_id = self.store.emit(
                 "approval.requested", agent, action=action, classes=sorted(set(classes)), detail=detail[:4000],
@@ -172,6 +184,12 @@ class Approvals:
         row = self.store.approval(approval_id)
         assert row is not None
         return row
+
+    def _flood(self, agent: str, pending: int) -> None:
+        """One open ``approvals.flood`` incident per agent while it is refused asks."""
+        if not any(i["kind"] == "approvals.flood" for i in self.store.incidents("open", agent)):
+            self.store.emit("incident.opened", agent, kind="approvals.flood",
+                            summary=f"{agent}: {pending} approvals wait for a human; its further asks are refused")
 
     # -- deciding ------------------------------------------------------------------------------------
     def decide(
@@ -244,22 +262,24 @@ class Approvals:
         nxt: float | None = None
         changed = False
         with self._transition:
+            due: list[NewEvent] = []  # every expiry and escalation of this pass in one write (one fsync)
             for row in self.store.approvals(PENDING):
                 if row["expires"] is not None and row["expires"] <= now:
-                    self.store.emit(
-                        "approval.expired", row["agent"], approval_id=row["id"], state=EXPIRED, by="timeout",
-                        note=f"no decision within the approval timeout; denied ({row['action']})",
-                    )
-                    changed = True
+                    due.append(NewEvent("approval.expired", row["agent"], {
+                        "approval_id": row["id"], "state": EXPIRED, "by": "timeout",
+                        "note": f"no decision within the approval timeout; denied ({row['action']})"}))
                     continue
                 if row["escalated"] is None and row["escalate_at"] is not None:
                     if row["escalate_at"] <= now:
-                        self.store.emit("approval.escalated", row["agent"], approval_id=row["id"], to="backup")
-                        changed = True
+                        due.append(NewEvent("approval.escalated", row["agent"],
+                                            {"approval_id": row["id"], "to": "backup"}))
                     else:
                         nxt = row["escalate_at"] if nxt is None else min(nxt, row["escalate_at"])
                 if row["expires"] is not None:
                     nxt = row["expires"] if nxt is None else min(nxt, row["expires"])
+            if due:
+                self.store.append(due)
+                changed = True
         if changed:
             self._notify()
         return nxt

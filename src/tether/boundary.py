@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from tether import audit, budgets, waiting
-from tether.approvals import APPROVED, DENIED, PENDING, Approvals, approved_line, denied_line, fingerprint, session_key
+from tether.approvals import (
+    APPROVED,
+    DENIED,
+    PENDING,
+    Approvals,
+    TooManyPending,
+    approved_line,
+    denied_line,
+    fingerprint,
+    session_key,
+)
 from tether.classify import Classification, Context, classify_path, classify_shell, classify_tool, classify_url
 from tether.errors import UsageError
 from tether.policy import Decision, Scope, decide
@@ -197,7 +207,11 @@ class Gatekeeper:
                 extra={"resources": list(resources), "cwd": cwd, "session": session},
             )
 
-        row = ask()
+        try:
+            row = ask()
+        except TooManyPending as err:
+            self._record(agent, req, d, "deny", str(err))
+            return outcome("deny", reason=str(err))
         self._seal()
         if wait > 0:
             waiting.begin(self.store, agent, row)
