@@ -100,7 +100,7 @@ class Control:
         self._known(agent)
         self.calls.append(("restart", agent))
 
-    def kill(self, agent: str, reason: str | None) -> None:
+    def kill(self, agent: str, reason: str | None, by: str | None = None) -> None:
         self._known(agent)
         self.calls.append(("kill", agent, reason or ""))
         f = self.loaded.state.agent_kill_file(agent)

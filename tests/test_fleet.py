@@ -54,7 +54,7 @@ class FakeDaemon:
     def local_agents(self) -> list[str]:
         return self.agents
 
-    def kill(self, agent: str, reason: str | None) -> None:
+    def kill(self, agent: str, reason: str | None, by: str | None = None) -> None:
         self.killed.append((agent, reason))
 
 

@@ -122,7 +122,7 @@ def test_untrusted_hooks_are_skipped_until_trusted(tmp_path: Path) -> None:
             listed = codex.list_hooks(exe, proj, env)
             assert codex.pending_trust(listed), listed
             run([exe, "exec", "--json", "--skip-git-repo-check", *SANDBOX, "go"], env, proj)
-            assert (proj / "deployed.txt").exists(), "an untrusted hook should have been skipped"
+            assert (proj / "deployed.txt").exists(), ("an untrusted hook should have been skipped", fake.tool_outputs())
         (proj / "deployed.txt").unlink()
         with FakeResponses(steps) as fake:
             codex_provider(home, fake.url)

