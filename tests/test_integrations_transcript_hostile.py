@@ -281,3 +281,20 @@ def test_git_in_the_agents_cwd_runs_no_fsmonitor_and_gives_up_on_huge_trees(
     assert monitor.git_snapshot(str(repo)) is None
     monkeypatch.setattr(monitor, "GIT_OUT_MAX", 20)
     assert monitor._git(str(repo), "status", "--porcelain=v1", "-z", "--untracked-files=all") is None
+
+
+def test_an_agent_inside_the_wall_has_its_transcripts_in_the_home_the_wall_gave_it(tmp_path: Path) -> None:
+    import os
+
+    from tether.integrations import transcript
+    from tether.runbook.model import Agent
+
+    if os.geteuid() != 0:
+        pytest.skip("as root the wall runs the agent as its run_as user")
+    person = {"name": "A", "contact": "json://127.0.0.1/a"}
+    spec = Agent.model_validate({"name": "cc", "owner": person, "backup": person, "kind": "claude-code",
+                                 "prompt": "x", "run_as": "nobody"})
+    home = str(tmp_path / "agents" / "cc" / "home")
+    where = transcript.place("claude-code", spec, home)
+    assert where.roots == (f"{home}/.claude/projects",) and where.uid == 65534, where
+    assert transcript.place("claude-code", spec).roots != where.roots, "outside the wall: the user's own home"

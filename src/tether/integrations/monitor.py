@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from tether.integrations import sessions, transcript
 from tether.paths import StateDir
 from tether.store import Store
+from tether.wall.plan import host_off
 
 if TYPE_CHECKING:
     from tether.runbook.model import Agent
@@ -322,7 +323,9 @@ class Monitor:
         """Read what the transcript gained since last time (one pass; ``passes`` left for this event); one
         ``usage`` event per model. A path that is not one of the agent's transcripts is refused."""
         self._usage_queued.discard((agent, tpath))
-        where = transcript.place(client, self._spec_of(agent) if self._spec_of is not None else None)
+        spec = self._spec_of(agent) if self._spec_of is not None else None
+        walled = spec is not None and spec.sandbox == "on" and not host_off()
+        where = transcript.place(client, spec, str(self.state.agent_dir(agent) / "home") if walled else None)
         cursor = transcript.Cursor.of(sessions.read(self.state, agent).get("cursors", {}).get(tpath))
         try:
             got = transcript.read_usage(client, tpath, cursor, where)

@@ -121,13 +121,24 @@ class Place:
     hint: str = ""  # how to name another folder
 
 
-def place(client: str, spec: Agent | None) -> Place:
+def place(client: str, spec: Agent | None, wall_home: str | None = None) -> Place:
     """The transcript roots of ``client`` for the agent ``spec`` (None: one run as the daemon's user with the
     daemon's environment): the config folder its environment names, else the one in its home (its ``run_as``
-    user's home, else ``HOME``); and the uid that must own them (``run_as``, else the daemon's)."""
+    user's home, else ``HOME``); and the uid that must own them (``run_as``, else the daemon's). An agent
+    inside the wall has the home the wall gave it (``wall_home``) and runs as the wall's user."""
     var, default, sub = ROOTS.get(client, ROOTS["claude-code"])
     env = spec.env if spec is not None else {}
     run_as = spec.run_as if spec is not None else None
+    if wall_home is not None and spec is not None:
+        from tether.wall import users
+
+        try:
+            who = users.lookup(run_as or users.DEFAULT_USER) if os.geteuid() == 0 else users.lookup_uid(os.geteuid())
+        except users.UserError as exc:
+            return Place((), -1, str(exc))
+        dirs = [env.get(var), wall_home + "/" + default]
+        roots = tuple(dict.fromkeys(os.path.join(d, sub) for d in dirs if d and os.path.isabs(d)))
+        return Place(roots, who.uid, f"if its transcripts are elsewhere, set {var} in the agent's env: in the runbook")
     if run_as:
         try:
             pw = pwd.getpwnam(run_as)
