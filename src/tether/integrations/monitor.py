@@ -324,8 +324,11 @@ class Monitor:
         ``usage`` event per model. A path that is not one of the agent's transcripts is refused."""
         self._usage_queued.discard((agent, tpath))
         spec = self._spec_of(agent) if self._spec_of is not None else None
-        walled = spec is not None and spec.sandbox == "on" and not host_off()
-        where = transcript.place(client, spec, str(self.state.agent_dir(agent) / "home") if walled else None)
+        where = transcript.place(client, spec)
+        if spec is not None and spec.sandbox == "on" and not host_off():  # a session the wall ran, or one by hand
+            walled = transcript.place(client, spec, str(self.state.agent_dir(agent) / "home"))
+            if transcript.inside(os.path.realpath(tpath), walled.roots):
+                where = walled
         cursor = transcript.Cursor.of(sessions.read(self.state, agent).get("cursors", {}).get(tpath))
         try:
             got = transcript.read_usage(client, tpath, cursor, where)

@@ -153,7 +153,7 @@ def place(client: str, spec: Agent | None, wall_home: str | None = None) -> Plac
     return Place(roots, uid, f"if its transcripts are elsewhere, set {var} in the agent's env: in the runbook")
 
 
-def _inside(path: str, roots: Iterable[str]) -> bool:
+def inside(path: str, roots: Iterable[str]) -> bool:
     return any(os.path.commonpath([path, r]) == r for r in roots)
 
 
@@ -174,7 +174,7 @@ def open_checked(path: str, where: Place | None) -> int | None:
     real = os.path.join(os.path.realpath(head), name)
     roots = [os.path.realpath(r) for r in where.roots] if where is not None else [os.path.dirname(real)]
     uid = where.uid if where is not None else os.geteuid()
-    if not _inside(real, roots):
+    if not inside(real, roots):
         hint = f"; {where.hint}" if where is not None and where.hint else ""
         raise Refused(f"{path} is outside the transcript folder ({', '.join(where.roots if where else roots)}){hint}")
     try:
@@ -203,7 +203,7 @@ def open_checked(path: str, where: Place | None) -> int | None:
         if held is None:
             now = os.stat(os.path.realpath(real))
             held = os.path.realpath(real) if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) else ""
-        if not _inside(held, roots):
+        if not inside(held, roots):
             raise Refused(f"{path} resolves to {held or 'another file'}, outside the transcript folder")
     except BaseException:
         os.close(fd)
