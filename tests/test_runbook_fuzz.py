@@ -16,7 +16,7 @@ from tether.runbook import parse
 from tether.runbook.model import Runbook
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "src/tether/runbook/example.yaml").read_text()
-DEMO = (Path(__file__).resolve().parent.parent / "src/tether/demo/runbook.yaml").read_text()
+DEMO = (Path(__file__).resolve().parent.parent / "src/tether/demo/runbook.yaml").read_text().replace("{sandbox}", "on")
 PLACE = re.compile(r"^[^:]+:(\d+): ")
 LABEL = "fuzz.yaml"
 
