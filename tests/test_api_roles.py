@@ -230,7 +230,7 @@ def test_roles_on_every_endpoint_against_the_daemon(tmp_path: Path) -> None:
                                "listen": "127.0.0.1:0"},
         "agents": {"a": dict(agent), "b": dict(agent)},
     }))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    env = {k: v for k, v in os.environ.items() if (not k.startswith("TETHER_") or k == "TETHER_SANDBOX")}
     log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "tether", "-f", str(runbook), "up", "--foreground"], stdout=log,
                             stderr=log, stdin=subprocess.DEVNULL, env=env, start_new_session=True)

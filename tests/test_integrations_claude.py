@@ -283,7 +283,7 @@ def test_endpoint_auth_interactive_wait_and_ask(tmp_path: Path) -> None:
 
 
 def hook(args: list[str], stdin: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    base = {k: v for k, v in os.environ.items() if (not k.startswith("TETHER_") or k == "TETHER_SANDBOX")}
     return subprocess.run([sys.executable, "-I", str(HOOK_SCRIPT), *args], input=stdin, capture_output=True,
                           text=True, timeout=30, env={**base, **(env or {})})
 

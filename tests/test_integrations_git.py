@@ -14,7 +14,7 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAM
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    base = {k: v for k, v in os.environ.items() if (not k.startswith("TETHER_") or k == "TETHER_SANDBOX")}
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60,
                           env={**base, **GIT_ENV, **(env or {})}, stdin=subprocess.DEVNULL)
 

@@ -44,7 +44,7 @@ def cli_binary(name: str) -> str:
 
 def tether(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    base = {k: v for k, v in os.environ.items() if (not k.startswith("TETHER_") or k == "TETHER_SANDBOX")}
     return subprocess.run([PY, "-m", "tether", *args], capture_output=True, text=True, timeout=timeout,
                           env={**base, **(env or {})}, cwd=cwd, stdin=subprocess.DEVNULL)
 
@@ -70,7 +70,7 @@ class Host:
 
     def up(self) -> Host:
         log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - the daemon's, closed with it
-        base = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+        base = {k: v for k, v in os.environ.items() if (not k.startswith("TETHER_") or k == "TETHER_SANDBOX")}
         self.proc = subprocess.Popen([PY, "-m", "tether", "-f", str(self.runbook), "up", "--foreground"],
                                      stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=base,
                                      start_new_session=True)
