@@ -324,3 +324,18 @@ def test_expiries_due_together_all_expire_in_one_pass(gk: Gatekeeper) -> None:
     gk.approvals.tick(time.time() + 5)
     expired = gk.store.events(after=before, limit=1000, kinds=["approval.expired"])
     assert len(expired) == 20 and not gk.store.approvals("pending", "brief")
+
+
+def test_a_new_run_asking_the_same_supersedes_the_ended_runs_approval(gk: Gatekeeper) -> None:
+    """An approval held for a run that has ended (the agent restarted) is expired, not left pending beside
+    the new run's."""
+    gk.store.emit("agent.started", "a", pid=1, instance="one", restart=False)
+    first = gk.check("a", Request(command=PUSH))
+    assert gk.check("a", Request(command=PUSH)).approval_id == first.approval_id, "the same run: the same approval"
+    time.sleep(0.01)
+    gk.store.emit("agent.started", "a", pid=2, instance="two", restart=True)  # the agent restarted
+    second = gk.check("a", Request(command=PUSH))
+    assert first.decision == second.decision == "pending" and first.approval_id != second.approval_id
+    assert [r["id"] for r in gk.store.approvals("pending", "a")] == [second.approval_id]
+    old = gk.store.approval(first.approval_id or 0)
+    assert old is not None and old["state"] == "expired" and "run that asked has ended" in (old["note"] or "")

@@ -64,7 +64,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from tether.demo.host import write_host
 
     root = tmp_path_factory.mktemp("drill-demo")
-    runbook = write_host(root)
+    runbook = write_host(root, sandbox=False)  # module-wide: made before the per-test TETHER_SANDBOX=off
     env = cli_env()
     try:
         up = subprocess.run([PY, "-m", "tether", "-f", str(runbook), "up"], env=env, capture_output=True, text=True,
@@ -146,7 +146,7 @@ def test_every_drill_passes_against_the_demo_host(demo: Path, host: Host) -> Non
                               text=True).stdout
     assert branches == ""
     pending = host.store.approvals("pending")
-    assert [a["action"] for a in pending] == ["pr.merge"], "only the demo's own merge approval waits"
+    assert [a["action"] for a in pending] == ["pr.merge"], [(a["action"], a["detail"][:80]) for a in pending]
     drilled = [a for a in host.store.approvals("denied") if a["note"] == "drill"]
     assert len(drilled) == 5, "four protected-file approvals and the reboot's, each denied by the drill"
     assert not [i for i in host.store.incidents("open") if i["kind"] == "network"]

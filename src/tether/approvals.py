@@ -165,9 +165,16 @@ class Approvals:
         """The pending approval for this action and session, made now unless one is already waiting.
         ``window``: how long its grant lives unused after the decision (the runbook's ``retry_window``)."""
         with self._asking:
-            waiting = [r for r in self.store.approvals(PENDING, agent, fp) if r["session"] == session]
+            same = self.store.approvals(PENDING, agent, fp)
+            waiting = [r for r in same if r["session"] == session]
             if waiting:
                 return waiting[0]
+            if session.startswith("run:"):  # an earlier run of this agent asked the same: that run has ended
+                ended = [r for r in same if r["session"].startswith("run:")]
+                if ended:
+                    self.store.append([NewEvent("approval.expired", agent, {
+                        "approval_id": r["id"], "state": EXPIRED, "by": "superseded",
+                        "note": "the run that asked has ended; its next run asks again"}) for r in ended])
             pending = len(self.store.approvals(PENDING, agent))
             if pending >= MAX_PENDING:  # an agent cannot bury its humans (or the daemon) under asks
                 self._flood(agent, pending)

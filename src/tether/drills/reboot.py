@@ -109,7 +109,8 @@ def run(host: Host, agents: list[str]) -> list[Result]:
             t.cite(started.id)
     host_problems += _host_kept(host, before)
     agent_problems, agent_notes = _agents_back(host, traces, before, cursor, crashed_at)
-    waiter.join(timeout=1.0)
+    if waiter.ident is not None:  # started only when an approval could be made pending
+        waiter.join(timeout=1.0)
     _clean_up(host, agents[0], before)
 
     how = f"by {manager}" if manager else "as `tether up`"
@@ -150,7 +151,10 @@ def _evidence(host: Host, agents: list[str], notes: list[str]) -> Before:
     approval: int | None = None
     try:
         got = host.api("POST", f"/v1/agents/{target}/check",
-                       {"path": str(host.cwd(target) / ".env"), "op": "write", "detail": DETAIL})
+                       # a path of this run's own: the protected-file drill's denial of .env answers its
+                       # identical retry at once (approvals mean once), with no approval to hold
+                       {"path": str(host.cwd(target) / f".env.drill-{host.run_id}"), "op": "write",
+                        "detail": DETAIL})
         if got.get("decision") == "pending":
             approval = int(got["approval_id"])
         else:
