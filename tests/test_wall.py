@@ -167,8 +167,13 @@ def test_an_sdk_agent_beats_from_inside(root: Path) -> None:
     python = next((p for p in ("/usr/bin/python3", PY) if _runs_as(USER, p)), None)
     if python is None:
         pytest.skip(f"no Python that {USER} may run")
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    h.write({"confined": agent([python, str(ws / "sdk_agent.py")], run_as=USER, env={"PYTHONPATH": src})})
+    # the package, copied into the workspace: the checkout may live where the wall hides it (a clone in /tmp)
+    import shutil
+
+    lib = ws / "lib"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "src" / "tether", lib / "tether",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    h.write({"confined": agent([python, str(ws / "sdk_agent.py")], run_as=USER, env={"PYTHONPATH": str(lib)})})
     try:
         daemon = h.up()
         wait_until(lambda: "beat sent" in h.log("confined"), 20, f"the beat: {h.log('confined', 'stderr')}")
