@@ -57,8 +57,9 @@ def test_install_dry_run_prints_the_unit_and_writes_nothing(tmp_path: Path, runb
                   "--unit-dir", str(unit_dir), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"# {unit_dir / 'tether.service'} (dry run: nothing written)\n")
-    assert f"ExecStart={sys.executable} -m tether -f {runbook} up --foreground\n" in proc.stdout
-    assert f"Environment=TETHER_HOME={tmp_path / 'home'}\n" in proc.stdout
+    home = tmp_path / "home"
+    assert f"ExecStart={sys.executable} -m tether -f {runbook} --home {home} up --foreground\n" in proc.stdout
+    assert f"Environment=TETHER_HOME={home}\n" in proc.stdout
     assert "systemctl daemon-reload && systemctl enable --now tether" in proc.stdout
     assert not unit_dir.exists()
 
