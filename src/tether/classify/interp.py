@@ -11,6 +11,7 @@ from typing import Final
 from tether.classify.argv import parse
 from tether.classify.paths import PH
 from tether.classify.programs import read_text
+from tether.classify.pyinert import not_inert
 from tether.classify.scan import Cmd, Handler, Scan
 
 _SHELL_VALUE_OPTS: Final = frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})
@@ -190,7 +191,12 @@ def _python(scan: Scan, cmd: Cmd) -> None:
             scan.add("repo.read", "python --version", text)
             return
         if a in ("-c",) or (a.startswith("-") and not a.startswith("--") and "c" in a[1:] and "-W" not in a):
-            scan.add("unknown", "python runs inline code", text)
+            code = args[i + 1] if a == "-c" and i + 1 < len(args) else None
+            why = "the code is only known at run time" if code is None or PH in code else not_inert(code)
+            if why is None:
+                scan.add("repo.read", "python runs inline code that only computes", text)
+            else:
+                scan.add("unknown", f"python runs inline code ({why})", text)
             return
         if a == "-m" or (a.startswith("-m") and len(a) > 2):
             mod = a[2:] if len(a) > 2 else (args[i + 1] if i + 1 < len(args) else "")
@@ -230,8 +236,13 @@ def _python(scan: Scan, cmd: Cmd) -> None:
         else:
             scan.add("unknown", f"setup.py {verb}", text)
         return
-    scan.add("unknown", f"python runs script {script}", text)
-    scan.path(script, "exec", text, kind="script")
+    p = scan.path(script, "exec", text, kind="script")
+    code = read_text(p) if p is not None and PH not in p and not scan.wrote(p) else None
+    why = "it cannot be read" if code is None else not_inert(code)
+    if why is None:
+        scan.add("repo.read", f"python runs {script}, which only computes", text)
+    else:
+        scan.add("unknown", f"python runs script {script} ({why})", text)
 
 
 def _python_module(scan: Scan, cmd: Cmd, mod: str, rest: list[str]) -> None:
