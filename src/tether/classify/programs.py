@@ -44,6 +44,7 @@ SHELLS: Final = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "y
 MAX_SCRIPT: Final = 256 * 1024
 _MAX_LINKS: Final = 8
 _MAX_CACHE: Final = 4096
+_MAX_TEXTS: Final = 128  # x MAX_SCRIPT (256 KiB): at most 32 MiB of script text held
 
 _lock: Final = threading.Lock()
 _hashes: dict[tuple[str, int, int, int], str] = {}
@@ -154,7 +155,7 @@ def read_text(path: str) -> str | None:
         return None
     text = None if len(data) > MAX_SCRIPT or b"\x00" in data else data.decode("utf-8", "replace")
     with _lock:
-        if len(_texts) >= _MAX_CACHE:
+        if len(_texts) >= _MAX_TEXTS:  # texts are up to MAX_SCRIPT each: fewer of them
             _texts.clear()
         _texts[k] = text
     return text
