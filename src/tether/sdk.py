@@ -191,4 +191,6 @@ class Agent:
             doc = self._call("GET", "")
         except TetherUnavailable:
             return True
-        return bool(doc.get("desired") == "killed" or doc.get("state") == "killed")
+        if doc.get("desired"):  # what a human asked for: resumed means not killed, even before the run starts
+            return bool(doc["desired"] == "killed")
+        return bool(doc.get("state") == "killed")
