@@ -105,3 +105,12 @@ def test_no_definition_is_judged_by_name(tmp_path: Path) -> None:
     ctx = Context(cwd=str(tmp_path))
     assert classify_shell("npm run build", ctx).classes == {"tests.run"}
     assert classify_shell("make deploy", ctx).classes == {"deploy.production"}
+
+
+def test_a_makefile_that_is_no_regular_file_is_unknown_not_a_classifier_error() -> None:
+    """`make -f /srv` (found by the fuzz: the exception escaped to the classifier's fail-safe)."""
+    from tether.classify import Context, classify_shell
+
+    for command in ("make -f /srv", "make -f /dev/null build"):
+        got = classify_shell(command, Context(cwd="/tmp"))
+        assert "unknown" in got.classes and "is not a regular file" in " ".join(a.reason for a in got.actions)

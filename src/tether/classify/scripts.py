@@ -207,7 +207,11 @@ def _parse_make(text: str, path: str) -> list[tuple[bool, str]]:
 
 
 def _read_make(mk: Makefile, path: str, plan: Plan, depth: int = 0) -> None:
-    loaded = _load(path, "make", _parse_make)
+    try:
+        loaded = _load(path, "make", _parse_make)
+    except Unreadable as exc:  # `make -f /srv`: not a makefile tether can read, so what it runs is unknown
+        plan.problems.append(str(exc))
+        return
     if loaded is None:
         plan.problems.append(f"{path} is included but not there")
         return
