@@ -52,8 +52,8 @@ def daemon(store: Store, root: str, now: float) -> dict[str, Any]:
     out: dict[str, Any] = {"state": got["state"], "pid": got["pid"], "since": got["started"], "clean": None}
     if got["state"] != RUNNING:
         last = store.last_events(None, limit=1)
-        beats = [r["last_heartbeat"] for r in store.agents() if r.get("last_heartbeat")]
-        heard = max([e.ts for e in last] + beats, default=None)
+        beat = store.last_heartbeat()
+        heard = max([e.ts for e in last] + ([beat] if beat is not None else []), default=None)
         out["clean"] = bool(last) and last[0].kind == "daemon.stopped" and got["pid"] is None
         out["since"] = last[0].ts if out["clean"] else heard
     out["since_s"] = None if out["since"] is None else round(max(0.0, now - out["since"]), 3)
@@ -69,22 +69,25 @@ def unsupervised(docs: list[dict[str, Any]], root: str, daemon: dict[str, Any], 
 
     if daemon["state"] == RUNNING:
         return
-    from pathlib import Path
-
-    from tether import process
-    from tether.paths import StateDir
-
-    state = StateDir(Path(root))
+    join, exists = os.path.join, os.path.exists  # plain strings: 1,000 agents must not cost pathlib's parsing
+    held = exists(join(root, "KILL"))
     why = "the daemon is stopped (SIGSTOP)" if daemon["state"] != "down" else "the daemon is down"
     for doc in docs:
         if doc.get("node") not in (None, here):
             continue
-        run = process.adopt(state.agent_dir(doc["agent"]) / "run")
+        folder = join(root, "agents", doc["agent"])
+        run = None
+        if os.path.isdir(join(folder, "run")):  # the process layer is imported only for a folder with a run
+            from pathlib import Path
+
+            from tether import process
+
+            run = process.adopt(Path(folder) / "run")
         if run is not None and run.running():
             doc["state"], doc["pid"] = "unsupervised", run.agent_pid(timeout=0)
             who = f"pid {doc['pid']}" if doc["pid"] else "its keeper"
             doc["reason"] = f"{who} runs, but {why}: no heartbeat is received, no restart, no approval"
-        elif state.kill_engaged(doc["agent"]) is not None:
+        elif held or exists(join(folder, "KILL")):
             doc["pid"] = None
             if doc["state"] != "killed":
                 doc["state"], doc["reason"] = "killed", "kill switch engaged"

@@ -164,6 +164,10 @@ class Store(ABC):
         """Atomically take the agent's oldest queued task and mark it started."""
 
     @abstractmethod
+    def last_heartbeat(self) -> float | None:
+        """The newest heartbeat of any agent (None before the first)."""
+
+    @abstractmethod
     def budget_reset(self, agent: str, day: str) -> dict[str, Any] | None:
         """The agent's budget reset on that UTC day (tokens, usd: what had been spent then), if any."""
 

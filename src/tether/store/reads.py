@@ -72,6 +72,11 @@ class SqlReads:
         rows = self._read(f"SELECT * FROM tasks WHERE id = {self.PH}", (task_id,))
         return task_row(rows[0]) if rows else None
 
+    def last_heartbeat(self) -> float | None:
+        rows = self._read("SELECT max(last_heartbeat) AS at FROM agents")
+        at = rows[0]["at"] if rows else None
+        return float(at) if at is not None else None
+
     def budget_reset(self, agent: str, day: str) -> dict[str, Any] | None:
         rows = self._read(f"SELECT * FROM budget_resets WHERE agent = {self.PH} AND day = {self.PH}", (agent, day))
         return rows[0] if rows else None
