@@ -89,21 +89,9 @@ def _bind(listen: str, last_port_file: Path | None = None) -> socket.socket:
 
 def _bind_unix(path: Path) -> socket.socket | None:
     """The API on ``<state>/tether.sock`` (0600 in a 0700 directory). None where paths are too long."""
-    if len(os.fsencode(path)) >= 104:
-        return None
-    path.unlink(missing_ok=True)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        sock.bind(str(path))
-    except OSError:
-        sock.close()
-        return None
-    finally:
-        os.umask(old)
-    sock.listen(128)
-    sock.set_inheritable(False)
-    return sock
+    from tether.unixsock import bind_unix
+
+    return bind_unix(path)
 
 
 def peer_uid(sock: socket.socket) -> int | None:

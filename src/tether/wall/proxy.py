@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -526,25 +525,13 @@ def _tcp_socket(port_file: Path) -> socket.socket:
 
 
 def _unix_socket(path: Path, uid: int | None, gid: int | None) -> socket.socket | None:
-    """A listening unix socket at ``path`` (0600; the agent's user owns it), or None when the path is too
-    long for one."""
-    if len(os.fsencode(path)) >= 104:
-        return None
-    path.unlink(missing_ok=True)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        sock.bind(str(path))
-        if uid is not None and uid != os.geteuid():
-            os.chown(path, uid, gid if gid is not None else -1)
-    except OSError:
-        sock.close()
-        return None
-    finally:
-        os.umask(old)
-    sock.listen(256)
-    sock.setblocking(False)
-    sock.set_inheritable(False)
+    """A listening unix socket at ``path`` (0600; the agent's user owns it), non-blocking for the event
+    loop, or None when the path is too long for one."""
+    from tether.unixsock import bind_unix
+
+    sock = bind_unix(path, uid, gid, backlog=256)
+    if sock is not None:
+        sock.setblocking(False)
     return sock
 
 
