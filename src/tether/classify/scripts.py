@@ -802,16 +802,10 @@ def plan_for(scan: Scan, cmd: Cmd, tool: str, name: str, args: list[str], where:
         if tool in PKG_TOOLS or tool in ("composer", "deno task"):
             names = {"composer": ("composer.json",), "deno task": ("deno.json", "deno.jsonc")}.get(
                 tool, ("package.json",))
-            path = _upward(start, names)
-            if path is None:
+            opened = _opened(start, names, "json", _json)
+            if opened is None:
                 return None
-            loaded = _load(path, "json", _json)
-            if loaded is None:
-                return None
-            data, digest = loaded
-            plan = Plan()
-            plan.files.append((path, digest))
-            folder = os.path.dirname(path)
+            plan, data, folder = opened
             if tool == "composer":
                 found = _composer(data, name, args, plan, folder, set())
             elif tool == "deno task":
@@ -828,17 +822,11 @@ def plan_for(scan: Scan, cmd: Cmd, tool: str, name: str, args: list[str], where:
                 found = _pkg_plan(plan, data, folder, name, args, tool)
             return plan if found else _missing(tool, name, plan)
         if tool == "just":
-            path = _upward(start, ("justfile", "Justfile", ".justfile", "JUSTFILE"))
-            if path is None:
+            opened = _opened(start, ("justfile", "Justfile", ".justfile", "JUSTFILE"), "just", _parse_just)
+            if opened is None:
                 return None
-            loaded = _load(path, "just", _parse_just)
-            if loaded is None:
-                return None
-            jf, digest = loaded
-            plan = Plan()
-            plan.files.append((path, digest))
+            plan, jf, folder = opened
             plan.problems.extend(jf.problems)
-            folder = os.path.dirname(path)
             for c in jf.shell_calls:
                 plan.line(c, folder)
             goal = name or jf.default
@@ -846,17 +834,11 @@ def plan_for(scan: Scan, cmd: Cmd, tool: str, name: str, args: list[str], where:
                 return _missing(tool, goal, plan)
             return plan
         if tool == "task":
-            path = _upward(start, ("Taskfile.yml", "taskfile.yml", "Taskfile.yaml", "taskfile.yaml",
-                                   "Taskfile.dist.yml", "Taskfile.dist.yaml"))
-            if path is None:
+            opened = _opened(start, ("Taskfile.yml", "taskfile.yml", "Taskfile.yaml", "taskfile.yaml",
+                                     "Taskfile.dist.yml", "Taskfile.dist.yaml"), "task", _parse_taskfile)
+            if opened is None:
                 return None
-            loaded = _load(path, "task", _parse_taskfile)
-            if loaded is None:
-                return None
-            data, digest = loaded
-            plan = Plan()
-            plan.files.append((path, digest))
-            folder = os.path.dirname(path)
+            plan, data, folder = opened
             if data.get("includes"):
                 plan.problems.append("the Taskfile includes others, which are not followed")
             _task_sh(data.get("vars"), plan, folder)
@@ -909,6 +891,19 @@ def plan_for(scan: Scan, cmd: Cmd, tool: str, name: str, args: list[str], where:
     except Unreadable as exc:
         return _problem_plan(str(exc))
     return None
+
+
+def _opened(start: str, names: tuple[str, ...], kind: str, parse: Callable[[str, str], Any]
+            ) -> tuple[Plan, Any, str] | None:
+    """The definition file found upward of ``start`` (the first of ``names``), parsed: a new plan that
+    names it (hash included), the parsed content and its folder; None when there is none."""
+    path = _upward(start, names)
+    loaded = _load(path, kind, parse) if path is not None else None
+    if path is None or loaded is None:
+        return None
+    plan = Plan()
+    plan.files.append((path, loaded[1]))
+    return plan, loaded[0], os.path.dirname(path)
 
 
 def _missing(tool: str, name: str, plan: Plan) -> Plan:
