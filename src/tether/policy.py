@@ -21,6 +21,9 @@ LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"})
 HARMLESS_PATHS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero", "/dev/urandom", "/dev/random")
 #: Temporary space shared by every user and process on the host: never an agent's scratch space.
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
+#: Files in the home directory that git reads on every call anyway (its global config): reading them is not
+#: leaving the scope (`cat ~/.gitconfig`). Matched on the resolved path; writing them stays outside.
+HOME_READS = (".gitconfig", ".config/git/config", ".config/git/ignore", ".config/git/attributes")
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,9 @@ def _scope_findings(resources: Iterable[Resource], scope: Scope) -> Iterable[tup
             writes = r.op in ("write", "delete", "exec")
             real = os.path.realpath(r.value)
             if scope.scratch(real) and not (writes and real in scope.temp):
+                continue
+            home = scope.home.rstrip("/")
+            if not writes and home and _under(real, home) and real[len(home) + 1 :] in HOME_READS:
                 continue
             if any(_under(real, t) for t in SHARED_TEMP):
                 yield "scope.outside", (f"{r.op or 'use'} of {r.value}: shared temporary space; the agent's "

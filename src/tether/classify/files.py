@@ -7,7 +7,8 @@ import re
 from typing import Final
 
 from tether.classify.argv import parse
-from tether.classify.paths import PH, has_magic, is_claude_settings
+from tether.classify.paths import PH, has_magic, is_claude_settings, normalize
+from tether.classify.programs import read_text, where
 from tether.classify.recover import judge, matches, regenerable_pattern
 from tether.classify.scan import Cmd, Handler, Scan
 
@@ -66,14 +67,25 @@ def _copy_like(scan: Scan, cmd: Cmd, short_val: str, long_val: frozenset[str], s
             target, srcs = pos[-1], pos[:-1]
     else:
         srcs = pos
+    recursive = o.has("-r", "-R", "-a", "--recursive", "--archive") or cmd.name == "mv"
+    tree = recursive and any(s.endswith("/") or has_magic(s) for s in srcs)
+    dest: str | None = where(scan, target)
+    if dest is not None and PH in dest:
+        dest = None
+    into = not o.has("-T", "--no-target-directory") and (
+        dest is None or len(srcs) > 1 or cmd.tail or target.endswith("/") or os.path.isdir(dest)
+    )
+    # A relative symlink's target is read from the link's own folder (`ln -s ../README.md docs/`).
+    symlink = cmd.name == "ln" and o.has("-s", "--symbolic") and not o.has("-r", "--relative")
+    base = (dest if into else os.path.dirname(dest)) if symlink and dest else None
     for s in srcs:
-        scan.path(s, src_op, text)
+        scan.path(normalize(s, base, "") if base and s[:1] not in ("/", "~") and PH not in s else s, src_op, text)
     if cmd.tail:
         scan.path(PH, src_op, text)
-    recursive = o.has("-r", "-R", "-a", "--recursive", "--archive") or cmd.name == "mv"
-    dest = scan.path(target, "write", text, tree=recursive and any(s.endswith("/") or has_magic(s) for s in srcs))
-    no_dir = o.has("-T", "--no-target-directory")
-    into = not no_dir and (dest is None or len(srcs) > 1 or cmd.tail or os.path.isdir(dest) or target.endswith("/"))
+    if not into or tree or dest is None or cmd.tail or any(PH in s for s in srcs):
+        # The destination itself is written, or it is all that is known of where the files land; copied into a
+        # folder, each file's own path is the destination (`cp a.json conf/` writes conf/a.json, not conf).
+        dest = scan.path(target, "write", text, tree=tree)
     if into:
         for s in srcs:
             if PH not in s and PH not in target:
@@ -394,14 +406,27 @@ def _split(scan: Scan, cmd: Cmd) -> None:
 
 
 _PATCH_FILE: Final = re.compile(r"^(?:\+\+\+|---) (?:[ab]/)?(\S+)", re.M)
+#: Files a git diff writes with no ---/+++ line: renames, copies, binary patches.
+_PATCH_GIT: Final = re.compile(r"^(?:diff --git \S+ (?:b/)?|rename to |copy to )(\S+)", re.M)
 
 
-def patch_targets(scan: Scan, patch: str, text: str, strip_prefix: bool = True) -> None:
-    """Record the files a unified diff writes."""
-    for m in _PATCH_FILE.finditer(patch):
-        path = m.group(1)
-        if path != "/dev/null":
-            scan.path(path, "write", text)
+def patch_targets(scan: Scan, patch: str, text: str, strip_prefix: bool = True) -> int:
+    """Record the files a unified diff writes; how many it names (none: not a patch the classifier reads)."""
+    n = 0
+    for rx in (_PATCH_FILE, _PATCH_GIT):
+        for m in rx.finditer(patch):
+            path = m.group(1)
+            if path != "/dev/null":
+                scan.path(path, "write", text)
+                n += 1
+    return n
+
+
+def patch_file(scan: Scan, raw: str, text: str) -> str | None:
+    """The text of the patch file ``raw``, read now (``programs.read_text``: small text files, cached); None
+    when it is only known at run time, written earlier in this command, or not readable text."""
+    p = scan.path(raw, "read", text)
+    return None if p is None or scan.wrote(p) else read_text(p)
 
 
 _CODEX_PATCH: Final = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$|^\*\*\* Move to: (.+?)\s*$", re.M)
@@ -444,15 +469,19 @@ def _patch(scan: Scan, cmd: Cmd) -> None:
     o = parse(cmd.args, "pdiBDFoVrYzg", frozenset({"--input", "--directory", "--output", "--strip"}))
     text = cmd.text
     src = o.get("-i", "--input")
+    out = o.get("-o", "--output")
+    if out is not None:
+        scan.path(out, "write", text)
     if o.pos:
         scan.path(o.pos[0], "write", text)
         if len(o.pos) > 1:
             scan.path(o.pos[1], "read", text)
-    elif src is None and cmd.stdin is not None and PH not in cmd.stdin:
-        patch_targets(scan, cmd.stdin, text)
-    elif not o.has("--dry-run"):
-        if src:
-            scan.path(src, "read", text)
+        scan.add("pr.draft", "patch edits files", text)
+        return
+    body = cmd.stdin if src is None else patch_file(scan, src, text)
+    # -d: names relative to another folder; unread, or naming nothing: the files are not known
+    seen = body is not None and PH not in body and o.get("-d", "--directory") is None
+    if not (seen and patch_targets(scan, str(body), text)) and not o.has("--dry-run"):
         scan.add("unknown", "patch writes files named in a patch the classifier cannot see", text)
     scan.add("pr.draft", "patch edits files", text)
 

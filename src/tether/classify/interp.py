@@ -10,6 +10,7 @@ from typing import Final
 
 from tether.classify.argv import parse
 from tether.classify.paths import PH
+from tether.classify.perlsub import edit_args, substitutes_only
 from tether.classify.programs import read_text
 from tether.classify.pyinert import not_inert
 from tether.classify.scan import Cmd, Handler, Scan
@@ -325,6 +326,8 @@ def _interpreter(scan: Scan, cmd: Cmd) -> None:
     text = cmd.text
     name = cmd.name
     inline = _INLINE.get(name, frozenset())
+    if name == "perl" and _perl_edit(scan, cmd):
+        return
     for a in args:
         if a in ("--version", "-v", "-V", "-version", "--help", "-h") and len(args) == 1:
             scan.add("repo.read", f"{name} --version", text)
@@ -341,6 +344,25 @@ def _interpreter(scan: Scan, cmd: Cmd) -> None:
         return
     scan.add("unknown", f"{name} runs {script}", text)
     scan.path(script, "exec", text, kind="script")
+
+
+def _perl_edit(scan: Scan, cmd: Cmd) -> bool:
+    """``perl -pi -e 's/a/b/g' FILES``: only substitutions (``perlsub``) edit the files, like ``sed -i``."""
+    parsed = edit_args(cmd.args)
+    if parsed is None:
+        return False
+    code, files, inplace = parsed
+    if not all(PH not in c and substitutes_only(c) for c in code):
+        return False
+    for f in files:
+        scan.path(f, "write" if inplace else "read", cmd.text)
+    if inplace and cmd.tail:
+        scan.path(PH, "write", cmd.text)
+    if inplace:
+        scan.add("pr.draft", "perl -i edits files with substitutions only", cmd.text)
+    else:
+        scan.add("repo.read", "perl prints text with substitutions only", cmd.text)
+    return True
 
 
 # ------------------------------------------------------------------------------------------ awk

@@ -558,10 +558,18 @@ _GO: Final[dict[str, str]] = {
 _GO_TABLE: Final = _table(_GO, UNKNOWN, "C", _E)
 
 
+#: ``go mod`` subcommands that download modules (and rewrite go.mod, go.sum or vendor/): installs, logged.
+_GO_MOD_FETCH: Final = frozenset({"tidy", "download", "vendor"})
+
+
 def _go(scan: Scan, cmd: Cmd) -> None:
-    """``go run MODULE@VERSION`` fetches and runs remote code; otherwise the table."""
+    """``go run MODULE@VERSION`` fetches and runs remote code; ``go mod tidy|download|vendor`` install; otherwise
+    the table."""
     args = cmd.args
     idx = first_positional(args, "C")
+    if args[idx : idx + 1] == ["mod"] and _GO_MOD_FETCH.intersection(args[idx + 1 : idx + 2]):
+        scan.add(DEPS, f"go mod {args[idx + 1]} downloads modules", cmd.text)
+        return
     if args[idx : idx + 1] == ["run"]:
         rest = args[idx + 1 :]
         j = first_positional(rest, "", frozenset({"-exec", "-mod", "-tags", "-ldflags", "-gcflags", "-o", "-p",

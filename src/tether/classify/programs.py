@@ -200,7 +200,8 @@ def relocate(scan: Scan, p: str) -> str:
     return follow(scan.links, p) if scan.links else p
 
 
-def _where(scan: Scan, raw: str) -> str:
+def where(scan: Scan, raw: str) -> str:
+    """The absolute path ``raw`` names for this command: ``~`` and the working directory, then ``relocate``."""
     return relocate(scan, normalize(raw, scan.cwd, scan.home if raw[:1] == "~" else ""))
 
 
@@ -232,7 +233,7 @@ def track(scan: Scan, cmd: Cmd) -> None:
     through = name in ("ln", "link", "mv") or (name == "cp" and o.has("-l", "--link", "-s", "--symbolic-link"))
     target_dir = o.get("-t", "--target-directory")
     if target_dir is not None:
-        dest_dir: str | None = _where(scan, target_dir)
+        dest_dir: str | None = where(scan, target_dir)
         sources = pos
     elif not pos:
         return
@@ -243,7 +244,7 @@ def track(scan: Scan, cmd: Cmd) -> None:
     else:
         last = pos[-1]
         sources = pos[:-1]
-        dst = _where(scan, last)
+        dst = where(scan, last)
         if not o.has("-T", "--no-target-directory") and (len(sources) > 1 or last.endswith("/") or _is_dir(dst)):
             dest_dir = dst
         else:
@@ -274,7 +275,7 @@ def _remember(scan: Scan, src: str, dst: str, symbolic: bool, through: bool) -> 
         target = normalize(src, base, "")
         target = follow(scan.links, target) if scan.links else target
     else:
-        target = _where(scan, src)
+        target = where(scan, src)
     if target == dst:
         return
     links = scan.links

@@ -71,6 +71,8 @@ _DEVICES: Final = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tt
 _DQ_ESCAPES: Final = frozenset('"\\$`')
 _MAX_TEXT: Final = 240
 _PRINTERS: Final = frozenset({"echo", "printf", "cat"})
+#: Commands whose input from ``< FILE`` is read now and classified: shells run it, patch applies it.
+_STDIN_TEXT: Final = SHELLS | {"patch"}
 #: Commands whose input may be run as commands: ``cat FILE | X`` reads FILE for them.
 _FEEDS: Final = SHELLS | {"xargs", "parallel", "sudo", "doas", "env", "su", "busybox", "nohup", "timeout", "exec",
                           "command", "eval"}
@@ -345,8 +347,8 @@ class _Walker:
                     scan.add("pr.draft", "redirects output into a file", text)
                 elif op == "<":
                     p = scan.path(target, "read", text)
-                    if argv and command_name(argv[0]) in SHELLS:
-                        # bash < FILE runs the file: its text is the shell's input.
+                    if argv and command_name(argv[0]) in _STDIN_TEXT:
+                        # bash < FILE runs the file, patch < FILE applies it: its text is the input.
                         code = read_text(p) if p is not None and not scan.wrote(p) else None
                         stdin = code if code is not None else PH
             elif t == "herestring_redirect":

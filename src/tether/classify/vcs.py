@@ -8,7 +8,7 @@ from typing import Final
 
 from tether.classify import gitrepo
 from tether.classify.argv import Opts, parse
-from tether.classify.files import patch_targets
+from tether.classify.files import patch_file, patch_targets
 from tether.classify.paths import PH
 from tether.classify.scan import Cmd, Handler, Scan
 from tether.classify.urls import host_of_remote, repo_from_remote
@@ -582,11 +582,9 @@ def _git_apply(scan: Scan, cmd: Cmd, rest: list[str]) -> None:
         scan.add("repo.read", "git apply --check", text)
         return
     patches = [p for p in o.pos if p != "-"]
-    if not patches and cmd.stdin is not None and PH not in cmd.stdin:
-        patch_targets(scan, cmd.stdin, text)
-    else:
-        for p in patches:
-            scan.path(p, "read", text)
+    bodies = [patch_file(scan, p, text) for p in patches] if patches else [cmd.stdin]
+    named = [b is not None and PH not in b and patch_targets(scan, b, text) > 0 for b in bodies]
+    if not all(named) or o.get("--directory") is not None:
         scan.add("unknown", "git apply writes files named in a patch the classifier cannot see", text)
     scan.add("pr.draft", "git apply edits files", text)
 
