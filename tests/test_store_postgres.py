@@ -506,7 +506,9 @@ def _script(s: Store) -> None:
                   NewEvent("error", "a_1", {"kind": "rate_limit"}, T0 + 39),
                   NewEvent("error", "a_1", {"kind": "rate_limit"}, T0 + 39.5), ev("retry", "a_1", T0 + 39.6),
                   ev("accounts.touched", "a_1", T0 + 39.7, accounts=["aws:1", "gh:x"]),
-                  ev("accounts.touched", "a_1", T0 + 39.8, accounts=["aws:1"])])
+                  ev("accounts.touched", "a_1", T0 + 39.8, accounts=["aws:1"]),
+                  NewEvent("wall.violation", "a_1", {"kind": "connect", "host": "h", "port": 22}, T0 + 39.85),
+                  NewEvent("wall.violation", "a_1", {"kind": "write", "path": "/etc/x"}, T0 + 39.9)])
     s.beat("a_1", T0 + 40, task="t", progress="p")
     s.append([ev("agent.removed", "b-2", T0 + 41)])
 
@@ -524,5 +526,6 @@ def _snapshot(s: Store) -> dict[str, Any]:
         "approval": s.approval(s.approvals()[0]["id"]),
         "audit": s.audit_rows(),
         "signals": [s.usage(), s.usage("a_1", "2023-11-14"), s.signal_counts("agent_errors"),
-                    s.signal_counts("agent_accounts")] if "usage" in projections.PROJECTIONS else None,
+                    s.signal_counts("agent_accounts"), s.signal_counts("agent_violations")]
+        if "usage" in projections.PROJECTIONS else None,
     }

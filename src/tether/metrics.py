@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from tether.classify import errors_total
-from tether.vocabulary import AGENT_STATES
+from tether.vocabulary import AGENT_STATES, VIOLATION_KINDS
 
 
 class Snapshot:
@@ -75,6 +75,14 @@ class _Collector(Collector):
                 errors.add_metric([agent, kind], float(n))
             accounts.add_metric([agent], float(len(sig["accounts_touched"])))
         yield from (tokens, cost, errors, accounts)
+
+        walled = CounterMetricFamily("tether_agent_wall_violations", "Refused connections and denied writes",
+                                     labels=["agent", "kind"])
+        for d in s.status:  # every agent of the runbook, every kind of the fixed set (0 when none)
+            got = (s.signals.get(d["agent"]) or {}).get("violations") or {}
+            for kind in VIOLATION_KINDS:
+                walled.add_metric([d["agent"], kind], float(got.get(kind) or 0))
+        yield walled
 
         incidents = GaugeMetricFamily("tether_incidents_open", "Open incidents", labels=["kind"])
         counts: dict[str, int] = {}

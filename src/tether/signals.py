@@ -59,7 +59,9 @@ def _fold_errors(errors: dict[str, int]) -> dict[str, int]:
 
 def agent_signals(store: Store, now: float | None = None, agent: str | None = None) -> dict[str, dict[str, Any]]:
     """Per agent (or only ``agent``): tokens and spend today and in total by model, errors by kind,
-    accounts touched."""
+    accounts touched, wall violations by kind (``vocabulary.VIOLATION_KINDS``: every kind, 0 when none)."""
+    from tether.vocabulary import VIOLATION_KINDS
+
     now = time.time() if now is None else now
     day = today(now)
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {
@@ -68,6 +70,7 @@ def agent_signals(store: Store, now: float | None = None, agent: str | None = No
         "usage_by_model": {},
         "errors": {},
         "accounts_touched": [],
+        "violations": dict.fromkeys(VIOLATION_KINDS, 0),
     })
     for row in store.usage(agent):
         sig = out[row["agent"]]
@@ -87,6 +90,9 @@ def agent_signals(store: Store, now: float | None = None, agent: str | None = No
     for row in store.signal_counts("agent_accounts"):
         if agent is None or row["agent"] == agent:
             out[row["agent"]]["accounts_touched"].append(row["account"])
+    for row in store.signal_counts("agent_violations"):
+        if (agent is None or row["agent"] == agent) and row["kind"] in VIOLATION_KINDS:
+            out[row["agent"]]["violations"][row["kind"]] = row["count"]
     for sig in out.values():
         sig["usage_by_model"] = _fold_models(sig["usage_by_model"])
         sig["errors"] = _fold_errors(sig["errors"])

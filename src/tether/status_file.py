@@ -73,6 +73,7 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         doc["spend_today_usd"] = sig.get("spend_today_usd", 0.0)
         doc["usage_by_model"] = sig.get("usage_by_model", {})
         doc["accounts_touched"] = sig.get("accounts_touched", [])
+        doc["violations"] = sig.get("violations", {"connect": 0, "write": 0})  # vocabulary.VIOLATION_KINDS
     if "queue_depth" in row:  # filled in by whoever knows the task queue (the daemon, `tether status`)
         oldest = row.get("oldest_queued")
         doc["queue_depth"] = row["queue_depth"]

@@ -97,6 +97,10 @@ DEFAULT_PROTECTED_PATHS: Final[tuple[str, ...]] = (
     ".github/workflows/**",
 )
 
+#: What a wall violation was (``wall.violation`` events): a connection the egress proxy refused, a write the
+#: wall denied. A fixed set: it is the ``kind`` label of ``tether_agent_wall_violations_total``.
+VIOLATION_KINDS: Final[tuple[str, ...]] = ("connect", "write")
+
 AGENT_STATES: Final[tuple[str, ...]] = (
     "starting",
     "running",

@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ack": ("incidents", "Acknowledge an incident so its backup is not paged."),
     "service": ("host", "Install, remove or inspect the service that starts the daemon at boot."),
     "doctor": ("host", "Check this host for unattended agents: service, sleep, disk, storage, users."),
-    "drill": ("drill", "Run the incident drills: kill, break-test, network, protected-file, reboot."),
+    "drill": ("drill", "Run the incident drills: kill, break-test, network, protected-file, sandbox, reboot."),
     "integrate": ("integrate", "Install tether's hooks into Claude Code, Codex CLI or git."),
 }
 

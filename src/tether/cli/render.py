@@ -21,7 +21,8 @@ def status_table(docs: list[dict[str, Any]], now: float, fleet: dict[str, Any] |
         console.print("no agents yet: start the daemon with `tether up`, or try `tether demo`")
         return
     table = Table(box=None, header_style="bold")
-    cols = ["AGENT", *(["NODE"] if fleet is not None else []), "STATE", "HEARTBEAT", "TASK", "RESTARTS", "FILES", "WHY"]
+    cols = ["AGENT", *(["NODE"] if fleet is not None else []), "STATE", "HEARTBEAT", "TASK", "RESTARTS", "FILES",
+            "VIOLATIONS", "WHY"]
     for col in cols:
         table.add_column(col)
     for d in docs:
@@ -40,6 +41,7 @@ def status_table(docs: list[dict[str, Any]], now: float, fleet: dict[str, Any] |
             d["task"] or "-",
             str(d["restarts"]),
             str(d["files_changed"]),
+            str(sum((d.get("violations") or {}).values())),  # wall violations: refused connections, denied writes
             why,
         )
     if docs:

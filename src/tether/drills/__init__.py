@@ -1,5 +1,6 @@
-"""Incident drills (``tether drill``): the seed's five failures, made to happen for real on a host, each
-checked against what the runbook promises, cleaned up after, and recorded as a ``drill.result`` event.
+"""Incident drills (``tether drill``): the seed's five failures and the wall's, made to happen for real on a
+host, each checked against what the runbook promises, cleaned up after, and recorded as a ``drill.result``
+event.
 
 - ``kill``            SIGKILL the agent's process: restarted per its policy, or reported stopped and its
                       owner told
@@ -8,6 +9,9 @@ checked against what the runbook promises, cleaned up after, and recorded as a `
 - ``network``         the agent's endpoints probed from a network namespace with no route: the failure is
                       recorded and an incident raised (``degraded`` where no namespace can be made)
 - ``protected-file``  ask to write a protected file: an approval is asked for
+- ``sandbox``         inside the agent's wall, an outside write and an outside connection: both fail and both
+                      are recorded (``wall.violation``); fails when the wall is off (``drills/wall.py``; not
+                      ``tether drill --sandbox``, which drills copies: ``drills/sandbox.py``)
 - ``reboot``          SIGKILL the daemon, every keeper and agent, start the daemon as the service would:
                       logs, repos, tasks and pending approvals survive and the agents run again
 
@@ -18,7 +22,7 @@ when each agent was last drilled. Each drill lives in its own module with one ``
 from __future__ import annotations
 
 #: The drills, in the order they run (the reboot last: it takes the whole host down).
-DRILLS: tuple[str, ...] = ("kill", "break-test", "network", "protected-file", "reboot")
+DRILLS: tuple[str, ...] = ("kill", "break-test", "network", "protected-file", "sandbox", "reboot")
 
 #: What a drill can come to. ``degraded``: the check could only be approximated, or the host is safe but
 #: not in the way the runbook says; only ``fail`` makes ``tether drill`` exit 1.

@@ -1,6 +1,6 @@
 """Run drills against a host (or a sandbox copy of it) and record each result as a ``drill.result`` event.
 
-Per agent, in order: kill, break-test, network, protected-file; then the reboot, once for the whole host
+Per agent, in order: kill, break-test, network, protected-file, sandbox; then the reboot, once for the whole host
 (it takes every agent down), with a result for each agent. A drill that raises is a failed drill.
 """
 
@@ -79,6 +79,10 @@ def _one(drill: str, host: Host, agent: str) -> Result:
         from tether.drills import network
 
         return network.run(host, agent)
+    if drill == "sandbox":
+        from tether.drills import wall
+
+        return wall.run(host, agent)
     from tether.drills import protected_file
 
     return protected_file.run(host, agent)

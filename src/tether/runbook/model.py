@@ -144,6 +144,13 @@ class Crashloop(Strict):
     window: Duration = 600.0
 
 
+class Violations(Strict):
+    """``limit`` wall violations (refused connections, denied writes) in ``window`` open one incident."""
+
+    limit: int = Field(default=5, ge=1, le=MAX_COUNT)
+    window: Duration = 600.0
+
+
 class Restart(Strict):
     policy: Literal["always", "on-failure", "never"] = "on-failure"
     backoff: Backoff = Backoff()
@@ -226,6 +233,7 @@ class Agent(Strict):
     # egress: through tether's proxy, scope.hosts (host:port pairs) let through, any other host judged as
     # network.egress (scoped); no connection at all (none); the host's network, unproxied (open)
     network: Literal["scoped", "none", "open"] = "scoped"
+    violations: Violations = Violations()  # how many wall violations in how long open an incident
     scope: Scope = Scope()
     heartbeat: Heartbeat = Heartbeat()
     restart: Restart = Restart()

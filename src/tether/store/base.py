@@ -209,7 +209,8 @@ class Store(ABC):
 
     @abstractmethod
     def signal_counts(self, table: str) -> list[dict[str, Any]]:
-        """Rows of ``agent_errors`` or ``agent_accounts`` (agent, kind|account, count, last)."""
+        """Rows of ``agent_errors``, ``agent_violations`` or ``agent_accounts`` (agent, kind|account, count,
+        last)."""
 
     # -- housekeeping ----------------------------------------------------------------------------
     @abstractmethod

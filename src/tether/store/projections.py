@@ -450,6 +450,22 @@ def _error(tx: Tx, e: Event) -> str | None:
     return e.agent
 
 
+@projection("wall.violation")
+def _violation(tx: Tx, e: Event) -> str | None:
+    """A refused connection or a denied write (``wall.violations``), counted by kind (a fixed set)."""
+    from tether.vocabulary import VIOLATION_KINDS
+
+    kind = str(e.data.get("kind"))
+    if e.agent is None or kind not in VIOLATION_KINDS:
+        return None
+    tx.execute(
+        "INSERT INTO agent_violations (agent, kind, count, last) VALUES (?, ?, 1, ?) ON CONFLICT (agent, kind) "
+        "DO UPDATE SET count = agent_violations.count + 1, last = excluded.last",
+        (e.agent, kind, e.ts),
+    )
+    return e.agent  # the status file shows the count: rewrite it
+
+
 @projection("retry")
 def _retry(tx: Tx, e: Event) -> str | None:
     tx.execute("UPDATE agents SET retries = retries + 1, updated = ? WHERE name = ?", (e.ts, e.agent))

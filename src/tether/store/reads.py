@@ -145,10 +145,10 @@ class SqlReads:
         return self._read(query + " ORDER BY " + self._order("agent", "day", "model"), params)
 
     def signal_counts(self, table: str) -> list[dict[str, Any]]:
-        """``agent_errors`` (by kind) or ``agent_accounts`` (by account), per agent."""
-        if table not in ("agent_errors", "agent_accounts"):
+        """``agent_errors`` or ``agent_violations`` (by kind) or ``agent_accounts`` (by account), per agent."""
+        if table not in ("agent_errors", "agent_accounts", "agent_violations"):
             raise ValueError(table)
-        second = "kind" if table == "agent_errors" else "account"
+        second = "account" if table == "agent_accounts" else "kind"
         return self._read(f"SELECT * FROM {table} ORDER BY {self._order('agent', second)}")
 
 

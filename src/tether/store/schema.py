@@ -249,6 +249,19 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE approvals ADD COLUMN grant_until {real}",
         ],
     ),
+    (
+        "0012_wall_violations",
+        [
+            # wall.violation events counted per agent and kind (connect | write: vocabulary.VIOLATION_KINDS)
+            """CREATE TABLE agent_violations (
+                agent TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                count {bigint} NOT NULL DEFAULT 0,
+                last {real},
+                PRIMARY KEY (agent, kind)
+            )""",
+        ],
+    ),
 ]
 
 

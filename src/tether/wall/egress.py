@@ -156,14 +156,17 @@ def gatekeeper_check(gatekeeper: Any) -> Callable[[str, str, int], Any]:
 
 def for_daemon(daemon: Any) -> tuple[Callable[[], Egress], Callable[[list[tuple[str, dict[str, Any]]]], None]]:
     """The proxy's rules (rebuilt when the daemon loads another runbook) and its recorder for a daemon:
-    ``network.connection`` events, and the first connection of an agent to a host as ``accounts.touched``
-    (``host:NAME``), in one write per batch."""
+    ``network.connection`` events, a refused one also as a ``wall.violation`` (``wall.violations``: repeated
+    ones open an incident for the owner), and the first connection of an agent to a host as
+    ``accounts.touched`` (``host:NAME``), in one write per batch."""
     from tether.approvals import Approvals
     from tether.boundary import Boundary, Gatekeeper, killed_line
     from tether.store.base import NewEvent
+    from tether.wall import violations
 
     cached: list[Any] = [None, None]
     seen: set[tuple[str, str]] = set()
+    watch = violations.for_daemon(daemon)
 
     def rules() -> Egress:
         loaded = daemon.loaded
@@ -182,13 +185,21 @@ def for_daemon(daemon: Any) -> tuple[Callable[[], Egress], Callable[[list[tuple[
 
     def record(batch: list[tuple[str, dict[str, Any]]]) -> None:
         events = []
+        refused = []  # (index of the violation event, agent, its data)
         for agent, data in batch:
             events.append(NewEvent("network.connection", agent, data))
+            violation = violations.from_connection(data)
+            if violation is not None:
+                refused.append((len(events), agent, violation))
+                events.append(NewEvent(violations.EVENT, agent, violation))
             if data.get("verdict") == "allow" and (agent, data["host"]) not in seen:
                 if len(seen) > 10_000:  # bounded: a host seen again after this counts once more
                     seen.clear()
                 seen.add((agent, data["host"]))
                 events.append(NewEvent("accounts.touched", agent, {"accounts": [f"host:{data['host']}"]}))
-        daemon.store.append(events)
+        ids = daemon.store.append(events)
+        for i, agent, v in refused:
+            what = f"{v['verdict']} connection to {v['host']}:{v['port']}"
+            watch.saw(agent, events[i].ts, violations.key(ids[i], v), what)
 
     return rules, record

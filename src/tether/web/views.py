@@ -320,6 +320,9 @@ def describe(e: Event) -> str:
         "token.revoked": lambda: f"{g('role')} token {g('token_id')} revoked",
         "network.connection": lambda: (f"{g('verdict')} connection to {g('host')}:{g('port')} "
                                        f"({g('bytes_up')} bytes up, {g('bytes_down')} down)"),
+        "wall.violation": lambda: "wall violation: " + (
+            f"{g('verdict')} connection to {g('host')}:{g('port')}" if d.get("kind") == "connect"
+            else f"write to {g('path')} denied ({g('error')}, seen by {g('source')})"),
         "budget.reset": lambda: f"budget reset by {g('by')} ({g('tokens')} tokens, ${g('usd')} spent today before it)",
         "daemon.started": lambda: f"daemon started (pid {g('pid')})",
         "daemon.stopped": lambda: "daemon stopped",
@@ -362,6 +365,7 @@ def describe(e: Event) -> str:
         "export.recovered": lambda: f"export to {g('sink')} delivering again after {g('failures')} failure(s)",
         "probe.failed": lambda: f"probe {g('target')} failed: {g('detail')}",
         "integration.error": lambda: f"integration error: {g('error')}",
+        "integration.backlog": lambda: f"hook monitor backlog full ({g('limit')} jobs): {g('dropped')} dropped",
         "rollback.base": lambda: f"task #{g('task_id')} began on its own branch ({len(d.get('repos') or [])} repo(s), "
         f"{len(d.get('snapshots') or [])} snapshot(s))",
         "rollback.end": lambda: f"task #{g('task_id')} ended: {g('files_changed')} file(s) changed",

@@ -1,0 +1,147 @@
+"""The sixth drill, ``sandbox`` (issue 16): on a real host (a real daemon, a real agent inside its wall), a
+probe inside the agent's wall tries an outside write and an outside connection; the drill passes when both
+fail and both are recorded (``wall.violation`` events, the proxy's ``network.connection``), and fails with one
+line when the wall is off for the agent (``sandbox: off``, ``TETHER_SANDBOX=off``), when its network is open,
+or when a connection gets through. Nothing of the drill is left behind: no file, folder or pending approval."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test_daemon_kit import Host, agent, wait_until
+from tether.drills import DRILLS, runner
+from tether.wall import check
+
+USER = "tether-test-agent"
+
+
+def _needs_wall() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the wall runs agents as a user of their own: it needs root")
+    why = check.problem()
+    if why is not None:
+        pytest.skip(f"the wall cannot be built on this host: {why}")
+
+
+@pytest.fixture
+def root(test_user: str) -> Iterator[Path]:
+    _needs_wall()
+    path = Path(tempfile.mkdtemp(prefix="tether-drill-wall-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _drill(h: Host, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
+    got = h.cli("drill", "--only", "sandbox", "--json", *args, env=env, timeout=120)
+    try:
+        doc = json.loads(got.stdout)
+    except ValueError:
+        raise AssertionError(got.stdout + got.stderr) from None
+    return got.returncode, doc, got.stderr
+
+
+def _host(root: Path, **over: Any) -> Host:
+    h = Host(root, {})
+    (root / "ws" / "walled").mkdir(parents=True)
+    h.write({"walled": agent(["sleep", "3600"], run_as=USER, **over)})
+    return h
+
+
+def _wall_owns_network(h: Host) -> bool:
+    """Whether the wall gives the agent a network namespace of its own (else the proxy is advisory)."""
+    from tether.runbook import load
+    from tether.wall import prepare
+
+    wall = prepare(load(h.runbook), "walled")
+    return wall is not None and any(a in ("--unshare-net", "--unshare-all") for a in wall.prefix)
+
+
+@pytest.mark.wall
+def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None:
+    h = _host(root)
+    try:
+        daemon = h.up()
+        wait_until(lambda: h.agent_pids("walled"), 15, "the agent to start")
+        before = {p.name for p in root.iterdir()}
+        code, doc, err = _drill(h)
+        (r,) = doc["drills"]
+        assert r["drill"] == "sandbox" and r["agent"] == "walled"
+        if not _wall_owns_network(h):  # until the wall unshares the network, a direct connection gets out
+            assert code == 1 and r["status"] == "fail", r
+            assert "went through directly: the wall does not hold the network" in r["detail"], r
+            pytest.skip("the wall shares the host's network here: the drill fails, as it should")
+        assert code == 0 and r["status"] == "pass", (r, err)
+        assert "outside writes denied" in r["detail"] and "refused by the proxy (pending" in r["detail"], r
+        assert "a direct connection failed" in r["detail"], r
+        # the evidence: a wall.violation per denied write (seen by the drill), the proxy's refusal and violation
+        evidence = {e["id"]: e for e in h.events() if e["id"] in r["evidence"]}
+        writes = [
+            e["data"] for e in evidence.values() if e["kind"] == "wall.violation" and e["data"]["kind"] == "write"
+        ]
+        assert {w["path"] for w in writes} == {
+            str(root / f".tether-drill-{doc['run']}" / "planted"),
+            f"/etc/tether-drill-{doc['run']}",
+        }, writes
+        assert all(w["source"] == "drill" and w["error"] in ("EROFS", "EACCES", "ENOENT") for w in writes), writes
+        connects = [
+            e["data"] for e in evidence.values() if e["kind"] == "wall.violation" and e["data"]["kind"] == "connect"
+        ]
+        assert len(connects) == 1 and connects[0]["host"] == "127.0.0.1" and connects[0]["source"] == "proxy"
+        assert [e for e in evidence.values() if e["kind"] == "network.connection"], "the proxy's own record"
+        # nothing left: no file, no folder, no approval waiting for a human
+        assert {p.name for p in root.iterdir()} == before
+        assert not Path(f"/etc/tether-drill-{doc['run']}").exists()
+        assert h.sql("SELECT id FROM approvals WHERE state = 'pending'") == []
+        status = json.loads(h.cli("status", "--json").stdout)["agents"][0]
+        assert status["violations"] == {"connect": 1, "write": 2} and status["last_drill"]["drills"] == {
+            "sandbox": "pass"
+        }
+        h.down(daemon)
+    finally:
+        h.cleanup()
+
+
+@pytest.mark.wall
+def test_the_drill_fails_with_the_wall_off(root: Path) -> None:
+    h = _host(root, sandbox="off")
+    try:
+        daemon = h.up()
+        code, doc, _ = _drill(h)
+        (r,) = doc["drills"]
+        assert code == 1 and r["status"] == "fail", r
+        assert r["detail"] == "sandbox: off: walled runs without the wall (its runbook says `sandbox: off`)"
+        # the whole host's wall off: the same verdict, naming the switch
+        h.write({"walled": agent(["sleep", "3600"], run_as=USER)})
+        code, doc, _ = _drill(h, env={"TETHER_SANDBOX": "off"})
+        assert (
+            code == 1
+            and doc["drills"][0]["detail"] == "sandbox: off: TETHER_SANDBOX=off turns the wall off on this host"
+        ), doc
+        # an open network: nothing stops a connection
+        h.write({"walled": agent(["sleep", "3600"], run_as=USER, network="open")})
+        code, doc, _ = _drill(h)
+        assert code == 1 and doc["drills"][0]["detail"].startswith("network: open: walled has the host's network")
+        assert h.events("wall.violation") == [], "nothing was tried, nothing recorded"
+        h.down(daemon)
+    finally:
+        h.cleanup()
+
+
+def test_the_drill_is_named_sandbox_and_runs_before_the_reboot(tmp_path: Path) -> None:
+    """``--only sandbox`` (the drill) and ``--sandbox`` (drilling copies) are two things; both parse."""
+    assert DRILLS.index("sandbox") == len(DRILLS) - 2 and DRILLS[-1] == "reboot"
+    assert runner.parse_only("sandbox,kill") == ["kill", "sandbox"]
+    h = Host(tmp_path, {"a": agent(["sleep", "3600"], sandbox="off")})
+    got = h.cli("drill", "--only", "sandbox", "--json")  # no daemon: the wall's state is checked first
+    doc = json.loads(got.stdout)
+    assert got.returncode == 1 and doc["drills"][0]["detail"].startswith("sandbox: off: a runs without the wall")
