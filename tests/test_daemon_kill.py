@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -229,3 +230,51 @@ def test_an_sdk_agent_inside_the_wall_asks_the_daemon_whether_it_is_killed(make_
         assert Agent.from_env().killed() is True
     finally:
         h.down(daemon)
+
+
+def test_kill_and_resume_from_the_state_dir_parse_no_runbook(make_host, tmp_path: Path) -> None:  # noqa: F811
+    """Given only the state directory, the kill takes each agent's signal and grace from what the daemon
+    keeps beside its runbook copy (``kill-specs.json``, rewritten on reload): the runbook's models
+    (pydantic) are never imported, so kill and resume stay quick with the daemon SIGSTOPped."""
+    h: Host = make_host({"stubborn": agent(["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"],
+                                           kill={"grace": "400ms"})})
+    daemon = h.up()
+    wait_until(lambda: h.agent_pids("stubborn"), 10, "stubborn to run")
+    pids = h.agent_pids("stubborn")
+    specs = h.state / "kill-specs.json"
+    assert json.loads(specs.read_text()) == {"stubborn": {"signal": "SIGTERM", "grace": 0.4}}
+    anywhere = tmp_path / "anywhere"
+    anywhere.mkdir()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-X", "importtime", "-m", "tether", "--home", str(h.state), *args],
+                              cwd=anywhere, env=cli_env({"TETHER_TEST_MARK": h.mark}), capture_output=True,
+                              text=True, timeout=60)
+
+    daemon.send_signal(signal.SIGSTOP)
+    try:
+        got = cli("kill", "stubborn")
+        assert got.returncode == 0, got.stderr[-2000:]
+        # it ignores SIGTERM (its sleeps do not, and come and go meanwhile): the kept grace, then SIGKILL
+        forced = r"stubborn: killed \(\d+ process\(es\) signalled, \d+ SIGKILLed after the grace\)"
+        assert re.match(forced, got.stdout), got.stdout
+        assert not any(_alive(p) for p in pids)
+        assert "pydantic" not in got.stderr, "the runbook was parsed"
+        got = cli("resume", "stubborn")
+        assert got.returncode == 0, got.stderr[-2000:]
+        assert got.stdout.startswith("stubborn: kill switch lifted; the daemon"), got.stdout
+        assert "pydantic" not in got.stderr, "the runbook was parsed"
+    finally:
+        daemon.send_signal(signal.SIGCONT)
+
+    h.write({"stubborn": agent(["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"], kill={"grace": "2s"})})
+    assert h.cli("reload").returncode == 0
+    assert json.loads(specs.read_text()) == {"stubborn": {"signal": "SIGTERM", "grace": 2.0}}, "kept on reload"
+
+    specs.unlink()  # none kept (a daemon of an earlier version): the kill parses the runbook copy instead
+    got = cli("kill", "stubborn")
+    assert got.returncode == 0 and got.stdout.startswith("stubborn: "), got.stderr[-2000:]
+    assert "pydantic" in got.stderr
+    got = cli("kill", "nobody")
+    assert got.returncode != 0 and got.stderr.splitlines()[-1].startswith("tether: error: no agent named 'nobody'")
+    assert h.down(daemon) == 0

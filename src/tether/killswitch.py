@@ -14,6 +14,11 @@ empty ``KILL`` (an inode, no blocks) holds the agent as well. A kill that could 
 ``pending-events`` both full) is recorded by the daemon from its kill file's note once space returns.
 
 Every record carries an id, so a record that landed late and was also parked is replayed once only.
+
+``tether --home DIR kill`` answers within a second with the daemon stopped: each agent's signal and grace
+come from ``kill-specs.json`` (written by the daemon beside its runbook copy), not from parsing the runbook
+(its models alone cost ~0.1 s of CPU to import), and with the daemon SIGSTOPped the record waits on the
+store's write lock only briefly (the stopped daemon may hold it: no wait helps).
 """
 
 from __future__ import annotations
@@ -25,23 +30,35 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tether import process
+from tether import daemon_state, process
 from tether.atomic import fsync_dir, write_atomic
 from tether.paths import StateDir
 from tether.process.tree import KILL_WAIT
-from tether.runbook.model import KillSwitch
 from tether.store import NewEvent, Store
 
+if TYPE_CHECKING:  # the runbook's models (pydantic) cost a kill ~0.1 s of CPU to import
+    from tether.runbook.model import KillSwitch
+
 RECORD_TIMEOUT = 2.0  # a healthy daemon holds the write lock for milliseconds
+RECORD_STOPPED = 0.2  # the daemon is SIGSTOPped: if it holds the lock, waiting cannot help; park the record
+SPECS = "kill-specs.json"
 PENDING = "pending-events"
 SPARE_SIZE = 4096  # one block: a kill note fits (the reason is cut to fit)
 RECORD_SLACK = 5.0  # after the grace: a killer that has not recorded its kill by then could not
 
 StoreLike = Store | Callable[[], Store] | None
+
+
+class KillSpec(NamedTuple):
+    """How an agent is killed (its runbook's ``kill:``, as ``KillSwitch``): ``signal``, then SIGKILL after
+    ``grace`` seconds."""
+
+    signal: str
+    grace: float
 
 
 def engaged(state: StateDir, agent: str) -> Path | None:
@@ -142,11 +159,42 @@ def engage(kill_file: Path, note: dict[str, Any]) -> str | None:
     return "empty"
 
 
+# --- each agent's signal and grace, kept for recovery commands -----------------------------------------
+
+
+def keep_specs(state: StateDir, agents: Mapping[str, Any]) -> None:
+    """Write each agent's kill signal and grace (``agents``: the runbook's, by name) to ``kill-specs.json``:
+    the daemon, beside its runbook copy, at boot and on every reload. Best effort: a file that could not be
+    rewritten is removed (the kill then parses the runbook copy)."""
+    path = state.root / SPECS
+    body = {name: {"signal": a.kill.signal, "grace": a.kill.grace} for name, a in agents.items()}
+    try:
+        write_atomic(path, json.dumps(body) + "\n", 0o600)
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def kept_specs(state: StateDir) -> dict[str, KillSpec] | None:
+    """Each agent's kill spec as the daemon last loaded it (runbook order), or None when it keeps none."""
+    try:
+        with open(state.root / SPECS, encoding="utf-8") as f:
+            body = json.load(f)
+        return {str(name): KillSpec(str(v["signal"]), float(v["grace"])) for name, v in body.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
 # --- the verbs ------------------------------------------------------------------------------------------------
 
 
 def kill_agent(
-    state: StateDir, agent: str, spec: KillSwitch, reason: str | None, store: StoreLike = None, by: str | None = None
+    state: StateDir,
+    agent: str,
+    spec: KillSpec | KillSwitch,
+    reason: str | None,
+    store: StoreLike = None,
+    by: str | None = None,
 ) -> dict[str, Any]:
     """Freeze the agent's processes (every run's), put its kill file in place, stop them all (signal,
     grace, SIGKILL), check they are gone, then record it. Never raises for a full disk or a dead store:
@@ -225,9 +273,10 @@ def _record(
     kill from its kill file's note once space returns).
 
     Opening the store happens in the recording thread too: opening takes the write lock briefly, and
-    a SIGSTOPped daemon may hold it."""
+    a SIGSTOPped daemon may hold it: then the wait is short, for no wait can help."""
     now = time.time()
     if store is not None:
+        stopped = daemon_state.probe(state.root)["state"] == daemon_state.STOPPED
         done = threading.Event()
 
         def write() -> None:
@@ -239,7 +288,7 @@ def _record(
                 pass
 
         threading.Thread(target=write, name="tether-record", daemon=True).start()
-        if done.wait(RECORD_TIMEOUT):
+        if done.wait(RECORD_STOPPED if stopped else RECORD_TIMEOUT):
             return "store"
     pending = state.root / PENDING
     body = {"id": record_id, "agent": agent, "events": [{"kind": k, "data": d, "ts": now} for k, d in events]}

@@ -119,10 +119,11 @@ class Daemon:
         os.chmod(root, stat.S_IRWXU)  # 0700: agents running as other users cannot read or write it
 
     def boot(self, url: str) -> None:
-        from tether.killswitch import replay_pending
+        from tether.killswitch import keep_specs, replay_pending
 
         self.url = url
         self.state.write_runbook_copy(self.loaded.path, self.loaded.text)  # for recovery commands
+        keep_specs(self.state, self.loaded.runbook.agents)  # `tether --home DIR kill` reads no runbook
         replayed = replay_pending(self.state, self.store)
         self.store.emit("daemon.started", None, pid=os.getpid(), url=url, runbook=str(self.loaded.path),
                         replayed=replayed)
@@ -411,6 +412,9 @@ class Daemon:
             self.store.emit("agent.state", name, state="stopped", reason="removed from the runbook")
         self.loaded = new
         self.state.write_runbook_copy(new.path, new.text)
+        from tether.killswitch import keep_specs
+
+        keep_specs(self.state, new.runbook.agents)
         for name in changed:
             self._add(name, new.runbook.agents[name], fresh=name in old)
         if host_changed:

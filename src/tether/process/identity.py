@@ -38,6 +38,14 @@ class ProcessId:
         return cls(platform.boot_id(), pid, start)
 
     @classmethod
+    def live(cls, pid: int) -> ProcessId | None:
+        """The identity of ``pid`` when it runs now (not a zombie), from one look at it; else None."""
+        if pid <= 0:
+            return None
+        start = platform.live_start_time(pid)
+        return None if start is None else cls(platform.boot_id(), pid, start)
+
+    @classmethod
     def me(cls) -> ProcessId:
         ident = cls.of(os.getpid())
         assert ident is not None
@@ -48,9 +56,7 @@ class ProcessId:
         reboot (other boot id), or when its PID now belongs to another process (other start time)."""
         if self.boot_id != platform.boot_id():
             return False
-        if platform.start_time(self.pid) != self.start_time:
-            return False
-        return not platform.is_zombie(self.pid)
+        return platform.live_start_time(self.pid) == self.start_time  # one read: see live_start_time
 
     def same_process(self, other: ProcessId | None) -> bool:
         return other is not None and (self.boot_id, self.pid, self.start_time) == (

@@ -112,6 +112,26 @@ def start_time(pid: int) -> int | float | None:
         return None
 
 
+def live_start_time(pid: int) -> int | float | None:
+    """The start time of ``pid`` (as ``start_time``) while it runs; None when it is gone or a zombie.
+
+    One read answers both, so a zombie reaped in between cannot pass for a live process: ``start_time``
+    then ``is_zombie`` read twice, and a process reaped after the first read was found "not a zombie"
+    (the kill then counted an ended process as a survivor)."""
+    if PROC:
+        st = proc_stat(pid)
+        return None if st is None or st.state in ("Z", "X", "x") else st.start_ticks
+    import psutil  # macOS
+
+    try:
+        proc = psutil.Process(pid)  # reads the create time
+        if proc.status() == psutil.STATUS_ZOMBIE:  # gone since: NoSuchProcess
+            return None
+        return proc.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
 def is_zombie(pid: int) -> bool:
     """True when the process has exited but is not yet reaped (it can do nothing more: it counts as gone)."""
     if PROC:

@@ -49,6 +49,7 @@ INSTANCE_VAR = "TETHER_INSTANCE"
 KILL_WAIT = 2.0  # how long to wait for SIGKILLed processes to disappear
 STOP_ROUNDS = 20  # SIGSTOP passes (each catches what the last one's stragglers forked)
 SETTLE = 1.0  # how long an agent that just ended may take its keeper to record it
+POLL_FIRST = 0.005  # the grace's first wait for the tree to end; doubled each look, up to ``poll``
 
 Mark = Callable[[], None]
 
@@ -140,15 +141,15 @@ def _find(scope: Scope, scan_env: bool = True) -> dict[int, Found]:
     protected = _protected(ids)
     found: dict[int, Found] = {}
 
-    def add(pid: int, source: str, run: str | None, ident: ProcessId | None = None) -> None:
+    def add(pid: int, source: str, run: str | None, known: ProcessId | None = None) -> None:
         if pid in protected or pid in found:
             return
-        ident = ident if ident is not None else ProcessId.of(pid)
-        if ident is None or platform.is_zombie(pid):
+        ident = ProcessId.live(pid)  # one look: a zombie reaped meanwhile is never taken for a live process
+        if ident is None or (known is not None and not known.same_process(ident)):
             return
         found[pid] = Found(ident, source, run)
 
-    if ids.agent is not None and ids.agent.alive():
+    if ids.agent is not None:
         add(ids.agent.pid, "agent", scope.current, ids.agent)
     for run, group in scope.groups.items():
         for pid in sorted(group.pids()):
@@ -308,8 +309,10 @@ def _kill(
         for pid, ident in stopped.items():  # sent after the signal: a pending SIGTERM is delivered now
             platform.send_signal(pid, signal.SIGCONT, ident.alive)
 
-    # 2. grace: wait, signalling newcomers (forked while the signal was handled)
+    # 2. grace: wait, signalling newcomers (forked while the signal was handled). The first looks come
+    # soon (most trees end within milliseconds of the signal), then every ``poll`` s.
     deadline = started + grace
+    pause = POLL_FIRST
     while True:
         current_found = find()
         newcomers = {p: f for p, f in current_found.items() if not f.ident.same_process(tracked.get(p))}
@@ -318,10 +321,11 @@ def _kill(
             break
         if time.monotonic() >= deadline:
             break
-        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(pause, poll, max(0.0, deadline - time.monotonic())))
+        pause *= 2
 
-    # 3. SIGKILL whatever is left
-    remaining = find()
+    # 3. SIGKILL whatever is left (what the last look found, just now)
+    remaining = current_found
     if remaining or _alive(tracked):
         report.escalated = sorted(set(remaining) | set(_alive(tracked)))
         killable = [g for g in usable if g.kill()]
@@ -341,7 +345,7 @@ def _kill(
                 break
             time.sleep(0.02)
 
-    report.survivors = sorted(set(_alive(tracked)) | set(find()))
+    report.survivors = sorted(set(_alive(tracked)) | set(current_found))  # the last look was the check
     if not report.survivors:
         for g in groups.values():
             g.remove(timeout=0.5 if g is own else 0.1)
