@@ -29,17 +29,20 @@ def _fill(home: Path, agents: int, events: int) -> None:
     store = SQLiteStore(home / "tether.db")
     now = time.time()
     info = json.dumps({"heartbeat": {"interval": 30, "stale_after": 120, "stuck_after": 1800}})
-    store.run(lambda conn: conn.executemany(
-        "INSERT INTO agents (name, state, state_since, last_heartbeat, last_progress, info, updated) "
-        "VALUES (?, 'running', ?, ?, ?, ?, ?)",
-        [(f"agent-{i:04d}", now, now, now, info, now) for i in range(agents)],
-    ))
+    store.run(
+        lambda conn: conn.executemany(
+            "INSERT INTO agents (name, state, state_since, last_heartbeat, last_progress, info, updated) "
+            "VALUES (?, 'running', ?, ?, ?, ?, ?)",
+            [(f"agent-{i:04d}", now, now, now, info, now) for i in range(agents)],
+        )
+    )
     data = json.dumps({"line": "worked on item", "n": 1})
     step = 50_000
     for start in range(0, events, step):
         n = min(step, events - start)
-        store.append_raw([(now - events + start + i, f"agent-{(start + i) % agents:04d}", "log", data)
-                          for i in range(n)])
+        store.append_raw(
+            [(now - events + start + i, f"agent-{(start + i) % agents:04d}", "log", data) for i in range(n)]
+        )
     store.close()
 
 
@@ -78,15 +81,29 @@ def _until(pred: Callable[[], object], timeout: float, what: str) -> None:
 
 @contextlib.contextmanager
 def _daemon(root: Path) -> Iterator[subprocess.Popen[bytes]]:
-    agent = {"owner": PERSON, "backup": PERSON, "sandbox": "off", "command": TREE, "kill": {"grace": "5s"},
-             "heartbeat": {"interval": "1h", "stale_after": "1h", "stuck_after": "1h"}}
-    doc = {"version": 1, "host": {"state_dir": str(root / "state"), "workspace_root": str(root / "ws"),
-                                  "listen": "127.0.0.1:0"}, "agents": {"victim": agent}}
+    agent = {
+        "owner": PERSON,
+        "backup": PERSON,
+        "sandbox": "off",
+        "command": TREE,
+        "kill": {"grace": "5s"},
+        "heartbeat": {"interval": "1h", "stale_after": "1h", "stuck_after": "1h"},
+    }
+    doc = {
+        "version": 1,
+        "host": {"state_dir": str(root / "state"), "workspace_root": str(root / "ws"), "listen": "127.0.0.1:0"},
+        "agents": {"victim": agent},
+    }
     (root / "tether.yaml").write_text(yaml.safe_dump(doc))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     with open(root / "daemon.log", "wb") as log:
-        proc = subprocess.Popen([PYTHON, "-m", "tether", "-f", str(root / "tether.yaml"), "up", "--foreground"],
-                                env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "tether", "-f", str(root / "tether.yaml"), "up", "--foreground"],
+            env=env,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         _until(lambda: (root / "state" / "daemon.json").exists() or proc.poll() is not None, 30, "the daemon")
         if proc.poll() is not None:
@@ -120,14 +137,23 @@ def kill_rows(quick: bool) -> list[dict[str, object]]:
         anywhere = root / "anywhere"  # no tether.yaml here: the state directory is all the CLI is given
         anywhere.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-        modes = {"--home STATE": ["--home", str(state)], "-f RUNBOOK": ["-f", str(root / "tether.yaml")],
-                 "--home STATE, the stopped daemon holds the write lock": ["--home", str(state)]}
+        modes = {
+            "--home STATE": ["--home", str(state)],
+            "-f RUNBOOK": ["-f", str(root / "tether.yaml")],
+            "--home STATE, the stopped daemon holds the write lock": ["--home", str(state)],
+        }
         took: dict[tuple[str, str], list[float]] = {}
 
         def timed(mode: str, verb: str, expect: str) -> None:
             started = time.perf_counter()
-            got = subprocess.run([PYTHON, "-m", "tether", *modes[mode], verb, "victim"], cwd=anywhere, env=env,
-                                 capture_output=True, text=True, timeout=60)
+            got = subprocess.run(
+                [PYTHON, "-m", "tether", *modes[mode], verb, "victim"],
+                cwd=anywhere,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             took.setdefault((mode, verb), []).append(time.perf_counter() - started)
             if got.returncode != 0 or expect not in got.stdout:
                 raise RuntimeError(f"tether {verb}: {got.stdout}{got.stderr}")
@@ -150,13 +176,26 @@ def kill_rows(quick: bool) -> list[dict[str, object]]:
                             locker.rollback()
                             locker.close()
                         daemon.send_signal(signal.SIGCONT)
-                    subprocess.run([PYTHON, "-m", "tether", "--home", str(state), "start", "victim"], env=env,
-                                   capture_output=True, timeout=60, check=True)
+                    subprocess.run(
+                        [PYTHON, "-m", "tether", "--home", str(state), "start", "victim"],
+                        env=env,
+                        capture_output=True,
+                        timeout=60,
+                        check=True,
+                    )
     out = []
     for (mode, verb), xs in took.items():
         t, worst = median(xs) * 1000, max(xs) * 1000
-        out.append(row(f"{verb}, daemon SIGSTOPped, {mode}: median of {n} (max {worst:.0f} ms)", t, float("nan"),
-                       "ms", "< 1000 ms, max too", worst < 1000))
+        out.append(
+            row(
+                f"{verb}, daemon SIGSTOPped, {mode}: median of {n} (max {worst:.0f} ms)",
+                t,
+                float("nan"),
+                "ms",
+                "< 1000 ms, max too",
+                worst < 1000,
+            )
+        )
     return out
 
 

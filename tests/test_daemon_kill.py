@@ -76,9 +76,13 @@ def test_kill_with_the_daemon_stopped_holding_the_write_lock(make_host) -> None:
 
     try:
         started = time.monotonic()
-        kill = subprocess.Popen([sys.executable, "-m", "tether", "-f", str(h.runbook), "kill", "victim",
-                                 "--reason", "drill"], env=cli_env({"TETHER_TEST_MARK": h.mark}),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        kill = subprocess.Popen(
+            [sys.executable, "-m", "tether", "-f", str(h.runbook), "kill", "victim", "--reason", "drill"],
+            env=cli_env({"TETHER_TEST_MARK": h.mark}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_until(lambda: not any(_alive(p) for p in victim_pids), grace + 3, "the whole tree to go")
         gone = time.time()
         took = time.monotonic() - started
@@ -195,8 +199,11 @@ def test_kill_never_waits_on_an_unreachable_fleet_store(make_host) -> None:  # n
     daemon = h.up()
     try:
         wait_until(lambda: h.agent_pids("a"), 10, "a to run")
-        h.runbook.write_text(h.runbook.read_text().replace(
-            "listen: 127.0.0.1:0", "listen: 127.0.0.1:0\n  store: postgresql://127.0.0.1:1/nowhere"))
+        h.runbook.write_text(
+            h.runbook.read_text().replace(
+                "listen: 127.0.0.1:0", "listen: 127.0.0.1:0\n  store: postgresql://127.0.0.1:1/nowhere"
+            )
+        )
         assert "postgresql://127.0.0.1:1" in h.runbook.read_text()
         started = time.monotonic()
         got = h.cli("kill", "a", "--reason", "the database is down")
@@ -236,8 +243,9 @@ def test_kill_and_resume_from_the_state_dir_parse_no_runbook(make_host, tmp_path
     """Given only the state directory, the kill takes each agent's signal and grace from what the daemon
     keeps beside its runbook copy (``kill-specs.json``, rewritten on reload): the runbook's models
     (pydantic) are never imported, so kill and resume stay quick with the daemon SIGSTOPped."""
-    h: Host = make_host({"stubborn": agent(["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"],
-                                           kill={"grace": "400ms"})})
+    h: Host = make_host(
+        {"stubborn": agent(["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"], kill={"grace": "400ms"})}
+    )
     daemon = h.up()
     wait_until(lambda: h.agent_pids("stubborn"), 10, "stubborn to run")
     pids = h.agent_pids("stubborn")
@@ -247,9 +255,14 @@ def test_kill_and_resume_from_the_state_dir_parse_no_runbook(make_host, tmp_path
     anywhere.mkdir()
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-X", "importtime", "-m", "tether", "--home", str(h.state), *args],
-                              cwd=anywhere, env=cli_env({"TETHER_TEST_MARK": h.mark}), capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "tether", "--home", str(h.state), *args],
+            cwd=anywhere,
+            env=cli_env({"TETHER_TEST_MARK": h.mark}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     daemon.send_signal(signal.SIGSTOP)
     try:

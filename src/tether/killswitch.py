@@ -203,26 +203,46 @@ def kill_agent(
     record_id = uuid.uuid4().hex
     now = time.time()
     kill_file = state.agent_kill_file(agent)
-    note = {"at": now, "reason": reason, "id": record_id, "by": by or whoami(),
-            "record_by": now + spec.grace + KILL_WAIT + RECORD_TIMEOUT + RECORD_SLACK}
+    note = {
+        "at": now,
+        "reason": reason,
+        "id": record_id,
+        "by": by or whoami(),
+        "record_by": now + spec.grace + KILL_WAIT + RECORD_TIMEOUT + RECORD_SLACK,
+    }
     marked: list[str | None] = []
-    report = process.kill_run(state.agent_dir(agent) / "run", spec.signal, spec.grace,
-                              mark=lambda: marked.append(engage(kill_file, note)))
+    report = process.kill_run(
+        state.agent_dir(agent) / "run", spec.signal, spec.grace, mark=lambda: marked.append(engage(kill_file, note))
+    )
     how = marked[0] if marked else engage(kill_file, note)
     if how == "spare":
         arm(state, agent)
     record = {
-        "reason": reason, "signalled": sorted(report.signalled), "survivors": report.survivors,
-        "escalated": report.escalated, "elapsed_s": round(report.elapsed, 3), "record_id": record_id,
-        "found": dict(Counter(report.signalled.values())), "runs": len(report.runs),
-        "cgroups_left": report.cgroups_left, "expected": report.expected, "marked": how, "note": report.note,
+        "reason": reason,
+        "signalled": sorted(report.signalled),
+        "survivors": report.survivors,
+        "escalated": report.escalated,
+        "elapsed_s": round(report.elapsed, 3),
+        "record_id": record_id,
+        "found": dict(Counter(report.signalled.values())),
+        "runs": len(report.runs),
+        "cgroups_left": report.cgroups_left,
+        "expected": report.expected,
+        "marked": how,
+        "note": report.note,
     }
     why = f"kill switch: {reason}" if reason else "kill switch engaged"
-    recorded = _record(state, store, agent, record_id, [
-        ("agent.killed", record),
-        ("agent.desired", {"desired": "killed", "record_id": record_id}),
-        ("agent.state", {"state": "killed", "reason": why, "record_id": record_id}),
-    ])
+    recorded = _record(
+        state,
+        store,
+        agent,
+        record_id,
+        [
+            ("agent.killed", record),
+            ("agent.desired", {"desired": "killed", "record_id": record_id}),
+            ("agent.state", {"state": "killed", "reason": why, "record_id": record_id}),
+        ],
+    )
     return {**record, "recorded": recorded}
 
 
@@ -233,8 +253,10 @@ def problem(name: str, got: dict[str, Any]) -> str | None:
     if got.get("expected") and not got["signalled"]:
         return f"{name}: recorded as running but no process of it was found; check `ps` for it by hand"
     if got.get("marked") is None and not got.get("told"):
-        return (f"{name}: its kill file could not be made (is the disk full?) and no daemon answered: "
-                f"free space and run `tether kill {name}` again, or a restart may bring it back")
+        return (
+            f"{name}: its kill file could not be made (is the disk full?) and no daemon answered: "
+            f"free space and run `tether kill {name}` again, or a restart may bring it back"
+        )
     return None
 
 
@@ -251,10 +273,16 @@ def lift(state: StateDir, agent: str, store: StoreLike = None) -> None:
     state.agent_kill_file(agent).unlink(missing_ok=True)
     arm(state, agent)
     record_id = uuid.uuid4().hex
-    _record(state, store, agent, record_id, [
-        ("agent.resumed", {"record_id": record_id}),
-        ("agent.desired", {"desired": "running", "record_id": record_id}),
-    ])
+    _record(
+        state,
+        store,
+        agent,
+        record_id,
+        [
+            ("agent.resumed", {"record_id": record_id}),
+            ("agent.desired", {"desired": "running", "record_id": record_id}),
+        ],
+    )
 
 
 def lift_all(state: StateDir) -> None:
@@ -318,8 +346,11 @@ def replay_pending(state: StateDir, store: Store) -> int:
                 path.rename(path.with_suffix(".bad"))
             continue
         if "events" not in body:  # the first format: one event
-            body = {"id": None, "agent": body.get("agent"), "events": [
-                {"kind": body["kind"], "data": body.get("data", {}), "ts": None}]}
+            body = {
+                "id": None,
+                "agent": body.get("agent"),
+                "events": [{"kind": body["kind"], "data": body.get("data", {}), "ts": None}],
+            }
         agent, record_id = body.get("agent"), body.get("id")
         if record_id is None or not _landed(store, agent, record_id):
             events = body["events"]
@@ -360,12 +391,18 @@ def _from_kill_files(state: StateDir, store: Store, now: float | None = None) ->
             why = f"kill switch: {reason}" if reason else "kill switch engaged"
             at = note.get("at") if isinstance(note.get("at"), int | float) else None
             late = "recorded from the kill file: the store could not be written when the kill happened"
-            store.append([
-                NewEvent("agent.killed", agent, {"reason": reason, "by": note.get("by"), "record_id": record_id,
-                                                 "late": late}, ts=at),
-                NewEvent("agent.desired", agent, {"desired": "killed", "record_id": record_id}, ts=at),
-                NewEvent("agent.state", agent, {"state": "killed", "reason": why, "record_id": record_id}, ts=at),
-            ])
+            store.append(
+                [
+                    NewEvent(
+                        "agent.killed",
+                        agent,
+                        {"reason": reason, "by": note.get("by"), "record_id": record_id, "late": late},
+                        ts=at,
+                    ),
+                    NewEvent("agent.desired", agent, {"desired": "killed", "record_id": record_id}, ts=at),
+                    NewEvent("agent.state", agent, {"state": "killed", "reason": why, "record_id": record_id}, ts=at),
+                ]
+            )
             count += 1
         _known.add(record_id)
     return count

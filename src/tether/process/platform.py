@@ -204,7 +204,7 @@ def env_matches(key: str, values: Collection[str]) -> dict[int, str]:
                 continue
             for item in data.split(b"\0"):
                 if item in wanted:
-                    found[pid] = item[len(prefix):].decode()
+                    found[pid] = item[len(prefix) :].decode()
                     break
         return found
     import psutil  # macOS: psutil reads other users' environments only as root.

@@ -399,8 +399,10 @@ def kill_run(
         expected = read_exit(run_dir) is None
     report.expected = expected
     if expected and not report.signalled:
-        report.note = (f"run {info.instance if info else '?'} is recorded as running in {run_dir} (no exit "
-                       "status), but no process of it was found")
+        report.note = (
+            f"run {info.instance if info else '?'} is recorded as running in {run_dir} (no exit "
+            "status), but no process of it was found"
+        )
     with contextlib.suppress(OSError):
         prune_runs(run_dir, settled=scan_env and not report.survivors)
     return report

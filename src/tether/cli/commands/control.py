@@ -97,7 +97,8 @@ def kill_message(obj: Context, name: str, got: dict[str, Any], ran_here: bool) -
     line = _kill_line(obj, name, got, ran_here)
     if got.get("marked") is None:
         line += " (no kill file could be made: " + (
-            "the daemon holds it killed until it restarts)" if got.get("told") else "nothing keeps it from a restart)")
+            "the daemon holds it killed until it restarts)" if got.get("told") else "nothing keeps it from a restart)"
+        )
     return line
 
 
@@ -106,12 +107,17 @@ def _kill_line(obj: Context, name: str, got: dict[str, Any], ran_here: bool) -> 
     if got["signalled"]:
         runs = f" of {got['runs']} runs" if got.get("runs", 1) > 1 else ""
         forced = f", {len(got['escalated'])} SIGKILLed after the grace" if got["escalated"] else ""
-        left = f"; {len(got['survivors'])} SURVIVED: pids {', '.join(map(str, got['survivors']))}" \
-            if got["survivors"] else ""
+        left = (
+            f"; {len(got['survivors'])} SURVIVED: pids {', '.join(map(str, got['survivors']))}"
+            if got["survivors"]
+            else ""
+        )
         return f"{name}: killed ({len(got['signalled'])} process(es){runs} signalled{forced}{left}); {lift}"
     if not ran_here:
-        return (f"{name}: kill switch engaged, but {name} never ran with state directory {obj.state.root}: "
-                f"nothing was signalled; if it runs under another state directory, name that with --home DIR")
+        return (
+            f"{name}: kill switch engaged, but {name} never ran with state directory {obj.state.root}: "
+            f"nothing was signalled; if it runs under another state directory, name that with --home DIR"
+        )
     if got.get("expected"):
         return f"{name}: kill switch engaged, but NOTHING WAS FOUND: {got['note']}"
     return f"{name}: kill switch engaged; no process of it was running, none will start; {lift}"
@@ -193,8 +199,10 @@ def resume(obj: Context, agent: str | None, all_: bool) -> None:
                 pass
         lift(obj.state, name, store=lambda: obj.store())  # no daemon to ask: lift the kill switch here
         if alive["state"] == "stopped":
-            why = f"the daemon (pid {alive['pid']}) is stopped (SIGSTOP), so {name} is not started; " \
-                  f"`tether start {name}` once it answers"
+            why = (
+                f"the daemon (pid {alive['pid']}) is stopped (SIGSTOP), so {name} is not started; "
+                f"`tether start {name}` once it answers"
+            )
         elif alive["state"] == RUNNING:
             why = f"the daemon does not answer, so {name} is not started; `tether start {name}` once it does"
         else:
@@ -225,8 +233,9 @@ def token() -> None:
 
 def _not_from_an_agent(verb: str) -> None:
     if os.environ.get("TETHER_AGENT") and os.environ.get("TETHER_TOKEN"):
-        raise UsageError(f"tether token {verb} from inside agent {os.environ['TETHER_AGENT']!r} is "
-                         "tether.control: blocked")
+        raise UsageError(
+            f"tether token {verb} from inside agent {os.environ['TETHER_AGENT']!r} is tether.control: blocked"
+        )
 
 
 @token.command("create")
@@ -245,15 +254,17 @@ def token_create(obj: Context, role: str, agent: str | None, expires: str | None
         try:
             seconds = parse_duration(expires)
         except ValueError:
-            raise UsageError(f"--expires {expires!r} is not a duration; use a form like 30d, 12h, 90m or 45s") \
-                from None
+            raise UsageError(f"--expires {expires!r} is not a duration; use a form like 30d, 12h, 90m or 45s") from None
         if seconds <= 0:
             raise UsageError("--expires must be longer than 0s; leave it out for a token that never expires")
     made = auth.create(obj.store(), role, agent, seconds)
     click.echo(made)
     until = f", expires in {expires}" if expires else ""
-    click.echo(f"token {made.split('_')[2]} ({role}{' for ' + agent if agent else ''}{until}); "
-               f"`tether token revoke {made.split('_')[2]}` cuts it off", err=True)
+    click.echo(
+        f"token {made.split('_')[2]} ({role}{' for ' + agent if agent else ''}{until}); "
+        f"`tether token revoke {made.split('_')[2]}` cuts it off",
+        err=True,
+    )
 
 
 @token.command("list")
@@ -292,8 +303,10 @@ def token_revoke(obj: Context, token_id: str) -> None:
     _not_from_an_agent("revoke")
     row, fresh = auth.revoke(obj.store(), token_id)
     who = f" for {row['agent']}" if row["agent"] else ""
-    click.echo(f"token {row['id']} ({row['role']}{who}) {'revoked' if fresh else 'was already revoked'} "
-               f"at {iso(row['revoked'])}")
+    click.echo(
+        f"token {row['id']} ({row['role']}{who}) {'revoked' if fresh else 'was already revoked'} "
+        f"at {iso(row['revoked'])}"
+    )
 
 
 @click.command()
