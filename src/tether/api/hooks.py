@@ -42,7 +42,7 @@ from tether.api.approvals import MAX_WAIT, _gatekeeper
 from tether.auth import Principal
 from tether.boundary import Gatekeeper, Outcome
 from tether.boundary import Request as ActionRequest
-from tether.integrations import CLAUDE_PATH, CODEX_PATH, sessions
+from tether.integrations import CLAUDE_PATH, CODEX_PATH, canary, sessions
 from tether.integrations.monitor import Monitor
 
 router = APIRouter(route_class=bodies.StrictRoute)
@@ -231,6 +231,13 @@ async def _handle(client: str, agent: str | None, request: Request) -> Any:
         event = p.get("hook_event_name")
         gk = _gatekeeper(request)
         name = _agent(who, agent, gk)
+        flight = canary.flight(who.token_id)
+        if flight is not None:  # a canary session (integrations.canary): judged, never held, not monitored
+            if event not in gating:
+                return JSONResponse({})
+            decision, reason = await run_in_threadpool(canary.judge, flight, gk.boundary, name, p)
+            return _claude(decision, reason) if client == "claude-code" else \
+                JSONResponse({"decision": decision, "reason": reason})
         mon = monitor(request)
         if event in gating:
             mon.heartbeat(name)

@@ -95,6 +95,9 @@ class Daemon:
         self.proxy: Any = None  # tether.wall.proxy.EgressProxy, started by server.serve before boot
         self.started = time.time()
         self._failed_incidents: set[int] = set()
+        from tether.daemon.canarywatch import CanaryWatch
+
+        self.canaries = CanaryWatch(self)  # claude-code/codex: the hook proven at each start and daily
         self._delivery()
 
     def _delivery(self) -> None:
@@ -153,6 +156,7 @@ class Daemon:
         self.exporter.start()
         if self.deadman is not None:
             self.deadman.start()
+        self.canaries.start()
 
     def _add(self, name: str, spec: Agent, fresh: bool = False) -> None:
         if self._fleet_store and self._pinned_elsewhere(name, spec):  # fleet: never on two nodes at once
@@ -188,7 +192,8 @@ class Daemon:
         sup = AgentSupervisor(
             spec, self.state, self.store, cwd,
             Hooks(env=lambda: self._agent_env(spec), url=lambda: self.url, opening=self._opening, resolve=self.resolve,
-                  changed=self.poke, wall=lambda: self._wall(spec.name)),
+                  changed=self.poke, wall=lambda: self._wall(spec.name),
+                  canary=lambda env, wall, cancel: self.canaries.before_start(spec.name, env, wall, cancel)),
             desired=desired, log_max_bytes=self.loaded.runbook.host.retention.log_file_size,
         )
         with self._lock:
@@ -199,6 +204,7 @@ class Daemon:
     def halt(self, stop_agents: bool = True) -> None:
         """Stop supervising (and, with ``stop_agents``, stop every agent, all at once), then close."""
         self._stopping.set()
+        self.canaries.stop()
         self.poke()
         sups = list(self.supervisors.values())
         for sup in sups:

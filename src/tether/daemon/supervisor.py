@@ -49,6 +49,8 @@ class Hooks:
     resolve: Callable[[str, str, str], None]  # (agent, kind, why): resolve the open one of that kind
     changed: Callable[[], None]  # an agent started or ended (the sleep inhibitor follows)
     wall: Callable[[], Any] | None = None  # the agent's wall (tether.wall.Wall) or None; raises WallError
+    # claude-code/codex: (env, wall, cancel) proves the CLI's hook denies before a start; raises to refuse it
+    canary: Callable[[dict[str, str], Any, threading.Event], None] | None = None
 
 
 class AgentSupervisor:
@@ -368,6 +370,11 @@ class AgentSupervisor:
                 argv, env = launch.argv, {**env, **launch.env}
             user = self.spec.run_as
             wall = self.hooks.wall() if self.hooks.wall is not None else None
+            if launch is not None and self.hooks.canary is not None:  # the hook must hold before it starts
+                self.hooks.canary(env, wall, self._stop)
+                if self._stop.is_set() or self._blocked() is not None:  # stopped or killed meanwhile
+                    self._gave_back(before, recorded, launch)
+                    return
             if wall is not None:  # its own user inside bubblewrap: the wall's prefix drops to it
                 argv, env, user = [*wall.prefix, *argv], {**env, **wall.env}, None
             process.rotate(log_dir, self.log_max_bytes)
@@ -391,7 +398,7 @@ class AgentSupervisor:
             self._notify()
             return
         except Exception as err:  # a command that cannot start is a failed start, not a daemon crash
-            self._failed_start(before, recorded, err)
+            self._failed_start([*before, *self._task_back(launch, err)], recorded, err)
             return
         self.handle = handle
         self.started_at = now
@@ -410,6 +417,19 @@ class AgentSupervisor:
         self.next_start = time.monotonic() + delay
         if delay > 0:
             self.store.emit("agent.state", self.name, state="starting", reason=f"restarting in {delay:.2f}s")
+
+    def _task_back(self, launch: agent_kinds.Launch | None, why: object) -> list[NewEvent]:
+        """A task claimed for a run that never started goes back to the queue (its attempts unchanged)."""
+        task = self.store.task(launch.task_id) if launch is not None and launch.task_id is not None else None
+        if task is None or task.state != "started":
+            return []
+        return [NewEvent("task.requeued", self.name, {"task_id": task.id, "text": task.text, "attempts":
+                         int(task.meta.get("attempts", 0)), "note": f"not started: {why}"})]
+
+    def _gave_back(self, before: list[NewEvent], recorded: str | None, launch: agent_kinds.Launch) -> None:
+        self.store.append([*before, *self._task_back(launch, "stopped before it started")])
+        self._mark(recorded)
+        self._notify()
 
     def _failed_start(self, before: list[NewEvent], recorded: str | None, err: Exception) -> None:
         """Recorded as a run that could not start (blocked, with the one-line reason), retried with backoff."""

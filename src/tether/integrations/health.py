@@ -3,6 +3,7 @@
 - codex agents: tether's PreToolUse hook is there and will run (managed, or trusted): Codex's own answer,
   from ``codex app-server`` ``hooks/list``; a hook pending trust is skipped silently by Codex.
 - claude-code agents: whether the agent can switch its hooks off is ``host.doctor.check_claude_hooks``.
+- both: the last canary (``integrations.canary``): did tether's hook deny it through the real CLI, when.
 """
 
 from __future__ import annotations
@@ -54,4 +55,6 @@ def codex_hooks(loaded: LoadedRunbook, codex_bin: str | None = None,
 
 
 def checks(loaded: LoadedRunbook) -> list[Check]:
-    return codex_hooks(loaded)
+    from tether.integrations import canary
+
+    return codex_hooks(loaded) + canary.checks(loaded)
