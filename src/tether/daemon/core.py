@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tether import auth, heartbeat, redact, status_file, waiting
-from tether.daemon import hostreload
+from tether.daemon import hostreload, memory
 from tether.daemon.beats import BeatWriter
 from tether.daemon.supervisor import AgentSupervisor, Hooks
 from tether.errors import NotFound, RunbookError, StoreError, UsageError
@@ -508,6 +508,7 @@ class Daemon:
                 if self.store_failing:
                     self.store_failing = False
                     _log("tether: monitor: the store is back")
+            memory.trim()  # free pages of the request threads' heaps back to the kernel, once a minute
             self._monitor_wake.wait(wait)
 
     def _monitor_once(self, now: float, jump: float) -> float:

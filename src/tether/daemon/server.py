@@ -136,7 +136,10 @@ def serve(
     ``host.tls`` or ``allow_remote`` (``tether up --allow-remote``)."""
     import uvicorn
 
+    from tether.daemon import memory
     from tether.web.bind import check_bind
+
+    memory.limit_arenas()  # before any thread: bench_fuzz's peak RSS 162 -> 136 MB at 60,000 inputs
 
     tls = loaded.runbook.host.tls
     check_bind(loaded.runbook.host.listen, tls=tls, allow_remote=allow_remote)

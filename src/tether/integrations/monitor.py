@@ -45,6 +45,8 @@ GIT_ENTRIES_MAX = 20_000
 TREES_KEPT = 8  # work trees whose `git status` is remembered, per agent
 CURSORS_KEPT = 16  # transcripts whose cursor is remembered, per agent
 PATHS_MAX = 500  # paths in one files.changed event
+BACKLOG_MAX = 1_000  # queued jobs; past it new ones are dropped (a hook flood must not grow the daemon)
+BACKLOG_TOLD_EVERY = 60.0  # seconds between two integration.backlog events
 PASSES = 16  # transcript passes one hook event may cause
 REFUSED_EVERY = 600.0  # seconds between reports of refused transcripts, per agent
 TEXT_MAX = 2000
@@ -151,14 +153,30 @@ class Monitor:
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._idle = threading.Condition()
         self._pending = 0
+        self.dropped = 0  # jobs dropped because the backlog was full, since the daemon started
+        self._dropped_told = (float("-inf"), 0)  # (monotonic time, dropped) of the last integration.backlog
         self._thread = threading.Thread(target=self._work, name="tether-hook-monitor", daemon=True)
         self._thread.start()
 
     # -- the worker -------------------------------------------------------------------------------------
     def later(self, job: Callable[[], None]) -> None:
+        """Queue ``job`` for the worker; dropped (and counted) when ``BACKLOG_MAX`` jobs wait already: each
+        holds a request's payload, and a flood of hook requests must cost bounded memory."""
+        tell = 0
         with self._idle:
-            self._pending += 1
-        self._jobs.put(job)
+            if self._pending < BACKLOG_MAX:
+                self._pending += 1
+                self._jobs.put(job)
+                return
+            self.dropped += 1
+            told_at, told = self._dropped_told
+            now = time.monotonic()
+            if now - told_at >= BACKLOG_TOLD_EVERY:
+                self._dropped_told = (now, self.dropped)
+                tell = self.dropped - told
+        if tell:
+            with contextlib.suppress(Exception):
+                self.store.emit("integration.backlog", None, dropped=tell, limit=BACKLOG_MAX)
 
     def _work(self) -> None:
         while True:
