@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -174,8 +175,10 @@ def test_status_with_no_store(tmp_path: Path) -> None:
     for proc in (run_cli("status", home=home), run_cli("--home", str(home), "status", "--json")):
         line = one_line_error(proc)
         assert proc.returncode == 1
-        assert line == (f"tether: error: {home / 'tether.db'}: no store here yet; "
-                        "start the daemon (`tether up`) or run `tether demo`")
+        assert line == (
+            f"tether: error: {home / 'tether.db'}: no store here yet; "
+            "start the daemon (`tether up`) or run `tether demo`"
+        )
     assert not home.exists(), "a read must not create the state directory"
 
 
@@ -246,6 +249,59 @@ def test_init_to_a_path(tmp_path: Path) -> None:
     proc = run_cli("init", "deep/dir/rb.yaml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "deep/dir/rb.yaml").read_text() == EXAMPLE_RUNBOOK.read_text()
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "model_kind"),
+    [
+        ("claude-code", "claude", "claude-code"),
+        ("codex", "codex", "codex"),
+        ("sdk", "my-agent", "python"),
+        ("command", "worker", "command"),
+    ],
+)
+def test_init_per_agent_kind_passes_check(tmp_path: Path, kind: str, name: str, model_kind: str) -> None:
+    """`tether init --agent KIND` writes a runbook `tether check` accepts as it is, with one agent of that
+    kind and the fields a user needs commented: how it starts, autostart, its tokens, its scope."""
+    proc = run_cli("init", "--agent", kind, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "tether.yaml").read_text()
+    assert "{python}" not in text and "{tether}" not in text
+    for word in ("autostart", "Tokens", "TETHER_TOKEN", "scope:", "hosts"):
+        assert word in text, word
+    checked = run_cli("check", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith(f"{tmp_path / 'tether.yaml'}: ok — 1 agent(s)")
+    assert f"\n{name} ({model_kind}): " in checked.stdout
+    agent = load(tmp_path / "tether.yaml").runbook.agents[name]
+    assert agent.kind == model_kind and agent.autostart
+    assert agent.scope.folders, "a scope the user edits, not an empty one"
+    if kind in ("claude-code", "codex"):
+        assert agent.prompt and not agent.command, "the supervisor runs the CLI on the prompt"
+        assert "prompt" in text and "tether task add" in text
+        key = {"claude-code": "ANTHROPIC_API_KEY", "codex": "CODEX_API_KEY"}[kind]
+        assert agent.secrets[key].startswith("env:")
+        assert agent.budgets.tokens_per_day
+    if kind == "sdk":  # the command's Python has the SDK
+        ran = subprocess.run(
+            [*agent.command[:1], "-c", "import tether; print(tether.Agent.from_env.__name__)"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert ran.stdout.strip() == "from_env", ran.stderr
+    if kind == "command":  # the `tether beat` it is told to run is this installation's
+        beat = re.search(r"`(\S+) beat --progress", text)
+        assert beat is not None
+        ran = subprocess.run([beat.group(1), "--version"], capture_output=True, text=True, timeout=30)
+        assert ran.stdout.strip() == f"tether {__version__}", ran.stderr
+
+
+def test_init_unknown_agent_kind(tmp_path: Path) -> None:
+    proc = run_cli("init", "--agent", "cursor", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "'cursor' is not one of 'claude-code', 'codex', 'sdk', 'command'" in proc.stderr
+    assert not (tmp_path / "tether.yaml").exists()
 
 
 def test_demo(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def test_the_wheel_is_typed_and_carries_its_data_files(wheel: zipfile.ZipFile) -
     names = set(wheel.namelist())
     assert "tether/py.typed" in names
     # Files the code opens at run time, not imports: without them the installed tool breaks.
-    for data in ("tether/process/keeper.sh", "tether/runbook/example.yaml", "tether/demo/runbook.yaml"):
+    for data in ("tether/process/keeper.sh", "tether/runbook/example.yaml", "tether/runbook/kinds/codex.yaml"):
         assert data in names, data
     assert any(n.startswith("tether/web/templates/") for n in names)
     assert not [n for n in names if "__pycache__" in n]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -10,34 +9,48 @@ import click
 from tether.cli.context import Context
 from tether.errors import UsageError
 from tether.paths import RUNBOOK_NAME
-
-
-def example_text() -> str:
-    return files("tether.runbook").joinpath("example.yaml").read_text(encoding="utf-8")
+from tether.runbook.starter import KINDS, runbook_text
 
 
 @click.command()
 @click.argument("path", default=RUNBOOK_NAME, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@click.option("--user", "user", is_flag=False, flag_value="tether-agent", default=None, metavar="[NAME]",
-              help="Create the unprivileged user agents run as inside the wall (default tether-agent; needs root).")
-def init(path: str, force: bool, user: str | None) -> None:
+@click.option(
+    "--user",
+    "user",
+    is_flag=False,
+    flag_value="tether-agent",
+    default=None,
+    metavar="[NAME]",
+    help="Create the unprivileged user agents run as inside the wall (default tether-agent; needs root).",
+)
+@click.option(
+    "--agent",
+    "kind",
+    type=click.Choice(KINDS),
+    default=None,
+    help="Write a runbook with one commented agent of this kind (sdk: a Python agent using tether.Agent).",
+)
+def init(path: str, force: bool, user: str | None, kind: str | None) -> None:
     """Write a commented example runbook to PATH (default ./tether.yaml); an existing blank file is replaced.
+    With --agent, its one agent is of that kind: claude-code, codex, sdk or command.
     With --user, create the agents' user (and write the runbook only if PATH does not exist yet)."""
     target = Path(path)
     if user is not None:
         from tether.wall.users import ensure_user
 
         got, created = ensure_user(user)
-        click.echo(f"{'created' if created else 'found'} user {got.name} (uid {got.uid}): agents without run_as "
-                   "run as it, inside the wall")
+        click.echo(
+            f"{'created' if created else 'found'} user {got.name} (uid {got.uid}): agents without run_as "
+            "run as it, inside the wall"
+        )
         if target.exists():
             return
     blank = target.is_file() and target.stat().st_size < 4096 and not target.read_bytes().strip()
     if target.exists() and not force and not blank:
         raise UsageError(f"{path}: already exists; pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(example_text(), encoding="utf-8")
+    target.write_text(runbook_text(kind), encoding="utf-8")
     click.echo(f"wrote {path}; validate it with `tether check {path}`")
 
 
