@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from test_daemon_kit import PY, Host, agent, wait_until
-from tether.wall import bwrap, check, profile
+from tether.wall import bridge, bwrap, check, profile
 
 pytestmark = pytest.mark.wall
 USER = "tether-test-agent"
@@ -233,8 +233,12 @@ def test_mounts_are_placed_parents_first() -> None:
     remounts = [args[i + 1] for i, a in enumerate(args) if a == "--remount-ro"]
     assert "/s" in remounts and "/w/a" not in remounts
     assert "--unshare-net" not in args and "--unshare-pid" in args and "--new-session" not in args
-    proxied = bwrap.argv(prof, setpriv=None, proxy_socket="/x/p.sock")
-    assert proxied[0] != "setpriv" and "/x/p.sock" in proxied and bwrap.PROXY_INSIDE in proxied
+    net = bridge.Net("/x/net", (bridge.Bridge("127.0.0.1", 3128, bridge.PROXY_INSIDE),), "socat")
+    walled = bwrap.argv(prof, setpriv=None, net=net)
+    assert walled[0] != "setpriv" and "--unshare-net" in walled
+    at = walled.index("/x/net")
+    assert walled[at - 1:at + 2] == ["--ro-bind", "/x/net", bridge.SOCKETS_INSIDE]
+    assert walled[walled.index("--") + 1:][:2] == ["/bin/sh", "-c"] and "exec \"$@\"" in walled[-2]
 
 
 def test_protected_paths_are_found_at_any_depth(tmp_path: Path) -> None:

@@ -262,7 +262,7 @@ def test_unix_sockets_for_the_wall(host: tuple[Daemon, int, int, int]) -> None:
     """``proxy.sock`` is the same proxy (what the wall binds in); ``api.sock`` carries the daemon's API."""
     d, inside, _, _ = host
     d.agent_env("a")
-    run = d.state / "agents" / "a" / "run"
+    run = d.state / "agents" / "a" / "run" / "net"
     answer = _raw(0, f"GET http://127.0.0.2:{inside}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode(), run / "proxy.sock")
     assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"hello from 127.0.0.2\n"), answer
     health = _raw(0, b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", run / "api.sock")

@@ -157,6 +157,9 @@ class CanaryWatch:
             d.loaded.agent_cwd(name),
             tuple(wall.prefix) if wall is not None else (),
             spec.run_as if wall is None else None,
+            passing=(lambda port: d.proxy.passing(name, "127.0.0.1", port))
+            if wall is not None and wall.net is not None and d.proxy is not None
+            else None,
         )
 
     def _run(

@@ -189,6 +189,8 @@ class Daemon:
                     self.agent_uids.add(uid)
         with contextlib.suppress(Exception):  # unresolvable now: the start fails and says why
             redact.register(*resolve_all(spec.secrets).values())  # also for agents adopted, not spawned
+        with contextlib.suppress(Exception):  # a run adopted from the last daemon needs its proxy's sockets (in
+            self.proxy_socket(name)  # the wall, its only way out); a failure here is told by the next start
         sup = AgentSupervisor(
             spec, self.state, self.store, cwd,
             Hooks(env=lambda: self._agent_env(spec), url=lambda: self.url, opening=self._opening, resolve=self.resolve,
@@ -285,7 +287,7 @@ class Daemon:
         """The agent's wall (``tether.wall``), None for ``sandbox: off``; raises ``WallError``."""
         from tether import wall
 
-        return wall.prepare(self.loaded, name, proxy_socket=self.proxy_socket(name))
+        return wall.prepare(self.loaded, name, proxy_socket=self.proxy_socket(name), daemon_url=self.url)
 
     def proxy_socket(self, name: str) -> str | None:
         """The egress proxy's unix socket for this agent's wall (None: no proxy, or ``network: open``)."""

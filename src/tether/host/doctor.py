@@ -386,10 +386,18 @@ def check_wall(loaded: LoadedRunbook) -> list[Check]:
             checks.append(Check("wall", "ok", "bubblewrap: each agent runs as its own user (setpriv, then bwrap), "
                                 "writes only in its scope and private TMPDIR/HOME; state dir, runbook, secrets "
                                 "and other agents' workspaces hidden; hook settings and git hooks read-only; "
-                                "network shared; nested sandboxes (Claude Code's bwrap) allowed"))
+                                "a network of its own (only the egress proxy and the daemon's API, bridged by "
+                                "socat) unless network: open; nested sandboxes (Claude Code's bwrap) allowed"))
+    bridged = [n for n in walled if loaded.runbook.agents[n].network != "open"]
+    if bridged and wall_check.socat() is None:
+        checks.append(Check("wall", "fail", f"{wall_check.SOCAT_MISSING}; agents {', '.join(bridged)} will not "
+                            "start", "apt-get install socat"))
     for name in walled:
-        for problem in plan.problems(loaded.runbook.agents[name], os.geteuid()):
+        for problem in plan.problems(loaded.runbook.agents[name], os.geteuid(), socat=False):  # said once above
             checks.append(Check(f"agent {name}", "fail", problem, "sudo tether init --user, or run_as: <user>"))
+        if loaded.runbook.agents[name].network == "open":
+            checks.append(Check(f"agent {name}", "warn", "network: open: the host's network, no egress proxy",
+                                "network: scoped (the default)"))
     for name, agent in loaded.runbook.agents.items():
         if agent.sandbox == "off":
             checks.append(Check(f"agent {name}", "warn", "sandbox: off: no wall", "remove sandbox: off"))

@@ -46,6 +46,9 @@ from tether.integrations import claude_code, codex
 from tether.integrations.canary_model import StandIn
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
     from tether.boundary import Boundary
     from tether.host.doctor import Check
     from tether.paths import StateDir
@@ -79,6 +82,7 @@ DROP_ENV = (
     "ALL_PROXY",
     "NO_PROXY",
 )
+PROXY_ENV = tuple(k for k in DROP_ENV if k.lower().endswith("_proxy"))  # kept when it is the only way out
 OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of the CLI's output kept (the rest is read and dropped)
 
 
@@ -218,6 +222,9 @@ class Target:
     prefix: tuple[str, ...] = ()
     user: str | None = None
     binary: str | None = None  # default: $TETHER_CLAUDE / $TETHER_CODEX, else PATH (as the supervisor)
+    # a wall with a network of its own: the stand-in (127.0.0.1:PORT on the host) is reached through the
+    # agent's proxy, which this lets through for the run (``EgressProxy.passing``)
+    passing: Callable[[int], AbstractContextManager[Any]] | None = None
 
     def exe(self) -> str | None:
         if self.binary:
@@ -314,7 +321,10 @@ def run(
         with _flights_lock:
             _flights[token_id] = f
     try:
-        with StandIn("anthropic" if spec.kind == "claude-code" else "openai", command) as model:
+        with (
+            StandIn("anthropic" if spec.kind == "claude-code" else "openai", command) as model,
+            target.passing(model.port) if target.passing is not None else contextlib.nullcontext(),
+        ):
             argv, env = _command_line(target, exe, url, model.url, token)
             try:
                 code, out, err, why = _execute([*target.prefix, *argv], env, target, deadline, cancel)
@@ -339,7 +349,8 @@ def run(
 def _command_line(t: Target, exe: str, url: str, model_url: str, token: str) -> tuple[list[str], dict[str, str]]:
     """The supervisor's command line for this agent, pointed at the stand-in, and the canary's environment."""
     spec = t.spec
-    env = {k: v for k, v in t.env.items() if k not in DROP_ENV}
+    keep = PROXY_ENV if t.passing is not None else ()  # inside the wall's network: the proxy is the way out
+    env = {k: v for k, v in t.env.items() if k not in DROP_ENV or k in keep}
     env["TETHER_TOKEN"] = token
     if spec.kind == "claude-code":
         route = {"ANTHROPIC_BASE_URL": model_url, "ANTHROPIC_API_KEY": DUMMY_KEY}

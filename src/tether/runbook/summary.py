@@ -87,6 +87,9 @@ def boundary(loaded: LoadedRunbook, label: str | None = None, uid: int | None = 
                             "enforced only by classifying what it asks (it can write anywhere its user can)")
         elif wall.enabled(loaded, name):
             warnings += [f"{label}:{line(name, 'sandbox')}: agents.{name}: {w}" for w in wall.problems(agent, uid)]
+            if agent.network == "open":
+                warnings.append(f"{label}:{line(name, 'network')}: agents.{name}.network: open: the wall leaves "
+                                "it the host's network (no egress proxy, scope.hosts not enforced)")
             continue
         if agent.run_as is not None:
             try:

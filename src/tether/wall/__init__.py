@@ -5,6 +5,7 @@
 - ``check``    can the wall be built on this host (bwrap, setpriv, user namespaces, AppArmor) and the fix
 - ``users``    the per-host agent user, its private folders, its grants (ACLs)
 - ``plan``     ``prepare(loaded, agent)`` -> ``Wall`` (prefix + environment), or ``WallError``
+- ``bridge``   the wall's own network: socat bridges to the egress proxy and the daemon's API
 - ``proxy``    the egress proxy (network; separate)
 """
 

@@ -9,18 +9,20 @@ hidden, then the agent's TMPDIR and HOME inside it are bound back; a workspace i
 ``.git/config`` read-only and its ``.env`` hidden). The process stays in the keeper's session and process
 group (no ``--new-session``: the agent has no terminal) and in the run's cgroup; it has a pid namespace of
 its own (agents sharing a user cannot reach each other through /proc), while the host still sees every
-process (the kill switch finds them by cgroup, ``TETHER_INSTANCE`` and descendants), and the
-network namespace is shared (the daemon's API on 127.0.0.1 stays reachable) until the egress proxy
-replaces it.
+process (the kill switch finds them by cgroup, ``TETHER_INSTANCE`` and descendants). ``--die-with-parent``:
+when the agent's command ends (or its keeper dies) nothing of the run outlives it inside. With a ``Net``
+(``network: scoped`` or ``none``) it has a network namespace of its own too, with only ``lo``: the agent's
+socket folder is bound in and the command starts with ``bridge.launcher`` (socat to the egress proxy and
+the daemon's API); without one (``network: open``) it shares the host's network.
 """
 
 from __future__ import annotations
 
 import os
 
+from tether.wall.bridge import SOCKETS_INSIDE, Net, launcher
 from tether.wall.profile import SCRATCH, Profile
 
-PROXY_INSIDE = "/run/tether-proxy.sock"  # where an egress proxy's unix socket appears inside the wall
 RESOLVER = "/run/systemd/resolve"  # kept readable under the emptied /run (DNS through systemd-resolved)
 
 
@@ -28,15 +30,25 @@ def _depth(path: str) -> int:
     return len([p for p in path.split("/") if p])
 
 
-def argv(profile: Profile, *, bwrap: str = "bwrap", setpriv: str | None = "setpriv",
-         proxy_socket: str | None = None) -> list[str]:
+def argv(
+    profile: Profile, *, bwrap: str = "bwrap", setpriv: str | None = "setpriv", net: Net | None = None
+) -> list[str]:
     """The prefix that runs a command inside ``profile``'s wall (append the agent's argv). ``setpriv``
-    None: bwrap runs as the caller (a daemon that is not root). ``proxy_socket``: a unix socket bound
-    read-only at ``PROXY_INSIDE``."""
+    None: bwrap runs as the caller (a daemon that is not root). ``net``: the wall's own network (only
+    ``lo``, the socket folder read-only at ``SOCKETS_INSIDE``, the bridges started first); None: the
+    host's."""
     prefix: list[str] = []
     if setpriv is not None:
-        prefix = [setpriv, "--reuid", str(profile.uid), "--regid", str(profile.gid), "--init-groups",
-                  "--no-new-privs", "--inh-caps=-all"]
+        prefix = [
+            setpriv,
+            "--reuid",
+            str(profile.uid),
+            "--regid",
+            str(profile.gid),
+            "--init-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+        ]
     ops: list[tuple[int, list[str]]] = []  # (depth, args): placed parents first
 
     def add(path: str, *args: str) -> None:
@@ -58,8 +70,8 @@ def argv(profile: Profile, *, bwrap: str = "bwrap", setpriv: str | None = "setpr
         add(f, "--ro-bind-try", "/dev/null", f)
     for src, inside in profile.files:
         add(inside, "--ro-bind", src, inside)
-    if proxy_socket is not None:
-        add(PROXY_INSIDE, "--ro-bind", proxy_socket, PROXY_INSIDE)
+    if net is not None:
+        add(SOCKETS_INSIDE, "--ro-bind", net.sockets, SOCKETS_INSIDE)
     ops.sort(key=lambda op: op[0])  # stable: same depth keeps its order
 
     out = [*prefix, bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
@@ -70,8 +82,11 @@ def argv(profile: Profile, *, bwrap: str = "bwrap", setpriv: str | None = "setpr
     # a pid namespace: agents sharing a user cannot see (/proc/PID/root, cwd, environ) or signal each
     # other; the host still sees every process (cgroup, process group, TETHER_INSTANCE all kept)
     out += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--cap-drop", "ALL"]
+    # the run ends whole: when the agent's command ends, bwrap's init is killed and with it every process
+    # left in the pid namespace (the bridges, what the agent left behind); measured: without it they lived on
+    out.append("--die-with-parent")
+    if net is not None:  # only `lo` inside: the bridges are the only ways out
+        out.append("--unshare-net")
     for name, value in sorted(profile.env.items()):
         out += ["--setenv", name, value]
-    if proxy_socket is not None:
-        out += ["--setenv", "TETHER_PROXY_SOCKET", PROXY_INSIDE]
-    return [*out, "--"]
+    return [*out, "--", *(launcher(net) if net is not None else [])]

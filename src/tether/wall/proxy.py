@@ -4,17 +4,18 @@ event (agent, host, port, bytes each way, verdict) when it ends.
 
 One proxy per daemon, on a thread and event loop of its own (a 10 MB download never slows the API). Each
 agent gets its own listeners, so the listener is the agent's identity: a TCP port on 127.0.0.1 (its
-``HTTP(S)_PROXY``; the port is remembered in the agent's run folder and taken again by the next daemon, as
-agents outlive daemons) and a unix socket ``STATE/agents/NAME/run/proxy.sock`` (0600, owned by the agent's
-``run_as`` user), which the wall binds into a sandbox without network and bridges with socat
-(``bridge_argv``). A second socket, ``api.sock``, relays to the daemon's own API so heartbeats and hooks
-work from inside such a sandbox.
+``HTTP(S)_PROXY`` outside a wall; the port is remembered in the agent's run folder and taken again by the
+next daemon, as agents outlive daemons) and a unix socket ``STATE/agents/NAME/run/net/proxy.sock`` (0600,
+owned by the agent's ``run_as`` user). A second socket there, ``api.sock``, relays to the daemon's own API.
+The wall binds that folder into a sandbox that has no network of its own and bridges both sockets to
+127.0.0.1 with socat (``wall/bridge.py``); the folder, not the sockets, so that a next daemon's sockets
+reach agents that outlived this one.
 
 A connection that needs a human is refused at once (package managers and git time out in seconds) with
 ``403 held for approval N: `tether approve N```; the retry after the approval goes through.
 
-Without the wall's network namespace this is advisory: it binds only the agents that honour the proxy
-variables; nothing stops a process that opens its own sockets.
+Outside the wall (``sandbox: off``, ``TETHER_SANDBOX=off``) this is advisory: it binds only the programs that
+honour the proxy variables; nothing stops a process that opens its own sockets.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from tether.wall.egress import Egress, Verdict
 from tether.wall.relay import relay
 
 PORT_FILE = "proxy-port"
+NET_DIR = "net"  # in the run folder: the two sockets, and nothing else (the wall binds this folder in)
 PROXY_SOCK = "proxy.sock"
 API_SOCK = "api.sock"
 INSIDE_PORT = 3128  # where the bridge listens inside a sandbox
@@ -65,8 +67,13 @@ class Conn:
 
     def event(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "host": self.host, "port": self.port, "method": self.method, "verdict": self.verdict,
-            "bytes_up": self.up, "bytes_down": self.down, "seconds": round(time.time() - self.started, 3),
+            "host": self.host,
+            "port": self.port,
+            "method": self.method,
+            "verdict": self.verdict,
+            "bytes_up": self.up,
+            "bytes_down": self.down,
+            "seconds": round(time.time() - self.started, 3),
         }
         if self.reason and self.verdict != "allow":
             data["reason"] = self.reason[:300]
@@ -84,8 +91,10 @@ def phrase(text: str) -> str:
 def response(status: int, reason: str, headers: dict[str, str] | None = None) -> bytes:
     body = f"tether: {reason}\n".encode("ascii", "replace")
     extra = "".join(f"{k}: {phrase(v)}\r\n" for k, v in (headers or {}).items())
-    head = (f"HTTP/1.1 {status} {phrase(reason)}\r\ncontent-type: text/plain\r\nconnection: close\r\n"
-            f"content-length: {len(body)}\r\n{extra}\r\n")
+    head = (
+        f"HTTP/1.1 {status} {phrase(reason)}\r\ncontent-type: text/plain\r\nconnection: close\r\n"
+        f"content-length: {len(body)}\r\n{extra}\r\n"
+    )
     return head.encode("ascii", "replace") + body
 
 
@@ -230,6 +239,7 @@ class EgressProxy:
         self._lingering = 0
         self._thread = threading.Thread(target=self._run, name="tether-proxy", daemon=True)
         self._lock = threading.Lock()
+        self._passes: dict[tuple[str, str, int], int] = {}  # (agent, host, port) let through for a while
 
     # -- lifecycle (any thread) ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -245,8 +255,8 @@ class EgressProxy:
         self._flush_now()
 
     def open(self, agent: str, run_dir: Path, uid: int | None = None, gid: int | None = None) -> int:
-        """Listen for ``agent`` (once): a TCP port on 127.0.0.1, ``run_dir/proxy.sock`` and, when the daemon's
-        API is known, ``run_dir/api.sock``. Returns the port."""
+        """Listen for ``agent`` (once): a TCP port on 127.0.0.1, ``run_dir/net/proxy.sock`` and, when the
+        daemon's API is known, ``run_dir/net/api.sock``. Returns the port."""
         with self._lock:
             known = self.agents.get(agent)
             if known is not None:
@@ -255,6 +265,21 @@ class EgressProxy:
             self.agents[agent] = got
             return got.port
 
+    @contextlib.contextmanager
+    def passing(self, agent: str, host: str, port: int) -> Iterator[None]:
+        """Let ``agent`` reach ``host``:``port`` while the block runs: a listener of the daemon's own that a
+        CLI inside the wall reaches only through its proxy (the canary's stand-in model API)."""
+        key = (agent, host, port)
+        with self._lock:
+            self._passes[key] = self._passes.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._passes.pop(key, 1) - 1
+                if left > 0:
+                    self._passes[key] = left
+
     def close(self, agent: str) -> None:
         """Stop listening for ``agent`` and end its connections."""
         with self._lock:
@@ -262,8 +287,9 @@ class EgressProxy:
         if got is not None:
             self._call(self._unlisten(got), 10)
 
-    def env(self, agent: str, run_dir: Path, daemon_url: str, uid: int | None = None,
-            gid: int | None = None) -> dict[str, str]:
+    def env(
+        self, agent: str, run_dir: Path, daemon_url: str, uid: int | None = None, gid: int | None = None
+    ) -> dict[str, str]:
         """The proxy variables for an agent's environment."""
         port = self.open(agent, run_dir, uid, gid)
         return proxy_env(f"http://127.0.0.1:{port}", daemon_url)
@@ -283,15 +309,16 @@ class EgressProxy:
         tcp = _tcp_socket(run_dir / PORT_FILE)
         got = _Agent(agent, [tcp], int(tcp.getsockname()[1]), None, None)
         self._serve(got, tcp, None)
-        proxy_sock = _unix_socket(run_dir / PROXY_SOCK, uid, gid)
+        net = _net_dir(run_dir / NET_DIR)
+        proxy_sock = _unix_socket(net / PROXY_SOCK, uid, gid)
         if proxy_sock is not None:
             got.listeners.append(proxy_sock)
-            got.sock = run_dir / PROXY_SOCK
+            got.sock = net / PROXY_SOCK
             self._serve(got, proxy_sock, None)
-        api_sock = _unix_socket(run_dir / API_SOCK, uid, gid) if self.api is not None else None
+        api_sock = _unix_socket(net / API_SOCK, uid, gid) if self.api is not None else None
         if api_sock is not None:
             got.listeners.append(api_sock)
-            got.api_sock = run_dir / API_SOCK
+            got.api_sock = net / API_SOCK
             self._serve(got, api_sock, self.api)
         return got
 
@@ -416,8 +443,9 @@ class EgressProxy:
         conn.verdict, conn.reason, conn.approval = verdict.decision, verdict.reason, verdict.approval
         if not verdict.allowed:
             headers = {"x-tether-approval": str(verdict.approval)} if verdict.approval is not None else {}
-            await self._refuse(sock, conn, 403, f"{conn.host}:{conn.port} refused: {verdict.reason}",
-                               verdict.decision, headers)
+            await self._refuse(
+                sock, conn, 403, f"{conn.host}:{conn.port} refused: {verdict.reason}", verdict.decision, headers
+            )
             return None, b""
         host_sock = await self._connect(sock, conn)
         if host_sock is None:
@@ -438,8 +466,15 @@ class EgressProxy:
             host_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return host_sock
 
-    async def _refuse(self, sock: socket.socket, conn: Conn, status: int, reason: str, verdict: str = "refused",
-                      headers: dict[str, str] | None = None) -> None:
+    async def _refuse(
+        self,
+        sock: socket.socket,
+        conn: Conn,
+        status: int,
+        reason: str,
+        verdict: str = "refused",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         conn.verdict = verdict if verdict != "refused" or not conn.verdict else conn.verdict
         conn.reason = reason
         with contextlib.suppress(OSError, TimeoutError):
@@ -448,6 +483,8 @@ class EgressProxy:
     async def verdict(self, agent: str, host: str, port: int) -> Verdict:
         if self.api is not None and (host, port) == self.api:
             return Verdict("allow", "the daemon's API")
+        if (agent, host, port) in self._passes:
+            return Verdict("allow", "the daemon's own listener (passing)")
         egress = self.egress()
         got = egress.quick(agent, host, port)
         if got is not None:
@@ -489,8 +526,11 @@ def proxy_env(proxy_url: str, daemon_url: str) -> dict[str, str]:
     bypass = []
     if parts is not None and parts.hostname:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        bypass = [f"{parts.hostname}:{port}", f"localhost:{port}"] if parts.hostname in ("127.0.0.1", "localhost") \
+        bypass = (
+            [f"{parts.hostname}:{port}", f"localhost:{port}"]
+            if parts.hostname in ("127.0.0.1", "localhost")
             else [f"{parts.hostname}:{port}"]
+        )
     env = {}
     for name in ("http_proxy", "https_proxy", "all_proxy"):
         env[name] = env[name.upper()] = proxy_url
@@ -524,6 +564,14 @@ def _tcp_socket(port_file: Path) -> socket.socket:
     return sock
 
 
+def _net_dir(path: Path) -> Path:
+    """The sockets' folder: 0711 (an agent's user reaches its own sockets in it, lists nothing)."""
+    path.mkdir(mode=0o711, exist_ok=True)
+    with contextlib.suppress(OSError):
+        path.chmod(0o711)
+    return path
+
+
 def _unix_socket(path: Path, uid: int | None, gid: int | None) -> socket.socket | None:
     """A listening unix socket at ``path`` (0600; the agent's user owns it), non-blocking for the event
     loop, or None when the path is too long for one."""
@@ -535,10 +583,19 @@ def _unix_socket(path: Path, uid: int | None, gid: int | None) -> socket.socket 
     return sock
 
 
-def bridge_argv(inside_socket: str, port: int = INSIDE_PORT, socat: str = "socat") -> list[str]:
-    """The command to run inside a sandbox without network: listens on 127.0.0.1:``port`` and carries each
-    connection to ``inside_socket`` (where the wall binds ``proxy.sock`` or ``api.sock``)."""
-    return [socat, f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"UNIX-CONNECT:{inside_socket}"]
+def bridge_argv(
+    inside_socket: str, port: int = INSIDE_PORT, socat: str = "socat", host: str = "127.0.0.1"
+) -> list[str]:
+    """The command to run inside a sandbox without network: listens on ``host``:``port`` and carries each
+    connection to ``inside_socket`` (where the wall binds ``proxy.sock`` or ``api.sock``). ``-d -d``: socat
+    says ``listening on`` when it does, which ``wall/bridge.py`` waits for."""
+    return [
+        socat,
+        "-d",
+        "-d",
+        f"TCP-LISTEN:{port},bind={host},reuseaddr,fork,backlog=256",
+        f"UNIX-CONNECT:{inside_socket}",
+    ]
 
 
 def sandbox_env(daemon_url: str, port: int = INSIDE_PORT) -> dict[str, str]:
