@@ -57,15 +57,6 @@ def _host(root: Path, **over: Any) -> Host:
     return h
 
 
-def _wall_owns_network(h: Host) -> bool:
-    """Whether the wall gives the agent a network namespace of its own (else the proxy is advisory)."""
-    from tether.runbook import load
-    from tether.wall import prepare
-
-    wall = prepare(load(h.runbook), "walled")
-    return wall is not None and any(a in ("--unshare-net", "--unshare-all") for a in wall.prefix)
-
-
 @pytest.mark.wall
 def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None:
     h = _host(root)
@@ -76,12 +67,8 @@ def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None:
         code, doc, err = _drill(h)
         (r,) = doc["drills"]
         assert r["drill"] == "sandbox" and r["agent"] == "walled"
-        if not _wall_owns_network(h):  # until the wall unshares the network, a direct connection gets out
-            assert code == 1 and r["status"] == "fail", r
-            assert "went through directly: the wall does not hold the network" in r["detail"], r
-            pytest.skip("the wall shares the host's network here: the drill fails, as it should")
         assert code == 0 and r["status"] == "pass", (r, err)
-        assert "outside writes denied" in r["detail"] and "refused by the proxy (pending" in r["detail"], r
+        assert "outside writes denied" in r["detail"] and "refused by the proxy (pending; approval" in r["detail"], r
         assert "a direct connection failed" in r["detail"], r
         # the evidence: a wall.violation per denied write (seen by the drill), the proxy's refusal and violation
         evidence = {e["id"]: e for e in h.events() if e["id"] in r["evidence"]}
@@ -132,6 +119,13 @@ def test_the_drill_fails_with_the_wall_off(root: Path) -> None:
         code, doc, _ = _drill(h)
         assert code == 1 and doc["drills"][0]["detail"].startswith("network: open: walled has the host's network")
         assert h.events("wall.violation") == [], "nothing was tried, nothing recorded"
+        # no network at all: nothing gets out, and nothing is there to record the try: degraded, not a pass
+        h.write({"walled": agent(["sleep", "3600"], run_as=USER, network="none")})
+        code, doc, _ = _drill(h)
+        (r,) = doc["drills"]
+        assert code == 0 and r["status"] == "degraded", r
+        assert "network: none: a direct connection failed" in r["detail"] and "nothing got out" in r["detail"], r
+        assert [e["data"]["kind"] for e in h.events("wall.violation")] == ["write", "write"]
         h.down(daemon)
     finally:
         h.cleanup()

@@ -2,7 +2,7 @@
 connection, and that tether records both.
 
 For the agent, the drill builds its wall as the daemon does (``wall.prepare``: the same user, mounts and
-proxy socket) and runs a short probe inside it (stdlib Python, ``-I -S``), which:
+network, bridged to the daemon's proxy for it) and runs a short probe inside it (stdlib Python, ``-I -S``), which:
 
 - writes a file into a folder outside the agent's scope that its user could write without the wall (a
   world-writable folder the drill makes next to the state dir, removed after) and into ``/etc``;
@@ -175,11 +175,14 @@ def run(host: Host, agent: str) -> Result:
     from tether.wall import prepare, violations
     from tether.wall.egress import HostPorts, allowed_entries
     from tether.wall.profile import under
+    from tether.wall.proxy import NET_DIR, PROXY_SOCK
 
     run_dir = host.run_dir(agent)
-    sock = run_dir / "proxy.sock"
+    sock = run_dir / NET_DIR / PROXY_SOCK  # the daemon's proxy listens there once the agent has started
     try:
-        wall = prepare(host.loaded, agent, proxy_socket=str(sock) if sock.exists() else None)
+        wall = prepare(
+            host.loaded, agent, proxy_socket=str(sock) if sock.exists() else None, daemon_url=str(info["url"])
+        )
     except TetherError as err:  # WallError: one line with the fix
         return t.failed(f"the wall cannot be built: {err}")
     if wall is None:  # pragma: no cover - off_reason said it is on
@@ -247,7 +250,7 @@ def run(host: Host, agent: str) -> Result:
             f"wall.violation was recorded within {RECORD_TIMEOUT:g}s"
         )
     return t.passed(
-        f"{writes_line}; 127.0.0.1:{lis.port} refused by the proxy ({seen}){note} and recorded; {direct_line}"
+        f"{writes_line}; 127.0.0.1:{lis.port} refused by the proxy ({seen}{note}) and recorded; {direct_line}"
     )
 
 
@@ -349,7 +352,7 @@ def _recorded(host: Host, agent: str, cursor: int, port: int, t: Trace) -> tuple
     if isinstance(approval, int):
         try:
             host.api("POST", f"/v1/approvals/{approval}/deny", {"reason": "drill"})
-            note = f", approval {approval} denied by the drill"
+            note = f"; approval {approval} denied by the drill"
         except TetherError as err:
-            note = f", approval {approval} left pending ({err})"
+            note = f"; approval {approval} left pending ({err})"
     return str(got.data.get("verdict")), note
