@@ -13,9 +13,9 @@ import pytest
 import corpora
 from tether.policy import Decision
 
-#: Held today, and why (the reader that would free them does not exist): Python that imports ``sys`` (pyinert's
-#: allow-list has no ``sys``: ``sys.modules`` reaches every module) and inline JavaScript (no JS reader).
-KNOWN_HELD = frozenset({'python3 -c "import sys; print(sys.version)"', "node -e 'console.log(1)'"})
+#: Held today, and why. None: Python reading ``sys``'s interpreter facts (pyinert.SYS_READS) and inline JavaScript
+#: that only prints (jsinert) were the last two, and are free now.
+KNOWN_HELD: frozenset[str] = frozenset()
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,8 @@ def test_the_required_ones(judged: list[tuple[corpora.Case, Decision]]) -> None:
     """The issue's list, by name: free, and logged where it installs or rebuilds."""
     got = {c.text: d.verdict for c, d in benign(judged)}
     assert got["python3 -c 'print(1)'"] == "allow"
+    assert got['python3 -c "import sys; print(sys.version)"'] == "allow"
+    assert got["node -e 'console.log(1)'"] == "allow"
     assert got["cat ~/.gitconfig"] == "allow"
     assert got["npm run build"] == "allow"  # package.json's build script: tsc and vite
     assert got["git push -u origin feature-x"] == "allow"  # origin is github.com/acme/app, in scope

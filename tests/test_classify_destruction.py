@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tether.classify import Context, classify_shell, recover
+from tether.classify import Classification, Context, classify_path, classify_shell, classify_tool, recover
 from tether.vocabulary import DEFAULT_VERDICTS
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "classify_destruction.yaml").read_text())
@@ -61,11 +61,21 @@ def _problems(case: Mapping[str, Any], got: frozenset[str]) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["shell"][:60] for c in CASES])
+def _name(case: Mapping[str, Any]) -> str:
+    return str(case["shell"] if "shell" in case else f"{case['tool']} {case['input']}")[:60]
+
+
+def _classify(case: Mapping[str, Any], ctx: Context) -> Classification:
+    if "shell" in case:
+        return classify_shell(case["shell"], ctx)
+    return classify_tool(case["tool"], case["input"], ctx)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_name(c) for c in CASES])
 def test_destruction_case(repo: Path, case: Mapping[str, Any]) -> None:
-    c = classify_shell(case["shell"], Context(cwd=str(repo), home=str(repo.parent)))
+    c = _classify(case, Context(cwd=str(repo), home=str(repo.parent)))
     problems = _problems(case, c.classes)
-    assert not problems, "\n".join([case["shell"], *problems, *(f"  {a}" for a in c.actions)])
+    assert not problems, "\n".join([_name(case), *problems, *(f"  {a}" for a in c.actions)])
 
 
 def test_corpus_has_both_sides() -> None:
@@ -161,3 +171,78 @@ def test_regenerable_names() -> None:
     assert recover.regenerable_pattern("*.pyc")
     assert not recover.regenerable_pattern("*.db")
     assert not recover.regenerable_pattern("*")
+
+
+def test_a_tool_write_through_a_symlink_is_judged_by_its_target(repo: Path) -> None:
+    (repo / "db-link").symlink_to(repo / "app.db")
+    try:
+        c = classify_tool("Write", {"file_path": str(repo / "db-link"), "content": ""}, Context(cwd=str(repo)))
+    finally:
+        (repo / "db-link").unlink()
+    assert "data.delete" in c.classes
+    assert any(f"{repo}/app.db, which is not tracked by git" in a.reason for a in c.actions), c.actions
+
+
+def test_what_a_tether_snapshot_holds_is_restorable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder outside git that rollback's store snapshotted (rollback/snapshot.py, taken for real): deleting or
+    overwriting a file the latest snapshot holds as it is now is an edit; a file changed or made since is data."""
+    from tether.rollback import snapshot
+
+    folder = tmp_path / "notes"
+    _write(folder, {"app.db": "SQLite format 3\n", "sub/rows.csv": "a,b\n1,2\n", "sub/more.csv": "c\n"})
+    store = tmp_path / "state" / "snapshots"
+    ctx = Context(cwd=str(folder), snapshots=str(store))
+
+    def classes(command: str) -> frozenset[str]:
+        return classify_shell(command, ctx).classes
+
+    assert "data.delete" in classes("rm app.db")  # no snapshot yet
+    snapshot.SnapshotStore(store).take(folder)
+    # taken this instant: a file that changed within RACY_NS of it may differ from what was stored
+    assert "data.delete" in classes("rm app.db")
+    monkeypatch.setattr(snapshot, "RACY_NS", 0)  # as for a snapshot taken at the task's start, minutes ago
+    snapshot.SnapshotStore(store).take(folder)
+    assert classes("rm app.db") == {"pr.draft"}
+    assert [a.reason for a in classify_shell("rm app.db", ctx).actions] == [
+        f"rm deletes {folder}/app.db; tether rollback can restore it"
+    ]
+    assert classes("rm -rf sub") == {"pr.draft"}
+    assert classes("truncate -s0 sub/rows.csv") == {"pr.draft"}
+    assert classify_tool("Write", {"file_path": "app.db", "content": ""}, ctx).classes == {"pr.draft"}
+    assert "data.delete" in classify_shell("rm app.db", Context(cwd=str(folder))).classes
+    (folder / "sub" / "rows.csv").write_text("a,b\n1,2\n3,4\n")  # changed since: the snapshot holds the old rows
+    assert "data.delete" in classes("rm sub/rows.csv")
+    assert "data.delete" in classes("rm -rf sub")
+    (folder / "new.db").write_text("made since\n")
+    assert "data.delete" in classes("rm new.db")
+    assert classes("rm app.db") == {"pr.draft"}
+
+
+def test_the_boundary_asks_its_own_snapshot_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real path: a runbook, its state directory's store, Boundary.evaluate."""
+    from test_policy import write_runbook
+    from tether.boundary import Boundary, Request
+    from tether.rollback import snapshot
+
+    loaded = write_runbook(tmp_path / "host", "version: 1\nhost: {state_dir: ./state, workspace_root: ./ws}\n"
+                                              "agents:\n  a:\nPEOPLE\n")
+    ws = loaded.agent_cwd("a")
+    _write(ws, {"app.db": "SQLite format 3\n"})
+
+    def verdict() -> str:
+        return Boundary(loaded).evaluate("a", Request(command="rm app.db"))[1].verdict
+
+    assert verdict() not in ("allow", "log")
+    monkeypatch.setattr(snapshot, "RACY_NS", 0)
+    snapshot.SnapshotStore(loaded.state.root / "snapshots").take(ws)
+    assert verdict() == "allow"
+
+
+def test_a_path_delete_is_judged_like_rm(repo: Path) -> None:
+    """``classify_path(P, "delete")`` (an agent asking through the API) follows the same rule."""
+    ctx = Context(cwd=str(repo))
+    assert "data.delete" in classify_path("app.db", "delete", ctx).classes
+    assert "data.delete" in classify_path("data", "delete", ctx).classes
+    assert classify_path("src/app.py", "delete", ctx).classes == {"pr.draft"}
+    assert classify_path("node_modules", "delete", ctx).classes == {"pr.draft", "deps.install"}
+    assert classify_path("app.db", "write", ctx).classes == {"pr.draft"}  # a write with no content: an edit

@@ -108,7 +108,7 @@ def test_unknown_program_says_what_it_could_not_see(ws: Workspace) -> None:
     assert r.classes == {"unknown"}
     assert any("./head" in a.reason and "no system binary" in a.reason for a in r.actions), r.actions
     r = classify_shell("bash missing.sh", ws.ctx())
-    assert any("missing.sh" in a.reason and "cannot read" in a.reason for a in r.actions), r.actions
+    assert any("missing.sh" in a.reason and "could not read: it is not there" in a.reason for a in r.actions), r.actions
 
 
 def test_a_replaced_file_is_judged_afresh(tmp_path: Path) -> None:

@@ -104,12 +104,14 @@ class Boundary:
         self._scopes: dict[str, Scope] = {}
         self._contexts: dict[str, Context] = {}
         control = (str(loaded.path), str(loaded.state.root))
+        snaps = str(loaded.state.root / "snapshots")  # rollback's store: what it holds can be put back
         for name, agent in loaded.runbook.agents.items():
             cwd = loaded.agent_cwd(name)
             tmp = str(loaded.state.agent_tmp(name))
             self._scopes[name] = Scope.of(agent, cwd, loaded.resolve, tmp=tmp)
             protected = tuple(dict.fromkeys((*DEFAULT_PROTECTED_PATHS, *agent.approvals.protected_paths)))
-            self._contexts[name] = Context(cwd=str(cwd), protected=protected, control=control, scratch=(tmp,))
+            self._contexts[name] = Context(cwd=str(cwd), protected=protected, control=control, scratch=(tmp,),
+                                           snapshots=snaps)
 
     def evaluate(self, agent: str, req: Request, *, budget_spent: str | None = None) -> tuple[Classification, Decision]:
         spec = self.loaded.runbook.agents.get(agent)
@@ -117,7 +119,8 @@ class Boundary:
             raise UsageError(f"no agent named {agent!r} in {self.loaded.path}")
         ctx = self._contexts[agent]
         if req.cwd:
-            ctx = Context(cwd=req.cwd, protected=ctx.protected, control=ctx.control, scratch=ctx.scratch)
+            ctx = Context(cwd=req.cwd, protected=ctx.protected, control=ctx.control, scratch=ctx.scratch,
+                          snapshots=ctx.snapshots)
         c = self._classify(req, ctx)
         kill_file = self.loaded.state.kill_engaged(agent)
         killed = None if kill_file is None else killed_line(kill_file)

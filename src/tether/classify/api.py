@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os.path
 import threading
 from collections.abc import Mapping
 from typing import Any, Final
@@ -14,6 +15,7 @@ from typing import Any, Final
 from tether.classify.commands import dispatch
 from tether.classify.model import Classification, Context, make_action, make_classification
 from tether.classify.net import url_effects
+from tether.classify.recover import judge
 from tether.classify.scan import Scan
 from tether.classify.shell import walk_text
 from tether.classify.tools import classify_tool_into, hooks_check
@@ -95,12 +97,14 @@ def classify_path(path: str, op: str, ctx: Context = _DEFAULT) -> Classification
         if not isinstance(path, str) or not path or op not in _PATH_OPS:
             return _failure(f"cannot classify {op!r} of {path!r}"[:120])
         scan = _scan(ctx)
-        scan.path(path.replace("\x00", ""), op, path[:120])
+        p = scan.path(path.replace("\x00", ""), op, path[:120])
         if op == "read":
             scan.add("repo.read", "reads a file", path[:120])
         elif op == "exec":
             scan.add("unknown", "executes a file", path[:120])
         else:
+            if op == "delete":  # judged by what can be undone, as rm is
+                judge(scan, p, "deletes", path[:120], p is not None and os.path.isdir(p), "pr.draft")
             scan.add("pr.draft", f"{op}s a file", path[:120])
         return scan.finish()
     except Exception as exc:

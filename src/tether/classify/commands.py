@@ -610,7 +610,7 @@ def dispatch(scan: Scan, cmd: Cmd) -> None:
     if name in _TESTS:
         _tests(scan, cmd)
         return
-    scan.add("unknown", f"unknown command {name}", text)
+    scan.add("unknown", f"unknown command {name}: the classifier does not know what it does", text)
     if "/" in cmd.argv[0]:
         scan.path(cmd.argv[0], "exec", text, kind="script")
 

@@ -9,7 +9,7 @@ from typing import Final
 from tether.classify.argv import parse
 from tether.classify.paths import PH, has_magic, is_claude_settings, normalize
 from tether.classify.programs import read_text, where
-from tether.classify.recover import judge, matches, regenerable_pattern
+from tether.classify.recover import judge, matches, regenerable_pattern, rewrite
 from tether.classify.scan import Cmd, Handler, Scan
 
 _E: Final[frozenset[str]] = frozenset()
@@ -435,15 +435,24 @@ _CODEX_PATCH: Final = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$|^
 def apply_patch_effects(scan: Scan, patch: str, text: str) -> None:
     """Files a Codex ``apply_patch`` envelope adds, updates, moves or deletes."""
     touched: list[str] = []
-    for m in _CODEX_PATCH.finditer(patch):
+    found = list(_CODEX_PATCH.finditer(patch))
+    for i, m in enumerate(found):
         verb, path, moved = m.group(1), m.group(2), m.group(3)
         touched.append(moved or path)
-        if moved:
-            scan.path(moved, "write", text)
+        if moved:  # the file moves onto this path: what is there now is replaced whole
+            rewrite(scan, scan.path(moved, "write", text), "apply_patch moves a file onto", text)
         elif verb == "Delete":
-            scan.path(path, "delete", text)
+            judge(scan, scan.path(path, "delete", text), "apply_patch deletes", text)
         else:
-            scan.path(path, "write", text)
+            # judged by what its lines take away, as a Write or an Edit is (recover.rewrite)
+            body = patch[m.end() : found[i + 1].start() if i + 1 < len(found) else len(patch)].splitlines()
+            added = "\n".join(line[1:] for line in body if line[:1] == "+")
+            p = scan.path(path, "write", text)
+            if verb == "Add":
+                rewrite(scan, p, "apply_patch replaces", text, added)
+            else:
+                removed = "\n".join(line[1:] for line in body if line[:1] == "-")
+                rewrite(scan, p, "apply_patch takes away most of", text, edits=[(removed, added, False)])
     if not touched:
         if patch.lstrip().startswith(("---", "diff ", "Index:")):
             patch_targets(scan, patch, text)

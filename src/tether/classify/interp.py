@@ -5,13 +5,14 @@ Nested shell text is classified recursively; inline code in any other language i
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Final
 
 from tether.classify.argv import parse
 from tether.classify.paths import PH
 from tether.classify.perlsub import edit_args, substitutes_only
-from tether.classify.programs import read_text
+from tether.classify.programs import read_text, unreadable
 from tether.classify.pyinert import not_inert
 from tether.classify.scan import Cmd, Handler, Scan
 
@@ -34,8 +35,7 @@ def run_script(scan: Scan, cmd: Cmd, path: str, what: str) -> None:
     else:
         code = read_text(p)
         if code is None:
-            scan.add("unknown", f"{what} runs {path}, which the classifier cannot read (missing, binary or "
-                     "over 256 KiB)", text)
+            scan.add("unknown", f"{what} runs {path}, which the classifier could not read: {unreadable(p)}", text)
         else:
             scan.shell(code, text)
 
@@ -193,7 +193,8 @@ def _python(scan: Scan, cmd: Cmd) -> None:
             return
         if a in ("-c",) or (a.startswith("-") and not a.startswith("--") and "c" in a[1:] and "-W" not in a):
             code = args[i + 1] if a == "-c" and i + 1 < len(args) else None
-            why = "the code is only known at run time" if code is None or PH in code else not_inert(code)
+            why = ("the code is only known at run time" if code is None or PH in code
+                   else not_inert(code, scan.cwd, _python_path_set(cmd)))
             if why is None:
                 scan.add("repo.read", "python runs inline code that only computes", text)
             else:
@@ -238,12 +239,23 @@ def _python(scan: Scan, cmd: Cmd) -> None:
             scan.add("unknown", f"setup.py {verb}", text)
         return
     p = scan.path(script, "exec", text, kind="script")
-    code = read_text(p) if p is not None and PH not in p and not scan.wrote(p) else None
-    why = "it cannot be read" if code is None else not_inert(code)
+    if p is None or PH in p:
+        why = "it is only known at run time"
+    elif scan.wrote(p):
+        why = "this command writes it first"
+    else:
+        code = read_text(p)
+        why = (f"the classifier could not read it: {unreadable(p)}" if code is None
+               else not_inert(code, os.path.dirname(os.path.realpath(p)), _python_path_set(cmd)))
     if why is None:
         scan.add("repo.read", f"python runs {script}, which only computes", text)
     else:
         scan.add("unknown", f"python runs script {script} ({why})", text)
+
+
+def _python_path_set(cmd: Cmd) -> bool:
+    """Whether the command sets where Python imports from (so no import is known to be the standard one)."""
+    return any(k in ("PYTHONPATH", "PYTHONHOME") for k, _ in cmd.env)
 
 
 def _python_module(scan: Scan, cmd: Cmd, mod: str, rest: list[str]) -> None:
@@ -328,12 +340,26 @@ def _interpreter(scan: Scan, cmd: Cmd) -> None:
     inline = _INLINE.get(name, frozenset())
     if name == "perl" and _perl_edit(scan, cmd):
         return
+    if name in ("node", "nodejs") and len(args) >= 2 and args[0] in ("-e", "--eval", "-p", "--print"):
+        # node -e CODE [ARGS]: nothing before the code (-r and --import load modules first), nothing after it
+        # that node would read as its own option
+        from tether.classify.jsinert import not_inert as js_not_inert  # its grammar loads on first use
+
+        code = args[1]
+        why = ("the code is only known at run time" if PH in code
+               else "node options follow the code" if any(a.startswith("-") for a in args[2:])
+               else js_not_inert(code))
+        if why is None:
+            scan.add("repo.read", f"{name} runs inline code that only computes", text)
+        else:
+            scan.add("unknown", f"{name} runs inline code ({why})", text)
+        return
     for a in args:
         if a in ("--version", "-v", "-V", "-version", "--help", "-h") and len(args) == 1:
             scan.add("repo.read", f"{name} --version", text)
             return
         if a in inline or (name in ("perl", "ruby") and a.startswith("-") and ("e" in a[1:] or "E" in a[1:])):
-            scan.add("unknown", f"{name} runs inline code", text)
+            scan.add("unknown", f"{name} runs inline code (the classifier does not read {name} code)", text)
             return
         if name in ("node", "nodejs") and a == "--test":
             scan.add("tests.run", "node --test runs tests", text)
@@ -342,7 +368,7 @@ def _interpreter(scan: Scan, cmd: Cmd) -> None:
     if script is None:
         scan.add("unknown", f"{name} runs code from its input", text)
         return
-    scan.add("unknown", f"{name} runs {script}", text)
+    scan.add("unknown", f"{name} runs {script} (the classifier does not read {name} scripts)", text)
     scan.path(script, "exec", text, kind="script")
 
 

@@ -57,6 +57,8 @@ class Context:
     ``home`` is used for ``~`` and ``$HOME``; empty means the current user's home directory.
     ``scratch`` lists the agent's private temporary directories (its TMPDIR, inside the state directory):
     what is below them is the agent's, not tether's.
+    ``snapshots`` is the state directory's snapshot store (``<state>/snapshots``): a file the latest snapshot
+    of its folder holds as it is now counts as restorable when it is deleted or overwritten; empty: none.
     """
 
     cwd: str = "/"
@@ -65,6 +67,7 @@ class Context:
     protected_branches: tuple[str, ...] = ("main", "master", "release/*", "production")
     home: str = ""
     scratch: tuple[str, ...] = ()
+    snapshots: str = ""
 
 
 # Fast constructors for the classifier's hot path. A frozen dataclass's generated ``__init__`` goes

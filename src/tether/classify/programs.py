@@ -161,6 +161,32 @@ def read_text(path: str) -> str | None:
     return text
 
 
+def unreadable(path: str) -> str:
+    """Why ``read_text`` has no text for ``path``, in a few words (for ``tether explain``)."""
+    try:
+        s = os.stat(path)
+    except FileNotFoundError:
+        return "it is not there"
+    except (OSError, ValueError) as err:
+        return f"it cannot be looked at ({getattr(err, 'strerror', None) or err})"
+    if st.S_ISDIR(s.st_mode):
+        return "it is a folder"
+    if not st.S_ISREG(s.st_mode):
+        return "it is not a regular file (a pipe, socket or device)"
+    if s.st_size > MAX_SCRIPT:
+        return f"it is over {MAX_SCRIPT // 1024} KiB"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_SCRIPT + 1)
+    except OSError as err:
+        return f"it cannot be opened ({err.strerror or err})"
+    if b"\x00" in data:
+        return "it is binary"
+    if len(data) > MAX_SCRIPT:
+        return f"it is over {MAX_SCRIPT // 1024} KiB"
+    return "it changed while it was read"
+
+
 # ------------------------------------------------------------------------------------ path spelling
 
 
@@ -351,8 +377,10 @@ def identify(scan: Scan, word: str, trusted: bool, depth: int = 0) -> Program:
         s = os.stat(real)
     except FileNotFoundError:
         return Program()  # nothing there, so nothing runs (one this line writes is caught above)
-    except (OSError, ValueError):
-        return Program() if trusted else Program(unknown=f"cannot inspect {shown}")
+    except (OSError, ValueError) as err:
+        why = getattr(err, "strerror", None) or type(err).__name__
+        return Program() if trusted else Program(unknown=f"runs {shown}, which the classifier could not look at "
+                                                 f"({why})")
     if not st.S_ISREG(s.st_mode):
         return Program() if st.S_ISDIR(s.st_mode) else Program(unknown=f"runs {shown}, which is not a file")
     same = copy_of(real, s)
@@ -363,13 +391,14 @@ def identify(scan: Scan, word: str, trusted: bool, depth: int = 0) -> Program:
     try:
         with open(real, "rb") as f:
             head = f.read(256)
-    except OSError:
-        return Program(unknown=f"runs {shown}, which cannot be read")
+    except OSError as err:
+        return Program(unknown=f"runs {shown}, which the classifier could not read ({err.strerror or err})")
     interp = _shebang(head)
     if interp is not None:
         return Program(argv=[*interp, word])
     if head[:4] == b"\x7fELF" or head[:4] in (b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe") or b"\x00" in head:
-        return Program(unknown=f"runs {shown}, a program that is no system binary")
+        return Program(unknown=f"runs {shown}, a compiled program that is no system binary: the classifier "
+                       "cannot see what it does")
     return Program(argv=["sh", word])  # a text file without #!: the shell runs it (ENOEXEC)
 
 

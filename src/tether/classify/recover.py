@@ -4,8 +4,8 @@ Git's view is read from the index file itself (no subprocess): an entry whose re
 size, inode) still matches the file says the file's content is the blob git holds, so ``git restore``
 brings it back as it was. The parsed index is cached per repository on the index file's (mtime_ns,
 inode, size); a file changed within the index's own timestamp (git's "racy" case) counts as changed.
-Snapshots (``rollback/snapshot.py``) are not asked yet: they need the state directory, which the
-classifier does not get; what only a snapshot holds is judged as data.
+A file the latest tether snapshot of its folder holds as it is now (``snapshots``, asked when the context
+names the state directory's store) is restorable too: ``tether rollback`` puts it back.
 
 Never raises for a path it cannot read: what cannot be checked is data.
 """
@@ -19,9 +19,11 @@ import os
 import stat
 import struct
 import threading
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
+from tether.classify import snapshots
 from tether.classify.paths import PH, has_magic
 
 if TYPE_CHECKING:
@@ -231,8 +233,13 @@ def _worse(a: Verdict, b: Verdict) -> Verdict:
     return b if _RANK[b.fate] > _RANK[a.fate] else a
 
 
-def file_fate(path: str, st: os.stat_result | None = None) -> Verdict:
-    """The fate of one absolute, normalised path's current content (not following a final symlink)."""
+#: ``Verdict.why`` of a restorable file that only a tether snapshot holds.
+SNAPSHOT: Final = "a tether snapshot holds it"
+
+
+def file_fate(path: str, st: os.stat_result | None = None, snaps: str = "") -> Verdict:
+    """The fate of one absolute, normalised path's current content (not following a final symlink);
+    ``snaps``: the snapshot store to ask when git cannot restore it (empty: none)."""
     if st is None:
         try:
             st = os.lstat(path)
@@ -246,6 +253,13 @@ def file_fate(path: str, st: os.stat_result | None = None) -> Verdict:
         return Verdict(DATA, path, "is not a regular file")
     if st.st_size == 0 and stat.S_ISREG(st.st_mode):
         return Verdict(NONE, path)
+    v = _git_fate(path, st)
+    if v.fate == DATA and snaps and snapshots.holds(snaps, path, st):
+        return Verdict(RESTORABLE, path, SNAPSHOT)
+    return v
+
+
+def _git_fate(path: str, st: os.stat_result) -> Verdict:
     repo = _repo_of(path)
     if repo is None:
         return Verdict(DATA, path, "is in no git repository")
@@ -261,7 +275,7 @@ def file_fate(path: str, st: os.stat_result | None = None) -> Verdict:
     return Verdict(DATA, path, "is not tracked by git")
 
 
-def tree_fate(path: str) -> Verdict:
+def tree_fate(path: str, snaps: str = "") -> Verdict:
     """The worst fate of everything under ``path`` (a file or a directory), walking at most ``MAX_WALK``
     entries; regenerable directories are not entered."""
     try:
@@ -269,13 +283,15 @@ def tree_fate(path: str) -> Verdict:
     except OSError:
         return Verdict(NONE, path)
     if not stat.S_ISDIR(st.st_mode) or regenerable_name(path):
-        return file_fate(path, st)
+        return file_fate(path, st, snaps)
     repo = _repo_of(path + "/x")
     if repo is None:
-        return Verdict(DATA, path, "is in no git repository")
-    if (repo[0] + "/").startswith(path.rstrip("/") + "/"):
+        if not snapshots.covers(snaps, path):
+            return Verdict(DATA, path, "is in no git repository")
+    elif (repo[0] + "/").startswith(path.rstrip("/") + "/"):
         return Verdict(DATA, repo[0] + "/.git", "is the git repository itself")
     worst = Verdict(RESTORABLE, path)
+    held = False
     seen = 0
     stack = [path]
     while stack:
@@ -300,9 +316,13 @@ def tree_fate(path: str) -> Verdict:
                     if not regenerable_name(e.name):
                         stack.append(p)
                     continue
-                worst = _worse(worst, file_fate(p, est))
+                v = file_fate(p, est, snaps)
+                held = held or v.why == SNAPSHOT
+                worst = _worse(worst, v)
                 if worst.fate == DATA:
                     return worst
+    if held and worst.fate == RESTORABLE:
+        worst.why = SNAPSHOT
     return worst
 
 
@@ -342,7 +362,8 @@ def judge(scan: Scan, p: str | None, how: str, text: str, recursive: bool = Fals
     means: ``pr.draft`` when git can restore it, ``deps.install`` (logged) for regenerable output,
     ``data.delete`` for anything else. ``how`` is a verb (``deletes``, ``truncates``, ``overwrites``);
     ``missing`` the class when nothing is there now (none: nothing is lost). Wildcards are expanded now;
-    a recursive delete of a path that is not there is judged by its name, as before this module."""
+    a recursive delete of a path that is not there is judged by its name, as before this module. A file
+    the latest tether snapshot of its folder holds as it is now (``Context.snapshots``) is restorable."""
     if p is None or PH in p:
         if how.endswith("deletes"):  # an overwrite of a run-time path is already unknown (Scan.path)
             scan.add("data.delete", f"{how} files chosen at run time", text)
@@ -361,7 +382,11 @@ def judge(scan: Scan, p: str | None, how: str, text: str, recursive: bool = Fals
         for f in found:
             judge(scan, os.path.normpath(f), how, text, recursive, missing)
         return
-    v = tree_fate(p) if recursive else file_fate(p)
+    snaps = scan.ctx.snapshots
+    _say(scan, tree_fate(p, snaps) if recursive else file_fate(p, None, snaps), p, how, text, recursive, missing)
+
+
+def _say(scan: Scan, v: Verdict, p: str, how: str, text: str, recursive: bool = False, missing: str = "") -> None:
     if v.fate == NONE:
         if recursive and not regenerable_name(p):
             scan.add("data.delete", f"{how} {p} and everything in it", text)
@@ -372,9 +397,112 @@ def judge(scan: Scan, p: str | None, how: str, text: str, recursive: bool = Fals
     elif v.fate == REGENERABLE:
         scan.add("deps.install", f"{how} regenerable output {v.path}", text)
     elif v.fate == RESTORABLE:
-        scan.add("pr.draft", f"{how} {p}; git can restore it", text)
+        scan.add("pr.draft", f"{how} {p}; {'tether rollback' if v.why == SNAPSHOT else 'git'} can restore it", text)
     elif how == "overwrites" and p.endswith(CAPTURE_SUFFIXES):
         # `pytest > out.txt`, run twice: a command's captured output, written again (rm of it stays data)
         scan.add("deps.install", f"{how} {v.path}, captured output", text)
     else:
         scan.add("data.delete", f"{how} {v.path}, which {v.why}: nothing can restore it", text)
+
+
+# ------------------------------------------------------------------------------ rewrites by tool calls
+
+#: A file read to weigh a rewrite against it: past this, the rewrite counts as replacing all of it.
+MAX_REWRITE_READ: Final = 1 << 20
+
+
+def lost(old: str, new: str) -> int:
+    """Bytes of ``old`` that ``new`` does not keep: what an edit that turns ``old`` into ``new`` takes away.
+
+    Lines are matched as a multiset (blanks at their ends ignored), so moving lines around or adding some takes
+    nothing away; the lines left over are paired in order, and of each pair only what lies between their common
+    start and common end counts (``x = foo`` to ``x = bar`` takes three bytes); an old line with no partner
+    counts whole."""
+    old_lines = [line.strip().encode("utf-8", "surrogatepass") for line in old.splitlines()]
+    new_lines = [line.strip().encode("utf-8", "surrogatepass") for line in new.splitlines()]
+    keep = Counter(new_lines)
+    gone: list[bytes] = []
+    for line in old_lines:
+        if keep[line] > 0:
+            keep[line] -= 1
+        else:
+            gone.append(line)
+    if not gone:
+        return 0
+    left: list[bytes] = []  # the new lines no old line matched, in order
+    for line in new_lines:
+        if keep[line] > 0:
+            keep[line] -= 1
+            left.append(line)
+    total = 0
+    for i, o in enumerate(gone):
+        n = left[i] if i < len(left) else b""
+        head = _common(o, n)
+        tail = _common(o[head:][::-1], n[head:][::-1])
+        total += len(o) - head - tail + 1  # and its line break
+    return total
+
+
+def _common(a: bytes, b: bytes) -> int:
+    """The length of the longest common start of ``a`` and ``b``."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _current(path: str, size: int) -> str | None:
+    if size > MAX_REWRITE_READ:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_REWRITE_READ + 1).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def rewrite(scan: Scan, p: str | None, how: str, text: str, new: str = "",
+            edits: Sequence[tuple[str, str, bool]] | None = None) -> None:
+    """Judge a tool's rewrite of the file ``p`` (a path from ``Scan.path``, taken literally) like a shell
+    overwrite (``judge``) when it takes away at least half of what the file holds now; a smaller change is an
+    edit, as ``sed -i`` is, and a file that is not there (or empty) is simply written.
+
+    The rewrite replaces the whole file with ``new``, or makes ``edits``: (text replaced, its replacement,
+    whether every occurrence is). What is taken away is counted in lines (``lost``), so a file written again
+    with small changes keeps most of itself; a whole-file rewrite of a file past ``MAX_REWRITE_READ`` is not
+    read and counts as replacing all of it. The file itself is judged: a write goes through a symlink."""
+    if p is None or PH in p:
+        return
+    try:
+        real = os.path.realpath(p)
+        st = os.stat(real)
+    except (OSError, ValueError):
+        return
+    size = st.st_size
+    if not stat.S_ISREG(st.st_mode) or size == 0:
+        return
+    snaps = scan.ctx.snapshots
+    if edits is None:
+        v = file_fate(real, st, snaps)
+        if v.fate != DATA:  # git, a snapshot or a rebuild brings it back: no need to read it
+            _say(scan, v, real, how, text)
+            return
+        current = _current(real, size)
+        gone = size if current is None else lost(current, new)
+    else:
+        gone = 0
+        current = None
+        for old, repl, every in edits:
+            n = lost(old, repl)
+            if every and n and old:
+                current = _current(real, size) if current is None else current
+                n *= max(1, current.count(old)) if current is not None else 1
+            gone += n
+        if gone * 2 < size:
+            return
+        v = file_fate(real, st, snaps)
+    if gone * 2 < size:
+        scan.add("pr.draft", f"{how} {real}, keeping most of it", text)
+        return
+    _say(scan, v, real, how, text)

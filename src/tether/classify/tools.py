@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from tether.classify import recover
 from tether.classify.commands import dispatch
 from tether.classify.db import sql_effects
 from tether.classify.files import apply_patch_effects
@@ -87,7 +88,7 @@ def _write(scan: Scan, name: str, inp: Mapping[str, Any]) -> None:
     if not path:
         scan.fail(f"{name} without a file path")
         return
-    scan.path(path, "write", name)
+    _rewrites(scan, name, inp, scan.path(path, "write", name))
     parts: list[str] = []
     for key in ("content", "new_string", "new_source", "old_string"):
         v = inp.get(key)
@@ -107,6 +108,24 @@ def _write(scan: Scan, name: str, inp: Mapping[str, Any]) -> None:
     if _HOOKS_OFF in body.lower() and (is_claude_settings(path) or path.lower().endswith((".json", ".jsonc"))):
         scan.add("tether.control", f"{name} writes disableAllHooks into {path}", name)
     scan.add("pr.draft", f"{name} edits a file", name)
+
+
+def _rewrites(scan: Scan, name: str, inp: Mapping[str, Any], p: str | None) -> None:
+    """What a Write or an Edit takes away from the file there now, judged as destruction is (``recover``)."""
+    if name == "Write":
+        content = inp.get("content")
+        recover.rewrite(scan, p, f"{name} overwrites", name, content if isinstance(content, str) else "")
+        return
+    if name not in ("Edit", "MultiEdit"):
+        return
+    raw = inp.get("edits") if name == "MultiEdit" else [inp]
+    edits = [
+        (e["old_string"], e["new_string"] if isinstance(e.get("new_string"), str) else "", bool(e.get("replace_all")))
+        for e in (raw if isinstance(raw, (list, tuple)) else ())
+        if isinstance(e, Mapping) and isinstance(e.get("old_string"), str)
+    ]
+    if edits:
+        recover.rewrite(scan, p, f"{name} replaces most of", name, edits=edits)
 
 
 def _web_fetch(scan: Scan, name: str, inp: Mapping[str, Any]) -> None:

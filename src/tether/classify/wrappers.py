@@ -119,7 +119,8 @@ def _env(scan: Scan, cmd: Cmd) -> None:
     if assigns:
         env_effects(scan, assigns, text, persistent=False)
     if i < len(args):
-        scan.run(cmd.sub(args[i:]))
+        # the program sees the variables as if assigned before it (`env PYTHONPATH=. python3 ...`)
+        scan.run(Cmd(args[i:], text, cmd.stdin, [*cmd.env, *assigns], cmd.tail))
     else:
         scan.add("repo.read", "env prints the environment", text)
 
