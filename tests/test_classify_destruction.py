@@ -30,8 +30,9 @@ def _write(root: Path, files: Mapping[str, str]) -> None:
 
 
 def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True, capture_output=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +86,9 @@ def test_corpus_has_both_sides() -> None:
 
 def test_the_reason_says_why(repo: Path) -> None:
     c = classify_shell("rm app.db", Context(cwd=str(repo)))
-    assert [a.reason for a in c.actions] == [f"rm deletes {repo}/app.db, which is not tracked by git: nothing can "
-                                             "restore it"]
+    assert [a.reason for a in c.actions] == [
+        f"rm deletes {repo}/app.db, which is not tracked by git: nothing can restore it"
+    ]
     c = classify_shell("rm README.md", Context(cwd=str(repo)))
     assert "has changes git does not hold" in c.actions[0].reason
 
@@ -224,8 +226,9 @@ def test_the_boundary_asks_its_own_snapshot_store(tmp_path: Path, monkeypatch: p
     from tether.boundary import Boundary, Request
     from tether.rollback import snapshot
 
-    loaded = write_runbook(tmp_path / "host", "version: 1\nhost: {state_dir: ./state, workspace_root: ./ws}\n"
-                                              "agents:\n  a:\nPEOPLE\n")
+    loaded = write_runbook(
+        tmp_path / "host", "version: 1\nhost: {state_dir: ./state, workspace_root: ./ws}\nagents:\n  a:\nPEOPLE\n"
+    )
     ws = loaded.agent_cwd("a")
     _write(ws, {"app.db": "SQLite format 3\n"})
 

@@ -37,8 +37,9 @@ class Workspace:
         return Path(rel) if rel.startswith("/") else self.ws / rel
 
     def ctx(self) -> Context:
-        return Context(cwd=str(self.ws), home=str(self.ws.parent / "home"),
-                       control=(str(self.state), str(self.ws / "tether.yaml")))
+        return Context(
+            cwd=str(self.ws), home=str(self.ws.parent / "home"), control=(str(self.state), str(self.ws / "tether.yaml"))
+        )
 
 
 def build(root: Path) -> Workspace:

@@ -90,8 +90,9 @@ def test_a_module_of_the_working_folder_is_imported_first(tmp_path: Path) -> Non
     import sys
 
     (tmp_path / "json.py").write_text("print('the project json ran')\n")
-    proc = subprocess.run([sys.executable, "-c", "import json"], cwd=tmp_path, capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import json"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert "the project json ran" in proc.stdout
     ctx = Context(cwd=str(tmp_path))
     c = classify_shell("python3 -c 'import json; print(1)'", ctx)
@@ -159,7 +160,12 @@ def test_node_inline_code_is_judged_by_its_content(tmp_path: Path) -> None:
     ctx = Context(cwd=str(tmp_path))
     for free in ("node -e 'console.log(1)'", "node --eval 'console.log(1)'", "node -p '1 + 1'", "nodejs -e 'Math.PI'"):
         assert classify_shell(free, ctx).classes == {"repo.read"}, free
-    for held in ("node -e 'console.log(process.env)'", "node -r ./x.js -e 'console.log(1)'",
-                 "node -e 'console.log(1)' --require ./x.js", 'node -e "$CODE"', "node --import ./x.mjs -p 1",
-                 "NODE_OPTIONS=--require=./x.js node -e 'console.log(1)'"):
+    for held in (
+        "node -e 'console.log(process.env)'",
+        "node -r ./x.js -e 'console.log(1)'",
+        "node -e 'console.log(1)' --require ./x.js",
+        'node -e "$CODE"',
+        "node --import ./x.mjs -p 1",
+        "NODE_OPTIONS=--require=./x.js node -e 'console.log(1)'",
+    ):
         assert "unknown" in classify_shell(held, ctx).classes, held

@@ -491,8 +491,9 @@ _TESTS: Final = frozenset(
 
 
 #: Tools that list or stat paths without reading their contents.
-_LISTING: Final = frozenset({"ls", "tree", "du", "stat", "file", "exa", "eza", "lsd", "namei", "lsattr", "realpath",
-                             "readlink"})
+_LISTING: Final = frozenset(
+    {"ls", "tree", "du", "stat", "file", "exa", "eza", "lsd", "namei", "lsattr", "realpath", "readlink"}
+)
 
 
 def _generic_read(scan: Scan, cmd: Cmd, spec: tuple[str, frozenset[str], int]) -> None:

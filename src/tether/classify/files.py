@@ -116,8 +116,14 @@ def _install(scan: Scan, cmd: Cmd) -> None:
             scan.path(p, "write", cmd.text)
         scan.add("pr.draft", "install -d creates directories", cmd.text)
         return
-    _copy_like(scan, cmd, "gmotSCZ", frozenset({"--group", "--mode", "--owner", "--target-directory"}), "read",
-               "installs files")
+    _copy_like(
+        scan,
+        cmd,
+        "gmotSCZ",
+        frozenset({"--group", "--mode", "--owner", "--target-directory"}),
+        "read",
+        "installs files",
+    )
 
 
 def _tee(scan: Scan, cmd: Cmd) -> None:
@@ -311,14 +317,38 @@ def _tar(scan: Scan, cmd: Cmd) -> None:
     if args and not args[0].startswith("-") and args[0].isalpha():
         args[0] = "-" + args[0]
     longs = frozenset(
-        {"--file", "--directory", "--exclude", "--use-compress-program", "--to-command", "--transform",
-         "--checkpoint-action", "--info-script", "--new-volume-script", "--rsh-command", "--owner", "--group",
-         "--mode", "--files-from", "--exclude-from", "--format", "--strip-components"}
+        {
+            "--file",
+            "--directory",
+            "--exclude",
+            "--use-compress-program",
+            "--to-command",
+            "--transform",
+            "--checkpoint-action",
+            "--info-script",
+            "--new-volume-script",
+            "--rsh-command",
+            "--owner",
+            "--group",
+            "--mode",
+            "--files-from",
+            "--exclude-from",
+            "--format",
+            "--strip-components",
+        }
     )
     o = parse(args, "fCIFTXbHVLK", longs)
     names = o.names()
-    for risky in ("--to-command", "--use-compress-program", "--checkpoint-action", "--info-script",
-                  "--new-volume-script", "--rsh-command", "-I", "-F"):
+    for risky in (
+        "--to-command",
+        "--use-compress-program",
+        "--checkpoint-action",
+        "--info-script",
+        "--new-volume-script",
+        "--rsh-command",
+        "-I",
+        "-F",
+    ):
         if risky in names:
             scan.add("unknown", f"tar {risky} runs a command", text)
     archive = o.get("-f", "--file")
@@ -499,11 +529,48 @@ def _patch(scan: Scan, cmd: Cmd) -> None:
 
 _FIND_VALUE: Final = frozenset(
     {
-        "-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename", "-regex", "-iregex", "-type",
-        "-xtype", "-maxdepth", "-mindepth", "-size", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin",
-        "-newer", "-anewer", "-cnewer", "-perm", "-user", "-group", "-uid", "-gid", "-links", "-inum",
-        "-samefile", "-lname", "-ilname", "-used", "-fstype", "-context", "-printf", "-regextype", "-D",
-        "-newermt", "-newerct", "-newerat", "-files0-from",
+        "-name",
+        "-iname",
+        "-path",
+        "-ipath",
+        "-wholename",
+        "-iwholename",
+        "-regex",
+        "-iregex",
+        "-type",
+        "-xtype",
+        "-maxdepth",
+        "-mindepth",
+        "-size",
+        "-mtime",
+        "-mmin",
+        "-atime",
+        "-amin",
+        "-ctime",
+        "-cmin",
+        "-newer",
+        "-anewer",
+        "-cnewer",
+        "-perm",
+        "-user",
+        "-group",
+        "-uid",
+        "-gid",
+        "-links",
+        "-inum",
+        "-samefile",
+        "-lname",
+        "-ilname",
+        "-used",
+        "-fstype",
+        "-context",
+        "-printf",
+        "-regextype",
+        "-D",
+        "-newermt",
+        "-newerct",
+        "-newerat",
+        "-files0-from",
     }
 )
 _FIND_EXEC: Final = frozenset({"-exec", "-execdir", "-ok", "-okdir"})

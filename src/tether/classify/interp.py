@@ -193,8 +193,11 @@ def _python(scan: Scan, cmd: Cmd) -> None:
             return
         if a in ("-c",) or (a.startswith("-") and not a.startswith("--") and "c" in a[1:] and "-W" not in a):
             code = args[i + 1] if a == "-c" and i + 1 < len(args) else None
-            why = ("the code is only known at run time" if code is None or PH in code
-                   else not_inert(code, scan.cwd, _python_path_set(cmd)))
+            why = (
+                "the code is only known at run time"
+                if code is None or PH in code
+                else not_inert(code, scan.cwd, _python_path_set(cmd))
+            )
             if why is None:
                 scan.add("repo.read", "python runs inline code that only computes", text)
             else:
@@ -245,8 +248,11 @@ def _python(scan: Scan, cmd: Cmd) -> None:
         why = "this command writes it first"
     else:
         code = read_text(p)
-        why = (f"the classifier could not read it: {unreadable(p)}" if code is None
-               else not_inert(code, os.path.dirname(os.path.realpath(p)), _python_path_set(cmd)))
+        why = (
+            f"the classifier could not read it: {unreadable(p)}"
+            if code is None
+            else not_inert(code, os.path.dirname(os.path.realpath(p)), _python_path_set(cmd))
+        )
     if why is None:
         scan.add("repo.read", f"python runs {script}, which only computes", text)
     else:
@@ -346,9 +352,13 @@ def _interpreter(scan: Scan, cmd: Cmd) -> None:
         from tether.classify.jsinert import not_inert as js_not_inert  # its grammar loads on first use
 
         code = args[1]
-        why = ("the code is only known at run time" if PH in code
-               else "node options follow the code" if any(a.startswith("-") for a in args[2:])
-               else js_not_inert(code))
+        why = (
+            "the code is only known at run time"
+            if PH in code
+            else "node options follow the code"
+            if any(a.startswith("-") for a in args[2:])
+            else js_not_inert(code)
+        )
         if why is None:
             scan.add("repo.read", f"{name} runs inline code that only computes", text)
         else:

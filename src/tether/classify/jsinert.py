@@ -23,23 +23,85 @@ from tree_sitter import Language, Node, Parser
 MEMBERS: Final[dict[str, frozenset[str]]] = {
     "console": frozenset({"log", "info", "warn", "error", "debug", "dir", "table"}),
     "JSON": frozenset({"stringify", "parse"}),
-    "Math": frozenset({
-        "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "ceil", "clz32", "cos", "cosh",
-        "exp", "expm1", "floor", "fround", "hypot", "imul", "log", "log10", "log1p", "log2", "max", "min", "pow",
-        "random", "round", "sign", "sin", "sinh", "sqrt", "tan", "tanh", "trunc", "E", "LN10", "LN2", "LOG10E",
-        "LOG2E", "PI", "SQRT1_2", "SQRT2",
-    }),
+    "Math": frozenset(
+        {
+            "abs",
+            "acos",
+            "acosh",
+            "asin",
+            "asinh",
+            "atan",
+            "atan2",
+            "atanh",
+            "cbrt",
+            "ceil",
+            "clz32",
+            "cos",
+            "cosh",
+            "exp",
+            "expm1",
+            "floor",
+            "fround",
+            "hypot",
+            "imul",
+            "log",
+            "log10",
+            "log1p",
+            "log2",
+            "max",
+            "min",
+            "pow",
+            "random",
+            "round",
+            "sign",
+            "sin",
+            "sinh",
+            "sqrt",
+            "tan",
+            "tanh",
+            "trunc",
+            "E",
+            "LN10",
+            "LN2",
+            "LOG10E",
+            "LOG2E",
+            "PI",
+            "SQRT1_2",
+            "SQRT2",
+        }
+    ),
 }
 #: Bare names that are values, not variables.
 CONSTANTS: Final = frozenset({"undefined", "NaN", "Infinity"})
 #: Node types that only hold or combine values (their children are checked too).
-ALLOWED: Final = frozenset({
-    "program", "expression_statement", "empty_statement", "comment", "parenthesized_expression",
-    "sequence_expression", "binary_expression", "unary_expression", "ternary_expression", "number", "string",
-    "string_fragment", "escape_sequence", "template_string", "template_substitution", "true", "false", "null",
-    "undefined",
-    "array", "object", "pair", "spread_element", "arguments",
-})
+ALLOWED: Final = frozenset(
+    {
+        "program",
+        "expression_statement",
+        "empty_statement",
+        "comment",
+        "parenthesized_expression",
+        "sequence_expression",
+        "binary_expression",
+        "unary_expression",
+        "ternary_expression",
+        "number",
+        "string",
+        "string_fragment",
+        "escape_sequence",
+        "template_string",
+        "template_substitution",
+        "true",
+        "false",
+        "null",
+        "undefined",
+        "array",
+        "object",
+        "pair",
+        "spread_element",
+        "arguments",
+    }
+)
 #: Unary operators that do not change anything (``delete`` does).
 UNARY: Final = frozenset({"-", "+", "!", "~", "typeof", "void"})
 MAX_CODE: Final = 64 * 1024

@@ -32,13 +32,38 @@ _MULTI: Final = frozenset({"busybox", "toybox", "coreutils"})
 #: The dynamic loader (``/lib64/ld-linux-x86-64.so.2 PROG ARGS``).
 _LOADER: Final = re.compile(r"^ld(-linux[-\w.]*|-musl-\w+|)\.so(\.\d+)*$")
 #: Loader options that take a value; ``--preload``/``--audit`` load code of their own.
-_LOADER_VALUE: Final = frozenset({"--library-path", "--preload", "--audit", "--argv0", "--glibc-hwcaps-prepend",
-                                  "--glibc-hwcaps-mask"})
+_LOADER_VALUE: Final = frozenset(
+    {"--library-path", "--preload", "--audit", "--argv0", "--glibc-hwcaps-prepend", "--glibc-hwcaps-mask"}
+)
 #: Package managers of the host: never a project tool, whatever the file is called.
-_HOST_TOOLS: Final = frozenset({"apt", "apt-get", "apt-cache", "aptitude", "dpkg", "dpkg-query", "rpm", "yum",
-                                "dnf", "zypper", "apk", "pacman", "yay", "paru", "brew", "port", "snap",
-                                "flatpak", "emerge", "nix", "nix-env", "nix-shell", "nix-build",
-                                "nix-collect-garbage"})
+_HOST_TOOLS: Final = frozenset(
+    {
+        "apt",
+        "apt-get",
+        "apt-cache",
+        "aptitude",
+        "dpkg",
+        "dpkg-query",
+        "rpm",
+        "yum",
+        "dnf",
+        "zypper",
+        "apk",
+        "pacman",
+        "yay",
+        "paru",
+        "brew",
+        "port",
+        "snap",
+        "flatpak",
+        "emerge",
+        "nix",
+        "nix-env",
+        "nix-shell",
+        "nix-build",
+        "nix-collect-garbage",
+    }
+)
 #: Shells: a program whose ``#!`` names one is read and classified as shell text.
 SHELLS: Final = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "yash", "rbash"})
 MAX_SCRIPT: Final = 256 * 1024
@@ -236,11 +261,17 @@ def where(scan: Scan, raw: str) -> str:
 _TRACKED_SPECS: Final[dict[str, tuple[str, frozenset[str]]]] = {
     "ln": ("tS", frozenset({"--target-directory", "--suffix", "--backup"})),
     "link": ("", frozenset()),
-    "cp": ("tS", frozenset({"--target-directory", "--suffix", "--backup", "--sparse", "--reflink",
-                            "--preserve", "--no-preserve"})),
+    "cp": (
+        "tS",
+        frozenset(
+            {"--target-directory", "--suffix", "--backup", "--sparse", "--reflink", "--preserve", "--no-preserve"}
+        ),
+    ),
     "mv": ("tS", frozenset({"--target-directory", "--suffix", "--backup"})),
-    "install": ("tSgmoC", frozenset({"--target-directory", "--suffix", "--group", "--mode", "--owner",
-                                     "--backup", "--strip-program"})),
+    "install": (
+        "tSgmoC",
+        frozenset({"--target-directory", "--suffix", "--group", "--mode", "--owner", "--backup", "--strip-program"}),
+    ),
 }
 TRACKED: Final = frozenset(_TRACKED_SPECS)
 
@@ -379,8 +410,9 @@ def identify(scan: Scan, word: str, trusted: bool, depth: int = 0) -> Program:
         return Program()  # nothing there, so nothing runs (one this line writes is caught above)
     except (OSError, ValueError) as err:
         why = getattr(err, "strerror", None) or type(err).__name__
-        return Program() if trusted else Program(unknown=f"runs {shown}, which the classifier could not look at "
-                                                 f"({why})")
+        return (
+            Program() if trusted else Program(unknown=f"runs {shown}, which the classifier could not look at ({why})")
+        )
     if not st.S_ISREG(s.st_mode):
         return Program() if st.S_ISDIR(s.st_mode) else Program(unknown=f"runs {shown}, which is not a file")
     same = copy_of(real, s)
@@ -397,8 +429,9 @@ def identify(scan: Scan, word: str, trusted: bool, depth: int = 0) -> Program:
     if interp is not None:
         return Program(argv=[*interp, word])
     if head[:4] == b"\x7fELF" or head[:4] in (b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe") or b"\x00" in head:
-        return Program(unknown=f"runs {shown}, a compiled program that is no system binary: the classifier "
-                       "cannot see what it does")
+        return Program(
+            unknown=f"runs {shown}, a compiled program that is no system binary: the classifier cannot see what it does"
+        )
     return Program(argv=["sh", word])  # a text file without #!: the shell runs it (ENOEXEC)
 
 

@@ -24,28 +24,112 @@ import types
 from typing import Final
 
 #: Modules whose whole surface computes in memory (no files, processes, network, import machinery).
-PURE_MODULES: Final = frozenset({
-    "math", "cmath", "json", "re", "string", "textwrap", "itertools", "functools", "collections", "datetime",
-    "time", "decimal", "fractions", "statistics", "random", "typing", "dataclasses", "enum", "operator", "copy",
-    "pprint", "unicodedata", "heapq", "bisect", "uuid", "hashlib", "difflib", "calendar", "abc", "numbers",
-    "zlib", "binascii", "struct", "base64", "secrets", "__future__", "colorsys", "graphlib", "array",
-})
+PURE_MODULES: Final = frozenset(
+    {
+        "math",
+        "cmath",
+        "json",
+        "re",
+        "string",
+        "textwrap",
+        "itertools",
+        "functools",
+        "collections",
+        "datetime",
+        "time",
+        "decimal",
+        "fractions",
+        "statistics",
+        "random",
+        "typing",
+        "dataclasses",
+        "enum",
+        "operator",
+        "copy",
+        "pprint",
+        "unicodedata",
+        "heapq",
+        "bisect",
+        "uuid",
+        "hashlib",
+        "difflib",
+        "calendar",
+        "abc",
+        "numbers",
+        "zlib",
+        "binascii",
+        "struct",
+        "base64",
+        "secrets",
+        "__future__",
+        "colorsys",
+        "graphlib",
+        "array",
+    }
+)
 #: What code may read of ``sys``: what the interpreter is. Not ``modules``, ``path``, ``meta_path`` (every module,
 #: the import machinery), ``exit``, ``stdin``/``stdout`` (their classes open files), nor any setter.
-SYS_READS: Final = frozenset({
-    "version", "version_info", "hexversion", "platform", "implementation", "maxsize", "maxunicode", "byteorder",
-    "float_info", "int_info", "hash_info", "thread_info", "api_version", "copyright", "executable", "prefix",
-    "base_prefix", "exec_prefix", "base_exec_prefix", "platlibdir", "argv", "orig_argv", "flags",
-    "float_repr_style", "getrecursionlimit", "getdefaultencoding", "getfilesystemencoding", "getsizeof",
-    "stdlib_module_names", "builtin_module_names", "abiflags",
-})
+SYS_READS: Final = frozenset(
+    {
+        "version",
+        "version_info",
+        "hexversion",
+        "platform",
+        "implementation",
+        "maxsize",
+        "maxunicode",
+        "byteorder",
+        "float_info",
+        "int_info",
+        "hash_info",
+        "thread_info",
+        "api_version",
+        "copyright",
+        "executable",
+        "prefix",
+        "base_prefix",
+        "exec_prefix",
+        "base_exec_prefix",
+        "platlibdir",
+        "argv",
+        "orig_argv",
+        "flags",
+        "float_repr_style",
+        "getrecursionlimit",
+        "getdefaultencoding",
+        "getfilesystemencoding",
+        "getsizeof",
+        "stdlib_module_names",
+        "builtin_module_names",
+        "abiflags",
+    }
+)
 #: Module functions that act on the command line (``base64.main()`` reads the file named in ``sys.argv``).
 MODULE_MAINS: Final = frozenset({"main", "test"})
 #: Builtins that open files, run or import code, or reach objects' internals.
-UNSAFE_NAMES: Final = frozenset({
-    "open", "eval", "exec", "compile", "__import__", "getattr", "setattr", "delattr", "globals", "locals",
-    "vars", "breakpoint", "help", "memoryview", "__builtins__", "__loader__", "__spec__", "exit", "quit",
-})
+UNSAFE_NAMES: Final = frozenset(
+    {
+        "open",
+        "eval",
+        "exec",
+        "compile",
+        "__import__",
+        "getattr",
+        "setattr",
+        "delattr",
+        "globals",
+        "locals",
+        "vars",
+        "breakpoint",
+        "help",
+        "memoryview",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
+        "exit",
+        "quit",
+    }
+)
 MAX_CODE: Final = 256 * 1024
 MAX_NODES: Final = 20_000
 _MISSING: Final = object()

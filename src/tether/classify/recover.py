@@ -30,13 +30,49 @@ if TYPE_CHECKING:
     from tether.classify.scan import Scan
 
 #: Directory names whose contents a build or an install recreates.
-REGENERABLE_DIRS: Final = frozenset({
-    "node_modules", "dist", "build", "target", "__pycache__", ".venv", "venv", ".tox", ".nox", ".pytest_cache",
-    ".mypy_cache", ".ruff_cache", ".hypothesis", ".cache", ".parcel-cache", ".next", ".nuxt", ".svelte-kit",
-    ".turbo", ".gradle", ".eggs", "htmlcov", "coverage", "_build", ".angular", ".dart_tool", "bower_components",
-    ".pnpm-store", ".yarn-cache", ".vite", ".docusaurus", ".expo", "DerivedData", ".build", "cmake-build-debug",
-    "cmake-build-release", ".ipynb_checkpoints", ".benchmarks", ".sass-cache",
-})
+REGENERABLE_DIRS: Final = frozenset(
+    {
+        "node_modules",
+        "dist",
+        "build",
+        "target",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".cache",
+        ".parcel-cache",
+        ".next",
+        ".nuxt",
+        ".svelte-kit",
+        ".turbo",
+        ".gradle",
+        ".eggs",
+        "htmlcov",
+        "coverage",
+        "_build",
+        ".angular",
+        ".dart_tool",
+        "bower_components",
+        ".pnpm-store",
+        ".yarn-cache",
+        ".vite",
+        ".docusaurus",
+        ".expo",
+        "DerivedData",
+        ".build",
+        "cmake-build-debug",
+        "cmake-build-release",
+        ".ipynb_checkpoints",
+        ".benchmarks",
+        ".sass-cache",
+    }
+)
 #: File names and suffixes of build output.
 REGENERABLE_FILES: Final = frozenset({".coverage", ".DS_Store", "Thumbs.db", ".eslintcache", ".stylelintcache"})
 REGENERABLE_SUFFIXES: Final = (".pyc", ".pyo", ".o", ".obj", ".class", ".tsbuildinfo", ".egg-info", ".d.o")
@@ -133,8 +169,13 @@ def _parse_index(data: bytes) -> dict[str, tuple[int, int, int, int, int]] | Non
         prev = name
         if flags & 0x3000:  # a merge stage: the file is in conflict, not as git holds it
             continue
-        out[name.decode("utf-8", "surrogateescape")] = (mode, ms * 1_000_000_000 + mn, cs * 1_000_000_000 + cn,
-                                                        size, ino)
+        out[name.decode("utf-8", "surrogateescape")] = (
+            mode,
+            ms * 1_000_000_000 + mn,
+            cs * 1_000_000_000 + cn,
+            size,
+            ino,
+        )
     # A split index keeps its entries elsewhere: "link" extension.
     if data.find(b"link", pos, pos + 8) == pos:
         return None
@@ -208,8 +249,12 @@ def _clean(idx: _Index, rel: str, st: os.stat_result) -> bool:
         return False
     if stat.S_ISLNK(st.st_mode) != (mode & 0o170000 == 0o120000):
         return False
-    return (st.st_mtime_ns == mtime_ns and st.st_ctime_ns == ctime_ns and st.st_size & 0xFFFFFFFF == size
-            and st.st_ino & 0xFFFFFFFF == ino)
+    return (
+        st.st_mtime_ns == mtime_ns
+        and st.st_ctime_ns == ctime_ns
+        and st.st_size & 0xFFFFFFFF == size
+        and st.st_ino & 0xFFFFFFFF == ino
+    )
 
 
 # ------------------------------------------------------------------------------------------- judging
@@ -462,8 +507,9 @@ def _current(path: str, size: int) -> str | None:
         return None
 
 
-def rewrite(scan: Scan, p: str | None, how: str, text: str, new: str = "",
-            edits: Sequence[tuple[str, str, bool]] | None = None) -> None:
+def rewrite(
+    scan: Scan, p: str | None, how: str, text: str, new: str = "", edits: Sequence[tuple[str, str, bool]] | None = None
+) -> None:
     """Judge a tool's rewrite of the file ``p`` (a path from ``Scan.path``, taken literally) like a shell
     overwrite (``judge``) when it takes away at least half of what the file holds now; a smaller change is an
     edit, as ``sed -i`` is, and a file that is not there (or empty) is simply written.

@@ -160,5 +160,10 @@ def _matches(e: tuple[str, int, int, int, int, str] | None, path: str, st: os.st
             return os.fsdecode(os.readlink(path)) == data
         except OSError:
             return False
-    return (stat.S_ISREG(st.st_mode) and st.st_size == size and st.st_mtime_ns == mtime_ns
-            and st.st_ctime_ns == ctime_ns and st.st_ino == ino)
+    return (
+        stat.S_ISREG(st.st_mode)
+        and st.st_size == size
+        and st.st_mtime_ns == mtime_ns
+        and st.st_ctime_ns == ctime_ns
+        and st.st_ino == ino
+    )

@@ -221,14 +221,64 @@ TOOLS: Final[dict[str, ToolHandler]] = {
 }
 
 _MCP_READ: Final = frozenset(
-    {"get", "list", "search", "read", "fetch", "find", "describe", "view", "show", "lookup", "browse", "query",
-     "snapshot", "screenshot", "count", "check", "status", "resolve", "retrieve", "info", "explain", "select",
-     "download", "inspect", "preview", "analyze", "summarize", "diff", "whoami", "navigate", "take", "wait",
-     "console", "network", "evaluate_readonly"}
+    {
+        "get",
+        "list",
+        "search",
+        "read",
+        "fetch",
+        "find",
+        "describe",
+        "view",
+        "show",
+        "lookup",
+        "browse",
+        "query",
+        "snapshot",
+        "screenshot",
+        "count",
+        "check",
+        "status",
+        "resolve",
+        "retrieve",
+        "info",
+        "explain",
+        "select",
+        "download",
+        "inspect",
+        "preview",
+        "analyze",
+        "summarize",
+        "diff",
+        "whoami",
+        "navigate",
+        "take",
+        "wait",
+        "console",
+        "network",
+        "evaluate_readonly",
+    }
 )
 _MCP_SEND: Final = frozenset(
-    {"send", "post", "reply", "comment", "publish", "notify", "message", "email", "mail", "chat", "tweet", "dm",
-     "broadcast", "invite", "share", "react", "forward"}
+    {
+        "send",
+        "post",
+        "reply",
+        "comment",
+        "publish",
+        "notify",
+        "message",
+        "email",
+        "mail",
+        "chat",
+        "tweet",
+        "dm",
+        "broadcast",
+        "invite",
+        "share",
+        "react",
+        "forward",
+    }
 )
 _MCP_DELETE: Final = frozenset({"delete", "remove", "drop", "destroy", "purge", "truncate", "erase", "wipe"})
 _MCP_SPLIT: Final = re.compile(r"[_\-.]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -249,15 +299,20 @@ def _mcp(scan: Scan, name: str, inp: Mapping[str, Any]) -> None:
                 scan.url(u, name)
     runs_sql = any(w in ("query", "sql", "execute", "exec", "run") for w in words)
     sql = inp.get("sql", inp.get("query")) if runs_sql else None
-    if isinstance(sql, str) and any(k in sql.upper() for k in ("SELECT", "DELETE", "DROP", "UPDATE", "INSERT",
-                                                                 "TRUNCATE", "ALTER", "CREATE", "GRANT")):
+    if isinstance(sql, str) and any(
+        k in sql.upper()
+        for k in ("SELECT", "DELETE", "DROP", "UPDATE", "INSERT", "TRUNCATE", "ALTER", "CREATE", "GRANT")
+    ):
         sql_effects(scan, sql, f"MCP {server} {tool}", name)
         return
     verb = words[0] if words else ""
     if verb in _MCP_DELETE or (words and any(w in _MCP_DELETE for w in words[:2])):
         scan.add("data.delete", f"MCP tool {tool} deletes", name)
-    elif verb in _MCP_SEND or "create_message" in tool.lower() or (words[-1:] and words[-1] in ("message",
-                                                                                              "comment", "email")):
+    elif (
+        verb in _MCP_SEND
+        or "create_message" in tool.lower()
+        or (words[-1:] and words[-1] in ("message", "comment", "email"))
+    ):
         scan.add("message.external", f"MCP tool {tool} sends a message", name)
     elif verb in _MCP_READ or (verb == "browser" and len(words) > 1 and words[1] in _MCP_READ):
         scan.add("repo.read", f"MCP tool {tool} reads", name)

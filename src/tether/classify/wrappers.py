@@ -40,8 +40,18 @@ def _simple(short_val: str = "", long_val: frozenset[str] = frozenset()) -> Hand
 def _sudo(scan: Scan, cmd: Cmd) -> None:
     args = cmd.args
     longs = frozenset(
-        {"--user", "--group", "--chdir", "--host", "--prompt", "--role", "--type", "--other-user",
-         "--close-from", "--command-timeout"}
+        {
+            "--user",
+            "--group",
+            "--chdir",
+            "--host",
+            "--prompt",
+            "--role",
+            "--type",
+            "--other-user",
+            "--close-from",
+            "--command-timeout",
+        }
     )
     idx = first_positional(args, "ugCDhpRrtTU", longs)
     o = parse(args[:idx], "ugCDhpRrtTU", longs)
@@ -127,8 +137,16 @@ def _env(scan: Scan, cmd: Cmd) -> None:
 
 _XARGS_SHORT: Final = "ILndEsaPJ"
 _XARGS_LONG: Final = frozenset(
-    {"--max-lines", "--max-args", "--delimiter", "--eof", "--max-chars", "--arg-file", "--max-procs",
-     "--process-slot-var"}
+    {
+        "--max-lines",
+        "--max-args",
+        "--delimiter",
+        "--eof",
+        "--max-chars",
+        "--arg-file",
+        "--max-procs",
+        "--process-slot-var",
+    }
 )
 #: Invocations classified one by one; beyond that the input counts as run-time text.
 _MAX_RUNS: Final = 32
@@ -368,8 +386,9 @@ def _parallel(scan: Scan, cmd: Cmd) -> None:
         # Input known only at run time: one argument (parallel quotes it) wherever it goes.
         words = list(args[idx:stop])
         if has_repl:
-            _run_unknown_arg(scan, cmd, words,
-                             lambda w, v: _PARALLEL_REPL.sub(lambda _m: v, w.replace(repl, v) if repl else w))
+            _run_unknown_arg(
+                scan, cmd, words, lambda w, v: _PARALLEL_REPL.sub(lambda _m: v, w.replace(repl, v) if repl else w)
+            )
         else:
             scan.run(cmd.sub(words, tail=True))
     else:
