@@ -160,14 +160,25 @@ def test_status_one_agent(demo_host: Path) -> None:
 
 
 def test_status_table(demo_host: Path) -> None:
-    proc = run_cli("status", home=_state(demo_host))
+    """In 80 columns: one line per agent with its whole name and state, WHY on one line of its own."""
+    proc = run_cli("status", home=_state(demo_host), env={"COLUMNS": "80"})
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:3] == ["AGENT", "STATE", "HEARTBEAT"]
+    assert lines[0].split() == ["AGENT", "STATE", "HEARTBEAT", "TASK", "RESTARTS", "FILES"]
+    assert all(len(line) <= 80 for line in lines), proc.stdout
+    docs = {d["agent"]: d for d in json.loads(run_cli("status", "--json", home=_state(demo_host)).stdout)["agents"]}
     for name in DEMO_AGENTS:
-        assert any(line.split()[:1] == [name] for line in lines), name
+        row = next(line for line in lines if line.split()[:1] == [name])
+        assert row.split()[1] == docs[name]["state"], row
+        if docs[name]["reason"]:
+            why = lines[lines.index(row) + 1]
+            assert why.startswith("  why: ") and docs[name]["reason"].startswith(why[7:].rstrip("…")), why
     blocked = next(line for line in lines if line.split()[:1] == ["data-deleter"])
-    assert "blocked" in blocked
+    assert blocked.split()[1] == "blocked"
+    assert "waiting_for_approval" in proc.stdout and "-0s" not in proc.stdout
+    wide = run_cli("status", home=_state(demo_host), env={"COLUMNS": "200"})
+    assert wide.stdout.splitlines()[0].split()[-1] == "WHY"
+    assert len(wide.stdout.splitlines()) == 1 + len(DEMO_AGENTS)
 
 
 def test_status_with_no_store(tmp_path: Path) -> None:

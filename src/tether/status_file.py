@@ -26,6 +26,12 @@ def iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(ts)) if ts else None
 
 
+def age(now: float, ts: float | None) -> float | None:
+    """Seconds from ``ts`` to ``now``, never negative: ``now`` is often read before the store, so a beat
+    recorded in between would be "-0.7 s ago"."""
+    return round(max(0.0, now - ts), 3) if ts else None
+
+
 def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     """The status document for one agent row (the fields are documented in docs/FILES.md)."""
     now = time.time() if now is None else now
@@ -38,7 +44,7 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         "task": row.get("task"),
         "progress": row.get("progress"),
         "last_heartbeat": iso(beat),
-        "heartbeat_age_s": round(now - beat, 3) if beat else None,
+        "heartbeat_age_s": age(now, beat),
         "last_completed_task": row.get("last_task"),
         "last_completed_at": iso(row.get("last_task_at")),
         "files_changed": row.get("files_changed", 0),
@@ -56,10 +62,14 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         drills = json.loads(row["drills"] or "{}")
         last = row.get("last_drill_at")
         order = {"pass": 0, "degraded": 1, "fail": 2}
-        doc["last_drill"] = {
-            "status": max((d["status"] for d in drills.values()), key=order.__getitem__),
-            "drills": {k: d["status"] for k, d in sorted(drills.items())},
-        } if drills else None
+        doc["last_drill"] = (
+            {
+                "status": max((d["status"] for d in drills.values()), key=order.__getitem__),
+                "drills": {k: d["status"] for k, d in sorted(drills.items())},
+            }
+            if drills
+            else None
+        )
         doc["last_drill_at"] = iso(last)
         doc["drill_overdue"] = last is None or now - last > DRILL_MAX_AGE
     if "signals" in row:  # filled in from ``signals.status_signals`` (the daemon, `tether status`, the API)
@@ -77,7 +87,7 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     if "queue_depth" in row:  # filled in by whoever knows the task queue (the daemon, `tether status`)
         oldest = row.get("oldest_queued")
         doc["queue_depth"] = row["queue_depth"]
-        doc["queue_age_s"] = round(now - oldest, 3) if oldest else None
+        doc["queue_age_s"] = age(now, oldest)
     return doc
 
 

@@ -37,15 +37,29 @@ def overview(store: Any, now: float | None = None) -> dict[str, Any] | None:
     for row in store.agents():
         if row.get("node"):
             agents.setdefault(str(row["node"]), []).append(row["name"])
-    out_nodes = [{
-        "node": r["name"], "state": r["state"], "url": r["url"], "pid": r["pid"],
-        "last_beat_age_s": round(now - r["last_beat"], 3) if r["last_beat"] else None,
-        "state_since": r["state_since"], "agents": sorted(agents.get(r["name"], [])),
-    } for r in nodes.nodes(store)]
-    out_pending = [{
-        "agent": p["agent"], "node": p["node"], "action": p.get("verb") or "kill", "reason": p["reason"],
-        "record_id": p["record_id"], "age_s": round(now - p["requested"], 3),
-    } for p in pending.pending(store)]
+    out_nodes = [
+        {
+            "node": r["name"],
+            "state": r["state"],
+            "url": r["url"],
+            "pid": r["pid"],
+            "last_beat_age_s": round(max(0.0, now - r["last_beat"]), 3) if r["last_beat"] else None,
+            "state_since": r["state_since"],
+            "agents": sorted(agents.get(r["name"], [])),
+        }
+        for r in nodes.nodes(store)
+    ]
+    out_pending = [
+        {
+            "agent": p["agent"],
+            "node": p["node"],
+            "action": p.get("verb") or "kill",
+            "reason": p["reason"],
+            "record_id": p["record_id"],
+            "age_s": round(now - p["requested"], 3),
+        }
+        for p in pending.pending(store)
+    ]
     return {"nodes": out_nodes, "pending": out_pending, "refused": pins.refused(store)}
 
 
