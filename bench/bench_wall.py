@@ -3,7 +3,10 @@
 - start: ``tether.wall.prepare`` (the profile: user, private folders, the walk for protected files) and
   ``process.spawn`` of ``/bin/true`` under its keeper, until the keeper recorded its exit; without the
   wall the same spawn as the agent's user (``run_as``, through ``launch.py``) and as the daemon's user
-  (the fast launcher). Goal: ≤ 30 ms added at the median (against the run_as start).
+  (the fast launcher). Goal: ≤ 30 ms added at the median (against the run_as start). The walled agent has
+  ``network: scoped`` (its own namespace, both socat bridges up before ``/bin/true`` runs, against listening
+  unix sockets as the daemon's proxy makes them); a second walled agent with ``network: open`` shows what
+  the bridges cost.
 - crash → restart with the wall on: a daemon restarting an agent that exits at once, exit to next start
   (the same measure as bench_supervisor's, which runs without the wall).
 
@@ -61,20 +64,27 @@ def _runbook(root: Path, agents: dict[str, dict[str, object]]) -> Path:
 def start_rows(root: Path, quick: bool) -> list[dict[str, object]]:
     from tether import process
     from tether.runbook import load
+    from tether.unixsock import bind_unix
     from tether.wall import prepare
 
     agents = {"walled": {"command": ["/bin/true"], "run_as": USER},
+              "open": {"command": ["/bin/true"], "run_as": USER, "network": "open"},
               "plain": {"command": ["/bin/true"], "run_as": USER, "sandbox": "off"}}
     loaded = load(_runbook(root, agents))
     for name in agents:
         loaded.agent_cwd(name).mkdir(parents=True, exist_ok=True)
-    prepare(loaded, "walled")  # the first: the host check (one bwrap start) and the grants, once per daemon
+    net = root / "net"  # the proxy's and the API's sockets, as the daemon's proxy makes them (only listening)
+    net.mkdir(mode=0o711)
+    pw = pwd.getpwnam(USER)
+    socks = [bind_unix(net / name, pw.pw_uid, pw.pw_gid) for name in ("proxy.sock", "api.sock")]
+    where = {"proxy_socket": str(net / "proxy.sock"), "daemon_url": "http://127.0.0.1:8765"}
+    prepare(loaded, "walled", **where)  # the first: the host check (one bwrap start) and the grants, once per daemon
 
     def start(name: str, walled: bool, user: str | None) -> float:
         t0 = time.perf_counter()
         argv, env = ["/bin/true"], {"PATH": "/usr/bin:/bin"}
         if walled:
-            wall = prepare(loaded, name)
+            wall = prepare(loaded, name, **where)
             assert wall is not None
             argv, env = [*wall.prefix, *argv], {**env, **wall.env}
         handle = process.spawn(process.Spec(agent=name, argv=argv, cwd=loaded.agent_cwd(name), env=env,
@@ -87,11 +97,15 @@ def start_rows(root: Path, quick: bool) -> list[dict[str, object]]:
 
     rounds = 20 if quick else 200
     walled, as_user = interleave(lambda: start("walled", True, None), lambda: start("plain", False, USER), rounds)
-    _, as_daemon = interleave(lambda: 0.0, lambda: start("plain", False, None), rounds)
-    w, u, d = (statistics.median(xs) * 1000 for xs in (walled, as_user, as_daemon))
+    opened, as_daemon = interleave(lambda: start("open", True, None), lambda: start("plain", False, None), rounds)
+    for sock in socks:
+        if sock is not None:
+            sock.close()
+    w, o, u, d = (statistics.median(xs) * 1000 for xs in (walled, opened, as_user, as_daemon))
     return [
         row("agent start with the wall vs run_as without (median)", w, u, "ms", "≤ 30 ms added", w - u <= 30),
         row("agent start with the wall vs the daemon's user (median)", w, d, "ms", "(reported)", True),
+        row("agent start with the wall: own network vs network: open (median)", w, o, "ms", "(reported)", True),
     ]
 
 

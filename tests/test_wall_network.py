@@ -332,3 +332,35 @@ def test_without_socat_no_start_and_open_is_warned(root: Path, monkeypatch: pyte
     assert (
         checked.returncode == 0 and "agents.free.network: open: the wall leaves it the host's network" in checked.stderr
     ), checked.stderr
+
+
+def test_the_bridges_and_the_environment_inside() -> None:
+    """Pure: where the bridges listen inside and what the agent is told, for the daemon's usual and unusual
+    addresses (a port below 1024 cannot be listened on by the agent's user; a LAN or IPv6 address does not
+    exist inside; the proxy's port moves when the daemon has it)."""
+    from tether.wall import bridge
+
+    def plan(url: str, mode: str = "scoped") -> tuple[list[tuple[str, int, str]], dict[str, str]]:
+        net, env = bridge.network(mode, "/s/net", url, "/usr/bin/socat")
+        return [(b.host, b.port, b.socket) for b in net.bridges], env
+
+    got, env = plan("http://127.0.0.1:8765")
+    assert got == [("127.0.0.1", 3128, bridge.PROXY_INSIDE), ("127.0.0.1", 8765, bridge.API_INSIDE)]
+    assert "TETHER_URL" not in env and env["HTTPS_PROXY"] == env["http_proxy"] == "http://127.0.0.1:3128"
+    assert "127.0.0.1:8765" in env["NO_PROXY"].split(",")
+    got, env = plan("http://0.0.0.0:8765")
+    assert got[1] == ("127.0.0.1", 8765, bridge.API_INSIDE) and "TETHER_URL" not in env
+    got, env = plan("https://10.1.2.3:443")
+    assert got[1] == ("127.0.0.1", bridge.API_FALLBACK_PORT, bridge.API_INSIDE)
+    assert env["TETHER_URL"] == f"https://127.0.0.1:{bridge.API_FALLBACK_PORT}"
+    got, env = plan("http://[::1]:8765")
+    assert got[1] == ("127.0.0.1", 8765, bridge.API_INSIDE) and env["TETHER_URL"] == "http://127.0.0.1:8765"
+    got, _ = plan("http://127.0.0.1:3128")
+    assert got == [("127.0.0.1", 3129, bridge.PROXY_INSIDE), ("127.0.0.1", 3128, bridge.API_INSIDE)]
+    got, env = plan("http://127.0.0.1:8765", "none")
+    assert got == [("127.0.0.1", 8765, bridge.API_INSIDE)]
+    assert all(env[k] == "" for k in bridge.PROXY_VARS) and "TETHER_URL" not in env
+    net, _ = bridge.network("scoped", "/s/net", "http://127.0.0.1:8765", "/usr/bin/socat")
+    sh, flag, script, name = bridge.launcher(net)
+    assert (sh, flag, name) == ("/bin/sh", "-c", "tether-net") and script.rstrip().endswith('exec "$@"')
+    assert script.count("/usr/bin/socat -d -d TCP-LISTEN:") == 2 and '[ "$n" -lt 2 ]' in script

@@ -29,6 +29,7 @@ from tether.wall.proxy import API_SOCK, INSIDE_PORT, PROXY_SOCK, bridge_argv, sa
 SOCKETS_INSIDE = "/run/tether"  # the agent's socket folder, read-only inside the wall
 PROXY_INSIDE = f"{SOCKETS_INSIDE}/{PROXY_SOCK}"
 API_INSIDE = f"{SOCKETS_INSIDE}/{API_SOCK}"
+API_FALLBACK_PORT = 3127  # the API bridge's port inside when the daemon's own is below 1024
 DEADLINE = 10  # seconds for the bridges to listen; then the run ends with the reason
 EXIT = 70  # the run's exit status when a bridge did not start
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
@@ -82,9 +83,10 @@ def launcher(net: Net) -> list[str]:
 
 
 def _api(daemon_url: str) -> tuple[str, int, str]:
-    """Where the API bridge listens inside, and the ``TETHER_URL`` that reaches it there. A loopback address
-    is kept; ``0.0.0.0`` is reached on 127.0.0.1 as it is; any other address (IPv6, a LAN address) does
-    not exist inside, so the agent is given 127.0.0.1 instead."""
+    """Where the API bridge listens inside, and the ``TETHER_URL`` that reaches it there. The daemon's own
+    address and port when they can be: a loopback address is kept, ``0.0.0.0`` is reached on 127.0.0.1 as
+    it is. An address that does not exist inside (IPv6, a LAN address) becomes 127.0.0.1, and a port below
+    1024 (the agent's user may not listen there) ``API_FALLBACK_PORT``; ``TETHER_URL`` then says so."""
     parts = urlsplit(daemon_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = parts.hostname or ""
@@ -92,9 +94,12 @@ def _api(daemon_url: str) -> tuple[str, int, str]:
         ip = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
     except ValueError:
         ip = None
-    if ip is not None and ip.version == 4 and (ip.is_loopback or ip.is_unspecified):
-        return ("127.0.0.1" if ip.is_unspecified else str(ip)), port, daemon_url
-    return "127.0.0.1", port, urlunsplit((parts.scheme, f"127.0.0.1:{port}", parts.path, "", ""))
+    same_host = ip is not None and ip.version == 4 and (ip.is_loopback or ip.is_unspecified)
+    listen = str(ip) if same_host and ip is not None and ip.is_loopback else "127.0.0.1"
+    if same_host and port >= 1024:
+        return listen, port, daemon_url
+    port = port if port >= 1024 else API_FALLBACK_PORT
+    return listen, port, urlunsplit((parts.scheme, f"{listen}:{port}", parts.path, "", ""))
 
 
 def network(mode: str, sockets: str, daemon_url: str, socat: str) -> tuple[Net, dict[str, str]]:

@@ -18,7 +18,7 @@ from tether.errors import TetherError
 from tether.runbook.load import LoadedRunbook
 from tether.runbook.model import Agent
 from tether.wall import bridge, bwrap, check, profile, users
-from tether.wall.proxy import API_SOCK
+from tether.wall.proxy import API_SOCK, PROXY_SOCK
 
 #: The agent CLIs' logins, from the daemon user's HOME into the agent's private HOME (read-only there).
 LOGINS = {"claude-code": (".claude/.credentials.json",), "codex": (".codex/auth.json",)}
@@ -100,7 +100,8 @@ def _network(
     if socat is None:
         raise WallError(f"sandbox: network: {spec.network}: {check.SOCAT_MISSING}, or set `network: open`")
     folder = os.path.dirname(proxy_socket) if proxy_socket else ""
-    if not daemon_url or not folder or not os.path.exists(os.path.join(folder, API_SOCK)):
+    needed = (API_SOCK, PROXY_SOCK) if spec.network == "scoped" else (API_SOCK,)
+    if not daemon_url or not folder or not all(os.path.exists(os.path.join(folder, n)) for n in needed):
         raise WallError(
             f"sandbox: network: {spec.network}: the daemon has no unix socket for {name}'s proxy "
             "and API (unix socket paths are limited to 103 bytes: a shorter state_dir fixes a long "
