@@ -166,6 +166,7 @@ class AgentSupervisor:
         from tether.killswitch import arm
 
         arm(self.state, self.name)  # the spare kill files: a kill on a full disk needs them (best effort)
+        process.CLOCK.watch(self.state.log_dir(self.name))  # when its log lines were written (`tether logs`)
         handle = process.adopt(self.run_dir)
         self._seen_run = handle is not None
         if handle is not None and not handle.running() and handle.exit_status() is None:
@@ -205,6 +206,7 @@ class AgentSupervisor:
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(self.spec.kill.grace + 5 if timeout is None else timeout)
+        process.CLOCK.unwatch(self.state.log_dir(self.name))
         for fd in (self._rfd, self._wfd):
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -52,6 +52,7 @@ from tether.process import cgroup as cgroups
 from tether.process import platform
 from tether.process.errors import AlreadyRunning, SpawnError
 from tether.process.identity import ProcessId, read_pid_file
+from tether.process.logindex import mark_run
 from tether.process.rundir import (
     AGENT_PID,
     KEEPER_LOG,
@@ -327,8 +328,10 @@ def redact_script(values: list[str]) -> bytes:
     alternation, longest first, so a value inside another is never half-replaced), then every credential
     pattern (``tether.redact.sed_script``): what ``tether.redact.redact`` does, in the same order."""
     parts = {p.encode("utf-8", "surrogateescape") for v in values for p in v.split("\n") if p}
-    alts = [b"".join(b"\\%c" % c if c in _SED_SPECIAL else bytes((c,)) for c in p)
-            for p in sorted(parts, key=lambda p: (-len(p), p))]
+    alts = [
+        b"".join(b"\\%c" % c if c in _SED_SPECIAL else bytes((c,)) for c in p)
+        for p in sorted(parts, key=lambda p: (-len(p), p))
+    ]
     first = b"s/" + b"|".join(alts) + b"/" + REDACTED.encode() + b"/g\n" if alts else b""
     return redact.sed_script(first)
 
@@ -337,8 +340,7 @@ def _stdbuf_env(stdbuf: str, path: str) -> list[str]:
     """What ``stdbuf -oL`` sets for the program it runs (``LD_PRELOAD=.../libstdbuf.so``, ``_STDBUF_O=L``),
     so the keeper can set it itself and save an exec per filter (about 1 ms of CPU); [] if unknown."""
     try:
-        got = subprocess.run([stdbuf, "-oL", "env"], capture_output=True, text=True, timeout=5,
-                             env={"PATH": path})
+        got = subprocess.run([stdbuf, "-oL", "env"], capture_output=True, text=True, timeout=5, env={"PATH": path})
     except (OSError, subprocess.SubprocessError):
         return []
     found = [v for v in got.stdout.splitlines() if v.startswith(("LD_PRELOAD=", "_STDBUF_O="))]
@@ -380,8 +382,14 @@ def log_filter() -> tuple[str, ...] | None:
             command, env = filter_command(argv, f"/dev/fd/{script.fileno()}")
             script.seek(0)
             try:
-                probe = subprocess.run(command, input=given.encode(), pass_fds=(script.fileno(),),
-                                       capture_output=True, env={**env, "PATH": path}, timeout=5)
+                probe = subprocess.run(
+                    command,
+                    input=given.encode(),
+                    pass_fds=(script.fileno(),),
+                    capture_output=True,
+                    env={**env, "PATH": path},
+                    timeout=5,
+                )
             except (OSError, subprocess.SubprocessError):
                 continue
             if probe.returncode == 0 and probe.stdout == wanted.encode():
@@ -405,14 +413,30 @@ def fast_launcher() -> tuple[str, ...] | None:
     try:  # from a shell's background job that ignores INT, QUIT and TERM, as in the keeper: the same PID
         # all along, default dispositions, its own process group
         probe = subprocess.run(
-            [SHELL, "-c", 'trap "" INT QUIT TERM; (exec "$@") & echo $! >&2; wait', "sh", *argv, "--", SHELL,
-             "-c", 'echo $$; grep SigIgn /proc/$$/status; ps -o pgid= -p $$'],
-            capture_output=True, text=True, timeout=5)
+            [
+                SHELL,
+                "-c",
+                'trap "" INT QUIT TERM; (exec "$@") & echo $! >&2; wait',
+                "sh",
+                *argv,
+                "--",
+                SHELL,
+                "-c",
+                "echo $$; grep SigIgn /proc/$$/status; ps -o pgid= -p $$",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     out = probe.stdout.split()
-    ok = (probe.returncode == 0 and len(out) == 4 and out[1:3] == ["SigIgn:", "0000000000000000"]
-          and out[0] == out[3] == probe.stderr.strip())
+    ok = (
+        probe.returncode == 0
+        and len(out) == 4
+        and out[1:3] == ["SigIgn:", "0000000000000000"]
+        and out[0] == out[3] == probe.stderr.strip()
+    )
     return argv if ok else None
 
 
@@ -429,8 +453,9 @@ def _prepare_filter(run_dir: Path, values: list[str] | None) -> str:
         return ""
     argv = log_filter()
     if argv is None:
-        raise SpawnError("without a working sed the agent's output cannot be redacted as it is written; "
-                         "install sed (GNU or BSD)")
+        raise SpawnError(
+            "without a working sed the agent's output cannot be redacted as it is written; install sed (GNU or BSD)"
+        )
     fd = os.open(run_dir / REDACT_SED, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(redact_script(values))
@@ -484,6 +509,8 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
             cgroup=group,
         )
         write_run_info(run_dir, info)
+        with contextlib.suppress(OSError):  # `tether logs` shows where this run begins; never a reason not to start
+            mark_run(log_dir, spec.instance)
 
         env = dict(os.environ if spec.env is None else spec.env)
         env.pop(INSTANCE_VAR, None)  # the keeper adds it for the agent only
@@ -498,8 +525,19 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
             if spec.user is not None:
                 launcher += ["--user", spec.user]
         cg_dirs = ":".join(str(d) for d in group.dirs) if group is not None else ""
-        cmd = [SHELL, str(KEEPER_SH), str(run_dir), str(log_dir), spec.instance, cg_dirs, filter_arg, join,
-               *launcher, "--", *spec.argv]
+        cmd = [
+            SHELL,
+            str(KEEPER_SH),
+            str(run_dir),
+            str(log_dir),
+            spec.instance,
+            cg_dirs,
+            filter_arg,
+            join,
+            *launcher,
+            "--",
+            *spec.argv,
+        ]
 
         log_fd = os.open(run_dir / KEEPER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         try:

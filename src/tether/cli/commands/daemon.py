@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.option("--foreground", is_flag=True, help="Stay in the foreground (for systemd, launchd and tests).")
-@click.option("--allow-remote", is_flag=True,
-              help="Listen on a non-loopback address without TLS (anyone on that network can reach the login).")
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Listen on a non-loopback address without TLS (anyone on that network can reach the login).",
+)
 @click.pass_obj
 def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
     """Start the daemon for the runbook (one per state directory)."""
@@ -41,9 +44,21 @@ def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
     log = open(loaded.state.root / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
     home = ["--home", str(loaded.state.root)] if obj.home_arg else []  # the daemon keeps the same state dir
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tether", "-f", str(loaded.path), *home, "up", "--foreground",
-         *(["--allow-remote"] if allow_remote else [])],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "tether",
+            "-f",
+            str(loaded.path),
+            *home,
+            "up",
+            "--foreground",
+            *(["--allow-remote"] if allow_remote else []),
+        ],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.time() + 20
     while time.time() < deadline:
@@ -94,8 +109,11 @@ def down(obj: Context) -> None:
 
     running = probe(obj.state.root)
     if running["state"] == DOWN:
-        gone = f" (pid {running['pid']} is gone; its agents run on unsupervised: `tether kill --all` stops them)" \
-            if running["pid"] else ""
+        gone = (
+            f" (pid {running['pid']} is gone; its agents run on unsupervised: `tether kill --all` stops them)"
+            if running["pid"]
+            else ""
+        )
         click.echo(f"no daemon is running for {obj.state.root}{gone}")
         return
     if running["state"] == STOPPED:
@@ -168,26 +186,70 @@ restart = _verb("restart", "Restart AGENT now.")
 @click.command()
 @click.argument("agent")
 @click.option("-F", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
-@click.option("-n", "--lines", default=50, show_default=True, help="How many lines to show first.")
+@click.option("-n", "--lines", type=int, default=None, help="How many lines to show first (50; all with --since).")
+@click.option("--since", metavar="WHEN", help="Only lines written since WHEN: a time ago (10m, 2h, 1d) or an ISO time.")
 @click.option("--stderr", "stream", flag_value="stderr", help="The agent's stderr instead of stdout.")
 @click.option("--stdout", "stream", flag_value="stdout", default=True, hidden=True)
+@click.option("--raw", is_flag=True, help="The lines only: no times, no marks between runs.")
 @click.pass_obj
-def logs(obj: Context, agent: str, follow: bool, lines: int, stream: str) -> None:
-    """Print AGENT's log (read from disk: works with no daemon).
+def logs(obj: Context, agent: str, follow: bool, lines: int | None, since: str | None, stream: str, raw: bool) -> None:
+    """Print AGENT's log (read from disk: works with no daemon), each line with the time it was written
+    by (UTC; within a second while the daemon runs), and a mark where each run begins.
 
     Known token formats, and the agent's secrets where this user can resolve them, are redacted.
     """
     from tether import process, redact
+    from tether.process import logindex
+    from tether.status_file import iso
 
     log_dir = obj.state.log_dir(agent)
     if not log_dir.exists():
         raise TetherError(f"no logs for {agent!r} in {log_dir}; has it run?")
     _register_secrets(obj, agent)
-    for line in process.read_logs(log_dir, stream, lines):
-        click.echo(redact.redact(line))
+    after = None if since is None else _since(since)
+    tail = lines if lines is not None else (None if after is not None else 50)
+
+    def show(line: logindex.Line) -> None:
+        if line.run is not None:
+            if not raw:
+                click.echo(f"── run {line.run} started {iso(line.time)} ──")
+        else:
+            text = redact.redact(line.text)
+            click.echo(text if raw else f"{iso(line.time)}  {text}")
+
+    shown = logindex.timed(log_dir, stream, tail, after)
+    for line in shown:
+        show(line)
     if follow:
-        for line in process.follow(log_dir, stream, stop=lambda: False):
-            click.echo(redact.redact(line))
+        runs = {m.run for m in logindex.read_marks(log_dir, stream) if m.run}
+        index, size = logindex.index_path(log_dir, stream), -1
+        for text in process.follow(log_dir, stream, stop=lambda: False):
+            now = time.time()  # read within 0.1 s of being written
+            if size != (size := index.stat().st_size if index.exists() else 0):
+                for mark in logindex.read_marks(log_dir, stream):  # a run that began meanwhile: its mark first
+                    if mark.run and mark.run not in runs:
+                        runs.add(mark.run)
+                        show(logindex.Line(mark.time, "", mark.run))
+            show(logindex.Line(now, text))
+
+
+def _since(value: str) -> float:
+    """``--since``: a duration ago, or an ISO time (UTC unless it names its offset)."""
+    from tether.durations import parse_duration
+
+    try:
+        return time.time() - parse_duration(value)
+    except ValueError:
+        pass
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--since {value!r}: expected a time ago like 10m, 2h or 1d, or an ISO time like 2026-12-06T11:00:00"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _register_secrets(obj: Context, agent: str) -> None:
