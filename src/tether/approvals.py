@@ -117,6 +117,11 @@ class Approvals:
         self._transition = threading.Lock()  # decide and tick: one state change of an approval at a time
         self._asking = threading.Lock()  # one pending approval per action and session
         self._closed = False
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (quick, never raising) after every change: a request, a decision, an expiry."""
+        self._listeners.append(callback)
 
     # -- asking --------------------------------------------------------------------------------------
     def grant_for(self, agent: str, fp: str, session: str = "", now: float | None = None) -> dict[str, Any] | None:
@@ -200,9 +205,11 @@ class Approvals:
 
     # -- deciding ------------------------------------------------------------------------------------
     def decide(
-        self, approval_id: int, approve: bool, by: str, note: str | None = None, scope: str = "once"
+        self, approval_id: int, approve: bool, by: str, note: str | None = None, scope: str = "once",
+        via: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Approve (for ``scope``: once, task or 1h) or deny (with a reason) a pending approval."""
+        """Approve (for ``scope``: once, task or 1h) or deny (with a reason) a pending approval. ``via``: how
+        the decision came (a phone channel: its name and the person), recorded with it in the audit chain."""
         if not approve and not (note or "").strip():
             raise UsageError("a denial needs a reason (--reason)")
         if scope not in SCOPES:
@@ -216,7 +223,7 @@ class Approvals:
                 raise UsageError(f"approval {approval_id} is already {state}")
             now = time.time()  # the decision's time: a waiter uses the grant as of then (``use(row, decided)``)
             data: dict[str, Any] = {"approval_id": approval_id, "state": APPROVED if approve else DENIED,
-                                    "by": by, "note": note}
+                                    "by": by, "note": note, **({"via": via} if via else {})}
             if approve:
                 window = row["grant_window"] if row.get("grant_window") is not None else DEFAULT_WINDOW
                 data.update(scope=scope, until=now + (HOUR if scope == "1h" else window))
@@ -262,6 +269,8 @@ class Approvals:
             self._changed.notify_all()
         if self._on_change is not None:
             self._on_change()
+        for listener in list(self._listeners):
+            listener()
 
     # -- time ----------------------------------------------------------------------------------------
     def tick(self, now: float) -> float | None:

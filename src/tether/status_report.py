@@ -130,8 +130,12 @@ def _ago(seconds: float) -> str:
 def as_json(state_dir: str, docs: list[dict[str, Any]], fleet: dict[str, Any] | None = None,
             daemon: dict[str, Any] | None = None) -> str:
     """``fleet`` (``tether.fleet.view.overview``): the nodes and pending requests, on a fleet store only;
-    ``daemon``: whether this state directory's daemon runs (``daemon()``)."""
-    out: dict[str, Any] = {"state_dir": state_dir, "daemon": daemon, "agents": docs}
+    ``daemon``: whether this state directory's daemon runs (``daemon()``). ``channels`` in the output: the
+    phone channels as the daemon last saw them (``notify.health``)."""
+    from tether.notify import health
+
+    out: dict[str, Any] = {"state_dir": state_dir, "daemon": daemon, "agents": docs,
+                           "channels": health.read(state_dir)}
     if fleet is not None:
         out["nodes"], out["pending"] = fleet["nodes"], fleet["pending"]
     return json.dumps(out, separators=(",", ":")) + "\n"

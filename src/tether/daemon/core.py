@@ -109,6 +109,10 @@ class Daemon:
 
         host = self.loaded.runbook.host
         self.notifier = Notifier(self.store, lambda: self.loaded.runbook)
+        from tether.daemon.channels import Channels
+
+        self.channels = Channels(self)  # Telegram, ntfy and signed links: deciding from a phone (issue 21)
+        self.notifier.signed_link = self.channels.link
         self.exporter = Exporter(self.store, host.export, host=host.name)
         self.deadman = (
             DeadMan(host.deadman.url, host.deadman.period, check=open_incidents(self.store), healthy=self.healthy)
@@ -157,6 +161,7 @@ class Daemon:
         if self.deadman is not None:
             self.deadman.start()
         self.canaries.start()
+        self.channels.start()
 
     def _add(self, name: str, spec: Agent, fresh: bool = False) -> None:
         if self._fleet_store and self._pinned_elsewhere(name, spec):  # fleet: never on two nodes at once
@@ -224,7 +229,8 @@ class Daemon:
                 nodes.stopped(self.store, self.node, self.clock.wall())
         self.beats.close()
         self.store.emit("daemon.stopped", None, pid=os.getpid(), agents_stopped=stop_agents)
-        for part in (self.notifier.close, self.exporter.stop, self.deadman.stop if self.deadman else None):
+        for part in (self.channels.stop, self.notifier.close, self.exporter.stop,
+                     self.deadman.stop if self.deadman else None):
             if part is not None:
                 with contextlib.suppress(Exception):
                     part()

@@ -445,6 +445,9 @@ def run(loaded: LoadedRunbook | None, state_root: Path, services: Sequence[Servi
         from tether.integrations import health  # Codex hooks: missing, pending trust, trusted, managed
 
         checks += health.checks(loaded)
+        from tether.notify import health as channels  # Telegram, ntfy: secrets resolve, the daemon's last word
+
+        checks += channels.checks(loaded, state_root)
     return checks
 
 

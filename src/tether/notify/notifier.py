@@ -95,6 +95,8 @@ class Notifier:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._registered: Runbook | None = None
+        #: (approval id, recipient key) -> that person's signed one-time link, when the dashboard has an address
+        self.signed_link: Callable[[int, str], str | None] | None = None
         self.register_secrets(runbook_getter())
         if start_worker:
             self.start()
@@ -128,7 +130,7 @@ class Notifier:
 
         self._registered = rb
         targets = [n.url for n in rb.host.notify]
-        targets += [p.contact for a in rb.agents.values() for p in (a.owner, a.backup)]
+        targets += [p.contact for a in rb.agents.values() for p in (a.owner, a.backup, *a.approvers)]
         for target in targets:
             with contextlib.suppress(DeliveryError):
                 resolve(target)
@@ -250,7 +252,8 @@ class Notifier:
             expires = d.get("expires")
             body = [f"{agent} asks to {action}.", detail, why,
                     f"expires {iso(expires)}" if expires else "", *decide]
-            return self._queue(thread, topic, approval_id, agent, self._owners(rb, agent) + self._hosts(rb, topic),
+            return self._queue(thread, topic, approval_id, agent,
+                               self._owners(rb, agent) + self._approvers(rb, agent) + self._hosts(rb, topic),
                                f"[tether] approval #{approval_id}: {agent} asks to {action}"[:200], _lines(body))
         if topic == "approval.escalated":
             body = [f"{agent} asks to {action}, and its owner has not decided; you are the backup.", detail, why,
@@ -286,6 +289,23 @@ class Notifier:
         spec = rb.agents.get(agent)
         return [Recipient(f"owner:{agent}", spec.owner.contact)] if spec is not None else []
 
+    def _approvers(self, rb: Runbook, agent: str) -> list[Recipient]:
+        spec = rb.agents.get(agent)
+        return [Recipient(f"approver:{agent}:{i}", p.contact) for i, p in enumerate(spec.approvers)] if spec else []
+
+    def _own_line(self, row: dict[str, Any]) -> str:
+        """A person's own last line for an approval's message: their signed one-time link. Added when the
+        message is sent, never stored: an agent reads its own events, and the link decides."""
+        make = self.signed_link
+        if make is None or row["topic"] not in ("approval.requested", "approval.escalated") or \
+                not str(row["recipient"]).startswith(("owner:", "backup:", "approver:")):
+            return ""
+        try:
+            url = make(int(row["subject"]), str(row["recipient"]))
+        except Exception:  # no key file yet, a full disk: the message goes without its link
+            return ""
+        return f"\nDecide here (a link for you alone, once): {url}" if url else ""
+
     def _backups(self, rb: Runbook, agent: str | None) -> list[Recipient]:
         names = [agent] if agent is not None else list(rb.agents)
         return [Recipient(f"backup:{n}", rb.agents[n].backup.contact) for n in names if n in rb.agents]
@@ -316,6 +336,11 @@ class Notifier:
             if spec is None:
                 return None
             return spec.owner.contact if role == "owner" else spec.backup.contact
+        if role == "approver":
+            name, _, index = rest.partition(":")
+            got = rb.agents.get(name)
+            people = got.approvers if got is not None else ()
+            return people[int(index)].contact if index.isdigit() and int(index) < len(people) else None
         for n in rb.host.notify:
             if host_key(n.url) == key:
                 return n.url
@@ -388,7 +413,7 @@ class Notifier:
             target = self.target(self.runbook(), row["recipient"])
             if target is None:
                 raise DeliveryError(f"{row['recipient']} is no longer in the runbook", permanent=True)
-            send(target, row["title"], row["body"])
+            send(target, row["title"], row["body"] + self._own_line(row))
         except Exception as err:
             permanent = isinstance(err, DeliveryError) and err.permanent
             error = str(err) if isinstance(err, DeliveryError) else f"{type(err).__name__}: {err}"

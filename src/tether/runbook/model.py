@@ -98,11 +98,66 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+def _http_url(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise PydanticCustomError("http_url", "expected an http(s):// URL like https://ntfy.sh, got {got}",
+                                  {"got": _shown(value)})
+    return value.rstrip("/") if isinstance(value, str) else value
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+
+def _topic(value: Any) -> Any:
+    if not isinstance(value, str) or not re.fullmatch(r"[-_A-Za-z0-9]{1,64}", value):
+        raise PydanticCustomError("ntfy_topic", "expected an ntfy topic: letters, digits, - and _ (at most 64), got "
+                                  "{got}", {"got": _shown(value)})
+    return value
+
+
+Topic = Annotated[str, BeforeValidator(_topic)]
+
+
+class Telegram(Strict):
+    """A Telegram bot that brings this person each approval with Approve / Deny buttons (long polling: the
+    host only connects out). ``chat_id``: the chat with the bot (a private chat's id is the person's user id);
+    ``user_id``: who may tap in a group chat (default: ``chat_id``). ``api``: the Bot API's address."""
+
+    token: SecretRef
+    chat_id: int
+    user_id: int | None = None
+    api: HttpUrl = "https://api.telegram.org"
+
+
+class Ntfy(Strict):
+    """An ntfy topic this person's phone subscribes to: each approval arrives with Approve / Deny buttons that
+    publish a signed decision to ``reply_topic`` (default ``TOPIC-reply``), which the daemon subscribes to."""
+
+    url: HttpUrl
+    topic: Topic
+    reply_topic: Topic | None = None
+    token: SecretRef | None = None  # an access token (tk_...) when the topics are protected
+
+    @model_validator(mode="after")
+    def _two_topics(self) -> Ntfy:
+        if self.reply_topic == self.topic:
+            raise PydanticCustomError("ntfy_topic", "reply_topic must differ from topic (the daemon reads every "
+                                      "message on it as a decision)")
+        return self
+
+    @property
+    def replies(self) -> str:
+        return self.reply_topic or f"{self.topic}-reply"
+
+
 class Person(Strict):
-    """Someone who answers for an agent."""
+    """Someone who answers for an agent: reached by ``contact`` (apprise), and, to decide from a phone, by
+    ``telegram`` and/or ``ntfy`` (``tether.notify.telegram``, ``tether.notify.ntfy``)."""
 
     name: str = Field(min_length=1)
     contact: str = Field(min_length=1, description="how to reach them: an apprise URL, mailto: or a secret reference")
+    telegram: Telegram | None = None
+    ntfy: Ntfy | None = None
 
 
 class Scope(Strict):
@@ -221,6 +276,7 @@ class Agent(Strict):
     name: str
     owner: Person
     backup: Person
+    approvers: tuple[Person, ...] = ()  # others who may decide its approvals (told when it asks, like the owner)
     kind: Literal["command", "python", "claude-code", "codex"] = "command"
     command: Annotated[tuple[str, ...], BeforeValidator(_command)] = ()
     prompt: str | None = None
@@ -319,6 +375,8 @@ class Host(Strict):
     state_dir: str | None = None
     workspace_root: str | None = None
     listen: str = "127.0.0.1:7717"
+    # the dashboard's address as a phone reaches it (TLS or a tunnel): signed one-time links in notifications
+    public_url: HttpUrl | None = None
     store: str | None = None
     notify: tuple[Notify, ...] = ()
     retention: Retention = Retention()

@@ -34,7 +34,7 @@ def projection(*kinds: str) -> Callable[[Projection], Projection]:
 #: Event kinds that also go into the hash-chained audit log (``tether audit verify``).
 AUDITED = frozenset({
     "verdict", "approval.requested", "approval.decided", "approval.expired", "approval.escalated",
-    "approval.used", "agent.killed", "agent.resumed", "runbook.reloaded",
+    "approval.used", "approval.refused", "agent.killed", "agent.resumed", "runbook.reloaded",
     "rollback.done", "rollback.failed", "rollback.good",
 })
 

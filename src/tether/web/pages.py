@@ -285,8 +285,12 @@ def overview_page(request: Request, fragment: str | None = None) -> Response:
     started = time.perf_counter()
     s = need(request)
     c = common.control(request)
+    root = common.state_root(request)
+    from tether.notify.health import read as channels  # Telegram, ntfy: as the daemon last saw them
+
     data = views.overview(common.store(request), paths=common.host_paths(request),
-                          started=getattr(c, "started", None), probes=list(getattr(c, "probe_results", []) or []))
+                          started=getattr(c, "started", None), probes=list(getattr(c, "probe_results", []) or []),
+                          channels=channels(root) if root is not None else ())
     counts = {"approvals": data["totals"]["pending_approvals"], "incidents": data["totals"]["open_incidents"]}
     return _render(request, s, "overview.html", {"o": data, "counts": counts, "title": "Overview"}, fragment,
                    ("agents", "summary", "side"), started)

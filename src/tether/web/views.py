@@ -203,9 +203,15 @@ def agents_overview(store: Store, now: float) -> tuple[list[dict[str, Any]], lis
     return rows, pending, incidents
 
 
+def channel_line(c: dict[str, Any], now: float) -> str:
+    from tether.notify.health import line
+
+    return line(c, now).removeprefix("channel ")
+
+
 def overview(
     store: Store, *, paths: Iterable[str] = (), started: float | None = None, probes: Iterable[Any] = (),
-    now: float | None = None, recent: int = 15,
+    now: float | None = None, recent: int = 15, channels: Iterable[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
     rows, pending, incidents = agents_overview(store, now)
@@ -234,6 +240,7 @@ def overview(
             "open_incidents": len(incidents),
         },
         "host": host(paths, started, now, probes),
+        "channels": [{**c, "line": channel_line(c, now)} for c in channels],  # phone channels (notify.health)
         "approvals": [approval_view(a, now) for a in pending],
         "incidents": [incident_view(i, now) for i in reversed(incidents)],
         "events": [event_view(e) for e in latest],
@@ -307,6 +314,14 @@ def describe(e: Event) -> str:
         "approval.expired": lambda: f"approval #{g('approval_id')} expired",
         "approval.escalated": lambda: f"approval #{g('approval_id')} escalated to the {g('to')}",
         "approval.used": lambda: f"approval #{g('approval_id')} used",
+        # deciding from a phone (issue 21)
+        "approval.refused": lambda: f"approval #{g('approval_id') or '?'}: {g('who')} refused on {g('channel')}: "
+        f"{g('why')}",
+        "channel.sent": lambda: f"approval #{g('approval_id')} sent by {g('channel')}",
+        "channel.settled": lambda: f"approval #{g('approval_id')}'s messages show it {g('state')}",
+        "channel.failed": lambda: f"approval #{g('approval_id')} not sent by {g('channel')}: {g('error')}",
+        "channel.down": lambda: f"channel {g('channel')} down: {g('error')}",
+        "channel.up": lambda: f"channel {g('channel')} up again",
         "incident.opened": lambda: f"incident: {g('summary')}",
         "incident.resolved": lambda: f"incident #{g('incident_id')} resolved: {g('why')}",
         "incident.acked": lambda: f"incident #{g('incident_id')} acknowledged by {g('by')}",

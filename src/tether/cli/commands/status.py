@@ -36,5 +36,9 @@ def status(obj: Context, json_: bool, agent: str | None) -> None:
     from tether.cli.render import status_table
 
     sys.stdout.write(daemon_line(alive))
+    if alive["state"] == "running":  # a phone channel that is not up (issue 21)
+        from tether.notify.health import status_lines
+
+        sys.stdout.write(status_lines(root, now))
     sys.stdout.flush()
     status_table(docs, now, fleet)
