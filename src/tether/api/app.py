@@ -90,8 +90,12 @@ Id = Annotated[int, FastAPIPath(ge=0, le=MAX_ID)]
 
 
 def create_app(control: Control) -> FastAPI:
-    app = FastAPI(title="tether", version=__version__, docs_url="/v1/docs", openapi_url="/openapi.json",
-                  max_body_size=bodies.MAX_BODY)
+    from fastapi_offline import FastAPIOffline
+
+    # /v1/docs loads Swagger UI from the package (/v1/docs/static), not a CDN: a host that reaches nothing
+    # outside (or a browser that may not) still gets working docs. No ReDoc: its bundle fetches a logo online.
+    app = FastAPIOffline(title="tether", version=__version__, docs_url="/v1/docs", redoc_url=None,
+                         static_url="/v1/docs/static", openapi_url="/openapi.json", max_body_size=bodies.MAX_BODY)
     app.router.route_class = bodies.StrictRoute
     app.state.control = control
     errors.install(app)
