@@ -18,6 +18,11 @@ so errors answer ``deny`` (and a failed request is blocked by the hook's ``onFai
 denied with its approval id (waiting up to ``X-Tether-Wait`` first), and the identical retry goes through
 once a human approved it.
 
+``POST /v1/hooks/openclaw[/{agent}]`` answers tether's OpenClaw plugin (``before_tool_call``) with
+``{"decision": "allow" | "block", "reason"}``; the plugin blocks anything but ``allow``. A held call waits up
+to ``X-Tether-Wait`` for a human, then is blocked with its approval id (the identical retry goes through once
+approved). Its other events (tool results, sessions, usage) are monitoring (``integrations.openclaw``).
+
 The agent is the path's, or the token's own (an agent token). Other events feed ``Monitor``.
 
 Whatever goes wrong past the token check (a body that is not a JSON object, too large or too deep, the
@@ -42,12 +47,13 @@ from tether.api.approvals import MAX_WAIT, _gatekeeper
 from tether.auth import Principal
 from tether.boundary import Gatekeeper, Outcome
 from tether.boundary import Request as ActionRequest
-from tether.integrations import CLAUDE_PATH, CODEX_PATH, canary, sessions
+from tether.integrations import CLAUDE_PATH, CODEX_PATH, OPENCLAW_PATH, canary, openclaw, sessions
 from tether.integrations.monitor import Monitor
 
 router = APIRouter(route_class=bodies.StrictRoute)
 GATING = frozenset({"PreToolUse"})
 CODEX_GATING = frozenset({"PreToolUse", "PermissionRequest"})
+OPENCLAW_GATING = frozenset({"before_tool_call"})
 
 
 def monitor(request: Request) -> Monitor:
@@ -68,7 +74,7 @@ def session_task(control: Any, agent: str, session_id: str, started: bool) -> No
 
     store, text = control.store, f"session {session_id}"
     if started:
-        if any(t.text == text for t in store.tasks(agent)):
+        if store.tasks(agent, text=text, limit=1):  # one indexed lookup, not every task the agent ever had
             return
         task_id = store.emit("task.added", agent, text=text, meta={"session_id": session_id})
         store.emit("task.started", agent, task_id=task_id, text=text)
@@ -77,7 +83,7 @@ def session_task(control: Any, agent: str, session_id: str, started: bool) -> No
         except Exception as err:  # a workspace mid-merge: the session runs, without a task branch
             store.emit("task.cancelled", agent, task_id=task_id, note=f"could not start: {err}")
         return
-    for t in store.tasks(agent, ["started"]):
+    for t in store.tasks(agent, ["started"], text=text):
         if t.text == text:
             end(control.loaded, store, agent, t.id)
             store.emit("task.done", agent, task_id=t.id, text=text)
@@ -186,6 +192,23 @@ def codex_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) 
                                           "goes through: retry it then, unchanged."}
 
 
+def openclaw_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> dict[str, Any]:
+    try:
+        o = decide(gk, agent, p, _seconds(request.headers.get("x-tether-wait")))
+    except Exception as err:
+        return {"decision": "block", "reason": f"tether could not decide ({type(err).__name__}: {err}); blocked"}
+    if o.decision == "allow":
+        return {"decision": "allow", "reason": f"tether allowed it ({_rule(o)})"}
+    if o.decision == "deny":
+        extra = f" (approval {o.approval_id}). Do not retry it." if o.approval_id is not None else \
+            f" [rule {_rule(o)}]. No approval can let this through; choose another way or stop."
+        return {"decision": "block", "reason": f"tether blocked it: {o.reason}{extra}"}
+    why = o.reason.split("; held for approval")[0]
+    return {"decision": "block", "approval_id": o.approval_id,
+            "reason": f"tether is holding it for a human: {why} [rule {_rule(o)}]; approval {o.approval_id}: "
+                      f"{_how(o)}. Once approved, the identical call goes through: retry it then, unchanged."}
+
+
 def _fast(gk: Gatekeeper, agent: str, p: dict[str, Any], request: Request) -> bool:
     """True when ``Gatekeeper.check`` will answer at once without I/O (a plain allow, no gates, no wait, no
     held call): then the answer is computed on the event loop, sparing two thread hand-offs. Anything else
@@ -207,6 +230,8 @@ def _fast(gk: Gatekeeper, agent: str, p: dict[str, Any], request: Request) -> bo
 def _gate(client: str, request: Request, gk: Gatekeeper, name: str, p: dict[str, Any]) -> Any:
     if client == "claude-code":
         return claude_pre_tool_use(request, gk, name, p)
+    if client == "openclaw":
+        return JSONResponse(openclaw_gate(request, gk, name, p))
     return JSONResponse(codex_gate(request, gk, name, p))
 
 
@@ -215,11 +240,13 @@ def _refuse(client: str, why: str) -> JSONResponse:
     reason = f"tether could not decide ({why}); denied"
     if client == "claude-code":
         return _claude("deny", reason)
+    if client == "openclaw":
+        return JSONResponse({"decision": "block", "reason": reason.replace("; denied", "; blocked")})
     return JSONResponse({"decision": "deny", "reason": reason})
 
 
 async def _handle(client: str, agent: str | None, request: Request) -> Any:
-    gating = GATING if client == "claude-code" else CODEX_GATING
+    gating = GATING if client == "claude-code" else OPENCLAW_GATING if client == "openclaw" else CODEX_GATING
     event: Any = None
     try:
         who = principal(request)  # a read of the token table: fast, done here rather than in a thread
@@ -239,6 +266,11 @@ async def _handle(client: str, agent: str | None, request: Request) -> Any:
             return _claude(decision, reason) if client == "claude-code" else \
                 JSONResponse({"decision": decision, "reason": reason})
         mon = monitor(request)
+        if client == "openclaw":  # its tool names and inputs, as the classifier and the monitor know them
+            if event not in gating:
+                await run_in_threadpool(openclaw.monitor_event, mon, name, p)
+                return JSONResponse({})
+            p = openclaw.request(p)
         if event in gating:
             mon.heartbeat(name)
             if _fast(gk, name, p, request):
@@ -284,3 +316,15 @@ async def codex_agent(agent: str, request: Request) -> Any:
 async def codex(request: Request) -> Any:
     """One Codex hook event for the agent whose token calls."""
     return await _handle("codex", None, request)
+
+
+@router.post(f"{OPENCLAW_PATH}/{{agent}}", openapi_extra=AUTH, max_body_size=bodies.MAX_HOOK)
+async def openclaw_agent(agent: str, request: Request) -> Any:
+    """One event of tether's OpenClaw plugin for ``agent``."""
+    return await _handle("openclaw", agent, request)
+
+
+@router.post(OPENCLAW_PATH, openapi_extra=AUTH, max_body_size=bodies.MAX_HOOK)
+async def openclaw_hook(request: Request) -> Any:
+    """One event of tether's OpenClaw plugin for the agent whose token calls."""
+    return await _handle("openclaw", None, request)

@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "service": ("host", "Install, remove or inspect the service that starts the daemon at boot."),
     "doctor": ("host", "Check this host for unattended agents: service, sleep, disk, storage, users."),
     "drill": ("drill", "Run the incident drills: kill, break-test, network, protected-file, sandbox, reboot."),
-    "integrate": ("integrate", "Install tether's hooks into Claude Code, Codex CLI or git."),
+    "integrate": ("integrate", "Install tether's hooks into Claude Code, Codex CLI, OpenClaw or git."),
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}

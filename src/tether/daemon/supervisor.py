@@ -90,6 +90,7 @@ class AgentSupervisor:
         self._changed = threading.Condition(self._lock)
         self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread: threading.Thread | None = None
+        self._health: Any = None  # openclaw: the gateway's /health as its heartbeat (integrations.openclaw)
         self._load_tracker()
 
     @property
@@ -175,6 +176,7 @@ class AgentSupervisor:
             self.handle = handle
             self.started_at = handle.info.started_at if handle.info is not None else time.time()
             self.store.emit("agent.adopted", self.name, pid=handle.agent_pid(0), instance=handle.instance)
+            self._watch_health()
         elif handle is not None and handle.info is not None and not fresh:
             self._ended(handle, adopted=True)
         self._thread = threading.Thread(target=self._loop, name=f"supervise-{self.name}", daemon=True)
@@ -287,6 +289,7 @@ class AgentSupervisor:
             terminate = (stopping and self._stop_agent) or (not stopping and self._should_terminate())
             if stopping and not self._stop_agent:
                 self.handle = None  # left running for the next daemon to adopt
+                self._unwatch_health()
                 return
         if terminate:
             process.kill_tree(self.run_dir, self.spec.kill.signal, self.spec.kill.grace)
@@ -372,6 +375,8 @@ class AgentSupervisor:
                 argv, env = launch.argv, {**env, **launch.env}
             user = self.spec.run_as
             wall = self.hooks.wall() if self.hooks.wall is not None else None
+            if self.spec.kind == "openclaw":  # the gateway, with tether's plugin in a config written now
+                argv, env = self._gateway(env, wall)
             if launch is not None and self.hooks.canary is not None:  # the hook must hold before it starts
                 self.hooks.canary(env, wall, self._stop)
                 if self._stop.is_set() or self._blocked() is not None:  # stopped or killed meanwhile
@@ -410,8 +415,62 @@ class AgentSupervisor:
         self._mark(recorded)
         self._save_tracker()
         self._seen_run = True
+        self._watch_health()
         self._notify()
         self.hooks.changed()
+
+    # -- openclaw: the gateway ------------------------------------------------------------------------
+    def _gateway(self, env: dict[str, str], wall: Any) -> tuple[list[str], dict[str, str]]:
+        from tether.integrations import openclaw
+
+        home = self.agent_dir / "home"  # the wall's private HOME, the same path inside it
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        gw = openclaw.launch(self.name, self.spec.command, env, home, self.cwd, self.hooks.url())
+        prof = getattr(wall, "profile", None)
+        owner = (getattr(prof, "uid", None), getattr(prof, "gid", None)) if prof is not None else (None, None)
+        if owner[0] is None and self.spec.run_as:
+            import pwd
+
+            with contextlib.suppress(KeyError):
+                pw = pwd.getpwnam(self.spec.run_as)
+                owner = (pw.pw_uid, pw.pw_gid)
+        if owner[0] is not None and owner[1] is not None and os.geteuid() == 0:  # its own files, in its HOME
+            for path in (home, Path(gw.env["OPENCLAW_STATE_DIR"]), gw.config):
+                with contextlib.suppress(OSError):
+                    if path is not None and (path == home or home in path.parents):
+                        os.chown(path, owner[0], owner[1])
+        self._gateway_port = gw.port
+        return gw.argv, {**env, **gw.env}
+
+    _gateway_port: int | None = None
+
+    def _watch_health(self) -> None:
+        """openclaw: beat for the gateway while its ``/health`` answers (its port from the config written at
+        its start, also after a daemon restart adopted the run)."""
+        if self.spec.kind != "openclaw":
+            return
+        from tether.integrations import openclaw
+
+        self._unwatch_health()
+        port = self._gateway_port
+        if port is None:
+            state = self.spec.env.get("OPENCLAW_STATE_DIR") or str(self.agent_dir / "home" / ".openclaw")
+            config = Path(state).expanduser() / "tether-gateway.json"
+            with contextlib.suppress(Exception):
+                port = openclaw.gateway_port(openclaw.read_config(config), {})
+        if port is None:
+            return
+        every = min(self.spec.heartbeat.interval, 5.0)
+        self._health = openclaw.HealthWatch(port, every, self._health_beat).start()
+
+    def _health_beat(self) -> None:
+        self.store.beat(self.name, time.time())
+        self.hooks.changed()  # the monitor looks again (a stale flag ends)
+
+    def _unwatch_health(self) -> None:
+        if self._health is not None:
+            self._health.stop()
+            self._health = None
 
     def _schedule_retry(self) -> None:
         delay = self.tracker.delay()
@@ -446,6 +505,7 @@ class AgentSupervisor:
     # -- ending ---------------------------------------------------------------------------------------
     def _ended(self, handle: process.KeeperHandle, adopted: bool) -> None:
         """Record how the run ended (once per run, even across daemon restarts) and decide what next."""
+        self._unwatch_health()
         code = handle.exit_status()
         info = handle.info
         started = info.started_at if info is not None else self.started_at

@@ -4,6 +4,8 @@
   from ``codex app-server`` ``hooks/list``; a hook pending trust is skipped silently by Codex.
 - claude-code agents: whether the agent can switch its hooks off is ``host.doctor.check_claude_hooks``.
 - both: the last canary (``integrations.canary``): did tether's hook deny it through the real CLI, when.
+- openclaw agents: OpenClaw's own exec approvals (``integrations.openclaw_policy``): security=full, ask=off,
+  an askFallback that allows, strictInlineEval off are warnings; and whether an ``openclaw`` is there to run.
 """
 
 from __future__ import annotations
@@ -54,7 +56,49 @@ def codex_hooks(loaded: LoadedRunbook, codex_bin: str | None = None,
     return out
 
 
+def openclaw_exec(loaded: LoadedRunbook) -> list[Check]:
+    """Each openclaw agent's exec approvals: the config its gateway runs with (the one tether wrote at its last
+    start, else the runbook's ``OPENCLAW_CONFIG_PATH``, else none: OpenClaw's defaults) and its state
+    folder's host approvals."""
+    from pathlib import Path
+
+    from tether.errors import UsageError
+    from tether.integrations import openclaw, openclaw_policy
+
+    out = []
+    for name, spec in loaded.runbook.agents.items():
+        if spec.kind != "openclaw":
+            continue
+        label = f"openclaw exec approvals ({name})"
+        state = Path(spec.env.get("OPENCLAW_STATE_DIR") or loaded.state.agent_dir(name) / "home" / ".openclaw")
+        source = spec.env.get("OPENCLAW_CONFIG_PATH")
+        written = state.expanduser() / "tether-gateway.json"
+        path = written if written.exists() else Path(source).expanduser() if source else None
+        try:
+            config = openclaw.read_config(path) if path is not None else {}
+        except UsageError as err:
+            out.append(Check(label, "unknown", str(err)))
+            continue
+        found = openclaw_policy.findings(config, openclaw_policy.host_approvals(state.expanduser()))
+        fix = (f"tether integrate openclaw --config {source} --harden" if source else
+               f"give {name} a config (env OPENCLAW_CONFIG_PATH in the runbook), then "
+               "tether integrate openclaw --config FILE --harden")
+        if found:
+            shown = "; ".join(f"{f.where}: {f.what}" for f in found[:4]) + (f"; {len(found) - 4} more"
+                                                                           if len(found) > 4 else "")
+            out.append(Check(label, "warn", f"OpenClaw's own gate is open ({shown}); only tether's plugin "
+                             "stands between the model and the host", fix))
+        else:
+            out.append(Check(label, "ok", "OpenClaw asks on an allowlist miss, inline eval included, and no "
+                             "askFallback allows"))
+        if not spec.command and openclaw.binary() is None:
+            out.append(Check(f"openclaw ({name})", "fail", "no openclaw to run the gateway",
+                             "npm install -g openclaw (Node >= 24.16), or set TETHER_OPENCLAW (and "
+                             "TETHER_OPENCLAW_NODE) for the daemon, or give the agent a command"))
+    return out
+
+
 def checks(loaded: LoadedRunbook) -> list[Check]:
     from tether.integrations import canary
 
-    return codex_hooks(loaded) + canary.checks(loaded)
+    return codex_hooks(loaded) + openclaw_exec(loaded) + canary.checks(loaded)

@@ -277,7 +277,7 @@ class Agent(Strict):
     owner: Person
     backup: Person
     approvers: tuple[Person, ...] = ()  # others who may decide its approvals (told when it asks, like the owner)
-    kind: Literal["command", "python", "claude-code", "codex"] = "command"
+    kind: Literal["command", "python", "claude-code", "codex", "openclaw"] = "command"
     command: Annotated[tuple[str, ...], BeforeValidator(_command)] = ()
     prompt: str | None = None
     cwd: str | None = None
@@ -316,7 +316,7 @@ class Agent(Strict):
     def _how_it_starts(self) -> Agent:
         if self.kind in ("command", "python") and not self.command:
             raise PydanticCustomError("command_missing", "a {kind} agent needs a command", {"kind": self.kind})
-        return self  # claude-code and codex agents may run from a prompt or from their task queue
+        return self  # claude-code/codex agents run from a prompt or their queue; openclaw runs its gateway
 
     def verdict(self, action_class: str) -> str:
         return self.approvals.verdict(action_class)

@@ -1,8 +1,9 @@
-"""``tether integrate claude-code|codex|git``: install (or ``--remove``) tether's hooks. Thin: the work is in
+"""``tether integrate claude-code|codex|openclaw|git``: install (or ``--remove``) tether's hooks. Thin: the work is in
 ``tether.integrations``."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -68,7 +69,7 @@ _url = click.option("--url", metavar="URL", help="The daemon's URL (default: the
 
 @click.group()
 def integrate() -> None:
-    """Install tether's hooks into Claude Code, Codex CLI or git (and take them out with --remove)."""
+    """Install tether's hooks into Claude Code, Codex CLI, OpenClaw or git (and take them out with --remove)."""
 
 
 @integrate.command("claude-code")
@@ -185,3 +186,87 @@ def git_cmd(obj: Context, repo: str, agent: str | None, protect: tuple[str, ...]
             base = None  # the hook then uses $TETHER_URL
     path, _, note = git.install(where, agent=agent, url=base, protected=protect, wait=wait)
     click.echo(f"{path}: {note}")
+
+
+@integrate.command("openclaw")
+@_agent
+@click.option("--config", "config_file", metavar="FILE", help="The OpenClaw config (default: OpenClaw's own: "
+              "$OPENCLAW_CONFIG_PATH, else $OPENCLAW_STATE_DIR/openclaw.json, else ~/.openclaw/openclaw.json).")
+@_remove
+@_url
+@click.option("--wait", type=float, default=120.0, show_default=True, metavar="SECONDS",
+              help="How long a held tool call waits for a human in tether before it is blocked (at most 280).")
+@click.option("--token-file", metavar="FILE", help="A file holding the agent token, read when $TETHER_TOKEN is "
+              "empty in the gateway's environment.")
+@click.option("--harden", is_flag=True, help="Also set OpenClaw's own exec approvals to safe values (ask on an "
+              "allowlist miss, strict inline eval, no askFallback that allows).")
+@click.pass_obj
+def openclaw_cmd(obj: Context, agent: str | None, config_file: str | None, remove: bool, url: str | None,
+                 wait: float, token_file: str | None, harden: bool) -> None:
+    """Load tether's plugin into an OpenClaw gateway's config: every tool call is asked of the daemon first.
+
+    The plugin blocks anything tether does not allow, and fails closed (daemon down, no token, a timeout).
+    The gateway reloads its config by itself (or restart it). Running it twice changes nothing; --remove
+    takes out exactly what tether added (--harden's exec settings stay: they are OpenClaw's own).
+    """
+    from tether.integrations import openclaw
+
+    path = Path(config_file).expanduser().absolute() if config_file else openclaw.config_path()
+    if not 0 <= wait <= openclaw.MAX_WAIT:
+        raise UsageError(f"--wait must be between 0 and {openclaw.MAX_WAIT:g} seconds")
+    if remove:
+        click.echo(openclaw.remove(path).line())
+    else:
+        if agent is not None:
+            try:
+                if agent not in obj.loaded.runbook.agents:
+                    raise UsageError(f"no agent named {agent!r} in {obj.loaded.path}")
+            except RunbookError:
+                pass
+        token = str(Path(token_file).expanduser().absolute()) if token_file else None
+        click.echo(openclaw.install(path, _base_url(obj, url), agent, wait=wait, token_file=token).line())
+        click.echo("the gateway needs an agent token: TETHER_TOKEN in its environment"
+                   + (f" or {token}" if token else "") + "; tether sets it for gateways it runs")
+    if harden:
+        state = Path(os.environ.get("OPENCLAW_STATE_DIR") or "~/.openclaw").expanduser()
+        for line in _harden_openclaw(path, state):
+            click.echo(line)
+
+
+def _harden_openclaw(path: Path, state: Path) -> list[str]:
+    """Safe exec settings in the config at ``path``; the host approvals document of ``state`` changed through
+    ``openclaw approvals set`` only when it has an askFallback that allows (the one setting only it holds)."""
+    import json
+    import subprocess
+
+    from tether.integrations import openclaw, openclaw_policy
+    from tether.integrations.settings import dump_json, write_atomic
+
+    out = []
+    before = openclaw.read_config(path)
+    try:
+        after = openclaw_policy.hardened(before)
+    except ValueError as err:
+        raise UsageError(f"{path}: {err}; fix it first") from None
+    if after != before:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, dump_json(after), 0o600)
+        out.append(f"{path}: exec approvals hardened (ask on an allowlist miss, strictInlineEval on)")
+    else:
+        out.append(f"{path}: exec approvals already hardened (unchanged)")
+    host = openclaw_policy.host_approvals(state)
+    fixed = openclaw_policy.hardened_host(host) if host is not None else None
+    if fixed is None:
+        return out
+    exe = openclaw.binary()
+    if exe is None:
+        raise UsageError(f"{state}: the host approvals allow a prompt nobody answers (askFallback=full) and no "
+                         "openclaw is on PATH to change them; run: openclaw approvals set --stdin <<'EOF'\n"
+                         f"{json.dumps(fixed)}\nEOF")
+    proc = subprocess.run([*exe, "approvals", "set", "--stdin"], input=json.dumps(fixed), text=True,
+                          capture_output=True, timeout=180, env={**os.environ, "OPENCLAW_STATE_DIR": str(state)})
+    if proc.returncode != 0:
+        raise UsageError(f"openclaw approvals set failed ({proc.returncode}): "
+                         f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    out.append(f"{state}: host approvals hardened (askFallback=deny)")
+    return out
