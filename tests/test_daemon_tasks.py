@@ -71,6 +71,12 @@ def test_tasks_queue_and_complete(make_host) -> None:  # noqa: F811
     assert doc["last_completed_task"] == "via http"
     listed = h.cli("task", "list", "w").stdout.splitlines()[1:]  # after the header
     assert len(listed) == 5 and sum("failed" in line for line in listed) == 1
+    status, page = h.api("GET", "/v1/agents/w/tasks?limit=2")  # bounded: the newest, in id order
+    newest = [t["text"] for t in _tasks(h)][-2:]
+    assert status == 200 and [t["text"] for t in page["tasks"]] == newest and page["more"]
+    status, page = h.api("GET", "/v1/agents/w/tasks")
+    assert status == 200 and len(page["tasks"]) == 5 and not page["more"]
+    assert h.api("GET", "/v1/agents/w/tasks?limit=1001")[0] == 422
     assert h.down(daemon) == 0
     assert os.path.exists(h.state / "tether.db")
 

@@ -23,17 +23,14 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
     rows = store.agents() if agent is None else [r for r in [store.agent(agent)] if r is not None]
     if agent is not None and not rows:
         raise NotFound(f"no agent named {agent!r}; `tether status` lists them")
-    queued: dict[str, list[float]] = {}
-    for task in store.tasks(agent, states=("queued",)):
-        queued.setdefault(task.agent, []).append(task.created)
+    queued = store.queues(agent)
     from tether.signals import status_signals
 
     signals = status_signals(store, now, agent)
     docs = []
     for row in rows:
         row["state"], row["reason"] = judge(row, now)
-        mine = queued.get(row["name"], [])
-        row["queue_depth"], row["oldest_queued"] = len(mine), min(mine, default=None)
+        row["queue_depth"], row["oldest_queued"] = queued.get(row["name"], (0, None))
         row["signals"] = signals.get(row["name"])
         doc = document(row, now)
         if row.get("node"):  # fleet: the node the agent is pinned to (never on SQLite)

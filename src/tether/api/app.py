@@ -166,10 +166,15 @@ def create_app(control: Control) -> FastAPI:
         return {"status": "ok", "event": event_id}
 
     @app.get("/v1/agents/{agent}/tasks")
-    def tasks(agent: str, who: Caller) -> dict[str, Any]:
+    def tasks(agent: str, who: Caller,
+              limit: Annotated[int, Query(ge=1, le=1000, description="the newest this many, in id order")] = 200,
+              ) -> dict[str, Any]:
+        """The agent's newest ``limit`` tasks; ``more`` says whether older ones exist (an agent can add tasks
+        without end: a listing is bounded, like every other)."""
         known(agent)
         require(who, "read", agent)
-        return {"tasks": [t._asdict() for t in store.tasks(agent)]}
+        got = store.tasks(agent, limit=limit + 1)
+        return {"tasks": [t._asdict() for t in got[-limit:]], "more": len(got) > limit}
 
     @app.post("/v1/agents/{agent}/tasks", status_code=201)
     def add_task(agent: str, body: NewTask, who: Caller) -> dict[str, Any]:

@@ -323,9 +323,7 @@ class Daemon:
             row = self.store.agent(name)
             if row is not None:
                 row["state"], row["reason"] = heartbeat.judge(row, now)
-                queued = self.store.tasks(name, states=["queued"])
-                row["queue_depth"] = len(queued)
-                row["oldest_queued"] = min((t.created for t in queued), default=None)
+                row["queue_depth"], row["oldest_queued"] = self.store.queues(name).get(name, (0, None))
                 row["signals"] = status_signals(self.store, now, name).get(name)
                 status_file.write(self.state, row, now)
 

@@ -154,7 +154,14 @@ class Store(ABC):
     def agent(self, name: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
-    def tasks(self, agent: str | None = None, states: Iterable[str] | None = None) -> list[Task]: ...
+    def tasks(self, agent: str | None = None, states: Iterable[str] | None = None, *, text: str | None = None,
+              limit: int | None = None) -> list[Task]:
+        """Tasks in id order; ``text``: only those with that text; ``limit``: only the newest ``limit``."""
+
+    @abstractmethod
+    def queues(self, agent: str | None = None) -> dict[str, tuple[int, float]]:
+        """agent -> (queued tasks, when the oldest was queued), counted in the store: a queue an agent
+        filled without end costs one indexed aggregate, not a row each."""
 
     @abstractmethod
     def task(self, task_id: int) -> Task | None: ...

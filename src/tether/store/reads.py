@@ -59,14 +59,30 @@ class SqlReads:
         rows = self._read(f"SELECT * FROM agents WHERE name = {self.PH}", (name,))
         return agent_row(rows[0]) if rows else None
 
-    def tasks(self, agent: str | None = None, states: Iterable[str] | None = None) -> list[Task]:
+    def tasks(self, agent: str | None = None, states: Iterable[str] | None = None, *, text: str | None = None,
+              limit: int | None = None) -> list[Task]:
         query, params = "SELECT * FROM tasks WHERE 1=1", list[Any]()
         if agent is not None:
             query += f" AND agent = {self.PH}"
             params.append(agent)
         if states is not None:
             query += " AND " + self._in("state", states, params)
-        return [task_row(r) for r in self._read(query + " ORDER BY id", params)]
+        if text is not None:
+            query += f" AND text = {self.PH}"
+            params.append(text)
+        if limit is None:
+            return [task_row(r) for r in self._read(query + " ORDER BY id", params)]
+        params.append(max(0, int(limit)))
+        rows = self._read(query + f" ORDER BY id DESC LIMIT {self.PH}", params)
+        return [task_row(r) for r in reversed(rows)]
+
+    def queues(self, agent: str | None = None) -> dict[str, tuple[int, float]]:
+        query, params = "SELECT agent, COUNT(*) AS n, MIN(created) AS oldest FROM tasks WHERE state = 'queued'", []
+        if agent is not None:
+            query += f" AND agent = {self.PH}"
+            params.append(agent)
+        rows = self._read(query + " GROUP BY agent", tuple(params))
+        return {r["agent"]: (int(r["n"]), float(r["oldest"])) for r in rows}
 
     def task(self, task_id: int) -> Task | None:
         rows = self._read(f"SELECT * FROM tasks WHERE id = {self.PH}", (task_id,))

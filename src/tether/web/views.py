@@ -24,6 +24,7 @@ BAD = frozenset({"stuck", "crashloop", "killed", "blocked"})
 AGENT_EVENTS = 1000
 TIMELINE = 100
 USAGE_DAYS = 14
+TASKS_SHOWN = 100  # the newest tasks on an agent's page (an agent can add tasks without end)
 
 
 def tone(state: str | None) -> str:
@@ -472,7 +473,7 @@ def agent_detail(
         elif e.kind == "command.run" and len(commands) < 200:
             commands.append({"ts": e.ts, "command": str(e.data.get("command", "")),
                              "exit_code": e.data.get("exit_code"), "event": e.id})
-    tasks = store.tasks(name)
+    tasks = store.tasks(name, limit=TASKS_SHOWN)
     use = usage_days(store.usage(name, since_day=_today(now - (USAGE_DAYS - 1) * 86400)), now)
     logs = {}
     if log_dir is not None:
@@ -504,7 +505,7 @@ def agent_detail(
         "timeline": [event_view(e) for e in latest[:TIMELINE]],
         "files": files[:200],
         "commands": commands[:200],
-        "tasks": [t._asdict() for t in reversed(tasks[-100:])],
+        "tasks": [t._asdict() for t in reversed(tasks)],
         "usage": use,
         "usage_total": {"tokens": sum(d["tokens"] for d in use),
                         "cost_usd": round(sum(d["cost_usd"] for d in use), 6)},
