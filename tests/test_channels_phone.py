@@ -493,6 +493,17 @@ def test_ntfy_drops_and_comes_back(world: tuple[Host, FakeTelegram, FakeNtfy, In
     assert out["result"]["decision"] == "allow"
     assert host.channels()["ntfy"]["state"] == "up"
 
+    # a press made while the daemon's subscription is cut off waits in the server's cache: decided on reconnect
+    t, out, approval_id = ask(host, "phone", "pressed while cut off", wait=60)
+    msg = ntfy_message(ntfy, approval_id)
+    ntfy.drop_streams()
+    until(lambda: host.channels()["ntfy"]["state"] == "down", why="down shown")
+    assert ntfy.press(msg, "Approve") == 200
+    assert t.is_alive() and host.approval(approval_id)["state"] == "pending"
+    ntfy.up()
+    t.join(30)
+    assert out["result"]["decision"] == "allow" and "Ada Approver (ntfy)" in out["result"]["reason"]
+
 
 # --- signed one-time links ------------------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ subscribing documentation, for what tether uses:
   error object, ``{"code": 40301, "http": 403, "error": "forbidden"}``).
 
 The test plays the phone: ``press`` performs a notification's ``http`` action as the ntfy app would (the request
-it describes, sent to this server); ``down()`` drops every stream and answers 502 until ``up()``.
+it describes, sent to this server); ``down()`` drops every stream and answers 502 until ``up()``;
+``drop_streams()`` drops only the subscribers (publishing still works, so a press waits in the cache).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class FakeNtfy:
         self.subscribes = 0  # GET /TOPIC/json requests answered 200
         self._seq = itertools.count(1)
         self._down = False
+        self.streams_down = False
         self._generation = 0  # a down() ends every stream open before it
         self._cond = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -68,7 +70,15 @@ class FakeNtfy:
 
     def up(self) -> None:
         with self._cond:
-            self._down = False
+            self._down = self.streams_down = False
+            self._cond.notify_all()
+
+    def drop_streams(self) -> None:
+        """Subscribers lose their connection and cannot subscribe again (502) until ``up()``; publishing works:
+        a phone's press is kept in the topic's cache meanwhile, as on a real server."""
+        with self._cond:
+            self.streams_down = True
+            self._generation += 1
             self._cond.notify_all()
 
     def on(self, topic: str) -> list[dict[str, Any]]:
@@ -196,6 +206,8 @@ def _handler(api: FakeNtfy) -> type[BaseHTTPRequestHandler]:
             path = parts.path.strip("/").split("/")
             if len(path) != 2 or path[1] != "json":
                 return self._json(404, {"code": 40401, "http": 404, "error": "page not found"})
+            if api.streams_down:
+                return self._json(502, {"code": 50201, "http": 502, "error": "bad gateway"})
             if self._refuse():
                 return
             q = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -223,7 +235,7 @@ def _handler(api: FakeNtfy) -> type[BaseHTTPRequestHandler]:
                 last_beat = time.monotonic()
                 while True:
                     with api._cond:
-                        if api._generation != generation or api._down:
+                        if api._generation != generation or api._down or api.streams_down:
                             break
                         fresh = [m for m in api.messages if m["topic"] == topic and m["seq"] > seen]
                         if not fresh:
