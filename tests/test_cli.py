@@ -308,6 +308,47 @@ def test_init_per_agent_kind_passes_check(tmp_path: Path, kind: str, name: str, 
         assert ran.stdout.strip() == f"tether {__version__}", ran.stderr
 
 
+def test_check_says_how_a_cli_agent_starts(tmp_path: Path) -> None:
+    """A claude-code or codex agent runs its prompt, or with none each queued task: `check` says which."""
+    assert run_cli("init", "--agent", "claude-code", cwd=tmp_path).returncode == 0
+    runbook = tmp_path / "tether.yaml"
+    checked = run_cli("check", cwd=tmp_path)
+    assert "\nclaude (claude-code): runs its prompt: Run the test suite, fix the first failing test" in checked.stdout
+    runbook.write_text(re.sub(r"\n    prompt: [^\n]*", "", runbook.read_text()))
+    checked = run_cli("check", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert "\nclaude (claude-code): no prompt: runs each task queued with `tether task add claude TEXT`\n" in (
+        checked.stdout
+    )
+    assert "prompt:" not in checked.stdout.split("no prompt:")[1]
+
+
+def test_explain_with_no_runbook_uses_the_default_table(tmp_path: Path) -> None:
+    """The README's first thing to try works in any folder: no runbook, no state directory, no daemon."""
+    env = {"TETHER_HOME": str(tmp_path / "no-state")}
+    proc = run_cli("explain", "--", "git", "push", "-f", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "agent     any-agent"
+    assert (
+        lines[1]
+        == f"runbook   none here: the default table, for an agent working in {tmp_path} (`tether init` writes one)"
+    )
+    assert "verdict   ask: held for a human, by default table: git.push: ask" in lines
+    inside = run_cli("explain", "--json", "--", "rm", "-rf", str(tmp_path / "build"), cwd=tmp_path, env=env)
+    outside = run_cli("explain", "--json", "--", "rm", "-rf", "/srv/data", cwd=tmp_path, env=env)
+    assert json.loads(inside.stdout)["runbook"] is None
+    assert json.loads(outside.stdout)["verdict"] == "block" and "scope.outside" in json.loads(outside.stdout)["classes"]
+    named = run_cli("explain", "--agent", "worker", "--", "ls", cwd=tmp_path, env=env)
+    assert one_line_error(named) == (
+        "tether: error: no runbook here, so no agent named 'worker': pass -f RUNBOOK (or run `tether init`)"
+    )
+    assert not (tmp_path / "no-state").exists(), "explain writes nothing"
+    (tmp_path / "tether.yaml").write_text(EXAMPLE_RUNBOOK.read_text())  # with a runbook, its agents
+    mine = run_cli("explain", "--", "ls", cwd=tmp_path, env=env)
+    assert mine.stdout.splitlines()[0] == "agent     repo-maintainer" and "runbook   none" not in mine.stdout
+
+
 def test_init_unknown_agent_kind(tmp_path: Path) -> None:
     proc = run_cli("init", "--agent", "cursor", cwd=tmp_path)
     assert proc.returncode == 2

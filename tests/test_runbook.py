@@ -113,7 +113,7 @@ def test_load_state_dir_and_store_url(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_bad_duration() -> None:
     line, field, msg = only_problem(with_agent("heartbeat:\n  interval: fast\n"))
     assert (line, field) == (8, "agents.worker.heartbeat.interval")
-    assert msg == "expected a duration like \"30s\", \"250ms\" or \"5m\", got 'fast'"
+    assert msg == 'expected a duration like "30s", "250ms" or "5m", got \'fast\''
 
 
 def test_unknown_key_with_did_you_mean() -> None:
@@ -183,8 +183,10 @@ def test_bad_restart_policy() -> None:
 
 
 def test_missing_owner() -> None:
-    text = "version: 1\nagents:\n  first:\n    owner: {name: A, contact: a}\n    backup: {name: B, contact: b}\n" \
-           "    command: x\n  second:\n    backup: {name: B, contact: b}\n    command: x\n"
+    text = (
+        "version: 1\nagents:\n  first:\n    owner: {name: A, contact: a}\n    backup: {name: B, contact: b}\n"
+        "    command: x\n  second:\n    backup: {name: B, contact: b}\n    command: x\n"
+    )
     line, field, msg = only_problem(text)
     assert (line, field, msg) == (7, "agents.second.owner", "required, but missing")
 
@@ -229,6 +231,40 @@ def test_bad_yaml_syntax() -> None:
 def test_tab_indentation_is_a_yaml_error() -> None:
     found = problems("version: 1\nhost:\n\tname: x\n")
     assert re.match(r"^rb\.yaml:3: invalid YAML: ", found[0]), found
+    assert found[0].endswith("; line 3 has a tab: YAML indents with spaces only, replace the tab with spaces")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "hint"),
+    [
+        (  # a key one space short of its siblings
+            "version: 1\nagents:\n  a:\n    command: x\n   owner: {name: a}\n",
+            5,
+            "line 5 is indented 3 spaces, the keys above it are at 0, 2 or 4: indent each key like the keys it "
+            "belongs with (spaces only)",
+        ),
+        (  # a key indented under a key that already has its value
+            "version: 1\nagents:\n  a:\n    command: x\n      owner: y\n",
+            5,
+            "line 5 is indented 6 spaces, the keys above it are at 0, 2 or 4: indent each key like the keys it "
+            "belongs with (spaces only)",
+        ),
+        (  # `key:value`: a plain string, so the next key is a surprise
+            "version: 1\nagents:\n  a:\n    command:x\n    owner: y\n",
+            5,
+            "line 4 has `command:` with no space after the colon: write `command: value`",
+        ),
+    ],
+)
+def test_invalid_yaml_says_how_to_fix_the_indentation(text: str, line: int, hint: str) -> None:
+    (found,) = problems(text)
+    assert found.startswith(f"{LABEL}:{line}: invalid YAML: ")
+    assert found.endswith(f"; {hint}"), found
+
+
+def test_a_yaml_error_that_is_not_indentation_gets_no_indentation_hint() -> None:
+    (found,) = problems('version: 1\nagents:\n  a:\n    command: "x\n')
+    assert "indent" not in found and "invalid YAML" in found
 
 
 @pytest.mark.parametrize("name", ["Worker", "has space", "-leading", "a" * 64, "ünïcode", "dot.name"])
@@ -299,7 +335,7 @@ def test_empty_file_is_an_empty_runbook() -> None:
 def test_command_string_is_split_like_a_shell() -> None:
     rb = parse(with_agent("rollback: {release_command: \"./deploy.sh --tag 'last good'\"}\n"), LABEL)
     assert rb.agents["worker"].rollback.release_command == ("./deploy.sh", "--tag", "last good")
-    line, field, msg = only_problem(with_agent("rollback: {release_command: \"echo 'unclosed\"}\n"))
+    line, field, msg = only_problem(with_agent('rollback: {release_command: "echo \'unclosed"}\n'))
     assert (line, field) == (7, "agents.worker.rollback.release_command")
     assert msg.startswith("cannot split the command")
 
@@ -335,8 +371,10 @@ def test_anchors_merge_keys_and_x_keys() -> None:
 
 
 def test_error_inside_an_anchor_is_reported() -> None:
-    text = "x-d: &d\n  owner: {name: A, contact: a}\n  backup: {name: B, contact: b}\n  restart: {policy: nah}\n" \
-           "agents:\n  a:\n    <<: *d\n    command: x\n"
+    text = (
+        "x-d: &d\n  owner: {name: A, contact: a}\n  backup: {name: B, contact: b}\n  restart: {policy: nah}\n"
+        "agents:\n  a:\n    <<: *d\n    command: x\n"
+    )
     found = problems(text)
     assert len(found) == 1
     assert LINE.match(found[0])
@@ -409,7 +447,7 @@ def test_check_via_cli_exits_2_with_every_problem(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        f"{rb}:7: agents.worker.heartbeat.interval: expected a duration like \"30s\", \"250ms\" or \"5m\", got 'fast'",
+        f'{rb}:7: agents.worker.heartbeat.interval: expected a duration like "30s", "250ms" or "5m", got \'fast\'',
         f"{rb}:8: agents.worker.restart.policy: expected one of 'always', 'on-failure' or 'never', got 'sometimes'",
     ]
 
@@ -440,9 +478,22 @@ def test_load_a_directory(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [
-        ("250ms", 0.25), ("30s", 30.0), ("5m", 300.0), ("2h", 7200.0), ("1d", 86400.0), ("1w", 604800.0),
-        ("1h30m", 5400.0), ("1m30s", 90.0), ("1h 30m", 5400.0), ("1.5s", 1.5), ("90", 90.0), ("0.5", 0.5),
-        (90, 90.0), (2.5, 2.5), (0, 0.0), ("1m500ms", 60.5),
+        ("250ms", 0.25),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("1w", 604800.0),
+        ("1h30m", 5400.0),
+        ("1m30s", 90.0),
+        ("1h 30m", 5400.0),
+        ("1.5s", 1.5),
+        ("90", 90.0),
+        ("0.5", 0.5),
+        (90, 90.0),
+        (2.5, 2.5),
+        (0, 0.0),
+        ("1m500ms", 60.5),
     ],
 )
 def test_durations(text: object, seconds: float) -> None:

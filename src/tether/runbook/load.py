@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -67,14 +68,21 @@ def load(path: str | os.PathLike[str] | None = None) -> LoadedRunbook:
         raise RunbookError([f"{label}: permission denied; check the file's owner and mode"]) from None
     if len(raw) > MAX_BYTES:
         what = _size(size) if size > MAX_BYTES else f"more than {_size(MAX_BYTES)}"  # not a regular file
-        raise RunbookError([f"{label}: the file is {what}, and a runbook may be at most {_size(MAX_BYTES)}: is "
-                            "this the right file?"])
+        raise RunbookError(
+            [f"{label}: the file is {what}, and a runbook may be at most {_size(MAX_BYTES)}: is this the right file?"]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise RunbookError([f"{label}:1: the file is not UTF-8 text ({err.reason})"]) from None
     runbook, lines = _validate(text, label)
     return _resolve(file.resolve(), runbook, text, label, lines)
+
+
+def from_text(text: str, path: Path) -> LoadedRunbook:
+    """A runbook that is not a file (``tether explain``'s default), resolved as if it were ``path``."""
+    runbook, lines = _validate(text, str(path))
+    return _resolve(path, runbook, text, str(path), lines)
 
 
 def parse(text: str, label: str = RUNBOOK_NAME) -> Runbook:
@@ -84,8 +92,12 @@ def parse(text: str, label: str = RUNBOOK_NAME) -> Runbook:
 
 def _validate(text: str, label: str) -> tuple[Runbook, dict[Loc, int]]:
     if len(text) > MAX_BYTES:
-        raise RunbookError([f"{label}: the text is {_size(len(text))}, and a runbook may be at most "
-                            f"{_size(MAX_BYTES)}: is this the right file?"])
+        raise RunbookError(
+            [
+                f"{label}: the text is {_size(len(text))}, and a runbook may be at most "
+                f"{_size(MAX_BYTES)}: is this the right file?"
+            ]
+        )
     try:
         data, lines = _read_yaml(text, label)
     except RecursionError:
@@ -111,8 +123,10 @@ def _in_order(problems: list[str], label: str) -> list[str]:
     if len(found) <= MAX_PROBLEMS:
         return found
     shown = found[:MAX_PROBLEMS]
-    return [*shown, f"{label}:{_line_of(shown[-1])}: {len(found) - MAX_PROBLEMS:,} more problems not shown; fix "
-                    "these first"]
+    return [
+        *shown,
+        f"{label}:{_line_of(shown[-1])}: {len(found) - MAX_PROBLEMS:,} more problems not shown; fix these first",
+    ]
 
 
 def _line_of(problem: str) -> int:
@@ -149,13 +163,14 @@ def _read_yaml(text: str, label: str) -> tuple[Any, dict[Loc, int]]:
         finally:
             loader.dispose()
     except _TooMany:
-        raise RunbookError([f"{label}: more than {MAX_NODES:,} values; a runbook is written by hand: is this the "
-                            "right file?"]) from None
+        raise RunbookError(
+            [f"{label}: more than {MAX_NODES:,} values; a runbook is written by hand: is this the right file?"]
+        ) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 1
         what = " ".join(x for x in (err.context, err.problem) if x) or "invalid YAML"
-        raise RunbookError([f"{label}:{line}: invalid YAML: {what}"]) from None
+        raise RunbookError([f"{label}:{line}: invalid YAML: {what}{indent_hint(text, line, what)}"]) from None
     except yaml.YAMLError as err:
         raise RunbookError([f"{label}:1: invalid YAML: {str(err).splitlines()[0]}"]) from None
     if root is None:  # no document at all: an empty file, only comments
@@ -165,6 +180,47 @@ def _read_yaml(text: str, label: str) -> tuple[Any, dict[Loc, int]]:
     if builder.problems:
         raise RunbookError(_in_order(builder.problems, label))
     return data, builder.lines
+
+
+def indent_hint(text: str, line: int, problem: str) -> str:
+    """How to fix the usual cause of a YAML error at ``line`` (1-based): a tab, or a key indented unlike
+    the keys it belongs with. "" when the error is about something else."""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return ""
+    here = lines[line - 1]
+    if "\t" in here[: len(here) - len(here.lstrip())] or ("cannot start any token" in problem and "\t" in here):
+        return f"; line {line} has a tab: YAML indents with spaces only, replace the tab with spaces"
+    if not any(
+        p in problem for p in ("expected key", "expected <block end>", "mapping values are not allowed", "expected ':'")
+    ):
+        return ""
+    levels: list[int] = []  # the indentation of each mapping still open above the line
+    for above in lines[: line - 1]:
+        body = above.lstrip(" ")
+        if not body or body.startswith("#"):
+            continue
+        col = len(above) - len(body)
+        while levels and levels[-1] > col:
+            levels.pop()
+        if not levels or levels[-1] < col:
+            levels.append(col)
+    col = len(here) - len(here.lstrip(" "))
+    for n in range(line - 1, max(0, line - 3), -1):  # `key:value` just above: a plain string, not a key
+        glued = re.match(r"\s*(?:- )?([A-Za-z_][\w.-]*):(?=[^\s:/])", lines[n - 1])
+        if glued and "://" not in lines[n - 1]:
+            return f"; line {n} has `{glued.group(1)}:` with no space after the colon: write `{glued.group(1)}: value`"
+    if here.lstrip(" ") and col not in levels:
+        shown = [str(c) for c in sorted(set(levels))[-3:]] or ["0"]
+        at = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+        return (
+            f"; line {line} is indented {col} spaces, the keys above it are at {at}: indent each key like "
+            "the keys it belongs with (spaces only)"
+        )
+    return (
+        "; check the indentation of this line against the lines above (a key's value goes on its own "
+        "line indented deeper, or after `key: ` with a space after the colon)"
+    )
 
 
 class _Builder:
@@ -201,8 +257,12 @@ class _Builder:
         self._repeats += 1
         if self._repeats > MAX_ALIASED:
             at, line = self._through or (loc, line)
-            raise RunbookError([f"{self.label}:{line}: {_path(at)}: aliases expand to more than {MAX_ALIASED:,} "
-                                "values; write the values out instead of nesting aliases"])
+            raise RunbookError(
+                [
+                    f"{self.label}:{line}: {_path(at)}: aliases expand to more than {MAX_ALIASED:,} "
+                    "values; write the values out instead of nesting aliases"
+                ]
+            )
         if self._through is None:
             self._through = (loc, line)
             return True
@@ -367,13 +427,56 @@ def _unwrap(annotation: Any) -> Any:
 
 
 # Directories tether must never take as its state dir: the daemon makes it 0700 and fills it with its files.
-SYSTEM_DIRS = frozenset(map(Path, (
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt", "/proc",
-    "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/snap", "/run/user", "/usr/bin",
-    "/usr/lib", "/usr/local", "/usr/sbin", "/usr/share", "/var/cache", "/var/lib", "/var/log", "/var/run",
-    "/var/spool", "/var/tmp", "/Applications", "/Library", "/System", "/Users", "/Volumes", "/private",
-    "/private/etc", "/private/tmp", "/private/var",
-)))
+SYSTEM_DIRS = frozenset(
+    map(
+        Path,
+        (
+            "/",
+            "/bin",
+            "/boot",
+            "/dev",
+            "/etc",
+            "/home",
+            "/lib",
+            "/lib32",
+            "/lib64",
+            "/media",
+            "/mnt",
+            "/opt",
+            "/proc",
+            "/root",
+            "/run",
+            "/sbin",
+            "/srv",
+            "/sys",
+            "/tmp",
+            "/usr",
+            "/var",
+            "/snap",
+            "/run/user",
+            "/usr/bin",
+            "/usr/lib",
+            "/usr/local",
+            "/usr/sbin",
+            "/usr/share",
+            "/var/cache",
+            "/var/lib",
+            "/var/log",
+            "/var/run",
+            "/var/spool",
+            "/var/tmp",
+            "/Applications",
+            "/Library",
+            "/System",
+            "/Users",
+            "/Volumes",
+            "/private",
+            "/private/etc",
+            "/private/tmp",
+            "/private/var",
+        ),
+    )
+)
 HOME_DIRS = ("", ".cache", ".config", ".local", ".local/share", ".local/state", ".ssh")
 
 
@@ -387,13 +490,22 @@ def _resolve(file: Path, runbook: Runbook, text: str, label: str, lines: dict[Lo
         line = _nearest_line(("host", "state_dir"), lines)
         plain = os.path.normpath(state)
         said = _brief(host.state_dir) + ("" if host.state_dir == plain else f" (that is {plain})")
-        raise RunbookError([f"{label}:{line}: host.state_dir: {said} is a system or home directory; the daemon "
-                            "would make it private (0700) and fill it: name a directory of tether's own, like "
-                            "/var/lib/tether, or leave state_dir out for the default"])
+        raise RunbookError(
+            [
+                f"{label}:{line}: host.state_dir: {said} is a system or home directory; the daemon "
+                "would make it private (0700) and fill it: name a directory of tether's own, like "
+                "/var/lib/tether, or leave state_dir out for the default"
+            ]
+        )
     store = os.environ.get("TETHER_STORE") or host.store or f"sqlite:///{state / 'tether.db'}"
     workspaces = resolve(host.workspace_root) if host.workspace_root else file.parent / "workspaces"
-    warnings = () if len(lines) > 1 else (  # not one key: an empty file, only comments, `null`, `{}`
-        f"{label}: the runbook is empty: no agents, no host settings; `tether init` writes a commented example",)
+    warnings = (
+        ()
+        if len(lines) > 1
+        else (  # not one key: an empty file, only comments, `null`, `{}`
+            f"{label}: the runbook is empty: no agents, no host settings; `tether init` writes a commented example",
+        )
+    )
     return LoadedRunbook(file, runbook, StateDir(state), store, workspaces, text, warnings)
 
 

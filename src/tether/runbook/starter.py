@@ -13,6 +13,13 @@ import shlex
 import sys
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tether.runbook.load import LoadedRunbook
+
+#: The agent ``tether explain`` judges for when there is no runbook: the default table, this folder its scope.
+DEFAULT_AGENT = "any-agent"
 
 #: ``tether init --agent`` choices; ``sdk`` is a ``kind: python`` agent written against ``tether.Agent``.
 KINDS = ("claude-code", "codex", "sdk", "command")
@@ -38,3 +45,17 @@ def runbook_text(kind: str | None = None) -> str:
     head, _, _ = example.partition("\nagents:\n")
     agents = _read(f"kinds/{kind}.yaml")
     return head + "\n" + agents.replace("{python}", json.dumps(sys.executable)).replace("{tether}", tether_command())
+
+
+def default_runbook(folder: Path) -> LoadedRunbook:
+    """No runbook here: one agent working in ``folder`` (its scope) under the default policy table, so
+    ``tether explain`` answers before anyone has written a runbook."""
+    from tether.runbook.load import from_text
+
+    where = json.dumps(str(folder))
+    person = '{name: you, contact: "mailto://you@example.com"}'
+    text = (
+        f"version: 1\nagents:\n  {DEFAULT_AGENT}:\n    owner: {person}\n    backup: {person}\n"
+        f'    command: ["true"]\n    cwd: {where}\n    scope: {{folders: [{where}]}}\n'
+    )
+    return from_text(text, folder / "(no runbook)")

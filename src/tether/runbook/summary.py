@@ -13,7 +13,12 @@ def summarise(loaded: LoadedRunbook) -> str:
     if not rb.agents:
         lines.append("  no agents yet: add one under `agents:` (see `tether init`)")
     for name, agent in rb.agents.items():
-        start = " ".join(agent.command) if agent.command else f"{agent.kind} with a prompt"
+        if agent.command:
+            start = " ".join(agent.command)
+        elif agent.prompt:
+            start = f"runs its prompt: {_clip(agent.prompt)}"
+        else:  # claude-code/codex without a prompt: one run per task from its queue (integrations.agents)
+            start = f"no prompt: runs each task queued with `tether task add {name} TEXT`"
         lines += [
             "",
             f"{name} ({agent.kind}): {start}",
@@ -83,32 +88,50 @@ def boundary(loaded: LoadedRunbook, label: str | None = None, uid: int | None = 
 
     for name, agent in loaded.runbook.agents.items():
         if agent.sandbox == "off":
-            warnings.append(f"{label}:{line(name, 'sandbox')}: agents.{name}.sandbox: off: no wall; its scope is "
-                            "enforced only by classifying what it asks (it can write anywhere its user can)")
+            warnings.append(
+                f"{label}:{line(name, 'sandbox')}: agents.{name}.sandbox: off: no wall; its scope is "
+                "enforced only by classifying what it asks (it can write anywhere its user can)"
+            )
         elif wall.enabled(loaded, name):
             warnings += [f"{label}:{line(name, 'sandbox')}: agents.{name}: {w}" for w in wall.problems(agent, uid)]
             if agent.network == "open":
-                warnings.append(f"{label}:{line(name, 'network')}: agents.{name}.network: open: the wall leaves "
-                                "it the host's network (no egress proxy, scope.hosts not enforced)")
+                warnings.append(
+                    f"{label}:{line(name, 'network')}: agents.{name}.network: open: the wall leaves "
+                    "it the host's network (no egress proxy, scope.hosts not enforced)"
+                )
             continue
         if agent.run_as is not None:
             try:
                 target = pwd.getpwnam(agent.run_as).pw_uid
             except KeyError:
-                warnings.append(f"{label}:{line(name, 'run_as')}: agents.{name}.run_as: no user {agent.run_as!r} "
-                                "on this host yet; the agent cannot start until it exists")
+                warnings.append(
+                    f"{label}:{line(name, 'run_as')}: agents.{name}.run_as: no user {agent.run_as!r} "
+                    "on this host yet; the agent cannot start until it exists"
+                )
                 continue
             if target != uid:
                 continue
             if not agent.same_user:
-                errors.append(f"{label}:{line(name, 'run_as')}: agents.{name}.run_as: {agent.run_as!r} is the "
-                              f"daemon's own user; give the agent a user of its own, or set same_user: true to "
-                              "accept an advisory boundary")
+                errors.append(
+                    f"{label}:{line(name, 'run_as')}: agents.{name}.run_as: {agent.run_as!r} is the "
+                    f"daemon's own user; give the agent a user of its own, or set same_user: true to "
+                    "accept an advisory boundary"
+                )
                 continue
         if agent.same_user:
-            warnings.append(f"{label}:{line(name, 'same_user')}: agents.{name}: runs as {me}, the daemon's own "
-                            f"user (same_user: true): {advisory}")
+            warnings.append(
+                f"{label}:{line(name, 'same_user')}: agents.{name}: runs as {me}, the daemon's own "
+                f"user (same_user: true): {advisory}"
+            )
         else:
-            warnings.append(f"{label}:{line(name, 'run_as')}: agents.{name}: no run_as, so it runs as {me}, the "
-                            f"daemon's own user: {advisory}; set run_as: <a user of its own>")
+            warnings.append(
+                f"{label}:{line(name, 'run_as')}: agents.{name}: no run_as, so it runs as {me}, the "
+                f"daemon's own user: {advisory}; set run_as: <a user of its own>"
+            )
     return errors, warnings
+
+
+def _clip(text: str, width: int = 60) -> str:
+    """A prompt on one line, at most ``width`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

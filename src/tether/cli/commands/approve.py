@@ -56,9 +56,15 @@ def approvals(obj: Context, all_: bool, agent: str | None, as_json: bool) -> Non
 @click.command()
 @click.argument("approval_id", type=int)
 @click.option("--note", help="A note for the record (and the agent).")
-@click.option("--for", "scope", type=click.Choice(["once", "task", "1h"]), default="once", show_default=True,
-              help="once: this call, once; task: every identical call of its session or task; "
-                   "1h: every identical call of its session or task for one hour.")
+@click.option(
+    "--for",
+    "scope",
+    type=click.Choice(["once", "task", "1h"]),
+    default="once",
+    show_default=True,
+    help="once: this call, once; task: every identical call of its session or task; "
+    "1h: every identical call of its session or task for one hour.",
+)
 @click.pass_obj
 def approve(obj: Context, approval_id: int, note: str | None, scope: str) -> None:
     """Approve a pending request; the waiting agent proceeds at once."""
@@ -120,8 +126,16 @@ def ask(action: str, detail: str, wait_: str) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def explain(
-    obj: Context, agent: str | None, tool: str | None, tool_input: str | None, path: str | None, op: str,
-    url: str | None, method: str, as_json: bool, command: tuple[str, ...],
+    obj: Context,
+    agent: str | None,
+    tool: str | None,
+    tool_input: str | None,
+    path: str | None,
+    op: str,
+    url: str | None,
+    method: str,
+    as_json: bool,
+    command: tuple[str, ...],
 ) -> None:
     """Show how the runbook would treat an action, before any agent gets power:
 
@@ -130,14 +144,20 @@ def explain(
     Prints the action classes, the resources touched, the verdict and the rule that decided it.
     Runs locally: no daemon needed, nothing is recorded. Credentials in the action are printed redacted.
     """
+    from pathlib import Path
+
     from tether.boundary import Boundary, Request
     from tether.redact import redact, redact_obj
+    from tether.runbook.starter import default_runbook
 
-    loaded = obj.loaded
+    default = not obj.has_runbook and obj.home_state.runbook_source() is None
+    loaded = default_runbook(Path.cwd()) if default else obj.loaded  # no runbook yet: the default table
     names = list(loaded.runbook.agents)
     if not names:
         raise UsageError(f"{loaded.path} has no agents to explain for")
     name = agent or names[0]
+    if default and agent is not None:
+        raise UsageError(f"no runbook here, so no agent named {agent!r}: pass -f RUNBOOK (or run `tether init`)")
     if name not in loaded.runbook.agents:
         raise UsageError(f"no agent named {name!r}; the runbook has {', '.join(names)}")
     try:
@@ -148,23 +168,43 @@ def explain(
 
     req = Request(
         command=shlex.join(command) if command and len(command) > 1 else (command[0] if command else None),
-        tool=tool, input=parsed_input, path=path, op=op, url=url, method=method,
+        tool=tool,
+        input=parsed_input,
+        path=path,
+        op=op,
+        url=url,
+        method=method,
     )
     c, d = Boundary(loaded).evaluate(name, req)
     if as_json:
-        click.echo(json.dumps(redact_obj({
-            "agent": name, "verdict": d.verdict, "rule": d.rule, "reason": d.reason, "classes": list(d.classes),
-            "parsed": d.parsed, "gates": list(d.gates),
-            "resources": [
-                {"kind": r.kind, "value": r.value, "op": r.op, "protected": r.protected} for r in d.resources
-            ],
-        })))
+        click.echo(
+            json.dumps(
+                redact_obj(
+                    {
+                        "agent": name,
+                        "runbook": None if default else str(loaded.path),
+                        "verdict": d.verdict,
+                        "rule": d.rule,
+                        "reason": d.reason,
+                        "classes": list(d.classes),
+                        "parsed": d.parsed,
+                        "gates": list(d.gates),
+                        "resources": [
+                            {"kind": r.kind, "value": r.value, "op": r.op, "protected": r.protected}
+                            for r in d.resources
+                        ],
+                    }
+                )
+            )
+        )
         return
 
     def echo(line: str) -> None:
         click.echo(redact(line))
 
     echo(f"agent     {name}")
+    if default:
+        echo(f"runbook   none here: the default table, for an agent working in {Path.cwd()} (`tether init` writes one)")
     echo(f"action    {req.describe()}")
     for a in c.actions:
         echo(f"class     {a.klass:<18} {a.reason}")
@@ -182,8 +222,10 @@ def explain(
     verdict = {"allow": "allowed", "log": "allowed and recorded", "ask": "held for a human", "block": "blocked"}
     echo(f"verdict   {d.verdict}: {verdict[d.verdict]}, by {d.rule}")
     if d.verdict == "ask":
-        echo(f"          (expires after {format_duration(spec.approvals.timeout)}, escalates to "
-             f"{spec.backup.name} after {format_duration(spec.approvals.escalate_after)})")
+        echo(
+            f"          (expires after {format_duration(spec.approvals.timeout)}, escalates to "
+            f"{spec.backup.name} after {format_duration(spec.approvals.escalate_after)})"
+        )
 
 
 @click.command(name="exec", context_settings={"ignore_unknown_options": True})
