@@ -32,21 +32,37 @@ def fill(store: Store, loaded: LoadedRunbook, now: float | None = None) -> None:
         store.append([NewEvent("agent.registered", name, {"info": agent_info(loaded, name)}, t0)])
         store.append([NewEvent("agent.started", name, {"pid": 0}, t0 + 1)])
     add = store.append([NewEvent("task.added", "repo-maintainer", {"text": "open cleanup PR"}, t0 + 5)])[0]
-    store.append([
-        NewEvent("task.started", "repo-maintainer", {"task_id": add, "text": "open cleanup PR"}, t0 + 6),
-        NewEvent("command.run", "repo-maintainer", {"command": "git checkout -b cleanup"}, t0 + 7),
-        NewEvent("files.changed", "repo-maintainer", {"paths": ["src/util.py", "README.md"]}, t0 + 60),
-        NewEvent("tests.reported", "repo-maintainer", {"passed": 42, "failed": 0}, t0 + 90),
-        NewEvent("agent.state", "repo-maintainer",
-                 {"state": "waiting_for_approval", "reason": "pr.merge asks first (approvals.verdicts)"}, t0 + 120),
-    ])
+    store.append(
+        [
+            NewEvent("task.started", "repo-maintainer", {"task_id": add, "text": "open cleanup PR"}, t0 + 6),
+            NewEvent("command.run", "repo-maintainer", {"command": "git checkout -b cleanup"}, t0 + 7),
+            NewEvent("files.changed", "repo-maintainer", {"paths": ["src/util.py", "README.md"]}, t0 + 60),
+            NewEvent("tests.reported", "repo-maintainer", {"passed": 42, "failed": 0}, t0 + 90),
+            NewEvent(
+                "agent.state",
+                "repo-maintainer",
+                {"state": "waiting_for_approval", "reason": "pr.merge asks first (approvals.verdicts)"},
+                t0 + 120,
+            ),
+        ]
+    )
     for i in range(3):
-        store.append([
-            NewEvent("agent.exited", "flaky-worker", {"code": 1}, t0 + 300 + i * 60),
-            NewEvent("agent.started", "flaky-worker", {"pid": 0, "restart": True}, t0 + 301 + i * 60),
-        ])
-    store.append([NewEvent("agent.state", "data-deleter",
-                           {"state": "blocked", "reason": "data.delete is blocked: rm -rf ./data"}, t0 + 200)])
+        store.append(
+            [
+                NewEvent("agent.exited", "flaky-worker", {"code": 1}, t0 + 300 + i * 60),
+                NewEvent("agent.started", "flaky-worker", {"pid": 0, "restart": True}, t0 + 301 + i * 60),
+            ]
+        )
+    store.append(
+        [
+            NewEvent(
+                "agent.state",
+                "data-deleter",
+                {"state": "blocked", "reason": "data.delete is blocked: rm -rf ./data"},
+                t0 + 200,
+            )
+        ]
+    )
     store.beat("stuck-agent", now - 1, task="reindex", progress="step 3/10")
     store.beat("flaky-worker", now - 2, task="process queue")
     store.beat("repo-maintainer", now - 3)

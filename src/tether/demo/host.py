@@ -38,13 +38,18 @@ def wall_for_demo() -> str | None:
     return None
 
 
-def write_host(root: Path, sandbox: bool = True) -> Path:
-    """Lay out the demo host in ``root``; return the runbook's path. ``sandbox``: run the agents in the wall."""
+def write_host(root: Path, sandbox: bool = True, port: int = 0, notify_port: int | None = None) -> Path:
+    """Lay out the demo host in ``root``; return the runbook's path. ``sandbox``: run the agents in the wall;
+    ``port``: the daemon's (0: any free one); ``notify_port``: where the demo's receiver listens for the
+    owner's and backup's notifications (``demo.receiver``)."""
     root.mkdir(parents=True, exist_ok=True)
     agents_dir = Path(str(files("tether.demo").joinpath("agents")))
     text = files("tether.demo").joinpath("runbook.yaml").read_text(encoding="utf-8")
     text = text.replace("{python}", sys.executable).replace("{agents}", str(agents_dir))
     text = text.replace("{sandbox}", "on" if sandbox else "off")
+    text = text.replace("listen: 127.0.0.1:0", f"listen: 127.0.0.1:{port}")
+    if notify_port is not None:
+        text = text.replace("json://127.0.0.1/", f"json://127.0.0.1:{notify_port}/")
     runbook = root / "tether.yaml"
     runbook.write_text(text, encoding="utf-8")
     _repo(root / "workspaces" / "repo")
@@ -62,10 +67,20 @@ def _repo(path: Path) -> None:
         "import unittest\n\nimport util\n\n\nclass T(unittest.TestCase):\n"
         "    def test_add(self):\n        self.assertEqual(util.add(2, 2), 4)\n"
     )
-    env = {**os.environ, "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
-           "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
-    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "Initial commit"],
-                 ["config", "user.name", "repo-maintainer"], ["config", "user.email", "agent@example.com"]):
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "demo",
+        "GIT_AUTHOR_EMAIL": "demo@example.com",
+        "GIT_COMMITTER_NAME": "demo",
+        "GIT_COMMITTER_EMAIL": "demo@example.com",
+    }
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        ["commit", "-qm", "Initial commit"],
+        ["config", "user.name", "repo-maintainer"],
+        ["config", "user.email", "agent@example.com"],
+    ):
         try:
             subprocess.run(["git", *args], cwd=path, env=env, check=True, capture_output=True)
         except FileNotFoundError:
@@ -83,9 +98,22 @@ class DemoDaemon:
         self.state.root.mkdir(parents=True, exist_ok=True)
         with open(self.state.root / "daemon.log", "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tether", "-f", str(runbook), "--home", str(self.state.root), "up",
-                 "--foreground"],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+                [
+                    sys.executable,
+                    "-m",
+                    "tether",
+                    "-f",
+                    str(runbook),
+                    "--home",
+                    str(self.state.root),
+                    "up",
+                    "--foreground",
+                ],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def ready(self, timeout: float = 60) -> dict[str, object]:

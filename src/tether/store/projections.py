@@ -447,6 +447,12 @@ def _error(tx: Tx, e: Event) -> str | None:
         "DO UPDATE SET count = agent_errors.count + 1, last = excluded.last",
         (e.agent, str(e.data.get("kind") or e.data.get("error_type") or "error")[:100], e.ts),
     )
+    if e.data.get("kind") == "blocked" and e.agent:  # it cannot go on: blocked (not stuck) until its next run
+        tx.execute(
+            "UPDATE agents SET state = 'blocked', reason = ?, state_since = ?, updated = ? WHERE name = ? "
+            "AND state IN ('starting', 'running', 'idle', 'stale', 'stuck')",
+            (str(e.data.get("detail") or "it reported it cannot go on")[:500], e.ts, e.ts, e.agent),
+        )
     return e.agent
 
 

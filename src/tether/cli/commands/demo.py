@@ -12,40 +12,57 @@ import click
 
 if TYPE_CHECKING:
     from tether.demo.host import DemoDaemon
+    from tether.demo.receiver import Receiver
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False),
-              help="Where to put the demo host (default: a new temporary directory).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Where to put the demo host (default: a new temporary directory).",
+)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (for scripts).")
-def demo(directory: str | None, duration: float | None) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="The daemon's port on 127.0.0.1: dashboard and API (default: any free one).",
+)
+def demo(directory: str | None, duration: float | None, port: int) -> None:
     """Run a demo host: four scripted agents under a real daemon, every feature live, no setup.
 
     A repo maintainer opens a cleanup PR and waits for approval to merge; a flaky worker crashes and
     is restarted; one agent goes stuck; one tries to delete data and is blocked. Ctrl-C stops it.
     """
     from tether.demo.host import DemoDaemon, wall_for_demo, write_host
+    from tether.demo.receiver import Receiver
     from tether.runbook import load
 
+    if port:
+        _port_free(port)
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tether-demo-"))
     click.echo(f"[1/3] writing the demo host in {root} (runbook, git repo, scripted agents)")
     no_wall = wall_for_demo()
     if no_wall is not None:
         click.echo(f"      the agents run without the wall (sandbox: off): {no_wall}")
-    runbook = write_host(root, sandbox=no_wall is None)
+    root.mkdir(parents=True, exist_ok=True)
+    receiver = Receiver(root / "notifications.jsonl")  # the owner's and backup's "phone"
+    runbook = write_host(root, sandbox=no_wall is None, port=port, notify_port=receiver.port)
     loaded = load(runbook)
     click.echo(f"[2/3] runbook valid: {len(loaded.runbook.agents)} agents: {', '.join(loaded.runbook.agents)}")
     click.echo("[3/3] starting the daemon")
     _signals_stop()
     daemon = DemoDaemon(runbook)
     try:
-        _run(daemon, runbook, loaded.state.root, duration)
+        _run(daemon, runbook, loaded.state.root, duration, receiver)
     except (KeyboardInterrupt, Stop) as why:
         _say(f"\nstopping the demo ({why or 'Ctrl-C'})")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # stopping is bounded: let it finish
             signal.signal(sig, signal.SIG_IGN)
         forced = daemon.stop()
+        receiver.close()
     if forced:
         _say(f"demo stopped; {', '.join(forced)} outlived the daemon and were killed; its files stay in {root}")
     else:
@@ -70,7 +87,23 @@ def _say(text: str) -> None:
         click.echo(text)
 
 
-def _run(daemon: DemoDaemon, runbook: Path, state: Path, duration: float | None) -> None:
+def _port_free(port: int) -> None:
+    """Refuse a --port something already listens on, before anything is written or started."""
+    import socket
+
+    from tether.errors import UsageError
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise UsageError(
+                f"--port {port}: 127.0.0.1:{port} is taken ({err.strerror}); pick another port, "
+                "or leave --port out for any free one"
+            ) from None
+
+
+def _run(daemon: DemoDaemon, runbook: Path, state: Path, duration: float | None, receiver: Receiver) -> None:
     from tether.demo.host import wait
 
     info = daemon.ready()
@@ -82,8 +115,10 @@ def _run(daemon: DemoDaemon, runbook: Path, state: Path, duration: float | None)
     token = (state / "admin.token").read_text().strip()
     _say(f"""
 tether is supervising the demo host.
-  dashboard  {info['url']}/   (sign in with the admin token: {token})
-  API docs   {info['url']}/v1/docs
+  dashboard  {info["url"]}/   (sign in with the admin token: {token})
+  API docs   {info["url"]}/v1/docs
+  notices    the owner's and backup's notifications arrive at 127.0.0.1:{receiver.port}, kept in
+             {receiver.log}
 
 In another shell, point tether at the demo and try:
   export TETHER_RUNBOOK={runbook}
@@ -96,6 +131,6 @@ In another shell, point tether at the demo and try:
   {tether} logs repo-maintainer
   {tether} audit verify
 
-{'Stopping in ' + format(duration, 'g') + 's.' if duration else 'Ctrl-C stops the demo (the daemon and its agents).'}
+{"Stopping in " + format(duration, "g") + "s." if duration else "Ctrl-C stops the demo (the daemon and its agents)."}
 """)
     wait(duration)

@@ -1,7 +1,6 @@
 """Demo agent: opens a cleanup PR in its repo, then asks to merge it and waits for a human."""
 
 import subprocess
-import time
 
 from tether import Agent
 
@@ -27,6 +26,4 @@ with agent.task("open cleanup PR"):
     merged = agent.check(command="gh pr merge --squash cleanup", wait=3600)
     print(f"merge: {merged['decision']} ({merged['reason']})", flush=True)
 
-while True:  # idle, but alive
-    agent.heartbeat(progress="idle")
-    time.sleep(1)
+print("repo-maintainer: its task is done; exiting", flush=True)  # exit 0: done (on-failure: not restarted)
