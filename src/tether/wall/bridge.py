@@ -36,9 +36,10 @@ PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PRO
 
 # "$@" is the agent's argv. The bridges write their log to a pipe read here until each said `listening on`;
 # socat ignores SIGPIPE, so its later lines (one per connection) are dropped once the reader is gone. The
-# watchdog's line ends the wait if socat never says it (a socat whose wording changed must not hang a start).
+# watchdog's line ends the wait if socat never says it (a socat whose wording changed must not hang a start);
+# none of them keeps the agent's stdout or stderr open (the keeper's log filters end on their EOF).
 _SCRIPT = """{{
-{starts}  {{ sleep {deadline}; echo "tether: no bridge listening after {deadline} s"; }} &
+{starts}  {{ sleep {deadline}; echo "tether: no bridge listening after {deadline} s"; }} 2>/dev/null &
 }} | {{
   n=0
   while read -r line; do
