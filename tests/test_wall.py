@@ -49,6 +49,8 @@ t() {{ if sh -c "$2" >/dev/null 2>&1; then echo "$1: ALLOWED"; else echo "$1: de
 t "write workspace" "echo ok > $W/made"
 t "write tmpdir" "echo ok > \$TMPDIR/made"
 t "write home" "echo ok > \$HOME/.made"
+t "write npm cache" "echo ok > \$HOME/.npm/made"
+t "write pip cache" "mkdir -p \$HOME/.cache/pip/x"
 t "write outside" "echo x > {outside}/planted"
 t "write /tmp" "echo x > /tmp/tether-wall-planted"
 t "write /etc" "echo x > /etc/tether-wall-planted"
@@ -77,16 +79,25 @@ def _host(root: Path, probe: str, **over: object) -> tuple[Host, Path]:
     (ws / ".git" / "hooks").mkdir(parents=True)
     (ws / ".claude").mkdir()
     (ws / "secrets").mkdir()
-    files = {ws / ".env": "API_KEY=1\n", ws / "secrets" / "key": "k\n", ws / ".claude" / "settings.json": "{}\n",
-             ws / ".git" / "config": "[core]\n", ws / ".git" / "hooks" / "pre-commit": "#!/bin/sh\n"}
+    files = {
+        ws / ".env": "API_KEY=1\n",
+        ws / "secrets" / "key": "k\n",
+        ws / ".claude" / "settings.json": "{}\n",
+        ws / ".git" / "config": "[core]\n",
+        ws / ".git" / "hooks" / "pre-commit": "#!/bin/sh\n",
+    }
     for path, text in files.items():
         path.write_text(text)
     other = root / "ws" / "other"
     other.mkdir(parents=True)
     (other / "notes.txt").write_text("private\n")
     (ws / "probe.sh").write_text(probe)
-    h.write({"confined": agent(["sh", str(ws / "probe.sh")], run_as=USER, **over),
-             "other": agent(["sleep", "3600"], autostart=False)})
+    h.write(
+        {
+            "confined": agent(["sh", str(ws / "probe.sh")], run_as=USER, **over),
+            "other": agent(["sleep", "3600"], autostart=False),
+        }
+    )
     return h, ws
 
 
@@ -104,12 +115,13 @@ def test_every_write_and_read_outside_the_scope_fails(root: Path) -> None:
         daemon = h.up()
         wait_until(lambda: "done" in h.log("confined"), 15, "the probe to finish")
         out = h.log("confined")
-        for allowed in ("write workspace", "write tmpdir", "write home"):
+        for allowed in ("write workspace", "write tmpdir", "write npm cache", "write pip cache"):
             assert f"{allowed}: ALLOWED" in out, out
         denied = [line.split(":")[0] for line in out.splitlines() if line.endswith(": denied")]
-        assert len(denied) == 16, out
+        assert len(denied) == 17, out
         assert "ALLOWED" not in out.replace("workspace: ALLOWED", "").replace("tmpdir: ALLOWED", "").replace(
-            "home: ALLOWED", ""), out
+            "cache: ALLOWED", ""
+        ), out
         assert not (outside / "planted").exists() and not Path("/etc/tether-wall-planted").exists()
         assert not Path("/tmp/tether-wall-planted").exists()
         assert (h.state / "agents" / "other" / "KILL").exists()
@@ -121,6 +133,8 @@ def test_every_write_and_read_outside_the_scope_fails(root: Path) -> None:
         uid = int(out.split("uid ")[1].split()[0])
         assert uid == tmpdir.stat().st_uid != 0 and (tmpdir.stat().st_mode & 0o777) == 0o700
         assert (ws / "made").read_text() == "ok\n"
+        home = h.state / "agents" / "confined" / "home"
+        assert not (home / ".made").exists() and (home / ".npm" / "made").read_text() == "ok\n"
         assert h.down(daemon) == 0
     finally:
         h.cleanup()
@@ -171,8 +185,11 @@ def test_an_sdk_agent_beats_from_inside(root: Path) -> None:
     import shutil
 
     lib = ws / "lib"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "src" / "tether", lib / "tether",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(__file__).resolve().parent.parent / "src" / "tether",
+        lib / "tether",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     h.write({"confined": agent([python, str(ws / "sdk_agent.py")], run_as=USER, env={"PYTHONPATH": str(lib)})})
     try:
         daemon = h.up()
@@ -209,8 +226,12 @@ def test_no_wall_no_start_and_off_runs_plain(root: Path) -> None:
 def _runs_as(user: str, python: str) -> bool:
     import subprocess
 
-    got = subprocess.run(["setpriv", "--reuid", user, "--regid", user, "--init-groups", python, "-c", "import json"],
-                         capture_output=True, timeout=30, cwd="/")
+    got = subprocess.run(
+        ["setpriv", "--reuid", user, "--regid", user, "--init-groups", python, "-c", "import json"],
+        capture_output=True,
+        timeout=30,
+        cwd="/",
+    )
     return got.returncode == 0
 
 
@@ -218,10 +239,21 @@ def _runs_as(user: str, python: str) -> bool:
 
 
 def test_mounts_are_placed_parents_first() -> None:
-    prof = profile.build(agent="a", uid=5, gid=5, user="u", home="/s/agents/a/home", tmpdir="/s/agents/a/run/tmp",
-                         writable=["/w/a"], state_dir="/s", runbook="/r/tether.yaml", others=["/w/b", "/w"],
-                         protected_dirs=["/w/a/secrets"], protected_files=["/w/a/.env"],
-                         read_only=["/w/a/.git/config"])
+    prof = profile.build(
+        agent="a",
+        uid=5,
+        gid=5,
+        user="u",
+        home="/s/agents/a/home",
+        tmpdir="/s/agents/a/run/tmp",
+        writable=["/w/a"],
+        state_dir="/s",
+        runbook="/r/tether.yaml",
+        others=["/w/b", "/w"],
+        protected_dirs=["/w/a/secrets"],
+        protected_files=["/w/a/.env"],
+        read_only=["/w/a/.git/config"],
+    )
     assert prof.hidden_dirs == ("/s", "/w/b", "/w/a/secrets"), "a tree holding its own is not hidden"
     args = bwrap.argv(prof, setpriv="setpriv")
     assert args[:2] == ["setpriv", "--reuid"] and args[-1] == "--"
@@ -237,8 +269,8 @@ def test_mounts_are_placed_parents_first() -> None:
     walled = bwrap.argv(prof, setpriv=None, net=net)
     assert walled[0] != "setpriv" and "--unshare-net" in walled
     at = walled.index("/x/net")
-    assert walled[at - 1:at + 2] == ["--ro-bind", "/x/net", bridge.SOCKETS_INSIDE]
-    assert walled[walled.index("--") + 1:][:2] == ["/bin/sh", "-c"] and "exec \"$@\"" in walled[-2]
+    assert walled[at - 1 : at + 2] == ["--ro-bind", "/x/net", bridge.SOCKETS_INSIDE]
+    assert walled[walled.index("--") + 1 :][:2] == ["/bin/sh", "-c"] and 'exec "$@"' in walled[-2]
 
 
 def test_protected_paths_are_found_at_any_depth(tmp_path: Path) -> None:
@@ -270,8 +302,13 @@ def test_doctor_says_what_the_wall_is_and_for_whom_it_fails(root: Path) -> None:
     from tether.runbook import load
 
     h, _ = _host(root, "true\n")
-    h.write({"confined": agent(["true"], run_as=USER), "ghost": agent(["true"], run_as="tether-no-such-user"),
-             "plain": agent(["true"], sandbox="off")})
+    h.write(
+        {
+            "confined": agent(["true"], run_as=USER),
+            "ghost": agent(["true"], run_as="tether-no-such-user"),
+            "plain": agent(["true"], sandbox="off"),
+        }
+    )
     lines = [c.line() for c in check_wall(load(h.runbook))]
     assert lines[0].startswith("ok      wall: bubblewrap: each agent runs as its own user"), lines
     assert any(x.startswith("fail    agent ghost: the agent user 'tether-no-such-user' does not exist") for x in lines)

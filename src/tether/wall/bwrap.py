@@ -60,8 +60,12 @@ def argv(
     add("/run", "--tmpfs", "/run")
     if os.path.isdir(RESOLVER):
         add(RESOLVER, "--ro-bind", RESOLVER, RESOLVER)
-    for d in profile.hidden_dirs:
+    for d in (*profile.hidden_dirs, *profile.masked):
         add(d, "--tmpfs", d)
+    for e in profile.exposed:
+        add(e, "--ro-bind", e, e)
+    if not profile.home_writable:
+        add(profile.home, "--ro-bind", profile.home, profile.home)
     for w in profile.writable:
         add(w, "--bind", w, w)
     for r in profile.read_only:
@@ -77,7 +81,7 @@ def argv(
     out = [*prefix, bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for _, args in ops:
         out += args
-    for d in (*profile.hidden_dirs, *(s for s in SCRATCH if os.path.isdir(s))):
+    for d in (*profile.hidden_dirs, *profile.masked, *(s for s in SCRATCH if os.path.isdir(s))):
         out += ["--remount-ro", d]  # last: the mount points inside were made while they were writable
     # a pid namespace: agents sharing a user cannot see (/proc/PID/root, cwd, environ) or signal each
     # other; the host still sees every process (cgroup, process group, TETHER_INSTANCE all kept)

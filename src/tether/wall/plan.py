@@ -17,7 +17,7 @@ from pathlib import Path
 from tether.errors import TetherError
 from tether.runbook.load import LoadedRunbook
 from tether.runbook.model import Agent
-from tether.wall import bridge, bwrap, check, profile, users
+from tether.wall import bridge, bwrap, check, kinds, profile, users
 from tether.wall.proxy import API_SOCK, PROXY_SOCK
 
 #: The agent CLIs' logins, from the daemon user's HOME into the agent's private HOME (read-only there).
@@ -133,6 +133,29 @@ def _logins(kind: str, agent_home: Path, user: users.AgentUser) -> list[tuple[st
     return out
 
 
+def _runtime(kind: str, user: users.AgentUser, trees: list[str]) -> tuple[list[str], list[str]]:
+    """The host trees the agent must read (``kinds.runtime``) that its user cannot reach by the folders'
+    modes, and the outermost such folder above each, to mask (an empty tmpfs inside, the trees bound back
+    into it). bwrap runs as the agent's user and must reach a tree to bind it, so the folders above it get
+    a search ACL (``users.grant``): the agent's user only ever runs inside walls, which mask those folders.
+    ``trees``: the agent's own (granted: the folders above them are searchable and stay as they are)."""
+    reachable = {str(p) for t in trees for p in Path(os.path.realpath(t)).parents}
+    exposed: list[str] = []
+    masked: list[str] = []
+    for tree in kinds.runtime(kind):
+        top = users.unreachable(user, tree, reachable)
+        if top is not None:
+            users.grant(user, Path(tree), write=False)  # bwrap, as the agent's user, must reach it to bind it
+            exposed.append(tree)
+            if top not in masked:
+                masked.append(top)
+    return exposed, masked
+
+
+def _existing(paths: list[Path]) -> list[str]:
+    return [os.path.realpath(p) for p in paths if p.exists()]
+
+
 def _existing_dirs(paths: list[Path]) -> list[str]:
     return [os.path.realpath(p) for p in paths if p.is_dir()]
 
@@ -160,6 +183,9 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
         for mine in (private_tmp, private_home):
             users.grant(user, mine, write=False)
         files = _logins(spec.kind, private_home, user)
+        needs = kinds.needs(spec.kind)
+        home_dirs = [os.path.realpath(users.private_dir(private_home / rel, user)) for rel in needs.writable]
+        exposed, masked = _runtime(spec.kind, user, [*writable, str(private_tmp), str(private_home)])
     except (check.WallUnavailable, users.UserError, OSError) as exc:
         raise WallError(f"sandbox: {exc}") from None
     patterns = [*profile.HIDDEN, *(p for p in spec.approvals.protected_paths if not os.path.isabs(p))]
@@ -181,8 +207,11 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
         others=others,
         protected_dirs=found_dirs,
         protected_files=found_files,
-        read_only=profile.read_only_in(writable),
+        read_only=[*profile.read_only_in(writable), *_existing([private_home / rel for rel in needs.read_only])],
         files=files,
+        home_writable=home_dirs,
+        exposed=exposed,
+        masked=masked,
     )
     net, net_env = _network(name, spec, user, proxy_socket, daemon_url)
     prefix = bwrap.argv(prof, bwrap=tools.bwrap, setpriv=tools.setpriv, net=net)

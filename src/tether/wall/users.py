@@ -65,8 +65,12 @@ def ensure_user(name: str = DEFAULT_USER) -> tuple[AgentUser, bool]:
     useradd = shutil.which("useradd", path=PATH)
     if useradd is None:
         raise UserError(f"no useradd to create the agent user {name!r}: create it with your system's tools")
-    got = subprocess.run([useradd, "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell",
-                          "/usr/sbin/nologin", name], capture_output=True, text=True, timeout=30)
+    got = subprocess.run(
+        [useradd, "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if got.returncode != 0:
         raise UserError(f"useradd {name} failed: {got.stderr.strip() or got.returncode}")
     return lookup(name), True
@@ -88,6 +92,20 @@ def _can(st: os.stat_result, user: AgentUser, bits: int) -> bool:
     if st.st_gid in user.groups:
         return st.st_mode >> 3 & bits == bits
     return st.st_mode & bits == bits
+
+
+def unreachable(user: AgentUser, tree: str, reachable: set[str]) -> str | None:
+    """The outermost folder above ``tree`` that ``user`` cannot search by its mode (``reachable``: folders
+    known to be searchable anyway, such as those ``grant`` opened), or None."""
+    for parent in reversed(Path(tree).parents):
+        if parent == Path("/") or str(parent) in reachable:
+            continue
+        try:
+            if not _can(parent.stat(), user, 1):
+                return str(parent)
+        except OSError:
+            return None
+    return None
 
 
 def grant(user: AgentUser, tree: Path, *, write: bool = True) -> None:
