@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import UsageError
-from tether.integrations.settings import SIDECAR, Change, dump_json, write_atomic
+from tether.integrations.settings import Change, dump_json, read_json, read_sidecar, write_atomic, write_sidecar
 
 PLUGIN_DIR = Path(__file__).with_name("openclaw_plugin")
 PLUGIN_ID = "tether"
@@ -65,24 +65,11 @@ def config_path(env: dict[str, str] | None = None) -> Path:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The config at ``path`` (``{}`` when missing); a one-line error when it is not a plain JSON object."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror}") from None
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise UsageError(
-            f"{path} is JSON5 or not valid JSON; tether edits plain JSON only: rewrite it as "
-            "JSON (e.g. `openclaw config get --json`), then run this again"
-        ) from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path} is not a JSON object; fix it first, tether will not overwrite it")
-    return data
+    return read_json(
+        path,
+        not_json=f"{path} is JSON5 or not valid JSON; tether edits plain JSON only: rewrite it as "
+        "JSON (e.g. `openclaw config get --json`), then run this again",
+    )
 
 
 def plugin_entry(
@@ -178,24 +165,12 @@ def stripped(config: dict[str, Any], created: list[str]) -> dict[str, Any]:
     return out
 
 
-def _sidecar(path: Path) -> Path:
-    return path.parent / SIDECAR
-
-
-def _read_sidecar(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(_sidecar(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def install(
     path: Path, url: str, agent: str | None, *, wait: float = DEFAULT_WAIT, token_file: str | None = None
 ) -> Change:
     """Load and configure tether's plugin in the OpenClaw config at ``path``; write only on change."""
     before = read_config(path)
-    side = _read_sidecar(path)
+    side = read_sidecar(path)
     mine = side.get(path.name, {}).get("created", [])
     after, created = merged(before, plugin_entry(url, agent, wait, token_file))
     if after == before:
@@ -207,7 +182,7 @@ def install(
     keep = [c for c in dict.fromkeys([*mine, *created])]
     if keep:
         side[path.name] = {"created": keep}
-        write_atomic(_sidecar(path), dump_json(side), 0o600)
+        write_sidecar(path, side, 0o600)
     return Change(path, True, "tether's plugin installed")
 
 
@@ -216,13 +191,10 @@ def remove(path: Path) -> Change:
     if not path.exists():
         return Change(path, False, "without tether's plugin")
     before = read_config(path)
-    side = _read_sidecar(path)
+    side = read_sidecar(path)
     created = side.pop(path.name, {}).get("created", [])
     after = stripped(before, created if isinstance(created, list) else [])
-    if side:
-        write_atomic(_sidecar(path), dump_json(side), 0o600)
-    else:
-        _sidecar(path).unlink(missing_ok=True)
+    write_sidecar(path, side, 0o600)
     if after == before:
         return Change(path, False, "without tether's plugin")
     if not after and "(file)" in created:  # tether wrote the file: nothing of anyone else's is in it

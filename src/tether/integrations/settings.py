@@ -44,8 +44,9 @@ def is_ours(hook: Any) -> bool:
     return False
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """The settings in ``path``: ``{}`` when it does not exist; a one-line error when it is not a JSON object."""
+def read_json(path: Path, not_json: str | None = None) -> dict[str, Any]:
+    """The settings in ``path``: ``{}`` when it does not exist; a one-line error when it is not a JSON object
+    (``not_json``, when given, is the error for text that does not parse)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -57,7 +58,9 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError as err:
-        raise UsageError(f"{path} is not valid JSON ({err}); fix it first, tether will not overwrite it") from None
+        raise UsageError(
+            not_json or f"{path} is not valid JSON ({err}); fix it first, tether will not overwrite it"
+        ) from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} is not a JSON object; fix it first, tether will not overwrite it")
     return data
@@ -134,20 +137,31 @@ class Change:
         return f"{self.path}: {self.what}" if self.changed else f"{self.path}: already {self.what} (unchanged)"
 
 
-def _sidecar(path: Path) -> Path:
+def sidecar(path: Path) -> Path:
+    """Where tether remembers what it added to the file at ``path`` (one sidecar a folder, keyed by name)."""
     return path.parent / SIDECAR
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """The sidecar beside ``path`` (``{}`` when missing or unreadable: then tether remembers nothing)."""
     try:
-        data = json.loads(_sidecar(path).read_text(encoding="utf-8"))
+        data = json.loads(sidecar(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def install_json(path: Path, ours: dict[str, list[dict[str, Any]]], top: dict[str, Any] | None = None,
-                 mode: int = 0o644) -> Change:
+def write_sidecar(path: Path, side: dict[str, Any], mode: int = 0o644) -> None:
+    """Keep ``side`` as the sidecar beside ``path``; an empty one is taken away."""
+    if side:
+        write_atomic(sidecar(path), dump_json(side), mode)
+    else:
+        sidecar(path).unlink(missing_ok=True)
+
+
+def install_json(
+    path: Path, ours: dict[str, list[dict[str, Any]]], top: dict[str, Any] | None = None, mode: int = 0o644
+) -> Change:
     """Merge ``ours`` (and top-level keys ``top``) into the JSON settings at ``path``; write only on change."""
     before = read_json(path)
     after = merge(before, ours)
@@ -156,7 +170,7 @@ def install_json(path: Path, ours: dict[str, list[dict[str, Any]]], top: dict[st
         if after.get(key) != value:
             after[key] = value
             added[key] = value
-    side = _read_sidecar(path)
+    side = read_sidecar(path)
     mine = dict(side.get(path.name, {}).get("added", {}))
     if after == before:
         return Change(path, False, "has tether's hooks")
@@ -164,7 +178,7 @@ def install_json(path: Path, ours: dict[str, list[dict[str, Any]]], top: dict[st
     if added:
         mine.update(added)
         side[path.name] = {"added": mine}
-        write_atomic(_sidecar(path), dump_json(side), 0o644)
+        write_sidecar(path, side)
     return Change(path, True, "tether's hooks installed")
 
 
@@ -174,15 +188,12 @@ def remove_json(path: Path) -> Change:
         return Change(path, False, "without tether's hooks")
     before = read_json(path)
     after = strip_ours(before)
-    side = _read_sidecar(path)
+    side = read_sidecar(path)
     mine = side.pop(path.name, {}).get("added", {})
     for key, value in mine.items():
         if after.get(key) == value:
             del after[key]
-    if side:
-        write_atomic(_sidecar(path), dump_json(side))
-    else:
-        _sidecar(path).unlink(missing_ok=True)
+    write_sidecar(path, side)
     if after == before:
         return Change(path, False, "without tether's hooks")
     write_atomic(path, dump_json(after))
@@ -231,8 +242,9 @@ def install_toml(path: Path, head: str, tail: str, mode: int = 0o644) -> Change:
     try:
         tomllib.loads(after)
     except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"merging tether's hooks into {path} would make it invalid TOML ({err}); "
-                         "not written") from None
+        raise UsageError(
+            f"merging tether's hooks into {path} would make it invalid TOML ({err}); not written"
+        ) from None
     if after == before:
         return Change(path, False, "has tether's hooks")
     write_atomic(path, after, mode)
