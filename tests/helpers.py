@@ -105,7 +105,10 @@ def unprivileged_prefix(probe_dir: Path) -> tuple[list[str], int] | None:
         try:
             proc = subprocess.run(
                 [*prefix, sys.executable, "-c", probe, str(locked)],
-                env=cli_env(), cwd="/", capture_output=True, timeout=30,
+                env=cli_env(),
+                cwd="/",
+                capture_output=True,
+                timeout=30,
             )
         except OSError:
             continue
@@ -114,3 +117,21 @@ def unprivileged_prefix(probe_dir: Path) -> tuple[list[str], int] | None:
         if proc.returncode == 0:
             return prefix, owner
     return None
+
+
+#: A runbook with one agent ``a`` and nothing else: what ``tether explain`` needs to judge a command.
+ONE_AGENT_RUNBOOK = """\
+version: 1
+host: {state_dir: ./state, workspace_root: ./ws, listen: "127.0.0.1:0"}
+agents:
+  a:
+PEOPLE
+"""
+
+
+def one_agent_runbook(root: Path) -> tuple[Path, Path]:
+    """``ONE_AGENT_RUNBOOK`` written under ``root`` with its workspace made: (the runbook's path, a's workspace)."""
+    from test_policy import write_runbook  # lazily: test_policy pulls in hypothesis
+
+    loaded = write_runbook(root, ONE_AGENT_RUNBOOK)
+    return loaded.path, loaded.agent_cwd("a")

@@ -10,22 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
-from test_policy import write_runbook
-
-RUNBOOK = """\
-version: 1
-host: {state_dir: ./state, workspace_root: ./ws, listen: "127.0.0.1:0"}
-agents:
-  a:
-PEOPLE
-"""
+from helpers import one_agent_runbook, run_cli
 
 
 @pytest.fixture(scope="module")
 def runbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    loaded = write_runbook(tmp_path_factory.mktemp("explain-unseen") / "host", RUNBOOK)
-    ws = loaded.agent_cwd("a")
+    path, ws = one_agent_runbook(tmp_path_factory.mktemp("explain-unseen") / "host")
     (ws / "prog").write_bytes(b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 64)  # no system binary has this content
     (ws / "prog").chmod(0o755)
     (ws / "folder.sh").mkdir()
@@ -33,7 +23,7 @@ def runbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (ws / "big.sh").write_text("#!/bin/sh\n" + "#" * (300 * 1024) + "\n")
     (ws / "blob.py").write_bytes(b"print(1)\x00\x01\x02\n")
     (ws / "app.js").write_text("console.log(1)\n")
-    return loaded.path
+    return path
 
 
 @pytest.mark.parametrize(

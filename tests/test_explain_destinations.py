@@ -10,26 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
-from test_policy import write_runbook
-
-RUNBOOK = """\
-version: 1
-host: {state_dir: ./state, workspace_root: ./ws, listen: "127.0.0.1:0"}
-agents:
-  a:
-PEOPLE
-"""
+from helpers import one_agent_runbook, run_cli
 
 
 @pytest.fixture(scope="module")
 def runbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    loaded = write_runbook(tmp_path_factory.mktemp("explain") / "host", RUNBOOK)
-    ws = loaded.agent_cwd("a")
+    path, ws = one_agent_runbook(tmp_path_factory.mktemp("explain") / "host")
     for rel in (".claude/settings.local.json", "x.json", "y.json", "conf/old.json", "docs/guide.md", "README.md"):
         (ws / rel).parent.mkdir(parents=True, exist_ok=True)
         (ws / rel).write_text("{}\n")
-    return loaded.path
+    return path
 
 
 def explain(runbook: Path, command: str) -> dict[str, object]:
