@@ -19,6 +19,7 @@ import hashlib
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from typing import Final
 
 MAX_MANIFESTS: Final = 8
@@ -104,31 +105,32 @@ def _files(store: str, ident: str) -> dict[str, tuple[str, int, int, int, int, s
     return files
 
 
+def _above(d: str, rel: str = "") -> Iterator[tuple[str, str]]:
+    """The folder ``d`` and those above it (64 at most), each with the path from it to ``d``'s ``rel``."""
+    for _ in range(64):
+        yield d, rel
+        if d == "/":
+            return
+        d, base = d.rsplit("/", 1)
+        d = d or "/"
+        rel = f"{base}/{rel}"
+
+
 def covers(store: str, folder: str) -> bool:
     """Whether some snapshot in ``store`` is of ``folder`` or of a folder above it."""
-    if not store:
-        return False
-    ids = _latest_ids(store)
+    ids = _latest_ids(store) if store else {}
     if not ids:
         return False
     try:
         d = os.path.realpath(folder)
     except (OSError, ValueError):
         return False
-    for _ in range(64):
-        if folder_key(d) in ids:
-            return True
-        if d == "/":
-            return False
-        d = d.rsplit("/", 1)[0] or "/"
-    return False
+    return any(folder_key(f) in ids for f, _ in _above(d))
 
 
 def holds(store: str, path: str, st: os.stat_result) -> bool:
     """Whether the latest snapshot of a folder above ``path`` holds it as it is now (``st``: its lstat)."""
-    if not store:
-        return False
-    ids = _latest_ids(store)
+    ids = _latest_ids(store) if store else {}
     if not ids:
         return False
     try:
@@ -136,17 +138,10 @@ def holds(store: str, path: str, st: os.stat_result) -> bool:
         d = os.path.realpath(parent or "/")
     except (OSError, ValueError):
         return False
-    rel = name
-    for _ in range(64):
-        ident = ids.get(folder_key(d))
-        if ident is not None and _matches(_files(store, ident).get(rel), path, st):
-            return True
-        if d == "/":
-            return False
-        d, base = d.rsplit("/", 1)
-        d = d or "/"
-        rel = base + "/" + rel
-    return False
+    return any(
+        (ident := ids.get(folder_key(f))) is not None and _matches(_files(store, ident).get(rel), path, st)
+        for f, rel in _above(d, name)
+    )
 
 
 def _matches(e: tuple[str, int, int, int, int, str] | None, path: str, st: os.stat_result) -> bool:
