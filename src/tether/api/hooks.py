@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -60,9 +61,13 @@ def monitor(request: Request) -> Monitor:
     got: Monitor | None = getattr(request.app.state, "hook_monitor", None)
     if got is None:
         control = request.app.state.control
-        got = Monitor(control.store, control.loaded.state, lambda agent, task: control.beat(agent, task, None),
-                      session_task=lambda agent, sid, started: session_task(control, agent, sid, started),
-                      spec_of=lambda agent: control.loaded.runbook.agents.get(agent))
+        got = Monitor(
+            control.store,
+            control.loaded.state,
+            lambda agent, task: control.beat(agent, task, None),
+            session_task=lambda agent, sid, started: session_task(control, agent, sid, started),
+            spec_of=lambda agent: control.loaded.runbook.agents.get(agent),
+        )
         request.app.state.hook_monitor = got
     return got
 
@@ -126,8 +131,15 @@ def decide(gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float) -> Outcom
 
 
 def _claude(decision: str, reason: str) -> JSONResponse:
-    return JSONResponse({"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": decision,
-                                                "permissionDecisionReason": reason}})
+    return JSONResponse(
+        {
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": decision,
+                "permissionDecisionReason": reason,
+            }
+        }
+    )
 
 
 def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> JSONResponse:
@@ -140,11 +152,15 @@ def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[st
         if row is not None and row["state"] in ("denied", "expired"):
             sessions.release(state, agent, tool_use_id)
             by = row["decided_by"] or "timeout"
-            return _claude("deny", f"tether: approval {row['id']} was {row['state']} by {by}: "
-                                   f"{row['note'] or 'no reason given'}. Do not retry it; choose another way.")
+            return _claude(
+                "deny",
+                f"tether: approval {row['id']} was {row['state']} by {by}: "
+                f"{row['note'] or 'no reason given'}. Do not retry it; choose another way.",
+            )
         if row is not None and row["state"] == "pending" and headless:
-            return _claude("defer", f"tether: still held for a human (approval {row['id']}): "
-                                    f"`tether approve {row['id']}`")
+            return _claude(
+                "defer", f"tether: still held for a human (approval {row['id']}): `tether approve {row['id']}`"
+            )
     try:
         o = decide(gk, agent, p, 0.0 if headless else _seconds(request.headers.get("x-tether-wait")))
     except Exception as err:  # an explicit deny: an empty answer would let Claude Code's own rules decide
@@ -156,57 +172,112 @@ def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[st
     if o.decision == "deny":
         if o.approval_id is not None:
             return _claude("deny", f"tether denied it: {o.reason} (approval {o.approval_id}). Do not retry it.")
-        return _claude("deny", f"tether blocked it: {o.reason} [rule {_rule(o)}]. No approval can let this "
-                               "through: the runbook would have to change. Choose another way or stop.")
+        return _claude(
+            "deny",
+            f"tether blocked it: {o.reason} [rule {_rule(o)}]. No approval can let this "
+            "through: the runbook would have to change. Choose another way or stop.",
+        )
     why = f"{o.reason.split('; held for approval')[0]} [rule {_rule(o)}]"
     if headless and tool_use_id is not None:
-        sessions.hold(state, agent, tool_use_id, approval_id=o.approval_id, client="claude-code",
-                      session_id=p.get("session_id"), tool=p.get("tool_name"), cwd=p.get("cwd"))
-        gk.approvals.store.emit("session.deferred", agent, client="claude-code", session_id=p.get("session_id"),
-                                tool_use_id=tool_use_id, approval_id=o.approval_id)
-        return _claude("defer", f"tether is holding it for a human: {why}; approval {o.approval_id}: {_how(o)}. "
-                                "The session resumes when they decide.")
-    return _claude("ask", f"tether needs a human for this: {why}. It is also waiting as approval "
-                          f"{o.approval_id} ({_how(o)}); the runbook's approvers should decide.")
+        sessions.hold(
+            state,
+            agent,
+            tool_use_id,
+            approval_id=o.approval_id,
+            client="claude-code",
+            session_id=p.get("session_id"),
+            tool=p.get("tool_name"),
+            cwd=p.get("cwd"),
+        )
+        gk.approvals.store.emit(
+            "session.deferred",
+            agent,
+            client="claude-code",
+            session_id=p.get("session_id"),
+            tool_use_id=tool_use_id,
+            approval_id=o.approval_id,
+        )
+        return _claude(
+            "defer",
+            f"tether is holding it for a human: {why}; approval {o.approval_id}: {_how(o)}. "
+            "The session resumes when they decide.",
+        )
+    return _claude(
+        "ask",
+        f"tether needs a human for this: {why}. It is also waiting as approval "
+        f"{o.approval_id} ({_how(o)}); the runbook's approvers should decide.",
+    )
+
+
+@dataclass(frozen=True)
+class _No:
+    """How a client that honours only a final answer (Codex, OpenClaw) is told no, in its own words."""
+
+    word: str  # its decision for no: "deny" (Codex) or "block" (OpenClaw)
+    done: str  # the same, done: the tail of "tether could not decide (...); ..."
+    refused: str  # after "(approval N)", when a human denied the approval
+    final: str  # after "[rule R]", when the runbook denies outright
+    retried: str  # what goes through once approved: "command" or "call"
+
+
+_CODEX_NO = _No("deny", "denied", "", "; no approval can let this through", "command")
+_OPENCLAW_NO = _No(
+    "block", "blocked", ". Do not retry it.", ". No approval can let this through; choose another way or stop.", "call"
+)
+
+
+def _final_gate(
+    no: _No, request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]
+) -> tuple[dict[str, Any], Outcome | None]:
+    """The answer for a client with no way to wait for a human: allow, or no with the reason and, for a call
+    held for approval, its id and that the identical retry goes through once approved (with the outcome then,
+    so the caller can note the hold)."""
+    try:
+        o = decide(gk, agent, p, _seconds(request.headers.get("x-tether-wait")))
+    except Exception as err:
+        return {
+            "decision": no.word,
+            "reason": f"tether could not decide ({type(err).__name__}: {err}); {no.done}",
+        }, None
+    if o.decision == "allow":
+        return {"decision": "allow", "reason": f"tether allowed it ({_rule(o)})"}, None
+    if o.decision == "deny":
+        extra = (
+            f" (approval {o.approval_id}){no.refused}" if o.approval_id is not None else f" [rule {_rule(o)}]{no.final}"
+        )
+        return {"decision": no.word, "reason": f"tether blocked it: {o.reason}{extra}"}, None
+    why = o.reason.split("; held for approval")[0]
+    reason = (
+        f"tether is holding it for a human: {why} [rule {_rule(o)}]; approval {o.approval_id}: {_how(o)}. "
+        f"Once approved, the identical {no.retried} goes through: retry it then, unchanged."
+    )
+    return {"decision": no.word, "reason": reason}, o
 
 
 def codex_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> dict[str, Any]:
-    try:
-        o = decide(gk, agent, p, _seconds(request.headers.get("x-tether-wait")))
-    except Exception as err:
-        return {"decision": "deny", "reason": f"tether could not decide ({type(err).__name__}: {err}); denied"}
-    if o.decision == "allow":
-        return {"decision": "allow", "reason": f"tether allowed it ({_rule(o)})"}
-    if o.decision == "deny":
-        extra = f" (approval {o.approval_id})" if o.approval_id is not None else \
-            f" [rule {_rule(o)}]; no approval can let this through"
-        return {"decision": "deny", "reason": f"tether blocked it: {o.reason}{extra}"}
-    raw_id = p.get("tool_use_id")
-    tool_use_id = raw_id if isinstance(raw_id, str) else f"approval-{o.approval_id}"
-    sessions.hold(gk.loaded.state, agent, tool_use_id, approval_id=o.approval_id, client="codex",
-                  session_id=p.get("session_id"), tool=p.get("tool_name"), input=p.get("tool_input"),
-                  cwd=p.get("cwd"))
-    why = o.reason.split("; held for approval")[0]
-    return {"decision": "deny", "reason": f"tether is holding it for a human: {why} [rule {_rule(o)}]; approval "
-                                          f"{o.approval_id}: {_how(o)}. Once approved, the identical command "
-                                          "goes through: retry it then, unchanged."}
+    answer, held = _final_gate(_CODEX_NO, request, gk, agent, p)
+    if held is not None:  # the identical retry finds it by its tool_use_id
+        raw_id = p.get("tool_use_id")
+        tool_use_id = raw_id if isinstance(raw_id, str) else f"approval-{held.approval_id}"
+        sessions.hold(
+            gk.loaded.state,
+            agent,
+            tool_use_id,
+            approval_id=held.approval_id,
+            client="codex",
+            session_id=p.get("session_id"),
+            tool=p.get("tool_name"),
+            input=p.get("tool_input"),
+            cwd=p.get("cwd"),
+        )
+    return answer
 
 
 def openclaw_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> dict[str, Any]:
-    try:
-        o = decide(gk, agent, p, _seconds(request.headers.get("x-tether-wait")))
-    except Exception as err:
-        return {"decision": "block", "reason": f"tether could not decide ({type(err).__name__}: {err}); blocked"}
-    if o.decision == "allow":
-        return {"decision": "allow", "reason": f"tether allowed it ({_rule(o)})"}
-    if o.decision == "deny":
-        extra = f" (approval {o.approval_id}). Do not retry it." if o.approval_id is not None else \
-            f" [rule {_rule(o)}]. No approval can let this through; choose another way or stop."
-        return {"decision": "block", "reason": f"tether blocked it: {o.reason}{extra}"}
-    why = o.reason.split("; held for approval")[0]
-    return {"decision": "block", "approval_id": o.approval_id,
-            "reason": f"tether is holding it for a human: {why} [rule {_rule(o)}]; approval {o.approval_id}: "
-                      f"{_how(o)}. Once approved, the identical call goes through: retry it then, unchanged."}
+    answer, held = _final_gate(_OPENCLAW_NO, request, gk, agent, p)
+    if held is not None:  # the plugin passes the id on to the agent
+        return {"decision": answer["decision"], "approval_id": held.approval_id, "reason": answer["reason"]}
+    return answer
 
 
 def _fast(gk: Gatekeeper, agent: str, p: dict[str, Any], request: Request) -> bool:
@@ -263,8 +334,11 @@ async def _handle(client: str, agent: str | None, request: Request) -> Any:
             if event not in gating:
                 return JSONResponse({})
             decision, reason = await run_in_threadpool(canary.judge, flight, gk.boundary, name, p)
-            return _claude(decision, reason) if client == "claude-code" else \
-                JSONResponse({"decision": decision, "reason": reason})
+            return (
+                _claude(decision, reason)
+                if client == "claude-code"
+                else JSONResponse({"decision": decision, "reason": reason})
+            )
         mon = monitor(request)
         if client == "openclaw":  # its tool names and inputs, as the classifier and the monitor know them
             if event not in gating:
