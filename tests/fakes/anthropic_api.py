@@ -10,11 +10,11 @@ Every response carries ``usage`` with cache tokens and a ``request-id`` header, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from fakes.scripted import ScriptedServer
+from tether.integrations.canary_model import anthropic_sse, send_json, send_stream
 
 USAGE = {"input_tokens": 120, "output_tokens": 30, "cache_creation_input_tokens": 1000, "cache_read_input_tokens": 2000}
 
@@ -40,35 +40,23 @@ class FakeAnthropic(ScriptedServer):
             step_no = sum(1 for m in body.get("messages", []) if m.get("role") == "assistant")
             step = self.steps[step_no] if step_no < len(self.steps) else {"text": "All done."}
             if "tool" in step:
-                content = [{"type": "tool_use", "id": f"toolu_fake{step_no:02d}", "name": step["tool"],
-                            "input": step["input"]}]
+                content = [
+                    {"type": "tool_use", "id": f"toolu_fake{step_no:02d}", "name": step["tool"], "input": step["input"]}
+                ]
                 stop = "tool_use"
             else:
                 content = [{"type": "text", "text": step["text"]}]
                 stop = "end_turn"
-        return {"id": msg_id, "type": "message", "role": "assistant", "model": body.get("model") or self.model,
-                "content": content, "stop_reason": stop, "stop_sequence": None, "usage": dict(USAGE)}
-
-
-def sse(message: dict[str, Any]) -> Iterator[bytes]:
-    def event(kind: str, data: dict[str, Any]) -> bytes:
-        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
-
-    start = {**message, "content": [], "stop_reason": None,
-             "usage": {**message["usage"], "output_tokens": 1}}
-    yield event("message_start", {"message": start})
-    for i, block in enumerate(message["content"]):
-        if block["type"] == "tool_use":
-            yield event("content_block_start", {"index": i, "content_block": {**block, "input": {}}})
-            yield event("content_block_delta", {"index": i, "delta": {"type": "input_json_delta",
-                                                                      "partial_json": json.dumps(block["input"])}})
-        else:
-            yield event("content_block_start", {"index": i, "content_block": {"type": "text", "text": ""}})
-            yield event("content_block_delta", {"index": i, "delta": {"type": "text_delta", "text": block["text"]}})
-        yield event("content_block_stop", {"index": i})
-    yield event("message_delta", {"delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                                  "usage": {"output_tokens": message["usage"]["output_tokens"]}})
-    yield event("message_stop", {})
+        return {
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model") or self.model,
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": dict(USAGE),
+        }
 
 
 def _handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
@@ -92,15 +80,7 @@ def _handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             message = fake.answer(body)
             request_id = "req_" + message["id"].removeprefix("msg_")
             if body.get("stream"):
-                self.send_response(200)
-                self.send_header("content-type", "text/event-stream")
-                self.send_header("request-id", request_id)
-                self.send_header("transfer-encoding", "chunked")
-                self.end_headers()
-                for chunk in sse(message):
-                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
+                send_stream(self, anthropic_sse(message), {"request-id": request_id})
             else:
                 self._json(message, headers={"request-id": request_id})
 
@@ -113,13 +93,6 @@ def _handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
 
         def _json(self, obj: Any, code: int = 200, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, obj, code, headers)
 
     return Handler

@@ -9,14 +9,19 @@ The step answered is the number of assistant outputs (function calls, messages) 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from fakes.scripted import ScriptedServer
+from tether.integrations.canary_model import openai_sse, send_json, send_stream
 
-USAGE = {"input_tokens": 500, "input_tokens_details": {"cached_tokens": 300}, "output_tokens": 40,
-         "output_tokens_details": {"reasoning_tokens": 10}, "total_tokens": 540}
+USAGE = {
+    "input_tokens": 500,
+    "input_tokens_details": {"cached_tokens": 300},
+    "output_tokens": 40,
+    "output_tokens_details": {"reasoning_tokens": 10},
+    "total_tokens": 540,
+}
 
 
 class FakeResponses(ScriptedServer):
@@ -33,33 +38,40 @@ class FakeResponses(ScriptedServer):
         """The outputs of function calls the CLI sent back, in order (the last request holds them all)."""
         if not self.requests:
             return []
-        return [str(i.get("output")) for i in self.requests[-1].get("input", [])
-                if isinstance(i, dict) and i.get("type") == "function_call_output"]
+        return [
+            str(i.get("output"))
+            for i in self.requests[-1].get("input", [])
+            if isinstance(i, dict) and i.get("type") == "function_call_output"
+        ]
 
     def answer(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         n = self.record(body)
         items = [i for i in body.get("input", []) if isinstance(i, dict)]
-        step_no = sum(1 for i in items if i.get("type") == "function_call"
-                      or (i.get("type") == "message" and i.get("role") == "assistant"))
+        step_no = sum(
+            1
+            for i in items
+            if i.get("type") == "function_call" or (i.get("type") == "message" and i.get("role") == "assistant")
+        )
         step = self.steps[step_no] if step_no < len(self.steps) else {"text": "All done."}
         if "tool" in step:
-            return [{"type": "function_call", "id": f"fc_fake{n:04d}", "call_id": f"call_fake{step_no:02d}",
-                     "name": step["tool"], "arguments": json.dumps(step["input"])}]
-        return [{"type": "message", "id": f"msg_fake{n:04d}", "role": "assistant", "status": "completed",
-                 "content": [{"type": "output_text", "text": step["text"], "annotations": []}]}]
-
-
-def sse(response_id: str, model: str, items: list[dict[str, Any]]) -> Iterator[bytes]:
-    def event(kind: str, data: dict[str, Any]) -> bytes:
-        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
-
-    base = {"id": response_id, "object": "response", "model": model, "status": "in_progress", "output": []}
-    yield event("response.created", {"response": base})
-    for i, item in enumerate(items):
-        yield event("response.output_item.added", {"output_index": i, "item": item})
-        yield event("response.output_item.done", {"output_index": i, "item": item})
-    yield event("response.completed", {"response": {**base, "status": "completed", "output": items,
-                                                    "usage": USAGE}})
+            return [
+                {
+                    "type": "function_call",
+                    "id": f"fc_fake{n:04d}",
+                    "call_id": f"call_fake{step_no:02d}",
+                    "name": step["tool"],
+                    "arguments": json.dumps(step["input"]),
+                }
+            ]
+        return [
+            {
+                "type": "message",
+                "id": f"msg_fake{n:04d}",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": step["text"], "annotations": []}],
+            }
+        ]
 
 
 def _handler(fake: FakeResponses) -> type[BaseHTTPRequestHandler]:
@@ -79,25 +91,13 @@ def _handler(fake: FakeResponses) -> type[BaseHTTPRequestHandler]:
             body = json.loads(raw or b"{}")
             items = fake.answer(body)
             response_id = f"resp_fake{len(fake.requests):04d}"
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("transfer-encoding", "chunked")
-            self.end_headers()
-            for chunk in sse(response_id, body.get("model") or fake.model, items):
-                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+            send_stream(self, openai_sse(response_id, body.get("model") or fake.model, items, USAGE))
 
         def do_GET(self) -> None:
             fake.paths.append(self.path)
             self._json({"models": [], "data": [], "object": "list"})
 
         def _json(self, obj: Any, code: int = 200) -> None:
-            data = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, obj, code)
 
     return Handler

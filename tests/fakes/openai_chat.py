@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from fakes.scripted import ScriptedServer
+from tether.integrations.canary_model import send_json, send_stream
 
 RUN = re.compile(r"RUN: (.+)")
 USAGE = {"prompt_tokens": 500, "completion_tokens": 40, "total_tokens": 540}
@@ -108,24 +109,12 @@ def _handler(fake: FakeChat) -> type[BaseHTTPRequestHandler]:
                 return
             body = json.loads(raw or b"{}")
             step = fake.answer(body)
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("transfer-encoding", "chunked")
-            self.end_headers()
-            for data in sse(body.get("model") or fake.model, step):
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+            send_stream(self, sse(body.get("model") or fake.model, step))
 
         def do_GET(self) -> None:
             self._json({"object": "list", "data": [{"id": fake.model, "object": "model"}]})
 
         def _json(self, obj: Any, code: int = 200) -> None:
-            data = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, obj, code)
 
     return Handler

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -210,7 +210,8 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
 
 
 def anthropic_sse(message: dict[str, Any]) -> Iterator[bytes]:
-    start = {**message, "content": [], "stop_reason": None}
+    """``message`` as the Messages API streams it (its start reports one output token, as the real one does)."""
+    start = {**message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 1}}
     yield _event("message_start", {"message": start})
     for i, block in enumerate(message["content"]):
         if block["type"] == "tool_use":
@@ -233,15 +234,42 @@ def anthropic_sse(message: dict[str, Any]) -> Iterator[bytes]:
     yield _event("message_stop", {})
 
 
-def openai_sse(response_id: str, model: str, items: list[dict[str, Any]]) -> Iterator[bytes]:
+def openai_sse(
+    response_id: str, model: str, items: list[dict[str, Any]], usage: dict[str, Any] = USAGE_OPENAI
+) -> Iterator[bytes]:
+    """``items`` as the Responses API streams them, ``usage`` reported at the end."""
     base = {"id": response_id, "object": "response", "model": model, "status": "in_progress", "output": []}
     yield _event("response.created", {"response": base})
     for i, item in enumerate(items):
         yield _event("response.output_item.added", {"output_index": i, "item": item})
         yield _event("response.output_item.done", {"output_index": i, "item": item})
-    yield _event(
-        "response.completed", {"response": {**base, "status": "completed", "output": items, "usage": USAGE_OPENAI}}
-    )
+    yield _event("response.completed", {"response": {**base, "status": "completed", "output": items, "usage": usage}})
+
+
+def send_json(h: BaseHTTPRequestHandler, obj: Any, code: int = 200, headers: dict[str, str] | None = None) -> None:
+    """Answer ``h``'s request with ``obj`` as JSON (and ``headers``)."""
+    data = json.dumps(obj).encode()
+    h.send_response(code)
+    h.send_header("content-type", "application/json")
+    h.send_header("content-length", str(len(data)))
+    for k, v in (headers or {}).items():
+        h.send_header(k, v)
+    h.end_headers()
+    h.wfile.write(data)
+
+
+def send_stream(h: BaseHTTPRequestHandler, chunks: Iterable[bytes], headers: dict[str, str] | None = None) -> None:
+    """Answer ``h``'s request with ``chunks`` as an event stream (chunked, as the real APIs send it)."""
+    h.send_response(200)
+    h.send_header("content-type", "text/event-stream")
+    for k, v in (headers or {}).items():
+        h.send_header(k, v)
+    h.send_header("transfer-encoding", "chunked")
+    h.end_headers()
+    for chunk in chunks:
+        h.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+    h.wfile.write(b"0\r\n\r\n")
+    h.wfile.flush()
 
 
 def _handler(model: StandIn) -> type[BaseHTTPRequestHandler]:
@@ -271,13 +299,13 @@ def _handler(model: StandIn) -> type[BaseHTTPRequestHandler]:
             elif model.api == "anthropic" and path.endswith("/messages"):
                 message = model.anthropic(body)
                 if body.get("stream"):
-                    self._stream(anthropic_sse(message))
+                    send_stream(self, anthropic_sse(message))
                 else:
                     self._json(message)
             elif model.api == "openai" and path.endswith("/responses"):
                 items = model.openai(body)
-                self._stream(
-                    openai_sse(f"resp_tether_canary_{model.requests}", str(body.get("model") or "canary"), items)
+                send_stream(
+                    self, openai_sse(f"resp_tether_canary_{model.requests}", str(body.get("model") or "canary"), items)
                 )
             else:
                 self._json({"error": {"type": "not_found_error", "message": f"no {path}"}}, 404)
@@ -290,23 +318,7 @@ def _handler(model: StandIn) -> type[BaseHTTPRequestHandler]:
             self.send_header("content-length", "0")
             self.end_headers()
 
-        def _stream(self, chunks: Iterator[bytes]) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("transfer-encoding", "chunked")
-            self.end_headers()
-            for chunk in chunks:
-                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-
         def _json(self, obj: Any, code: int = 200) -> None:
-            data = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.send_header("request-id", "req_tether_canary")
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, obj, code, {"request-id": "req_tether_canary"})
 
     return Handler
