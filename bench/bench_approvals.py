@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,10 @@ class Daemon:
         self.log = open(root / "daemon.out", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tether", "-f", str(self.runbook), "up", "--foreground"],
-            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL, cwd=root,
+            stdout=self.log,
+            stderr=self.log,
+            stdin=subprocess.DEVNULL,
+            cwd=root,
             env={**os.environ, "TG_TOKEN": TG_TOKEN},
         )
         deadline = time.monotonic() + 30
@@ -84,9 +88,21 @@ class Daemon:
 
     def token(self, role: str, agent: str | None = None) -> str:
         proc = subprocess.run(
-            [sys.executable, "-m", "tether", "-f", str(self.runbook), "token", "create", "--role", role,
-             *(["--agent", agent] if agent else [])],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-m",
+                "tether",
+                "-f",
+                str(self.runbook),
+                "token",
+                "create",
+                "--role",
+                role,
+                *(["--agent", agent] if agent else []),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return proc.stdout.strip()
 
@@ -103,7 +119,9 @@ class Daemon:
 
 def http(method: str, url: str, token: str | None, body: dict[str, Any] | None = None) -> Any:
     req = urllib.request.Request(
-        url, method=method, data=None if body is None else json.dumps(body).encode(),
+        url,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -120,9 +138,9 @@ def _pending_id(d: Daemon, approver: str, detail: str, agent: str = "bench") -> 
     raise RuntimeError(f"no pending approval for {detail!r}")
 
 
-def _push_round(d: Daemon, agent: Agent, approver: str, i: int) -> float:
-    """The SDK waits on the daemon; the decision wakes it."""
-    detail = f"push round {i}"
+def _waited_round(agent: Agent, detail: str, decide: Callable[[], float]) -> float:
+    """The SDK waits on the daemon (in a thread) for ``detail``'s approval; ``decide`` decides it and returns
+    when it did. The seconds from then to the SDK's answer."""
     out: dict[str, Any] = {}
 
     def waiter() -> None:
@@ -131,37 +149,42 @@ def _push_round(d: Daemon, agent: Agent, approver: str, i: int) -> float:
 
     t = threading.Thread(target=waiter)
     t.start()
-    approval_id = _pending_id(d, approver, detail)
-    time.sleep(0.02)  # let the check call settle into its wait
-    written = time.perf_counter()
-    http("POST", f"{d.url}/v1/approvals/{approval_id}/approve", approver, {"note": "bench"})
+    decided = decide()
     t.join(30)
     if out.get("got", {}).get("decision") != "allow":
-        raise RuntimeError(f"push round {i}: {out}")
-    return float(out["at"] - written)
+        raise RuntimeError(f"{detail}: {out}")
+    return float(out["at"] - decided)
+
+
+def _push_round(d: Daemon, agent: Agent, approver: str, i: int) -> float:
+    """The SDK waits on the daemon; the decision wakes it."""
+    detail = f"push round {i}"
+
+    def approve() -> float:
+        approval_id = _pending_id(d, approver, detail)
+        time.sleep(0.02)  # let the check call settle into its wait
+        written = time.perf_counter()
+        http("POST", f"{d.url}/v1/approvals/{approval_id}/approve", approver, {"note": "bench"})
+        return written
+
+    return _waited_round(agent, detail, approve)
 
 
 def _phone_round(d: Daemon, agent: Agent, approver: str, tg: FakeTelegram, i: int) -> float:
     """The SDK waits on the daemon; a tap on the bot's Approve button (through the stand-in) wakes it."""
     detail = f"phone round {i}"
-    out: dict[str, Any] = {}
 
-    def waiter() -> None:
-        out["got"] = agent.check(action="deploy.production", detail=detail, wait=30)
-        out["at"] = time.perf_counter()
+    def tap() -> float:
+        approval_id = _pending_id(d, approver, detail, "phone")
+        msg = tg.wait_for(
+            lambda: next((m for m in tg.sent(CHAT) if m["text"].startswith(f"tether approval #{approval_id}:")), None)
+        )
+        time.sleep(0.02)  # let the check call settle into its wait
+        tapped = time.perf_counter()
+        tg.tap(msg, tg.button(msg, "Approve"), CHAT, "bench")
+        return tapped
 
-    t = threading.Thread(target=waiter)
-    t.start()
-    approval_id = _pending_id(d, approver, detail, "phone")
-    msg = tg.wait_for(lambda: next((m for m in tg.sent(CHAT) if m["text"].startswith(
-        f"tether approval #{approval_id}:")), None))
-    time.sleep(0.02)  # let the check call settle into its wait
-    tapped = time.perf_counter()
-    tg.tap(msg, tg.button(msg, "Approve"), CHAT, "bench")
-    t.join(30)
-    if out.get("got", {}).get("decision") != "allow":
-        raise RuntimeError(f"phone round {i}: {out}")
-    return float(out["at"] - tapped)
+    return _waited_round(agent, detail, tap)
 
 
 def _poll_round(d: Daemon, agent: Agent, approver: str, i: int, rounds: int) -> float:
@@ -216,16 +239,40 @@ def run(quick: bool) -> list[dict[str, object]]:
     ms = 1000.0
     med, base = median(push) * ms, median(poll) * ms
     return [
-        row(f"approval round trip, median of {push_rounds}: decision written → waiting SDK call returns "
-            f"(baseline: polling every {POLL_EVERY:g} s, {poll_rounds} rounds)", med, base, "ms", "median ≤ 100 ms",
-            med <= 100),
-        row(f"approval round trip, p95 of {push_rounds} (baseline p95 of {poll_rounds})", p95(push) * ms,
-            p95(poll) * ms, "ms", "reported", True),
-        row(f"phone: tap on Telegram's Approve (stand-in Bot API, long polling) → waiting SDK call returns, median "
-            f"of {push_rounds} (baseline: the dashboard/API path above)", median(tap) * ms, med, "ms",
-            "median ≤ 1 s", median(tap) <= 1.0),
-        row(f"phone: tap → release, p95 of {push_rounds} (baseline: API path p95)", p95(tap) * ms, p95(push) * ms,
-            "ms", "reported", True),
+        row(
+            f"approval round trip, median of {push_rounds}: decision written → waiting SDK call returns "
+            f"(baseline: polling every {POLL_EVERY:g} s, {poll_rounds} rounds)",
+            med,
+            base,
+            "ms",
+            "median ≤ 100 ms",
+            med <= 100,
+        ),
+        row(
+            f"approval round trip, p95 of {push_rounds} (baseline p95 of {poll_rounds})",
+            p95(push) * ms,
+            p95(poll) * ms,
+            "ms",
+            "reported",
+            True,
+        ),
+        row(
+            f"phone: tap on Telegram's Approve (stand-in Bot API, long polling) → waiting SDK call returns, median "
+            f"of {push_rounds} (baseline: the dashboard/API path above)",
+            median(tap) * ms,
+            med,
+            "ms",
+            "median ≤ 1 s",
+            median(tap) <= 1.0,
+        ),
+        row(
+            f"phone: tap → release, p95 of {push_rounds} (baseline: API path p95)",
+            p95(tap) * ms,
+            p95(push) * ms,
+            "ms",
+            "reported",
+            True,
+        ),
     ]
 
 

@@ -15,14 +15,14 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from tether.store.sqlite import SQLiteStore
 
-from common import BIN, PYTHON, interleave, median, row, stop, wall
+from common import BIN, PYTHON, interleave, median, row, stop, wait_until, wall
 
 
 def _fill(home: Path, agents: int, events: int) -> None:
@@ -71,14 +71,6 @@ PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
 TREE = ["sh", "-c", "sleep 3600 & while :; do sleep 1; done"]  # a shell and its child
 
 
-def _until(pred: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 @contextlib.contextmanager
 def _daemon(root: Path) -> Iterator[subprocess.Popen[bytes]]:
     agent = {
@@ -105,7 +97,7 @@ def _daemon(root: Path) -> Iterator[subprocess.Popen[bytes]]:
             stdin=subprocess.DEVNULL,
         )
     try:
-        _until(lambda: (root / "state" / "daemon.json").exists() or proc.poll() is not None, 30, "the daemon")
+        wait_until(lambda: (root / "state" / "daemon.json").exists() or proc.poll() is not None, 30, "the daemon")
         if proc.poll() is not None:
             raise RuntimeError(f"the daemon exited: {(root / 'daemon.log').read_text()[-500:]}")
         yield proc
@@ -161,7 +153,7 @@ def kill_rows(quick: bool) -> list[dict[str, object]]:
         with _busy_core():
             for _ in range(n):
                 for mode in modes:
-                    _until(lambda: _running(run), 30, "the agent to run")
+                    wait_until(lambda: _running(run), 30, "the agent to run")
                     time.sleep(0.2)  # its child started too
                     locker = None
                     daemon.send_signal(signal.SIGSTOP)

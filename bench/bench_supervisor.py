@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from common import BIN, PYTHON, row, stop
+from common import BIN, PYTHON, row, stop, wait_until
 
 STAMP = "date +%s.%N >> {file}"
 PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
@@ -38,14 +38,6 @@ PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-
-
-def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 # --- tether ------------------------------------------------------------------------------------------------------
@@ -58,15 +50,23 @@ def _tether(root: Path, agents: dict[str, dict[str, object]]) -> Iterator[subpro
         spec.setdefault("owner", PERSON)
         spec.setdefault("backup", PERSON)
         spec.setdefault("sandbox", "off")  # the supervisor alone (bench_wall measures it with the wall)
-    doc = {"version": 1, "host": {"state_dir": str(state), "workspace_root": str(root / "ws"),
-                                  "listen": "127.0.0.1:0"}, "agents": agents}
+    doc = {
+        "version": 1,
+        "host": {"state_dir": str(state), "workspace_root": str(root / "ws"), "listen": "127.0.0.1:0"},
+        "agents": agents,
+    }
     (root / "tether.yaml").write_text(yaml.safe_dump(doc))
     log = open(root / "daemon.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([PYTHON, "-m", "tether", "-f", str(root / "tether.yaml"), "up", "--foreground"],
-                            env=_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "tether", "-f", str(root / "tether.yaml"), "up", "--foreground"],
+        env=_env(),
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+    )
     log.close()
     try:
-        _wait(lambda: (state / "daemon.json").exists() or proc.poll() is not None, 30, "the daemon")
+        wait_until(lambda: (state / "daemon.json").exists() or proc.poll() is not None, 30, "the daemon", interval=0.05)
         if proc.poll() is not None:
             raise RuntimeError(f"the daemon exited: {(root / 'daemon.log').read_text()[-500:]}")
         yield proc
@@ -92,12 +92,17 @@ def _child(file: Path) -> str:
 
 def tether_restarts(root: Path, n: int) -> list[float]:
     stamps = root / "stamps"
-    agent = {"command": ["/bin/sh", "-c", _child(stamps)],
-             "restart": {"policy": "always", "backoff": {"base": "0s", "jitter": 0},
-                         "crashloop": {"limit": 1_000_000, "window": "1s"}},
-             "heartbeat": {"interval": "1h", "stale_after": "1h", "stuck_after": "1h"}}
+    agent = {
+        "command": ["/bin/sh", "-c", _child(stamps)],
+        "restart": {
+            "policy": "always",
+            "backoff": {"base": "0s", "jitter": 0},
+            "crashloop": {"limit": 1_000_000, "window": "1s"},
+        },
+        "heartbeat": {"interval": "1h", "stale_after": "1h", "stuck_after": "1h"},
+    }
     with _tether(root, {"crasher": agent}):
-        _wait(lambda: len(_stamps(stamps)) >= 2 * (n + 1), 30 + n, "tether's restarts")
+        wait_until(lambda: len(_stamps(stamps)) >= 2 * (n + 1), 30 + n, "tether's restarts", interval=0.05)
     return _gaps(_stamps(stamps))[:n]
 
 
@@ -116,11 +121,18 @@ def _supervisord(root: Path, programs: dict[str, str]) -> Iterator[subprocess.Po
         f"[supervisorctl]\nserverurl=unix://{root}/supervisor.sock\n\n"
     )
     for name, command in programs.items():
-        text += (f"[program:{name}]\ncommand={command}\nautorestart=true\nstartsecs=0\nstartretries=1000000\n"
-                 f"stdout_logfile={root}/{name}.out\nstderr_logfile={root}/{name}.err\n\n")
+        text += (
+            f"[program:{name}]\ncommand={command}\nautorestart=true\nstartsecs=0\nstartretries=1000000\n"
+            f"stdout_logfile={root}/{name}.out\nstderr_logfile={root}/{name}.err\n\n"
+        )
     conf.write_text(text)
-    proc = subprocess.Popen([str(BIN / "supervisord"), "-c", str(conf)], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(BIN / "supervisord"), "-c", str(conf)],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         yield proc
     finally:
@@ -131,7 +143,7 @@ def supervisord_restarts(root: Path, n: int) -> list[float]:
     stamps = root / "stamps"
     command = "/bin/sh -c '" + _child(stamps).replace("%", "%%") + "'"  # supervisord %-interpolates
     with _supervisord(root, {"crasher": command}):
-        _wait(lambda: len(_stamps(stamps)) >= 2 * (n + 1), 30 + 2 * n, "supervisord's restarts")
+        wait_until(lambda: len(_stamps(stamps)) >= 2 * (n + 1), 30 + 2 * n, "supervisord's restarts", interval=0.05)
     return _gaps(_stamps(stamps))[:n]
 
 
@@ -159,9 +171,13 @@ def restart_rows(tmp: Path, quick: bool) -> list[dict[str, object]]:
 def stale_rows(tmp: Path, quick: bool) -> list[dict[str, object]]:
     root = _fresh(tmp, "stale")
     count = 5 if quick else 20
-    agents = {f"s{i:02d}": {"command": ["sleep", "3600"],
-                            "heartbeat": {"interval": "100ms", "stale_after": f"{500 + 37 * i}ms", "stuck_after": "1h"}}
-              for i in range(count)}
+    agents = {
+        f"s{i:02d}": {
+            "command": ["sleep", "3600"],
+            "heartbeat": {"interval": "100ms", "stale_after": f"{500 + 37 * i}ms", "stuck_after": "1h"},
+        }
+        for i in range(count)
+    }
     with _tether(root, agents):
         db = root / "state" / "tether.db"
 
@@ -171,21 +187,30 @@ def stale_rows(tmp: Path, quick: bool) -> list[dict[str, object]]:
             except sqlite3.Error:
                 return False
 
-        _wait(all_stale, 30, "every agent to go stale")
+        wait_until(all_stale, 30, "every agent to go stale", interval=0.05)
         late = []
         for name, spec in agents.items():
             started = _sql(db, "SELECT ts FROM events WHERE agent = ? AND kind = 'agent.started'", (name,))[0][0]
-            flagged = _sql(db, "SELECT ts, data FROM events WHERE agent = ? AND kind = 'agent.state' "
-                               "AND data LIKE '%stale%' ORDER BY id LIMIT 1", (name,))[0][0]
+            flagged = _sql(
+                db,
+                "SELECT ts, data FROM events WHERE agent = ? AND kind = 'agent.state' "
+                "AND data LIKE '%stale%' ORDER BY id LIMIT 1",
+                (name,),
+            )[0][0]
             stale_after = float(str(spec["heartbeat"]["stale_after"]).removesuffix("ms")) / 1000  # type: ignore[index]
             late.append(flagged - (started + stale_after))
     worst = max(late) * 1000
     med = statistics.median(late) * 1000
     return [
-        row(f"stale detection: deadline → stale, median of {count}", med, float("nan"), "ms", "≤ 1000 ms",
-            med <= 1000),
-        row(f"stale detection: deadline → stale, worst of {count}", worst, float("nan"), "ms", "≤ 1000 ms",
-            worst <= 1000),
+        row(f"stale detection: deadline → stale, median of {count}", med, float("nan"), "ms", "≤ 1000 ms", med <= 1000),
+        row(
+            f"stale detection: deadline → stale, worst of {count}",
+            worst,
+            float("nan"),
+            "ms",
+            "≤ 1000 ms",
+            worst <= 1000,
+        ),
     ]
 
 
@@ -223,12 +248,21 @@ def idle_rows(tmp: Path, quick: bool) -> list[dict[str, object]]:
     agents_n = 50
     seconds = 10.0 if quick else 60.0
     root = _fresh(tmp, "idle-tether")
-    agents = {f"idle{i:02d}": {"command": ["sleep", "3600"],
-                               "heartbeat": {"interval": "1m", "stale_after": "1h", "stuck_after": "2h"}}
-              for i in range(agents_n)}
+    agents = {
+        f"idle{i:02d}": {
+            "command": ["sleep", "3600"],
+            "heartbeat": {"interval": "1m", "stale_after": "1h", "stuck_after": "2h"},
+        }
+        for i in range(agents_n)
+    }
     with _tether(root, agents) as proc:
         db = root / "state" / "tether.db"
-        _wait(lambda: len(_sql(db, "SELECT name FROM agents WHERE state = 'running'")) == agents_n, 60, "50 agents")
+        wait_until(
+            lambda: len(_sql(db, "SELECT name FROM agents WHERE state = 'running'")) == agents_n,
+            60,
+            "50 agents",
+            interval=0.05,
+        )
         time.sleep(2.0)  # let start-up settle
         c0, _, _ = _tree_usage(proc.pid, _is_keeper)
         t0 = time.monotonic()
@@ -246,12 +280,30 @@ def idle_rows(tmp: Path, quick: bool) -> list[dict[str, object]]:
     mb = 1024 * 1024
     budget = 80 + 3 * agents_n
     return [
-        row(f"50 idle agents, {seconds:.0f}s: CPU of daemon + keepers (% of a core)", t_cpu, s_cpu, "%", "≤ 1 %",
-            t_cpu <= 1.0),
-        row("50 idle agents: memory, sum of PSS (daemon + 50 keepers)", t_pss / mb, s_pss / mb, "MB",
-            f"≤ {budget} MB", t_pss / mb <= budget),
-        row("50 idle agents: memory, sum of RSS (daemon + 50 keepers)", t_rss / mb, s_rss / mb, "MB",
-            f"(reported; ≤ {budget} MB)", t_rss / mb <= budget),
+        row(
+            f"50 idle agents, {seconds:.0f}s: CPU of daemon + keepers (% of a core)",
+            t_cpu,
+            s_cpu,
+            "%",
+            "≤ 1 %",
+            t_cpu <= 1.0,
+        ),
+        row(
+            "50 idle agents: memory, sum of PSS (daemon + 50 keepers)",
+            t_pss / mb,
+            s_pss / mb,
+            "MB",
+            f"≤ {budget} MB",
+            t_pss / mb <= budget,
+        ),
+        row(
+            "50 idle agents: memory, sum of RSS (daemon + 50 keepers)",
+            t_rss / mb,
+            s_rss / mb,
+            "MB",
+            f"(reported; ≤ {budget} MB)",
+            t_rss / mb <= budget,
+        ),
     ]
 
 

@@ -15,8 +15,15 @@ BIN = Path(PYTHON).parent
 
 
 def row(name: str, tether: float, baseline: float, unit: str, goal: str, ok: bool) -> dict[str, object]:
-    return {"name": name, "tether": tether, "baseline": baseline, "unit": unit,
-            "ratio": tether / baseline if baseline else float("nan"), "goal": goal, "ok": ok}
+    return {
+        "name": name,
+        "tether": tether,
+        "baseline": baseline,
+        "unit": unit,
+        "ratio": tether / baseline if baseline else float("nan"),
+        "goal": goal,
+        "ok": ok,
+    }
 
 
 def interleave(a: Callable[[], float], b: Callable[[], float], rounds: int) -> tuple[list[float], list[float]]:
@@ -44,6 +51,16 @@ def wall(argv: list[str], env: dict[str, str] | None = None) -> Callable[[], flo
 
 
 median = statistics.median
+
+
+def wait_until(pred: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> None:
+    """Poll ``pred`` every ``interval`` seconds until it is truthy; a RuntimeError naming ``what`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(interval)
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
