@@ -3,6 +3,7 @@
 - ``profile``  scope -> the paths it may write, may only read, cannot see (pure)
 - ``bwrap``    profile -> the command prefix (``setpriv`` to the agent's user, then ``bwrap``)
 - ``check``    can the wall be built on this host (bwrap, setpriv, user namespaces, AppArmor) and the fix
+- ``macos``    on macOS instead of bwrap: the profile as a ``sandbox-exec`` (SBPL) profile
 - ``users``    the per-host agent user, its private folders, its grants (ACLs)
 - ``plan``     ``prepare(loaded, agent)`` -> ``Wall`` (prefix + environment), or ``WallError``
 - ``bridge``   the wall's own network: socat bridges to the egress proxy and the daemon's API

@@ -159,6 +159,10 @@ def socat() -> str | None:
 
 def problem() -> str | None:
     """``tools()``'s refusal as a line, or None when the wall can be built."""
+    from tether.wall import macos
+
+    if macos.ON:  # macOS: sandbox-exec, not bwrap
+        return macos.problem()
     try:
         tools()
     except WallUnavailable as exc:

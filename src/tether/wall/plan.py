@@ -17,7 +17,7 @@ from pathlib import Path
 from tether.errors import TetherError
 from tether.runbook.load import LoadedRunbook
 from tether.runbook.model import Agent
-from tether.wall import bridge, bwrap, check, kinds, profile, users
+from tether.wall import bridge, bwrap, check, kinds, macos, profile, users
 from tether.wall.proxy import API_SOCK, PROXY_SOCK
 
 #: The agent CLIs' logins, from the daemon user's HOME into the agent's private HOME (read-only there).
@@ -85,7 +85,7 @@ def problems(spec: Agent, uid: int, *, socat: bool = True) -> list[str]:
             out.append(f"{exc}; the agent will not start until it exists")
     elif spec.run_as is not None and spec.run_as != users.lookup_uid(uid).name:
         out.append(f"run_as {spec.run_as!r} needs the daemon to run as root")
-    if socat and spec.network != "open" and check.socat() is None:
+    if socat and spec.network != "open" and not macos.ON and check.socat() is None:
         out.append(f"network: {spec.network}: {check.SOCAT_MISSING} (or set `network: open`); the agent will not start")
     return out
 
@@ -168,7 +168,9 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
         return None
     spec = loaded.runbook.agents[name]
     try:
-        tools = check.tools()
+        tools = None if macos.ON else check.tools()  # macOS: sandbox-exec (macos.tools() below)
+        if tools is None:
+            macos.tools()
         user = _user(spec.run_as)
         private_tmp = users.private_dir(tmpdir(loaded, name), user)
         private_home = users.private_dir(home(loaded, name), user)
@@ -213,6 +215,12 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
         exposed=exposed,
         masked=masked,
     )
+    if tools is None:  # macOS: a sandbox-exec profile from the same scope, in the run folder (wall/macos.py)
+        try:
+            prefix, mac_env = macos.wall(prof, spec.network, loaded.state.agent_dir(name) / "run", daemon_url)
+        except (check.WallUnavailable, OSError) as exc:
+            raise WallError(f"sandbox: {exc}") from None
+        return Wall(prefix=prefix, env={**prof.env, **mac_env}, profile=prof)
     net, net_env = _network(name, spec, user, proxy_socket, daemon_url)
     prefix = bwrap.argv(prof, bwrap=tools.bwrap, setpriv=tools.setpriv, net=net)
     return Wall(prefix=prefix, env={**prof.env, **net_env}, profile=prof, net=net)
