@@ -170,6 +170,22 @@ class Scope(Strict):
     hosts: tuple[str, ...] = ()
 
 
+class Ssh(Strict):
+    """git over ssh inside the wall (``wall/ssh.py``): the agent's private key (a path, or a secret reference to
+    the key's text) and the known_hosts file its ssh trusts (a path). Copied into its private HOME at each
+    start, read-only inside; its ssh goes through the egress proxy (a ``scope.hosts`` pair like ``HOST:22``)."""
+
+    key: str | None = Field(default=None, min_length=1)
+    known_hosts: str | None = Field(default=None, min_length=1)
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _a_path(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(SECRET_SCHEMES):
+            raise PydanticCustomError("known_hosts_path", "expected a path to a known_hosts file (it is no secret)")
+        return value
+
+
 class Heartbeat(Strict):
     interval: Duration = 30.0
     stale_after: Duration = 120.0
@@ -290,6 +306,7 @@ class Agent(Strict):
     # network.egress (scoped); no connection at all (none); the host's network, unproxied (open)
     network: Literal["scoped", "none", "open"] = "scoped"
     violations: Violations = Violations()  # how many wall violations in how long open an incident
+    ssh: Ssh = Ssh()  # the key and known_hosts its ssh uses inside the wall (git over ssh)
     scope: Scope = Scope()
     heartbeat: Heartbeat = Heartbeat()
     restart: Restart = Restart()

@@ -93,7 +93,8 @@ def boundary(loaded: LoadedRunbook, label: str | None = None, uid: int | None = 
                 "enforced only by classifying what it asks (it can write anywhere its user can)"
             )
         elif wall.enabled(loaded, name):
-            warnings += [f"{label}:{line(name, 'sandbox')}: agents.{name}: {w}" for w in wall.problems(agent, uid)]
+            found = wall.problems(agent, uid, resolve=loaded.resolve)
+            warnings += [f"{label}:{line(name, 'sandbox')}: agents.{name}: {w}" for w in found]
             if agent.network == "open":
                 warnings.append(
                     f"{label}:{line(name, 'network')}: agents.{name}.network: open: the wall leaves "

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tether.errors import TetherError
 from tether.runbook.load import LoadedRunbook
 from tether.runbook.model import Agent
-from tether.wall import bridge, bwrap, check, kinds, macos, profile, users
+from tether.wall import bridge, bwrap, check, kinds, macos, profile, ssh, users
 from tether.wall.proxy import API_SOCK, PROXY_SOCK
 
 #: The agent CLIs' logins, from the daemon user's HOME into the agent's private HOME (read-only there).
@@ -70,9 +71,10 @@ def _user(run_as: str | None) -> users.AgentUser:
     return agent_user
 
 
-def problems(spec: Agent, uid: int, *, socat: bool = True) -> list[str]:
+def problems(spec: Agent, uid: int, *, socat: bool = True, resolve: Callable[[str], Path] | None = None) -> list[str]:
     """What would keep this agent's wall from being built on this host (for ``tether check``; ``socat``
-    False: without the missing socat, which ``tether doctor`` says once for all agents)."""
+    False: without the missing socat, which ``tether doctor`` says once for all agents; ``resolve``: the
+    runbook's paths, to check its ``ssh:`` files)."""
     out = []
     why = check.problem()
     if why is not None:
@@ -87,6 +89,8 @@ def problems(spec: Agent, uid: int, *, socat: bool = True) -> list[str]:
         out.append(f"run_as {spec.run_as!r} needs the daemon to run as root")
     if socat and spec.network != "open" and not macos.ON and check.socat() is None:
         out.append(f"network: {spec.network}: {check.SOCAT_MISSING} (or set `network: open`); the agent will not start")
+    if resolve is not None:
+        out += ssh.problems(spec, resolve)
     return out
 
 
@@ -196,6 +200,11 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
         if os.path.isabs(p) and os.path.lexists(p):
             (found_dirs if os.path.isdir(p) else found_files).append(os.path.realpath(p))
     others = _existing_dirs([loaded.agent_cwd(n) for n in loaded.runbook.agents if n != name])
+    net, net_env = (None, {}) if tools is None else _network(name, spec, user, proxy_socket, daemon_url)
+    try:
+        ssh_files, ssh_env = ssh.prepare(spec, loaded.resolve, private_home, user, net)
+    except (ssh.SshError, users.UserError, OSError) as exc:
+        raise WallError(f"sandbox: {exc}") from None
     prof = profile.build(
         agent=name,
         uid=user.uid,
@@ -210,7 +219,7 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
         protected_dirs=found_dirs,
         protected_files=found_files,
         read_only=[*profile.read_only_in(writable), *_existing([private_home / rel for rel in needs.read_only])],
-        files=files,
+        files=[*files, *ssh_files],
         home_writable=home_dirs,
         exposed=exposed,
         masked=masked,
@@ -220,7 +229,6 @@ def prepare(loaded: LoadedRunbook, name: str, *, proxy_socket: str | None = None
             prefix, mac_env = macos.wall(prof, spec.network, loaded.state.agent_dir(name) / "run", daemon_url)
         except (check.WallUnavailable, OSError) as exc:
             raise WallError(f"sandbox: {exc}") from None
-        return Wall(prefix=prefix, env={**prof.env, **mac_env}, profile=prof)
-    net, net_env = _network(name, spec, user, proxy_socket, daemon_url)
+        return Wall(prefix=prefix, env={**prof.env, **mac_env, **ssh_env}, profile=prof)
     prefix = bwrap.argv(prof, bwrap=tools.bwrap, setpriv=tools.setpriv, net=net)
-    return Wall(prefix=prefix, env={**prof.env, **net_env}, profile=prof, net=net)
+    return Wall(prefix=prefix, env={**prof.env, **net_env, **ssh_env}, profile=prof, net=net)
