@@ -228,7 +228,7 @@ def test_sqlite_status_has_no_fleet(make_host: Callable[..., Host]) -> None:  # 
     wait_until(lambda: h.instances("solo"), 15, "solo to run")
     for fast in (True, False):
         got = _status(h, fast)
-        assert set(got) == {"state_dir", "agents", "daemon"} and "node" not in got["agents"][0]
+        assert set(got) == {"state_dir", "agents", "daemon", "channels"} and "node" not in got["agents"][0]
     assert "NODE" not in _ok(h.cli("status"))
     assert "no fleet here" in _error(h.cli("fleet"))
     assert "need a fleet" in _error(h.cli("reload", "--node", "x"))
