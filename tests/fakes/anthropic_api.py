@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from fakes.scripted import ScriptedServer
-from tether.integrations.canary_model import anthropic_sse, send_json, send_stream
+from tether.integrations.canary_model import QuietHandler, anthropic_sse, send_json, send_stream
 
 USAGE = {"input_tokens": 120, "output_tokens": 30, "cache_creation_input_tokens": 1000, "cache_read_input_tokens": 2000}
 
@@ -60,12 +60,7 @@ class FakeAnthropic(ScriptedServer):
 
 
 def _handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""

@@ -22,56 +22,42 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from fakes.service import FakeService
+from tether.integrations.canary_model import QuietHandler, send_json
+
 KEEPALIVE = 1.0  # seconds between keepalive lines (ntfy's default is 45 s)
 
 
-class FakeNtfy:
+class FakeNtfy(FakeService):
     def __init__(self, tokens: tuple[str, ...] = ()) -> None:
         self.tokens = tokens
         self.messages: list[dict[str, Any]] = []  # every message published, oldest first
         self.subscribes = 0  # GET /TOPIC/json requests answered 200
         self._seq = itertools.count(1)
-        self._down = False
         self.streams_down = False
         self._generation = 0  # a down() ends every stream open before it
-        self._cond = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeNtfy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
-        self._server.shutdown()
-        self._server.server_close()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     # -- the test's side -----------------------------------------------------------------------------------
     def down(self) -> None:
         with self._cond:
-            self._down = True
             self._generation += 1
-            self._cond.notify_all()
+            super().down()
 
     def up(self) -> None:
         with self._cond:
-            self._down = self.streams_down = False
-            self._cond.notify_all()
+            self.streams_down = False
+            super().up()
 
     def drop_streams(self) -> None:
         """Subscribers lose their connection and cannot subscribe again (502) until ``up()``; publishing works:
@@ -85,17 +71,8 @@ class FakeNtfy:
         with self._cond:
             return [m for m in self.messages if m["topic"] == topic]
 
-    def wait_for(self, what: Any, timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                got = what()
-                if got:
-                    return got
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out after {timeout}s; messages: {self.messages[-5:]}")
-                self._cond.wait(min(left, 0.5))
+    def recent(self) -> str:
+        return f"messages: {self.messages[-5:]}"
 
     @staticmethod
     def press(message: dict[str, Any], label: str) -> int:
@@ -166,12 +143,7 @@ def _public(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def _handler(api: FakeNtfy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def _refuse(self) -> bool:
             if api._down:
                 self._json(502, {"code": 50201, "http": 502, "error": "bad gateway"})
@@ -268,11 +240,6 @@ def _handler(api: FakeNtfy) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
 
         def _json(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, body, status)
 
     return Handler

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from fakes.scripted import ScriptedServer
-from tether.integrations.canary_model import openai_sse, send_json, send_stream
+from tether.integrations.canary_model import QuietHandler, openai_sse, send_json, send_stream
 
 USAGE = {
     "input_tokens": 500,
@@ -75,12 +75,7 @@ class FakeResponses(ScriptedServer):
 
 
 def _handler(fake: FakeResponses) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from fakes.scripted import ScriptedServer
-from tether.integrations.canary_model import send_json, send_stream
+from tether.integrations.canary_model import QuietHandler, send_json, send_stream
 
 RUN = re.compile(r"RUN: (.+)")
 USAGE = {"prompt_tokens": 500, "completion_tokens": 40, "total_tokens": 540}
@@ -95,12 +95,7 @@ def sse(model: str, step: dict[str, Any]) -> Iterator[bytes]:
 
 
 def _handler(fake: FakeChat) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""

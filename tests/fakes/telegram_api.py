@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
+from fakes.service import FakeService
+from tether.integrations.canary_model import QuietHandler, send_json
 
-class FakeTelegram:
+
+class FakeTelegram(FakeService):
     def __init__(self, token: str, bot_id: int = 777000, username: str = "tether_test_bot") -> None:
         self.token = token
         self.bot = {"id": bot_id, "is_bot": True, "first_name": "tether", "username": username}
@@ -41,37 +43,12 @@ class FakeTelegram:
         self._message_ids = itertools.count(100)
         self._query_ids = itertools.count(1)
         self._poll_generation = 0
-        self._down = False
-        self._cond = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeTelegram:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
-        self._server.shutdown()
-        self._server.server_close()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     # -- the test's side: the phone --------------------------------------------------------------------------
-    def down(self) -> None:
-        with self._cond:
-            self._down = True
-            self._cond.notify_all()
-
-    def up(self) -> None:
-        with self._cond:
-            self._down = False
-            self._cond.notify_all()
-
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         """Messages the bot sent (to ``chat_id``), oldest first, as they are now (edits applied)."""
         with self._cond:
@@ -81,18 +58,8 @@ class FakeTelegram:
                 if chat_id is None or c == chat_id
             ]
 
-    def wait_for(self, what: Any, timeout: float = 15.0) -> Any:
-        """Wait (on the server's condition, woken by every call) until ``what()`` is truthy; return it."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                got = what()
-                if got:
-                    return got
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out after {timeout}s; calls: {[c[0] for c in self.calls][-20:]}")
-                self._cond.wait(min(left, 0.5))
+    def recent(self) -> str:
+        return f"calls: {[c[0] for c in self.calls][-20:]}"
 
     def button(self, message: dict[str, Any], label: str) -> str:
         for row in message["reply_markup"]["inline_keyboard"]:
@@ -273,12 +240,7 @@ class ApiError(Exception):
 
 
 def _handler(api: FakeTelegram) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             parts = self.path.split("?")[0].strip("/").split("/")
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -300,11 +262,6 @@ def _handler(api: FakeTelegram) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, body, status)
 
     return Handler

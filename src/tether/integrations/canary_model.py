@@ -272,13 +272,17 @@ def send_stream(h: BaseHTTPRequestHandler, chunks: Iterable[bytes], headers: dic
     h.wfile.flush()
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A stand-in's request handler: HTTP/1.1 (the clients keep connections open), no access log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 def _handler(model: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             if length > MAX_BODY:
