@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 #: The environment variables tether reads; scrubbed so a developer's shell cannot leak into a test.
 TETHER_VARS = ("TETHER_HOME", "TETHER_RUNBOOK", "TETHER_STORE", "TETHER_DEBUG")
@@ -135,3 +139,116 @@ def one_agent_runbook(root: Path) -> tuple[Path, Path]:
 
     loaded = write_runbook(root, ONE_AGENT_RUNBOOK)
     return loaded.path, loaded.agent_cwd("a")
+
+
+#: What makes a process an agent to tether (the SDK reads them); a test's own tether process has none.
+AGENT_VARS = ("TETHER_AGENT", "TETHER_URL", "TETHER_TOKEN", "TETHER_KILL_FILES")
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test's environment for a tether process: no TETHER_* of the developer's, no agent identity."""
+    env = cli_env()
+    for name in AGENT_VARS:
+        env.pop(name, None)
+    env.update(extra or {})
+    return env
+
+
+class DaemonHost:
+    """One daemon (``tether up --foreground``) for a runbook written in a temporary folder, driven by the real
+    CLI; ``env`` is added to every tether process's environment."""
+
+    def __init__(self, root: Path, text: str, env: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.runbook = root / "tether.yaml"
+        self.state = root / "state"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self._env = dict(env or {})
+        root.mkdir(parents=True, exist_ok=True)
+        self.runbook.write_text(text)
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return clean_env({**self._env, **(extra or {})})
+
+    def up(self, timeout: float = 30) -> None:
+        """Start the daemon; return once it answers ``/v1/health`` (it wrote its ``daemon.json`` first)."""
+        log = open(self.root / "daemon.out", "ab")  # noqa: SIM115 - the child holds it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tether", "-f", str(self.runbook), "up", "--foreground"],
+            env=self.env(),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            cwd=self.root,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self._info()
+            if info and info.get("pid") == self.proc.pid and self._healthy(info["url"]):
+                self.url = str(info["url"])
+                return
+            assert self.proc.poll() is None, (self.root / "daemon.out").read_text()
+            assert time.monotonic() < deadline, f"the daemon did not come up in {timeout:g}s"
+            time.sleep(0.02)
+
+    def down(self, timeout: float = 30) -> None:
+        """``tether down``, which must say it stopped the daemon."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        # `tether down` waits for the daemon's pid to go; the daemon is our child, so reap it meanwhile
+        # (a zombie still answers kill(pid, 0))
+        down = subprocess.Popen(
+            [sys.executable, "-m", "tether", "-f", str(self.runbook), "down"],
+            env=self.env(),
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        out, err = down.communicate(timeout=timeout)
+        assert down.returncode == 0, err
+        assert out.strip() == "tether daemon stopped"
+
+    def _info(self) -> dict[str, Any] | None:
+        try:
+            got: dict[str, Any] = json.loads((self.state / "daemon.json").read_text())
+            return got
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _healthy(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url + "/v1/health", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def cli(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tether", "-f", str(self.runbook), *args],
+            env=self.env(env),
+            cwd=cwd or self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of the store, read as any reader would (read-only)."""
+        conn = sqlite3.connect(f"file:{self.state / 'tether.db'}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql, params)]
+        finally:
+            conn.close()

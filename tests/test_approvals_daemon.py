@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from helpers import cli_env, one_line_error
+from helpers import DaemonHost, clean_env, one_line_error
 from tether.sdk import Agent, Denied
 
 RUNBOOK = """\
@@ -43,93 +42,15 @@ agents:
     approvals: {escalate_after: 300ms, timeout: 1h}
 """
 
-AGENT_VARS = ("TETHER_AGENT", "TETHER_URL", "TETHER_TOKEN", "TETHER_KILL_FILES")
 
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The test's environment for a tether process: no TETHER_* of the developer's, no agent identity."""
-    env = cli_env()
-    for name in AGENT_VARS:
-        env.pop(name, None)
-    env.update(extra or {})
-    return env
-
-
-class Host:
-    """One daemon for a runbook in a temporary folder, driven by the real CLI."""
+class Host(DaemonHost):
+    """One daemon for ``RUNBOOK`` in a temporary folder, driven by the real CLI."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.runbook = root / "tether.yaml"
-        self.state = root / "state"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(root, RUNBOOK)
         self._tokens: dict[str, str] = {}
-        root.mkdir(parents=True, exist_ok=True)
-        self.runbook.write_text(RUNBOOK)
-
-    # -- the daemon ----------------------------------------------------------------------------
-    def up(self) -> None:
-        log = open(self.root / "daemon.out", "ab")  # noqa: SIM115 - the child holds it
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", "-f", str(self.runbook), "up", "--foreground"],
-            env=self.env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=self.root,
-        )
-        log.close()
-        deadline = time.monotonic() + 20
-        while True:
-            info = self._info()
-            if info and info.get("pid") == self.proc.pid and self._healthy(info["url"]):
-                self.url = str(info["url"])
-                return
-            assert self.proc.poll() is None, (self.root / "daemon.out").read_text()
-            assert time.monotonic() < deadline, "the daemon did not come up in 20s"
-            time.sleep(0.02)
-
-    def down(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        # `tether down` waits for the daemon's pid to go; the daemon is our child, so reap it meanwhile
-        # (a zombie still answers kill(pid, 0))
-        down = subprocess.Popen(
-            [sys.executable, "-m", "tether", "-f", str(self.runbook), "down"], env=self.env(), cwd=self.root,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        out, err = down.communicate(timeout=20)
-        assert down.returncode == 0, err
-        assert out.strip() == "tether daemon stopped"
-
-    def _info(self) -> dict[str, Any] | None:
-        try:
-            got: dict[str, Any] = json.loads((self.state / "daemon.json").read_text())
-            return got
-        except (OSError, ValueError):
-            return None
-
-    @staticmethod
-    def _healthy(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(url + "/v1/health", timeout=2) as resp:
-                return bool(resp.status == 200)
-        except OSError:
-            return False
 
     # -- callers -------------------------------------------------------------------------------
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return clean_env(extra)
-
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 30,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tether", "-f", str(self.runbook), *args], env=self.env(env),
-            cwd=cwd or self.root, capture_output=True, text=True, timeout=timeout,
-        )
-
     def token(self, role: str, agent: str | None = None) -> str:
         key = f"{role}:{agent}"
         if key not in self._tokens:
@@ -167,15 +88,6 @@ class Host:
         assert status == 200, got
         return dict(got)
 
-    # -- the store, read as any reader would -----------------------------------------------------
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(f"file:{self.state / 'tether.db'}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in conn.execute(sql, params)]
-        finally:
-            conn.close()
-
     def pending(self, agent: str, timeout: float = 10) -> dict[str, Any]:
         """The agent's one pending approval, once it exists."""
         deadline = time.monotonic() + timeout
@@ -204,8 +116,12 @@ def exec_without_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         port = s.getsockname()[1]
     env = clean_env({"TETHER_AGENT": "a", "TETHER_URL": f"http://127.0.0.1:{port}", "TETHER_TOKEN": "tt_x"})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tether", "exec", "--", "touch", "unchecked"], env=env, cwd=cwd, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "tether", "exec", "--", "touch", "unchecked"],
+        env=env,
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         yield proc, cwd
@@ -393,8 +309,10 @@ def test_tether_approve_inside_an_agent_is_refused(host: Host) -> None:
         {"command": "git commit --no-verify -m 'skip the hooks'"},
         {"command": "sed -i s/ask/allow/ RUNBOOK"},
         {"tool": "Edit", "input": {"file_path": "RUNBOOK", "old_string": "ask", "new_string": "allow"}},
-        {"tool": "Write",
-         "input": {"file_path": ".claude/settings.local.json", "content": '{"disableAllHooks": true}'}},
+        {
+            "tool": "Write",
+            "input": {"file_path": ".claude/settings.local.json", "content": '{"disableAllHooks": true}'},
+        },
     ],
     ids=["approve", "resume", "no-verify", "sed-runbook", "edit-runbook", "disable-hooks"],
 )
@@ -441,14 +359,19 @@ def test_tether_ask_exit_statuses(host: Host) -> None:
     row = host.pending("other")
     host.approve(row["id"])
     proc = host.cli(*ask, env=env)
-    assert (proc.returncode, proc.stdout.strip()) == (0, f"allow: approved by {row_decider(host, row['id'])} "
-                                                         f"(approval {row['id']}, once)")
+    assert (proc.returncode, proc.stdout.strip()) == (
+        0,
+        f"allow: approved by {row_decider(host, row['id'])} (approval {row['id']}, once)",
+    )
     t, out = in_thread(lambda: host.cli("ask", "billing.modify", "--wait", "20s", env=env))
     host.deny(host.pending("other")["id"], "over budget")
     t.join(15)
     denied = out["result"].stdout.strip()
-    assert out["result"].returncode == 1 and denied.startswith("deny: denied by approver:") and denied.endswith(
-        ": over budget")
+    assert (
+        out["result"].returncode == 1
+        and denied.startswith("deny: denied by approver:")
+        and denied.endswith(": over budget")
+    )
 
 
 def row_decider(host: Host, approval_id: int) -> str:
@@ -502,8 +425,14 @@ def test_audit_verify_after_the_run(host: Host) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("audit log ok: ")
     kinds = {r["kind"] for r in host.query("SELECT DISTINCT kind FROM audit")}
-    assert {"verdict", "approval.requested", "approval.decided", "approval.used", "approval.expired",
-            "approval.escalated"} <= kinds
+    assert {
+        "verdict",
+        "approval.requested",
+        "approval.decided",
+        "approval.used",
+        "approval.expired",
+        "approval.escalated",
+    } <= kinds
 
 
 def test_pending_approval_survives_a_daemon_restart(host: Host) -> None:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +23,7 @@ import pytest
 
 from fakes.ntfy_api import FakeNtfy
 from fakes.telegram_api import FakeTelegram
-from helpers import cli_env
+from helpers import DaemonHost, cli_env
 from tether.sdk import Agent
 
 TG_TOKEN = "123456:AAtestTOKENfor-the-stand-in_0123456789"
@@ -94,85 +92,11 @@ agents:
 """
 
 
-class Host:
-    def __init__(self, root: Path, text: str, env: dict[str, str]) -> None:
-        self.root = root
-        self.runbook = root / "tether.yaml"
-        self.state = root / "state"
-        root.mkdir(parents=True, exist_ok=True)
-        self.runbook.write_text(text)
-        self.env = cli_env(env)
-        for name in ("TETHER_AGENT", "TETHER_URL", "TETHER_TOKEN", "TETHER_KILL_FILES"):
-            self.env.pop(name, None)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def up(self) -> None:
-        log = open(self.root / "daemon.out", "ab")  # noqa: SIM115 - the child holds it
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tether", "-f", str(self.runbook), "up", "--foreground"],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            cwd=self.root,
-        )
-        log.close()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                info = json.loads((self.state / "daemon.json").read_text())
-                if info.get("pid") == self.proc.pid:
-                    with urllib.request.urlopen(info["url"] + "/v1/health", timeout=2) as resp:
-                        if resp.status == 200:
-                            self.url = str(info["url"])
-                            return
-            except (OSError, ValueError):
-                pass
-            assert self.proc.poll() is None, (self.root / "daemon.out").read_text()
-            assert time.monotonic() < deadline, "the daemon did not come up in 30s"
-            time.sleep(0.02)
-
-    def down(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        down = subprocess.Popen(
-            [sys.executable, "-m", "tether", "-f", str(self.runbook), "down"],
-            env=self.env,
-            cwd=self.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        down.communicate(timeout=30)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tether", "-f", str(self.runbook), *args],
-            env=self.env,
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
+class Host(DaemonHost):
     def agent(self, name: str) -> Agent:
         proc = self.cli("token", "create", "--role", "agent", "--agent", name)
         assert proc.returncode == 0, proc.stderr
         return Agent(name, self.url, proc.stdout.strip())
-
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(f"file:{self.state / 'tether.db'}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in conn.execute(sql, params)]
-        finally:
-            conn.close()
 
     def approval(self, approval_id: int) -> dict[str, Any]:
         return self.query("SELECT * FROM approvals WHERE id = ?", (approval_id,))[0]
