@@ -21,8 +21,10 @@ from test_daemon_kit import cmdline, environ, is_zombie, pids, wait_until
 
 DEMO_AGENTS = ("data-deleter", "flaky-worker", "repo-maintainer", "stuck-agent")
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None or not sys.platform.startswith("linux"),
-                                reason="the demo needs git; finding its processes needs /proc")
+pytestmark = pytest.mark.skipif(
+    shutil.which("git") is None or not sys.platform.startswith("linux"),
+    reason="the demo needs git; finding its processes needs /proc",
+)
 
 
 def of_demo(mark: str, url: str, folder: Path) -> list[int]:
@@ -36,6 +38,16 @@ def of_demo(mark: str, url: str, folder: Path) -> list[int]:
         if env.get("TETHER_TEST_MARK") == mark or env.get("TETHER_URL") == url or str(folder) in " ".join(cmdline(pid)):
             found.append(pid)
     return found
+
+
+def clean_up(demo: subprocess.Popen[bytes], mark: str, url: str, folder: Path) -> None:
+    """After a demo test, pass or fail: the demo and anything of it still running are killed."""
+    if demo.poll() is None:
+        demo.kill()
+        demo.wait()
+    for pid in of_demo(mark, url, folder):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def agents_running(state: Path) -> bool:
@@ -60,8 +72,12 @@ def test_no_process_of_the_demo_survives_it(tmp_path: Path, how: str) -> None:
     args = ["--dir", str(d)] + (["--duration", "12"] if how == "duration" else [])
     out = open(tmp_path / "demo.out", "w")  # noqa: SIM115 - the child's
     demo = subprocess.Popen(
-        [sys.executable, "-m", "tether", "demo", *args], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env=cli_env({"TETHER_TEST_MARK": mark, "TETHER_HOME": str(elsewhere)}), cwd=tmp_path,
+        [sys.executable, "-m", "tether", "demo", *args],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=cli_env({"TETHER_TEST_MARK": mark, "TETHER_HOME": str(elsewhere)}),
+        cwd=tmp_path,
     )
     out.close()
     info = {"url": "-"}
@@ -79,9 +95,4 @@ def test_no_process_of_the_demo_survives_it(tmp_path: Path, how: str) -> None:
         assert not (d / "state" / "daemon.json").exists(), "the daemon did not stop cleanly"
         assert not elsewhere.exists(), "nothing goes to $TETHER_HOME: the runbook names the demo's state dir"
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-        for pid in of_demo(mark, info["url"], d):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        clean_up(demo, mark, info["url"], d)

@@ -5,9 +5,7 @@ reach the demo's own receiver (sent, not failed)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
 import socket
@@ -21,7 +19,7 @@ import pytest
 
 from helpers import cli_env, run_cli
 from test_daemon_kit import wait_until
-from test_demo_exit import DEMO_AGENTS, agents_running, of_demo
+from test_demo_exit import DEMO_AGENTS, agents_running, clean_up, of_demo
 
 pytestmark = pytest.mark.skipif(
     shutil.which("git") is None or not sys.platform.startswith("linux"),
@@ -117,12 +115,7 @@ def test_the_demo_as_its_intro_says(tmp_path: Path) -> None:
         assert demo.wait(timeout=90) == 0, (tmp_path / "demo.out").read_text()
         assert of_demo(mark, info["url"], d) == [], "processes of the demo outlived it"
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-        for pid in of_demo(mark, info["url"], d):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        clean_up(demo, mark, info["url"], d)
     assert sorted(DEMO_AGENTS) == sorted(status())
 
 
