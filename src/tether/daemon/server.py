@@ -17,11 +17,13 @@ import os
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tether import auth
 from tether.atomic import write_atomic
@@ -40,6 +42,35 @@ def info(state_root: Path) -> dict[str, Any] | None:
         return data
     except (OSError, ValueError):
         return None
+
+
+def spawn(
+    runbook: Path,
+    log: IO[bytes],
+    *args: str,
+    home: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``tether -f RUNBOOK [--home HOME] up --foreground ARGS`` in a session of its own, its output to ``log``:
+    the daemon as ``tether up`` and ``tether demo`` start it in the background."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tether",
+            "-f",
+            str(runbook),
+            *(["--home", str(home)] if home is not None else []),
+            "up",
+            "--foreground",
+            *args,
+        ],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=preexec_fn,
+    )
 
 
 def _lock(path: Path) -> int:
@@ -186,13 +217,25 @@ def serve(
 
     budgetwatch = BudgetWatch(daemon)  # a spent budget pauses its agent; a fast burn is an incident
     budgetwatch.start()
-    write_atomic(state.root / "daemon.json", json.dumps({
-        "pid": os.getpid(), "url": url, "socket": str(state.socket) if unix else None, "started": time.time(),
-    }))
+    write_atomic(
+        state.root / "daemon.json",
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "url": url,
+                "socket": str(state.socket) if unix else None,
+                "started": time.time(),
+            }
+        ),
+    )
 
     config = uvicorn.Config(
-        create_app(daemon), log_level="warning", access_log=False, lifespan="off",
-        http=guarded_protocol(AutoHTTPProtocol, lambda: daemon.agent_uids), timeout_graceful_shutdown=2,
+        create_app(daemon),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http=guarded_protocol(AutoHTTPProtocol, lambda: daemon.agent_uids),
+        timeout_graceful_shutdown=2,
         ssl_certfile=str(loaded.resolve(tls.cert)) if tls else None,
         ssl_keyfile=str(loaded.resolve(tls.key)) if tls else None,
     )

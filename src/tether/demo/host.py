@@ -10,6 +10,7 @@ import time
 from importlib.resources import files
 from pathlib import Path
 
+from tether.daemon.server import spawn
 from tether.errors import TetherError
 from tether.paths import StateDir
 
@@ -97,24 +98,7 @@ class DemoDaemon:
         self.state = StateDir(runbook.parent / "state")
         self.state.root.mkdir(parents=True, exist_ok=True)
         with open(self.state.root / "daemon.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tether",
-                    "-f",
-                    str(runbook),
-                    "--home",
-                    str(self.state.root),
-                    "up",
-                    "--foreground",
-                ],
-                stdout=log,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+            self.proc = spawn(runbook, log, home=self.state.root, preexec_fn=_die_with_parent)
 
     def ready(self, timeout: float = 60) -> dict[str, object]:
         """Wait for the daemon to answer (its ``daemon.json``); return that."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -29,7 +27,7 @@ def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
     """Start the daemon for the runbook (one per state directory)."""
     loaded = obj.loaded
     _not_shared(obj, loaded)
-    from tether.daemon.server import AlreadyRunning, info, serve
+    from tether.daemon.server import AlreadyRunning, info, serve, spawn
 
     if foreground:
         serve(loaded, allow_remote=allow_remote)
@@ -42,24 +40,8 @@ def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
         raise AlreadyRunning(f"a daemon already runs for {loaded.state.root} (pid {running['pid']}, {running['url']})")
     loaded.state.root.mkdir(parents=True, exist_ok=True)
     log = open(loaded.state.root / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
-    home = ["--home", str(loaded.state.root)] if obj.home_arg else []  # the daemon keeps the same state dir
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether",
-            "-f",
-            str(loaded.path),
-            *home,
-            "up",
-            "--foreground",
-            *(["--allow-remote"] if allow_remote else []),
-        ],
-        stdout=log,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    home = loaded.state.root if obj.home_arg else None  # the daemon keeps the same state dir
+    proc = spawn(loaded.path, log, *(["--allow-remote"] if allow_remote else []), home=home)
     deadline = time.time() + 20
     while time.time() < deadline:
         running = info(loaded.state.root)
