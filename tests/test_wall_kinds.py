@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,20 @@ def test_the_declared_caches_are_where_npm_and_pip_write(tmp_path: Path) -> None
     pip = subprocess.run([PY, "-m", "pip", "cache", "dir"], env=env, capture_output=True, text=True, timeout=60)
     if pip.returncode == 0:
         assert pip.stdout.strip() == str(tmp_path / ".cache" / "pip"), pip.stdout
+
+
+def test_runtime_trees_in_tmp_are_bound_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/tmp and /var/tmp are emptied inside the wall: tether's own interpreter or package living there (a
+    checkout cloned into /tmp, as CI's was) must be bound back, or every hook and `tether exec` inside fails
+    (exit 127, seen on a clean clone in /tmp)."""
+    from tether.wall import kinds, plan, users
+
+    tree = tempfile.mkdtemp(prefix="tether-venv-", dir="/tmp")
+    try:
+        os.chmod(tree, 0o755)
+        monkeypatch.setattr(kinds, "runtime", lambda kind: [tree, "/usr"])
+        nobody = users.AgentUser("nobody", 65534, 65534, frozenset({65534}))
+        exposed, masked = plan._runtime("command", nobody, [])
+        assert tree in exposed and "/usr" not in exposed and masked == []
+    finally:
+        os.rmdir(tree)

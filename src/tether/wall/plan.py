@@ -153,6 +153,8 @@ def _runtime(kind: str, user: users.AgentUser, trees: list[str]) -> tuple[list[s
             exposed.append(tree)
             if top not in masked:
                 masked.append(top)
+        elif any(tree == s or tree.startswith(s + "/") for s in profile.SCRATCH):
+            exposed.append(tree)  # reachable, but /tmp and /var/tmp are emptied inside: bound back (a checkout in /tmp)
     return exposed, masked
 
 
