@@ -7,38 +7,14 @@ or when a connection gets through. Nothing of the drill is left behind: no file,
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from test_daemon_kit import Host, agent, wait_until
+from test_wall import USER, root  # noqa: F401 - the fixture: a host folder for agents inside the wall
 from tether.drills import DRILLS, runner
-from tether.wall import check
-
-USER = "tether-test-agent"
-
-
-def _needs_wall() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the wall runs agents as a user of their own: it needs root")
-    why = check.problem()
-    if why is not None:
-        pytest.skip(f"the wall cannot be built on this host: {why}")
-
-
-@pytest.fixture
-def root(test_user: str) -> Iterator[Path]:
-    _needs_wall()
-    path = Path(tempfile.mkdtemp(prefix="tether-drill-wall-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _drill(h: Host, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
@@ -50,7 +26,7 @@ def _drill(h: Host, *args: str, env: dict[str, str] | None = None) -> tuple[int,
     return got.returncode, doc, got.stderr
 
 
-def _host(root: Path, **over: Any) -> Host:
+def _host(root: Path, **over: Any) -> Host:  # noqa: F811
     h = Host(root, {})
     (root / "ws" / "walled").mkdir(parents=True)
     h.write({"walled": agent(["sleep", "3600"], run_as=USER, **over)})
@@ -58,7 +34,7 @@ def _host(root: Path, **over: Any) -> Host:
 
 
 @pytest.mark.wall
-def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None:
+def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None:  # noqa: F811
     h = _host(root)
     try:
         daemon = h.up()
@@ -99,7 +75,7 @@ def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None:
 
 
 @pytest.mark.wall
-def test_the_drill_fails_with_the_wall_off(root: Path) -> None:
+def test_the_drill_fails_with_the_wall_off(root: Path) -> None:  # noqa: F811
     h = _host(root, sandbox="off")
     try:
         daemon = h.up()
