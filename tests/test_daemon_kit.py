@@ -60,12 +60,27 @@ def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "cond
         time.sleep(interval)
 
 
-def environ(pid: int) -> dict[str, str]:
+def _kernel_thread(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return {}
+        with open(f"/proc/{pid}/stat") as f:
+            return bool(int(f.read().rsplit(")", 1)[1].split()[6]) & 0x00200000)  # PF_KTHREAD
+    except (OSError, IndexError, ValueError):
+        return True
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The process's environment. A process in the middle of an exec reads as empty for a moment (the
+    launcher execs the agent with its TETHER_INSTANCE): read again, a bounded number of times."""
+    raw = b""
+    for _ in range(50):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                raw = f.read()
+        except OSError:
+            return {}
+        if raw or _kernel_thread(pid) or is_zombie(pid):
+            break
+        time.sleep(0.002)
     out = {}
     for item in raw.split(b"\0"):
         k, sep, v = item.partition(b"=")

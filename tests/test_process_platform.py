@@ -95,6 +95,29 @@ def test_env_scan_matches_exactly() -> None:
             p.wait()
 
 
+def test_env_scan_finds_a_process_in_the_middle_of_an_exec(tmp_path: Path) -> None:
+    """/proc/PID/environ reads empty while a process execs (the launcher execs the agent; a setsid
+    descendant of an earlier run execs its next program): the kill's scan must not miss it then. A shell
+    that re-execs itself 3,000 times is looked for 300 times; a scan that reads once misses it about one
+    look in three on this machine."""
+    value = uuid.uuid4().hex
+    script = tmp_path / "reexec.sh"
+    script.write_text(f'[ "$1" -gt 0 ] && exec /bin/sh {script} $(($1 - 1))\n')
+    proc = subprocess.Popen(["/bin/sh", str(script), "3000"], env={"TETHER_INSTANCE": value, "PATH": os.defpath})
+    missed, looks = 0, 0
+    try:
+        while looks < 300 and proc.poll() is None:
+            got = platform.env_matches("TETHER_INSTANCE", {value})
+            looks += 1
+            if proc.pid not in got and proc.poll() is None:
+                missed += 1
+    finally:
+        proc.kill()
+        proc.wait()
+    assert looks >= 50, "the shell ended before the scan could look at it"
+    assert missed == 0, f"missed {missed} of {looks} looks"
+
+
 def test_cgroup_group_name_is_one_safe_segment() -> None:
     assert cgroups.group_name("my agent/../x", "abc") == "my_agent_.._x-abc"
     assert "/" not in cgroups.group_name("../../etc", "i")

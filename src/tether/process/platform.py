@@ -181,6 +181,29 @@ def pids_with_env(key: str, value: str) -> list[int]:
     return sorted(env_matches(key, {value}))
 
 
+PF_KTHREAD = 0x00200000
+EXEC_RETRIES = 50  # a process in the middle of an exec reads as empty for microseconds: read again
+
+
+def _initial_environ(pid: int) -> bytes:
+    """``/proc/PID/environ``, read again while it is empty for a live user process (an exec under way:
+    the launcher execs the agent, a setsid descendant execs its next program); b"" when unreadable."""
+    for _ in range(EXEC_RETRIES):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                data = f.read()
+            if data:
+                return data
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if fields[0] in (b"Z", b"X") or int(fields[6]) & PF_KTHREAD:  # ended, or a kernel thread
+                return b""
+        except (OSError, IndexError, ValueError):
+            return b""
+        time.sleep(0.0005)
+    return b""
+
+
 def env_matches(key: str, values: Collection[str]) -> dict[int, str]:
     """PID -> the value of ``key`` for every process whose *initial* environment (as exec'd) holds
     ``key=V`` exactly, for V in ``values`` (one scan for them all).
@@ -195,11 +218,7 @@ def env_matches(key: str, values: Collection[str]) -> dict[int, str]:
     found: dict[int, str] = {}
     if PROC:
         for pid in all_pids():
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
+            data = _initial_environ(pid)
             if prefix not in data:
                 continue
             for item in data.split(b"\0"):
