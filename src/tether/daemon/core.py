@@ -87,7 +87,6 @@ class Daemon:
         self._inhibitor: contextlib.ExitStack | None = None
         self._idle_since: float | None = None
         self.inhibitor_message: str | None = None
-        self.monitor_wakes = 0
         self.store_failing = False  # the monitor's last wake failed on the store (logged once, not every wake)
         self.last_jump: float | None = None
         self.shutdown_requested = threading.Event()
@@ -520,7 +519,6 @@ class Daemon:
     def _monitor_once(self, now: float, jump: float) -> float:
         from tether.killswitch import replay_pending
 
-        self.monitor_wakes += 1
         if abs(jump) > CLOCK_JUMP:
             self._clock_jumped(now, jump)
         replay_pending(self.state, self.store)
@@ -690,19 +688,11 @@ def vet(loaded: LoadedRunbook) -> None:
         raise RunbookError(errors)
 
 
-def python_for_agents() -> str:
-    """The interpreter that runs tether, for runbooks (like the demo's) that start Python agents."""
-    return sys.executable
-
-
 def write_private(path: Path, text: str) -> None:
     """A file only this user reads (tokens), replaced atomically and durably."""
     from tether.atomic import write_atomic
 
     write_atomic(path, text, 0o600)
-
-
-Hook = Callable[[], None]
 
 
 def _log(line: str) -> None:
