@@ -10,12 +10,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # importing `typing` costs ~10 ms; `tether --help` must not pay for it
     from typing import Any
 
+    # what a type checker sees of `tether.Agent` and the rest (at run time: `__getattr__`, on first use)
+    from tether.sdk import Agent, Decision, Denied, Task, TetherError, TetherUnavailable
+
 __version__ = "0.1.0"
-__all__ = ["Agent", "Denied", "TetherUnavailable", "__version__"]
+__all__ = ["Agent", "Decision", "Denied", "Task", "TetherError", "TetherUnavailable", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Agent", "Denied", "TetherUnavailable"):
+    if name in ("Agent", "Decision", "Denied", "Task", "TetherError", "TetherUnavailable"):
         from tether import sdk
 
         return getattr(sdk, name)

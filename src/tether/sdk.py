@@ -19,26 +19,58 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
+
+__all__ = ["Agent", "Decision", "Denied", "Task", "TetherError", "TetherUnavailable"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_WAIT = 600.0  # the longest the daemon holds one check call
 
 
-class TetherUnavailable(Exception):
+class Decision(TypedDict):
+    """What ``Agent.check`` returns: the boundary's answer for one action."""
+
+    decision: Literal["allow", "deny", "pending"]
+    verdict: str  # the runbook's verdict for the action's classes: allow, log, approve, block
+    reason: str
+    rule: str  # the rule that decided (``policy.approval.deploy``, ``scope.paths``, ...)
+    classes: list[str]  # the action classes it was sorted into
+    resources: list[dict[str, Any]]  # what it touches (paths, hosts, accounts)
+    approval_id: int | None  # the approval a human decides, when ``pending`` or decided by one
+
+
+class Task(TypedDict):
+    """A task from the agent's queue (``Agent.next_task``), or the one ``Agent.task`` started."""
+
+    id: int
+    agent: str
+    text: str
+    state: str  # queued | started | done | failed | cancelled
+    created: float
+    started: float | None
+    finished: float | None
+    meta: dict[str, Any]
+
+
+class TetherError(Exception):
+    """Every error the SDK raises."""
+
+
+class TetherUnavailable(TetherError):
     """The daemon did not answer or refused the call."""
 
 
-class Denied(Exception):
+class Denied(TetherError):
     """The approval boundary denied the action (or no human decided in time)."""
 
-    def __init__(self, outcome: dict[str, Any]) -> None:
+    def __init__(self, outcome: Decision) -> None:
         self.outcome = outcome
         super().__init__(f"{outcome.get('decision')}: {outcome.get('reason')}")
 
 
 class Agent:
-    """``retry_for``: while the daemon cannot be reached (it restarts, or was killed and is coming back),
+    """An agent's handle on its daemon. ``timeout``: seconds per call (a waiting ``check`` adds its wait).
+    ``retry_for``: while the daemon cannot be reached (it restarts, or was killed and is coming back),
     calls are retried for up to this many seconds before ``TetherUnavailable``. A call that reached the
     daemon but whose answer was lost is sent again, so a report may be recorded twice, never lost."""
 
@@ -55,6 +87,8 @@ class Agent:
 
     @classmethod
     def from_env(cls) -> Agent:
+        """The agent the daemon started: ``TETHER_AGENT``, ``TETHER_URL``, ``TETHER_TOKEN`` and
+        ``TETHER_KILL_FILES`` from the environment; ``TetherUnavailable`` when one is missing."""
         try:
             name, url, token = os.environ["TETHER_AGENT"], os.environ["TETHER_URL"], os.environ["TETHER_TOKEN"]
         except KeyError as err:
@@ -63,7 +97,8 @@ class Agent:
         return cls(name, url, token, kill)
 
     # -- transport ---------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """One call, retried while the daemon cannot be reached; ``timeout`` (default ``self.timeout``) per try."""
         data = None if body is None else json.dumps(body).encode()
         deadline = time.monotonic() + self.retry_for
         pause = 0.05
@@ -73,7 +108,7 @@ class Agent:
                 headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
             )
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                with urllib.request.urlopen(req, timeout=self.timeout if timeout is None else timeout) as resp:
                     return json.loads(resp.read() or b"null")
             except urllib.error.HTTPError as err:
                 detail = err.read().decode(errors="replace")[:300]
@@ -89,6 +124,7 @@ class Agent:
 
     # -- the calls ---------------------------------------------------------------------------------
     def heartbeat(self, task: str | None = None, progress: str | None = None) -> None:
+        """I am alive, working on ``task``, this far (``progress``): returns once the beat is on disk."""
         self._call("POST", "/heartbeat", {"task": task, "progress": progress})
 
     def report(self, kind: str, /, **data: Any) -> int:
@@ -96,30 +132,33 @@ class Agent:
         return int(self._call("POST", "/report", {"kind": kind, "data": data})["event"])
 
     def files_changed(self, *paths: str) -> None:
+        """Report files the agent changed (the files-changed signal)."""
         self.report("files.changed", paths=list(paths))
 
     def command_run(self, command: str, exit_code: int | None = None) -> None:
+        """Report a command the agent ran (the commands-run signal)."""
         self.report("command.run", command=command, exit_code=exit_code)
 
     def tests(self, passed: int, failed: int, **extra: Any) -> None:
+        """Report a test run's counts."""
         self.report("tests.reported", passed=passed, failed=failed, **extra)
 
     def add_task(self, text: str) -> int:
+        """Queue a task for this agent; returns its id."""
         return int(self._call("POST", "/tasks", {"text": text})["id"])
 
-    def next_task(self) -> dict[str, Any] | None:
+    def next_task(self) -> Task | None:
         """Take the next queued task (marked started), or None when the queue is empty."""
-        task: dict[str, Any] | None = self._call("POST", "/tasks/next", {})["task"]
+        task: Task | None = self._call("POST", "/tasks/next", {})["task"]
         return task
 
     @contextmanager
-    def task(self, task: str | dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def task(self, task: str | Task) -> Iterator[Task]:
         """Run a task: a text starts a new one; a task from ``next_task`` continues it. Done on
         success, failed when the block raises."""
         if isinstance(task, str):
             task_id = self.add_task(task)
-            self._call("POST", f"/tasks/{task_id}/start", {"text": task})
-            current = {"id": task_id, "text": task}
+            current: Task = self._call("POST", f"/tasks/{task_id}/start", {"text": task})
         else:
             current = task
         try:
@@ -130,22 +169,17 @@ class Agent:
         self._call("POST", f"/tasks/{current['id']}/end", {"ok": True})
 
     # -- the approval boundary -------------------------------------------------------------------------
-    def check(self, *, wait: float = 0.0, **action: Any) -> dict[str, Any]:
+    def check(self, *, wait: float = 0.0, **action: Any) -> Decision:
         """Ask the boundary about one action: ``command=``, ``tool=`` + ``input=``, ``path=`` (+ ``op=``),
-        ``url=`` or ``action=`` (a class, with ``detail=``). Returns ``{"decision": "allow" | "deny" |
-        "pending", "reason", "rule", "classes", "approval_id", ...}``; with ``wait`` it returns as soon
-        as a human decides (pushed by the daemon), or when the wait runs out."""
+        ``url=`` or ``action=`` (a class, with ``detail=``). Returns a ``Decision``; with ``wait`` it returns
+        as soon as a human decides (pushed by the daemon), or when the wait runs out. Safe to call from
+        several threads at once (nothing of the agent's changes while it waits)."""
         deadline = time.monotonic() + wait
-        saved = self.timeout
-        try:
-            while True:  # the daemon holds one call for at most MAX_WAIT; longer waits ask again
-                step = min(max(0.0, deadline - time.monotonic()), MAX_WAIT)
-                self.timeout = saved + step
-                result: dict[str, Any] = self._call("POST", "/check", {**action, "wait": step})
-                if result.get("decision") != "pending" or time.monotonic() >= deadline:
-                    return result
-        finally:
-            self.timeout = saved
+        while True:  # the daemon holds one call for at most MAX_WAIT; longer waits ask again
+            step = min(max(0.0, deadline - time.monotonic()), MAX_WAIT)
+            result: Decision = self._call("POST", "/check", {**action, "wait": step}, timeout=self.timeout + step)
+            if result.get("decision") != "pending" or time.monotonic() >= deadline:
+                return result
 
     def ask(self, action: str, detail: str = "", wait: float = 600.0) -> bool:
         """Ask for an action class and wait for the decision: True when allowed."""

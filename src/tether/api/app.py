@@ -201,7 +201,8 @@ def create_app(control: Control) -> FastAPI:
         store.emit("task.started", agent, task_id=task_id, text=body.text)
         _begin_workspace(agent, task_id)
         control.touched(agent)
-        return {"id": task_id, "state": "started"}
+        started = store.task(task_id)
+        return started._asdict() if started is not None else {"id": task_id, "state": "started"}
 
     @app.post("/v1/agents/{agent}/tasks/{task_id}/end")
     def end_task(agent: str, task_id: Id, body: TaskEnd, who: Caller) -> dict[str, Any]:
