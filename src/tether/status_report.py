@@ -28,8 +28,16 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
 
     signals = status_signals(store, now, agent)
     docs = []
+    pending: dict[str, list[dict[str, Any]]] | None = None
     for row in rows:
         row["state"], row["reason"] = judge(row, now)
+        if row["state"] == "stopped" and row.get("approval_required"):  # a session run by hand waits on a human
+            if pending is None:
+                pending = {}
+                for a in store.approvals("pending", agent):
+                    pending.setdefault(a["agent"], []).append(a)
+            if pending.get(row["name"]):
+                row["state"], row["reason"] = waiting_reason(pending[row["name"]])
         row["queue_depth"], row["oldest_queued"] = queued.get(row["name"], (0, None))
         row["signals"] = signals.get(row["name"])
         doc = document(row, now)
@@ -37,6 +45,15 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
             doc["node"] = row["node"]
         docs.append(doc)
     return docs
+
+
+def waiting_reason(pending: list[dict[str, Any]]) -> tuple[str, str]:
+    """An agent no daemon runs (``stopped``) whose session, run by hand, waits on ``pending`` approvals
+    (oldest first): ``waiting_for_approval``, naming the oldest and the command that decides it."""
+    first = pending[0]
+    more = f" (and {len(pending) - 1} more: `tether approvals`)" if len(pending) > 1 else ""
+    what = " ".join(str(first.get("detail") or first["action"]).split())
+    return "waiting_for_approval", f"waiting for approval {first['id']} (`tether approve {first['id']}`){more}: {what}"
 
 
 def daemon(store: Store, root: str, now: float) -> dict[str, Any]:
@@ -104,24 +121,30 @@ def local_node(root: str) -> str | None:
     return str(node) if node else None
 
 
-def daemon_line(d: dict[str, Any]) -> str:
-    """``d`` (``daemon()``) in one line for the table, or "" while the daemon runs."""
+def daemon_line(d: dict[str, Any], width: int = 80) -> str:
+    """``d`` (``daemon()``) in one line for the table, at most ``width`` columns (its time of day only when
+    that fits), or "" while the daemon runs."""
     if d["state"] == "running":
         return ""
-    ago = "" if d["since_s"] is None else f"{_ago(d['since_s'])} ago, {d['since']}"
+    ago = "never" if d["since_s"] is None else f"{_ago(d['since_s'])} ago"
     if d["state"] == "stopped":
-        return f"daemon: pid {d['pid']} is stopped (SIGSTOP): it answers nothing; last heard from {ago or 'never'}\n"
-    if d["clean"]:
-        return f"daemon: not running since it was stopped {ago}; `tether up` starts it\n"
-    gone = f"pid {d['pid']} is gone" if d["pid"] else "not running"
-    return f"daemon: {gone}; last heard from {ago or 'never'}; `tether up` starts it\n"
+        head, tail = f"daemon: pid {d['pid']} is stopped (SIGSTOP), answers nothing; last heard {ago}", ""
+    elif d["clean"]:
+        head, tail = f"daemon: not running since it was stopped {ago}", "; `tether up` starts it"
+    else:
+        gone = f"pid {d['pid']} is gone" if d["pid"] else "not running"
+        head, tail = f"daemon: {gone}; last heard from {ago}", "; `tether up` starts it"
+    when = f" ({d['since']})" if d["since"] else ""
+    whole = head + when + tail
+    return (whole if len(whole) <= width else head + tail) + "\n"
 
 
 def _ago(seconds: float) -> str:
+    """``59s``, ``1m``, ``3h``, ``2d``: whole units, rounded down (as the table's ages)."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
+            return f"{seconds // size:.0f}{unit}"
+    return f"{max(0, int(seconds))}s"
 
 
 def as_json(state_dir: str, docs: list[dict[str, Any]], fleet: dict[str, Any] | None = None,

@@ -61,9 +61,9 @@ def try_fast(args: list[str]) -> int | None:
     if as_json:
         sys.stdout.write(render_json(root, docs, fleet, alive))
         return 0
-    from tether.cli.render import status_table
+    from tether.cli.render import status_table, width
 
-    sys.stdout.write(daemon_line(alive))
+    sys.stdout.write(daemon_line(alive, width()))
     if alive["state"] == "running":  # a phone channel that is not up (issue 21)
         from tether.notify.health import status_lines
 

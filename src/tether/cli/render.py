@@ -43,6 +43,11 @@ def ago(seconds: float | None) -> str:
     return f"{int(seconds)}s ago"
 
 
+def width() -> int:
+    """The columns the tables are fitted to: the terminal's, ``$COLUMNS``, else 80 (rich's rule)."""
+    return Console().width
+
+
 def status_table(docs: list[dict[str, Any]], now: float, fleet: dict[str, Any] | None = None) -> None:
     """The agents, one line each, fitted to the terminal (80 columns when it is not one): names and
     tasks past their caps end in an ellipsis, a state is never cut, and WHY is one line, a column when

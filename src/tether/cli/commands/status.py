@@ -33,9 +33,9 @@ def status(obj: Context, json_: bool, agent: str | None) -> None:
     if json_:
         sys.stdout.write(as_json(root, docs, fleet, alive))
         return
-    from tether.cli.render import status_table
+    from tether.cli.render import status_table, width
 
-    sys.stdout.write(daemon_line(alive))
+    sys.stdout.write(daemon_line(alive, width()))
     if alive["state"] == "running":  # a phone channel that is not up (issue 21)
         from tether.notify.health import status_lines
 
