@@ -72,6 +72,12 @@ class Outcome:
     classes: tuple[str, ...]
     resources: tuple[dict[str, Any], ...]
     approval_id: int | None = None
+    hold: str = ""  # pending: how a human releases it (``reason`` ends with it; hooks word it their own way)
+
+    @property
+    def cause(self) -> str:
+        """The reason without the hold's instructions."""
+        return self.reason.removesuffix(f"; {self.hold}") if self.hold else self.reason
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -173,8 +179,9 @@ class Gatekeeper:
         if accounts:  # the "external accounts touched" signal, from what the classifier saw
             self.store.emit("accounts.touched", agent, accounts=accounts)
 
-        def outcome(decision: str, approval_id: int | None = None, reason: str | None = None) -> Outcome:
-            return Outcome(decision, d.verdict, reason or d.reason, d.rule, d.classes, resources, approval_id)
+        def outcome(decision: str, approval_id: int | None = None, reason: str | None = None,
+                    hold: str = "") -> Outcome:
+            return Outcome(decision, d.verdict, reason or d.reason, d.rule, d.classes, resources, approval_id, hold)
 
         if d.verdict == "allow" and not d.gates:
             return outcome("allow")
@@ -228,7 +235,7 @@ class Gatekeeper:
                 row = ask()  # an identical call of the same session took the grant first
         if row["state"] == PENDING:
             how = f"held for approval {row['id']}: `tether approve {row['id']}` or the dashboard"
-            return outcome("pending", row["id"], f"{d.reason}; {how}")
+            return outcome("pending", row["id"], f"{d.reason}; {how}", how)
         why = denied_line(row) if row["state"] == DENIED else f"{row['state']}: {row['note'] or row['state']}"
         return outcome("deny", row["id"], why)
 

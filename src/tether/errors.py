@@ -34,5 +34,9 @@ class NotFound(TetherError):
     """A named thing (agent, task, approval, incident) does not exist."""
 
 
+class RouteMissing(NotFound):
+    """The daemon has no such route (an older daemon than this CLI): not a missing thing."""
+
+
 class DaemonUnavailable(TetherError):
     """The daemon is not running or does not answer."""

@@ -177,7 +177,7 @@ def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[st
             f"tether blocked it: {o.reason} [rule {_rule(o)}]. No approval can let this "
             "through: the runbook would have to change. Choose another way or stop.",
         )
-    why = f"{o.reason.split('; held for approval')[0]} [rule {_rule(o)}]"
+    why = f"{o.cause} [rule {_rule(o)}]"
     if headless and tool_use_id is not None:
         sessions.hold(
             state,
@@ -246,7 +246,7 @@ def _final_gate(
             f" (approval {o.approval_id}){no.refused}" if o.approval_id is not None else f" [rule {_rule(o)}]{no.final}"
         )
         return {"decision": no.word, "reason": f"tether blocked it: {o.reason}{extra}"}, None
-    why = o.reason.split("; held for approval")[0]
+    why = o.cause
     reason = (
         f"tether is holding it for a human: {why} [rule {_rule(o)}]; approval {o.approval_id}: {_how(o)}. "
         f"Once approved, the identical {no.retried} goes through: retry it then, unchanged."

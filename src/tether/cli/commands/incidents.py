@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from tether.cli.context import Context
-from tether.errors import DaemonUnavailable, NotFound, UsageError
+from tether.errors import DaemonUnavailable, RouteMissing, UsageError
 
 
 @click.command()
@@ -70,8 +70,6 @@ def _ack_via_daemon(obj: Context, incident_id: int, note: str | None) -> dict[st
         got = call(obj.state, "POST", f"/v1/incidents/{incident_id}/ack", {"note": note})
     except DaemonUnavailable:
         return None
-    except NotFound as err:
-        if str(err) == "Not Found":  # a daemon without the endpoint: the route itself is missing
-            return None
-        raise
+    except RouteMissing:  # a daemon without the endpoint
+        return None
     return got if isinstance(got, dict) and "id" in got else None
