@@ -6,7 +6,8 @@ Views hold no logic: they check the caller's role and call the daemon's core (``
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Protocol
+import threading
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as FastAPIPath
@@ -24,12 +25,19 @@ from tether.runbook import LoadedRunbook
 from tether.status_report import report
 from tether.store import Store
 
+if TYPE_CHECKING:
+    from tether.approvals import Approvals
+
 
 class Control(Protocol):
     """What the API asks of the daemon."""
 
     store: Store
     loaded: LoadedRunbook
+    approvals: Approvals
+    started: float  # when the daemon started (wall clock)
+    probe_results: list[Any]  # the host probes' latest results (disk, network: daemon/hostwatch.py)
+    shutdown_requested: threading.Event  # set once the daemon is stopping: streams end
 
     def agent_names(self) -> list[str]: ...
     def beat(self, agent: str, task: str | None, progress: str | None) -> None: ...

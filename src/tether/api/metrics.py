@@ -18,7 +18,7 @@ def _sources(request: Request) -> tuple[Any, list[str], float | None, list[Any]]
     control = request.app.state.control
     loaded = control.loaded
     paths = [str(loaded.state.root), str(loaded.workspace_root)]
-    return control.store, paths, getattr(control, "started", None), list(getattr(control, "probe_results", []))
+    return control.store, paths, control.started, list(control.probe_results)
 
 
 @router.get("/metrics", response_class=Response)

@@ -93,6 +93,7 @@ class Daemon:
         self.agent_uids: set[int] = set()
         self.proxy: Any = None  # tether.wall.proxy.EgressProxy, started by server.serve before boot
         self.started = time.time()
+        self.probe_results: list[Any] = []  # set by the host watch (disk, network probes)
         self._failed_incidents: set[int] = set()
         from tether.daemon.canarywatch import CanaryWatch
 

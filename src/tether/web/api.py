@@ -150,8 +150,8 @@ def overview(who: Caller, request: Request) -> dict[str, Any]:
     and ``tether top`` show."""
     require(who, "read")
     c = common.control(request)
-    return views.overview(common.store(request), paths=common.host_paths(request), started=getattr(c, "started", None),
-                          probes=list(getattr(c, "probe_results", []) or []))
+    return views.overview(common.store(request), paths=common.host_paths(request), started=c.started,
+                          probes=list(c.probe_results))
 
 
 @router.get("/v1/host")
@@ -160,7 +160,7 @@ def host(who: Caller, request: Request) -> dict[str, Any]:
     require(who, "read")
     c = common.control(request)
     return views.host(common.host_paths(request), getattr(c, "started", None), time.time(),
-                      list(getattr(c, "probe_results", []) or []))
+                      list(c.probe_results))
 
 
 @router.get("/v1/agents/{agent}/detail")

@@ -1,4 +1,4 @@
-"""What the page and API views share: the daemon's parts (with defaults for a control that lacks one).
+"""What the page and API views share: the daemon's parts, as ``tether.api.app.Control`` declares them.
 Role checks are ``tether.api.access.require``; the core's errors become HTTP answers through the one map
 in ``tether.api.errors``."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request
 
@@ -14,9 +14,13 @@ from tether.auth import Principal
 from tether.errors import NotFound
 from tether.store import Store
 
+if TYPE_CHECKING:
+    from tether.api.app import Control
 
-def control(request: Request) -> Any:
-    return request.app.state.control
+
+def control(request: Request) -> Control:
+    c: Control = request.app.state.control
+    return c
 
 
 def store(request: Request) -> Store:
@@ -25,7 +29,7 @@ def store(request: Request) -> Store:
 
 
 def loaded(request: Request) -> Any:
-    return getattr(control(request), "loaded", None)
+    return control(request).loaded
 
 
 def state_root(request: Request) -> Path | None:
@@ -41,10 +45,7 @@ def host_paths(request: Request) -> list[str]:
 
 
 def stopping(request: Request) -> Callable[[], bool]:
-    event = getattr(control(request), "shutdown_requested", None)
-    if event is None:
-        return lambda: False
-    return lambda: bool(event.is_set())
+    return control(request).shutdown_requested.is_set
 
 
 def log_dir(request: Request, agent: str) -> Path | None:

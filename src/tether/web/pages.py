@@ -289,7 +289,7 @@ def overview_page(request: Request, fragment: str | None = None) -> Response:
     from tether.notify.health import read as channels  # Telegram, ntfy: as the daemon last saw them
 
     data = views.overview(common.store(request), paths=common.host_paths(request),
-                          started=getattr(c, "started", None), probes=list(getattr(c, "probe_results", []) or []),
+                          started=c.started, probes=list(c.probe_results),
                           channels=channels(root) if root is not None else ())
     counts = {"approvals": data["totals"]["pending_approvals"], "incidents": data["totals"]["open_incidents"]}
     return _render(request, s, "overview.html", {"o": data, "counts": counts, "title": "Overview"}, fragment,
