@@ -277,7 +277,7 @@ def create_app(control: Control) -> FastAPI:
     # The other modules' routes come after this module's: a request is matched against the routes in
     # order, and the hot ones (heartbeat, health) should not first be tried against every dashboard page.
     from tether.api.approvals import router as approvals_router
-    from tether.api.dashboard import router as dashboard_router
+    from tether.web.router import router as dashboard_router
     from tether.api.hooks import router as hooks_router
     from tether.api.metrics import router as metrics_router
 

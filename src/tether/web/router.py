@@ -1,5 +1,6 @@
-"""The web dashboard (server-rendered pages, live by server-sent events) and the JSON endpoints it and the
-CLI need beyond ``tether.api.app``: the dashboard work owns this module (the code is in ``tether.web``)."""
+"""Every route of ``tether.web``, in one router ``tether.api.app`` mounts: the dashboard's pages (server-rendered,
+live by server-sent events), the JSON endpoints it and the CLI need beyond the agent API, and the signed links.
+``web`` depends on ``api`` (its access checks, its error map), never the other way round."""
 
 from __future__ import annotations
 
