@@ -142,6 +142,43 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Host, Fake
             inbox.close()
 
 
+def shown_down(host: Host, kind: str, inbox: Inbox) -> tuple[dict[str, Any], str]:
+    """Once channel ``kind`` dropped: it shows as down (its state, ``tether status``), and, down longer than
+    TETHER_CHANNEL_INCIDENT_AFTER (1 s), has opened an incident for the agents it serves, told to the owner by
+    contact. Its state and what ``tether status`` said."""
+    down = until(lambda: (c := host.channels().get(kind)) and c["state"] == "down" and c, why=f"{kind} down shown")
+    assert down["failures"] >= 1
+    # a call that was in flight at the drop may still succeed once: status shows what the daemon knows now
+    status = until(
+        lambda: (p := host.cli("status")).returncode == 0 and "down for" in p.stdout and p,
+        10,
+        "tether status to show the channel down",
+    )
+    incident = until(
+        lambda: host.query(
+            "SELECT * FROM incidents WHERE kind = 'channel.down' AND agent = 'phone' AND state = 'open'"
+        ),
+        why="the channel.down incident",
+    )[0]
+    assert "has been down for" in incident["summary"]
+    until(
+        lambda: any(p == "/olive" and "channel.down" in json.dumps(b) for p, b in inbox.posts),
+        20,
+        "the owner told by their contact",
+    )
+    return down, status.stdout
+
+
+def shown_back(host: Host, kind: str) -> None:
+    """Channel ``kind`` is up again: gone from ``tether status``, its incident resolved."""
+    until(lambda: host.channels()[kind]["state"] == "up", why="up again")
+    assert f"channel {kind}" not in host.cli("status").stdout
+    until(
+        lambda: not host.query("SELECT * FROM incidents WHERE kind = 'channel.down' AND state = 'open'"),
+        why="the incident resolved",
+    )
+
+
 def ask(host: Host, agent: str, detail: str, wait: float = 0.0) -> tuple[threading.Thread, dict[str, Any], int]:
     """An SDK call asking for ``deploy.production`` (held for a human), waiting ``wait`` s in a thread; its
     approval's id once the daemon has it."""
@@ -284,6 +321,24 @@ def test_a_decision_after_expiry_is_refused_with_a_reply(world: tuple[Host, Fake
     assert "Expired at" in edited["text"] and "with nobody deciding, so it was denied" in edited["text"]
 
 
+def test_approve_for_an_hour(world: tuple[Host, FakeTelegram, FakeNtfy, Inbox]) -> None:
+    host, tg, _, _ = world
+    t, out, approval_id = ask(host, "phone", "for an hour", wait=30)
+    msg = message_for(tg, OLIVE, approval_id)
+    assert [b["text"] for b in msg["reply_markup"]["inline_keyboard"][1]] == [
+        "Approve for this task",
+        "Approve for an hour",
+    ]
+    qid = tg.tap(msg, tg.button(msg, "Approve for an hour"), OLIVE, "olive")
+    t.join(15)
+    assert out["result"]["decision"] == "allow"
+    assert tg.answer(qid)["text"] == (
+        f"#{approval_id} phone: deploy.production: approved by you (Olive Owner) for one hour."
+    )
+    row = host.approval(approval_id)
+    assert row["scope"] == "1h" and row["grant_until"] - row["decided"] == pytest.approx(3600, abs=1)
+
+
 def test_a_reply_gives_the_reason_to_deny(world: tuple[Host, FakeTelegram, FakeNtfy, Inbox]) -> None:
     host, tg, _, _ = world
     t, out, approval_id = ask(host, "phone", "reply with a reason", wait=30)
@@ -304,29 +359,10 @@ def test_the_channel_drops_and_comes_back(world: tuple[Host, FakeTelegram, FakeN
     host, tg, _, inbox = world
     until(lambda: host.channels().get("telegram", {}).get("state") == "up", why="the bot to be up")
     tg.down()
-    down = until(lambda: (c := host.channels().get("telegram")) and c["state"] == "down" and c, why="down shown")
-    assert "HTTP 502" in down["error"] and down["failures"] >= 1 and TG_TOKEN not in json.dumps(down)
-    # a call that was in flight at the drop may still succeed once: status shows what the daemon knows now
-    status = until(
-        lambda: (p := host.cli("status")).returncode == 0 and "down for" in p.stdout and p,
-        10,
-        "tether status to show the channel down",
-    )
-    assert "channel telegram env:TG_TOKEN at http://127.0.0.1:" in status.stdout and "HTTP 502" in status.stdout
+    down, status = shown_down(host, "telegram", inbox)
+    assert "HTTP 502" in down["error"] and TG_TOKEN not in json.dumps(down)
+    assert "channel telegram env:TG_TOKEN at http://127.0.0.1:" in status and "HTTP 502" in status
     assert json.loads(host.cli("status", "--json").stdout)["channels"][0]["state"] in ("down", "up")
-    # down longer than TETHER_CHANNEL_INCIDENT_AFTER (1 s): an incident for the agents it serves, told by contact
-    incident = until(
-        lambda: host.query(
-            "SELECT * FROM incidents WHERE kind = 'channel.down' AND agent = 'phone' AND state = 'open'"
-        ),
-        why="the channel.down incident",
-    )[0]
-    assert "has been down for" in incident["summary"]
-    until(
-        lambda: any(p == "/olive" and "channel.down" in json.dumps(b) for p, b in inbox.posts),
-        20,
-        "the owner told by their contact",
-    )
 
     t, out, approval_id = ask(host, "phone", "asked while down", wait=60)  # the message waits for the bot
     tg.up()
@@ -334,12 +370,7 @@ def test_the_channel_drops_and_comes_back(world: tuple[Host, FakeTelegram, FakeN
     tg.tap(msg, tg.button(msg, "Approve"), OLIVE, "olive")
     t.join(15)
     assert out["result"]["decision"] == "allow"
-    until(lambda: host.channels()["telegram"]["state"] == "up", why="up again")
-    assert "channel telegram" not in host.cli("status").stdout
-    until(
-        lambda: not host.query("SELECT * FROM incidents WHERE kind = 'channel.down' AND state = 'open'"),
-        why="the incident resolved",
-    )
+    shown_back(host, "telegram")
     kinds = [
         e["kind"]
         for e in host.query("SELECT kind FROM events WHERE kind IN ('channel.down', 'channel.up') ORDER BY id")

@@ -1,14 +1,16 @@
-"""The daemon's phone channels: one owner for the Telegram bots and ntfy subscriptions the runbook's people use
-(``notify.telegram``, ``notify.ntfy``), their health, and the signed links (``notify.deciders``).
+"""The daemon's phone channels: one owner for the Telegram bots, ntfy subscriptions and Slack apps the runbook's
+people use (``notify.telegram``, ``notify.ntfy``, ``notify.slack``), their health, and the signed links
+(``notify.deciders``).
 
 A dispatcher thread, woken by every change of an approval (``Approvals.listen``), reconciles what was sent with
 what should have been: each pending approval reaches its owner and approvers on every channel they have (its
-backup too once it escalated), once per chat or person, and each Telegram message of an approval that was
-decided or expired is edited to say so. What was sent is recorded as ``channel.sent`` (and the edit as
+backup too once it escalated), once per chat or person, and each Telegram or Slack message of an approval that
+was decided or expired is edited to say so. What was sent is recorded as ``channel.sent`` (and the edit as
 ``channel.settled``), so a restarted daemon neither sends twice nor forgets to edit. A send that fails is
 retried with its channel's backoff; a channel down longer than ``health.incident_after()`` opens a
 ``channel.down`` incident for the agents it serves (told to their owners by ``contact``, another route), which
-resolves when it is back. Each bot and subscription has its own thread; none of this ever blocks supervision.
+resolves when it is back. Each bot, subscription and app has its own thread; none of this ever blocks
+supervision.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from tether.notify import health as channel_health
 from tether.notify.deciders import Approver, Decider, Signer, approvers, by_key, link_url
 from tether.notify.health import Health
 from tether.notify.ntfy import Server, same_server, server_name
+from tether.notify.slack import App, app_name, same_app
 from tether.notify.telegram import Bot, ChannelError, Sent, bot_name, same_bot
-from tether.runbook.model import Ntfy, Runbook, Telegram
+from tether.runbook.model import Ntfy, Runbook, Slack, Telegram
 
 KINDS = ("channel.sent", "channel.settled")
 MAX_WAIT = 5.0
@@ -42,11 +45,13 @@ class Channels:
         self.decider = Decider(daemon.approvals, self.runbook, self._seal)
         self.bots: dict[str, Bot] = {}
         self.servers: dict[str, Server] = {}
+        self.apps: dict[str, App] = {}
         self.health: dict[str, Health] = {}
         self._rb: Runbook | None = None
         self._told: set[tuple[int, str]] = set()  # (approval, "CHANNEL|chat or person") already sent
-        self._open: dict[int, list[tuple[str, int, int]]] = {}  # approval -> its Telegram messages not yet edited
-        self._by_message: dict[tuple[str, int, int], int] = {}  # (bot, chat, message) -> approval
+        # approval -> its messages not yet edited: (bot or app, Telegram chat or Slack channel, message id or ts)
+        self._open: dict[int, list[tuple[str, Any, Any]]] = {}
+        self._by_message: dict[tuple[str, Any, Any], int] = {}  # (bot or app, chat, message) -> approval
         self._flipped: dict[str, str] = {}  # channel -> the state last recorded as an event
         self._incidents: set[str] = set()  # agents with an open channel.down incident of ours
         self._lock = threading.Lock()
@@ -73,6 +78,7 @@ class Channels:
         self._stop.set()
         self._wake.set()
         stops = [b.stop for b in self.bots.values()] + [s.stop for s in self.servers.values()]
+        stops += [a.stop for a in self.apps.values()]
         for stop in stops:
             with contextlib.suppress(Exception):
                 stop()
@@ -88,7 +94,7 @@ class Channels:
                 if e.kind == "channel.sent":
                     self._told.add((approval, str(d.get("target"))))
                     if d.get("message_id") is not None:
-                        msg = (str(d.get("channel")), int(d.get("chat_id", 0)), int(d["message_id"]))
+                        msg = (str(d.get("channel")), d.get("chat_id", 0), d["message_id"])  # Slack's are strings
                         self._open.setdefault(approval, []).append(msg)
                         self._by_message[msg] = approval
                 elif e.kind == "channel.settled":
@@ -108,21 +114,26 @@ class Channels:
 
     # -- the transports ----------------------------------------------------------------------------------------
     def _sync(self, rb: Runbook) -> None:
-        """Start a bot or a subscription for every one the runbook's people use now; stop the others."""
+        """Start a bot, a subscription or an app for every one the runbook's people use now; stop the others."""
         self._rb = rb
         bots: dict[str, tuple[Telegram, list[str]]] = {}
         servers: dict[str, tuple[Ntfy, list[str]]] = {}
+        apps: dict[str, tuple[Slack, list[str]]] = {}
         for name in rb.agents:
             for a in approvers(rb, name):
                 if a.person.telegram is not None:
                     bots.setdefault(bot_name(a.person.telegram), (a.person.telegram, []))[1].append(a.label)
                 if a.person.ntfy is not None:
                     servers.setdefault(server_name(a.person.ntfy), (a.person.ntfy, []))[1].append(a.label)
+                if a.person.slack is not None:
+                    apps.setdefault(app_name(a.person.slack), (a.person.slack, []))[1].append(a.label)
         for key in [k for k in self.bots if k not in bots]:
             self.bots.pop(key).stop()
         for key in [k for k in self.servers if k not in servers]:
             self.servers.pop(key).stop()
-        for key in [k for k in self.health if k not in bots and k not in servers]:
+        for key in [k for k in self.apps if k not in apps]:
+            self.apps.pop(key).stop()
+        for key in [k for k in self.health if k not in bots and k not in servers and k not in apps]:
             self.health.pop(key)
         for key, (tconf, labels) in bots.items():
             h = self._health(key, "telegram", labels)
@@ -142,6 +153,15 @@ class Channels:
                 server.stop()
             self.servers[key] = server = Server(nconf, h, self.decider, self.signer, self.runbook)
             server.start()
+        for key, (sconf, labels) in apps.items():
+            h = self._health(key, "slack", labels)
+            app = self.apps.get(key)
+            if app is not None and app.conf == sconf:
+                continue
+            if app is not None:
+                app.stop()
+            self.apps[key] = app = App(sconf, h, self.decider, self.signer, self.runbook, self._sent, self._finder(key))
+            app.start()
         self._write()
 
     def _health(self, key: str, kind: str, labels: list[str]) -> Health:
@@ -151,8 +171,8 @@ class Channels:
         h.people = list(dict.fromkeys(labels))
         return h
 
-    def _finder(self, bot: str) -> Callable[[int, int], int | None]:
-        """For ``bot``'s replies: (chat, message id) -> the approval that message was about."""
+    def _finder(self, bot: str) -> Callable[[Any, Any], int | None]:
+        """For ``bot``'s (or app's) replies: (chat, message id) -> the approval that message was about."""
         return lambda chat, message: self._by_message.get((bot, chat, message))
 
     def _sent(self, sent: Sent, channel: str) -> None:
@@ -250,7 +270,7 @@ class Channels:
         return min(waits)
 
     def _targets(self, rb: Runbook, row: dict[str, Any]) -> list[tuple[str, Any]]:
-        """Where approval ``row`` should be now: ``(target, send)``, one per Telegram chat and ntfy person."""
+        """Where approval ``row`` should be now: ``(target, send)``, one per Telegram chat, ntfy and Slack person."""
         people = [a for a in approvers(rb, row["agent"]) if a.role != "backup" or row.get("escalated")]
         out: list[tuple[str, Any]] = []
         for a in people:
@@ -263,6 +283,11 @@ class Channels:
                 server = self.servers.get(server_name(n))
                 if server is not None and same_server(server.conf, n):
                     out.append((f"{server.name}|{a.key}", self._ntfy(server, a)))
+            s = a.person.slack
+            if s is not None:
+                app = self.apps.get(app_name(s))
+                if app is not None and same_app(app.conf, s):
+                    out.append((f"{app.name}|{s.channel or s.user_id}", self._slack(app, s, a)))
         return out
 
     def _telegram(self, bot: Bot, chat_id: int, a: Approver) -> Any:
@@ -275,6 +300,13 @@ class Channels:
     def _ntfy(self, server: Server, a: Approver) -> Any:
         def send(row: dict[str, Any]) -> dict[str, Any]:
             return {"message": server.send_approval(row, a, self.link(row["id"], a.key))}
+
+        return send
+
+    def _slack(self, app: App, s: Slack, a: Approver) -> Any:
+        def send(row: dict[str, Any]) -> dict[str, Any]:
+            sent = app.send_approval(row, s, self.link(row["id"], a.key))
+            return {"chat_id": sent.chat_id, "message_id": sent.message_id}
 
         return send
 
@@ -303,9 +335,9 @@ class Channels:
             messages = list(self._open.get(row["id"], []))
         left = []
         for channel, chat, message in messages:
-            bot = self.bots.get(channel)
+            bot: Bot | App | None = self.bots.get(channel) or self.apps.get(channel)
             if bot is None:
-                continue  # that bot is gone from the runbook: nothing to edit with
+                continue  # that bot or app is gone from the runbook: nothing to edit with
             h = self.health[channel]
             if h.state == "down" and (h.next_try or 0) > time.time():
                 left.append((channel, chat, message))  # in its backoff: later
@@ -327,7 +359,11 @@ class Channels:
         audit.seal(self.store, self.d.state.audit_file)
 
 
-def _channels(a: Approver) -> tuple[str, str]:
+def _channels(a: Approver) -> tuple[str, str, str]:
     """The names of the channels that reach ``a`` ("" where none)."""
-    t, n = a.person.telegram, a.person.ntfy
-    return (bot_name(t) if t is not None else "", server_name(n) if n is not None else "")
+    t, n, s = a.person.telegram, a.person.ntfy, a.person.slack
+    return (
+        bot_name(t) if t is not None else "",
+        server_name(n) if n is not None else "",
+        app_name(s) if s is not None else "",
+    )

@@ -235,6 +235,7 @@ def serve(
         access_log=False,
         lifespan="off",
         http=guarded_protocol(AutoHTTPProtocol, lambda: daemon.agent_uids),
+        ws="none",  # no WebSocket routes (websockets is installed for Slack's Socket Mode client: not served)
         timeout_graceful_shutdown=2,
         ssl_certfile=str(loaded.resolve(tls.cert)) if tls else None,
         ssl_keyfile=str(loaded.resolve(tls.key)) if tls else None,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether.approvals import APPROVED, DENIED, EXPIRED, PENDING, USED, Approvals
+from tether.approvals import APPROVED, DENIED, EXPIRED, PENDING, SCOPES, USED, Approvals
 from tether.errors import TetherError
 from tether.runbook.model import Person, Runbook
 from tether.status_file import iso
@@ -146,9 +146,12 @@ class Decider:
         self.runbook = runbook
         self.seal = seal
 
-    def decide(self, approval_id: int, approve: bool, who: Approver, channel: str, note: str | None = None) -> Outcome:
-        """Decide approval ``approval_id`` as ``who`` from ``channel``, unless it is gone, another agent's,
-        past its timeout or already decided: then nothing changes and the outcome says why."""
+    def decide(
+        self, approval_id: int, approve: bool, who: Approver, channel: str, note: str | None = None, scope: str = "once"
+    ) -> Outcome:
+        """Decide approval ``approval_id`` as ``who`` from ``channel`` (an approval for ``scope``: once, task or
+        1h), unless it is gone, another agent's, past its timeout or already decided: then nothing changes and
+        the outcome says why."""
         row = self.store.approval(approval_id)
         if row is None:
             return Outcome(False, f"There is no approval #{approval_id} (any more): nothing was decided.")
@@ -168,6 +171,7 @@ class Decider:
                 approve,
                 f"{who.person.name} ({channel})",
                 reason,
+                scope if approve else "once",
                 via={"channel": channel, "person": who.key, "name": who.person.name},
             )
         except TetherError as err:  # decided or expired in between: say what it is now
@@ -180,6 +184,7 @@ class Decider:
         return Outcome(
             True,
             f"{summary(got)}: {verb} by you ({who.person.name})"
+            + (f" for {SCOPES[scope]}" if approve and scope != "once" else "")
             + (f": {reason}" if reason and not approve else "")
             + ".",
             got,

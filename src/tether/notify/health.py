@@ -1,4 +1,4 @@
-"""Whether each phone channel (a Telegram bot, an ntfy reply topic) works: its state, kept by the daemon in
+"""Whether each phone channel (a Telegram bot, an ntfy reply topic, a Slack app) works: its state, kept by the daemon in
 ``STATE/channels.json`` so ``tether status``, the dashboard and ``tether doctor`` read it without asking the
 daemon. Stdlib only: ``tether status`` imports it on its fast path.
 
@@ -143,10 +143,11 @@ def checks(loaded: Any, state_root: Any) -> list[Any]:
             ("backup", agent.backup),
             *(("approver", p) for p in agent.approvers),
         ):
-            for kind, conf in (("telegram", person.telegram), ("ntfy", person.ntfy)):
-                ref = getattr(conf, "token", None) if conf is not None else None
-                if ref:
-                    refs.setdefault(ref, f"{kind} of {person.name} ({role} of {name})")
+            for kind, conf in (("telegram", person.telegram), ("ntfy", person.ntfy), ("slack", person.slack)):
+                for field in ("token", "app_token", "bot_token"):
+                    ref = getattr(conf, field, None) if conf is not None else None
+                    if ref:
+                        refs.setdefault(ref, f"{kind} of {person.name} ({role} of {name})")
     for ref, who in refs.items():
         try:
             resolve(ref)

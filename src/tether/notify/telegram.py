@@ -33,7 +33,11 @@ from tether.status_file import iso
 
 POLL_S = 25  # getUpdates' long-poll timeout (Telegram holds the request until an update or this)
 CALL_TIMEOUT = 15.0
-CALLBACK = re.compile(r"^t1:([ad]):([0-9]{1,18}):([A-Za-z0-9_-]{8,40})$")
+CALLBACK = re.compile(r"^t1:([adth]):([0-9]{1,18}):([A-Za-z0-9_-]{8,40})$")
+#: What a button's verb decides: (approve, scope). ``a`` approves this call once; ``t`` every identical call of
+#: the session or task that asked; ``h`` those for an hour (``approvals.SCOPES``); ``d`` denies.
+VERBS = {"a": (True, "once"), "t": (True, "task"), "h": (True, "1h"), "d": (False, "once")}
+SCOPE_BUTTONS = (("t", "Approve for this task"), ("h", "Approve for an hour"))
 ABOUT = re.compile(r"^tether approval #([0-9]{1,18}): ")
 APPROVE_WORDS = {"approve", "approved", "yes", "y", "ok", "👍"}
 
@@ -59,14 +63,18 @@ def same_bot(a: Telegram, b: Telegram) -> bool:
 
 @dataclass(frozen=True)
 class Sent:
-    """A message the bot sent for an approval (recorded as a ``channel.sent`` event: edited when it settles)."""
+    """A message a channel sent for an approval (recorded as a ``channel.sent`` event: edited when it settles):
+    Telegram's chat and message ids, or Slack's channel id and ``ts``."""
 
     approval_id: int
-    chat_id: int
-    message_id: int
+    chat_id: int | str
+    message_id: int | str
 
 
-def approval_text(row: dict[str, Any], link: str | None = None) -> str:
+HINT = "Tap Approve or Deny, or reply to this message with a reason to deny."
+
+
+def approval_text(row: dict[str, Any], link: str | None = None, hint: str = HINT) -> str:
     lines = [f"tether approval #{row['id']}: {row['agent']} asks to {row['action']}"]
     if row.get("detail"):
         lines.append(str(row["detail"])[:1500])
@@ -75,7 +83,7 @@ def approval_text(row: dict[str, Any], link: str | None = None) -> str:
     if row.get("expires"):
         lines.append(f"expires {iso(row['expires'])} (then denied)")
     if row["state"] == "pending":
-        lines.append("Tap Approve or Deny, or reply to this message with a reason to deny.")
+        lines.append(hint)
         if link:
             lines.append(link)
     else:
@@ -90,7 +98,8 @@ def keyboard(signer: Signer, chat_id: int, approval_id: int) -> dict[str, Any]:
 
     return {
         "inline_keyboard": [
-            [{"text": "Approve", "callback_data": data("a")}, {"text": "Deny", "callback_data": data("d")}]
+            [{"text": "Approve", "callback_data": data("a")}, {"text": "Deny", "callback_data": data("d")}],
+            [{"text": label, "callback_data": data(verb)} for verb, label in SCOPE_BUTTONS],
         ]
     }
 
@@ -260,7 +269,8 @@ class Bot:
                 approval_id, "telegram", self._who(user), f"{self._who(user)} is not an approver of {row['agent']}"
             )
         else:
-            out = self.decider.decide(approval_id, m.group(1) == "a", who, "telegram")
+            approve, scope = VERBS[m.group(1)]
+            out = self.decider.decide(approval_id, approve, who, "telegram", scope=scope)
         self._answer(cq, out)
         if out.row is not None and out.row["state"] != "pending" and msg.get("message_id"):
             with contextlib.suppress(ChannelError):

@@ -150,14 +150,43 @@ class Ntfy(Strict):
         return self.reply_topic or f"{self.topic}-reply"
 
 
+def _slack_id(kinds: str, what: str) -> Any:
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or not re.fullmatch(rf"[{kinds}][A-Z0-9]{{2,30}}", value):
+            raise PydanticCustomError("slack_id", f"expected {what}, got {{got}}", {"got": _shown(value)})
+        return value
+
+    return check
+
+
+SlackUser = Annotated[
+    str, BeforeValidator(_slack_id("UW", "a Slack member ID like U0123ABCD (profile, More, Copy member ID)"))
+]
+SlackChannel = Annotated[str, BeforeValidator(_slack_id("CDG", "a Slack channel ID like C0123ABCD"))]
+
+
+class Slack(Strict):
+    """A Slack app in Socket Mode that brings this person each approval with Approve / Deny buttons (the host
+    only connects out: ``apps.connections.open``, then a WebSocket). ``app_token``: the app-level token (xapp-,
+    ``connections:write``); ``bot_token``: the bot's (xoxb-, ``chat:write``); ``user_id``: the person's member
+    ID, whose taps count; ``channel``: where the approvals go (default: a direct message to ``user_id``)."""
+
+    app_token: SecretRef
+    bot_token: SecretRef
+    user_id: SlackUser
+    channel: SlackChannel | None = None
+    api: HttpUrl = "https://slack.com/api"
+
+
 class Person(Strict):
     """Someone who answers for an agent: reached by ``contact`` (apprise), and, to decide from a phone, by
-    ``telegram`` and/or ``ntfy`` (``tether.notify.telegram``, ``tether.notify.ntfy``)."""
+    ``telegram``, ``ntfy`` and/or ``slack`` (``tether.notify.telegram``, ``.ntfy``, ``.slack``)."""
 
     name: str = Field(min_length=1)
     contact: str = Field(min_length=1, description="how to reach them: an apprise URL, mailto: or a secret reference")
     telegram: Telegram | None = None
     ntfy: Ntfy | None = None
+    slack: Slack | None = None
 
 
 class Scope(Strict):
