@@ -67,6 +67,7 @@ def monitor(request: Request) -> Monitor:
             lambda agent, task: control.beat(agent, task, None),
             session_task=lambda agent, sid, started: session_task(control, agent, sid, started),
             spec_of=lambda agent: control.loaded.runbook.agents.get(agent),
+            runbook=str(control.loaded.path),
         )
         request.app.state.hook_monitor = got
     return got

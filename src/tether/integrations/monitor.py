@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tether.integrations import sessions, transcript
+from tether.integrations import owned, sessions, transcript
 from tether.paths import StateDir
 from tether.store import Store
 from tether.wall.plan import host_off
@@ -71,9 +71,9 @@ def _killpg(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _git(cwd: str, *args: str) -> bytes | None:
-    """What ``git ARGS`` in ``cwd`` prints; None when it fails, runs longer than ``GIT_TIMEOUT`` or prints more
-    than ``GIT_OUT_MAX`` (then it is killed, with anything it started)."""
+def _git(cwd: str, *args: str, codes: tuple[int, ...] = (0,)) -> bytes | None:
+    """What ``git ARGS`` in ``cwd`` prints; None when it exits with a code not in ``codes``, runs longer than
+    ``GIT_TIMEOUT`` or prints more than ``GIT_OUT_MAX`` (then it is killed, with anything it started)."""
     try:
         proc = subprocess.Popen(["git", "-c", "core.fsmonitor=false", "-C", cwd, *args], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -92,7 +92,25 @@ def _git(cwd: str, *args: str) -> bytes | None:
         timer.cancel()
         if proc.stdout is not None:
             proc.stdout.close()
-    return out if code == 0 and len(out) <= GIT_OUT_MAX else None
+    return out if code in codes and len(out) <= GIT_OUT_MAX else None
+
+
+def not_ignored(paths: list[str]) -> list[str]:
+    """``paths`` without those git ignores (``git check-ignore``, run in each one's folder, or the nearest
+    that exists: a tracked file is never ignored). A path outside a work tree, or one git cannot answer
+    for, is kept."""
+    groups: dict[str, list[str]] = {}
+    for p in paths:
+        d = os.path.dirname(p)
+        while not os.path.isdir(d) and os.path.dirname(d) != d:
+            d = os.path.dirname(d)
+        groups.setdefault(d, []).append(p)
+    ignored: set[str] = set()
+    for d, group in groups.items():
+        asked = [p for p in group if "\n" not in p and os.path.isabs(p)]
+        got = _git(d, "-c", "core.quotePath=false", "check-ignore", "--", *asked, codes=(0, 1)) if asked else None
+        ignored.update(got.decode(errors="replace").splitlines() if got else ())
+    return [p for p in paths if p not in ignored]
 
 
 def git_snapshot(cwd: str) -> dict[str, str] | None:
@@ -139,7 +157,7 @@ def patch_paths(patch: str, cwd: str) -> list[str]:
 class Monitor:
     def __init__(self, store: Store, state: StateDir, beat: Beat,
                  session_task: Callable[[str, str, bool], None] | None = None,
-                 spec_of: Callable[[str], Agent | None] | None = None) -> None:
+                 spec_of: Callable[[str], Agent | None] | None = None, runbook: str | None = None) -> None:
         self.store = store
         self.state = state
         self._beat = beat
@@ -148,7 +166,9 @@ class Monitor:
         self._last_beat: dict[str, float] = {}
         self._snapshots: dict[str, dict[str, dict[str, str]]] = {}  # agent -> cwd -> snapshot (latest last)
         self._usage_queued: set[tuple[str, str]] = set()
-        self._git_queued: dict[tuple[str, str], list[str]] = {}  # (agent, cwd) -> paths already reported
+        # (agent, cwd) -> what the queued look takes: (event base, tool, path) of each path a tool reported
+        self._git_queued: dict[tuple[str, str], list[tuple[dict[str, Any], str, str]]] = {}
+        self._owned = owned.Owned([state.root, *([runbook] if runbook is not None else [])])
         self._refused: dict[str, tuple[float, int]] = {}  # agent -> (last reported, refused since)
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._idle = threading.Condition()
@@ -274,17 +294,13 @@ class Monitor:
         elif tool in EDIT_TOOLS:
             path = inp.get("file_path") or inp.get("notebook_path")
             if isinstance(path, str):
-                full = _clip(path if os.path.isabs(path) else os.path.join(cwd or "", path), transcript.PATH_MAX)
-                reported.append(full)
-                self.store.emit("files.changed", agent, **base, paths=[full], tool=tool)
+                reported.append(_clip(path if os.path.isabs(path) else os.path.join(cwd or "", path),
+                                      transcript.PATH_MAX))
         elif tool in PATCH_TOOLS:
             patch = inp.get("input") or inp.get("patch") or inp.get("command") or ""
-            paths = patch_paths(str(patch), cwd or "")
-            if paths:
-                reported += paths
-                self.store.emit("files.changed", agent, **base, paths=paths, tool=tool)
-        if cwd and (tool in SHELL_TOOLS or tool in EDIT_TOOLS or tool in PATCH_TOOLS):
-            self._git_later(agent, cwd, base, reported)
+            reported += patch_paths(str(patch), cwd or "")
+        if reported or (cwd and tool in SHELL_TOOLS):
+            self._changes_later(agent, cwd, base, [(base, tool, p) for p in reported])
 
     # -- files changed, as git sees them --------------------------------------------------------------
     def _baseline(self, agent: str, cwd: str | None) -> None:
@@ -306,25 +322,52 @@ class Monitor:
             del trees[old]
         return before
 
-    def _git_later(self, agent: str, cwd: str, base: dict[str, Any], reported: list[str]) -> None:
-        """Queue a look at ``git status`` in ``cwd``, unless one is queued already (it takes these paths too)."""
-        queued = self._git_queued.get((agent, cwd))
+    def _seen(self, agent: str, cwd: str | None, path: str) -> bool:
+        """Whether the last ``git status`` of ``cwd`` saw ``path`` as it is now: that look counted the change a
+        tool reports after it (its hook event queued while that look ran), so it is not counted twice."""
+        snap = self._snapshots.get(agent, {}).get(cwd or "")
+        got = snap and (snap.get(path) or snap.get(os.path.realpath(path)))
+        if not got:
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return got.endswith(":gone")
+        return got.split(":", 1)[1] == f"{st.st_size}:{st.st_mtime_ns}"
+
+    def _changes_later(self, agent: str, cwd: str | None, base: dict[str, Any],
+                       reported: list[tuple[dict[str, Any], str, str]]) -> None:
+        """Queue the paths a tool reported and a look at ``git status`` in ``cwd``, unless one is queued already
+        (it takes these paths too)."""
+        key = (agent, cwd or "")
+        queued = self._git_queued.get(key)
         if queued is not None:
             queued += reported[: PATHS_MAX - len(queued)]
             return
-        self._git_queued[(agent, cwd)] = list(reported)
-        self.later(lambda: self._git_changes(agent, cwd, base, self._git_queued.pop((agent, cwd), [])))
+        self._git_queued[key] = list(reported)
+        self.later(lambda: self._changes(agent, cwd, base, self._git_queued.pop(key, [])))
 
-    def _git_changes(self, agent: str, cwd: str, base: dict[str, Any], reported: list[str]) -> None:
-        snap = git_snapshot(cwd)
-        if snap is None:
+    def _changes(self, agent: str, cwd: str | None, base: dict[str, Any],
+                 reported: list[tuple[dict[str, Any], str, str]]) -> None:
+        """``files.changed``: the paths tools reported (each event's own), then what ``git status`` in ``cwd``
+        shows changed since the last look; never tether's own files (``owned``), nor files git ignores."""
+        by_tool: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
+        for event, tool, path in reported:
+            by_tool.setdefault((repr(sorted(event.items())), tool), (event, []))[1].append(path)
+        for (_, tool), (event, paths) in by_tool.items():
+            kept = not_ignored(self._owned.drop(p for p in paths if not self._seen(agent, cwd, p)))
+            if kept:
+                self.store.emit("files.changed", agent, **event, paths=kept, tool=tool)
+        snap = git_snapshot(cwd) if cwd else None
+        if cwd is None or snap is None:
             return
         before = self._keep(agent, cwd, snap)
         if before is None:
             return
-        done = {os.path.realpath(p) for p in reported}
+        done = {os.path.realpath(p) for _, _, p in reported}
         changed = sorted(p for p, v in snap.items() if before.get(p) != v and os.path.realpath(p) not in done)
         changed += sorted(p for p in before if p not in snap and os.path.realpath(p) not in done)  # reverted/committed
+        changed = self._owned.drop(changed)
         if changed:
             self.store.emit("files.changed", agent, **base, paths=changed[:PATHS_MAX], tool="git", count=len(changed))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import NotFound, TetherError
+from tether.integrations.owned import Owned
 from tether.rollback import gitops
 from tether.rollback.gitops import GitError
 from tether.rollback.snapshot import SnapshotStore
@@ -271,7 +272,8 @@ def workspace(store: Store, task_id: int) -> dict[str, Any] | None:
 
 def changed(loaded: LoadedRunbook, ws: dict[str, Any]) -> list[str]:
     """Every path changed since the task's base: in its repositories (committed or not, untracked
-    too) and in its snapshotted folders. Paths are absolute."""
+    too, never ignored) and in its snapshotted folders, but tether's own files (``integrations.owned``:
+    its hook settings, the state directory, the runbook). Paths are absolute."""
     out: list[str] = []
     for rec in ws.get("repos", []):
         repo = Path(rec["path"])
@@ -284,7 +286,7 @@ def changed(loaded: LoadedRunbook, ws: dict[str, Any]) -> list[str]:
     for s in ws.get("snapshots", []):
         with contextlib.suppress(TetherError, OSError):
             out += [str(Path(s["path"]) / p) for p in snaps.diff(s["snapshot"], s["path"])]
-    return sorted(set(out))
+    return sorted(set(Owned(tether_files(loaded)).drop(out)))
 
 
 def end(loaded: LoadedRunbook, store: Store, agent: str, task_id: int) -> dict[str, Any] | None:
