@@ -6,7 +6,9 @@ Goal: median ≤ 100 ms.
 
 The phone path (issue 21), beside it: the tap on Telegram's Approve button (a ``callback_query`` queued in a
 stand-in of the Bot API on 127.0.0.1, ``tests/fakes/telegram_api.py``) → the daemon's long poll
-(``getUpdates``) gets it → the waiting SDK call returns. Goal: median ≤ 1 s."""
+(``getUpdates``) gets it → the waiting SDK call returns; and the tap on Slack's Approve button (a ``block_actions``
+envelope sent over the Socket Mode WebSocket of a stand-in of Slack, ``tests/fakes/slack_api.py``) → the
+waiting SDK call returns. Goal: median ≤ 1 s."""
 
 from __future__ import annotations
 
@@ -29,10 +31,13 @@ from tether.sdk import Agent
 from common import median, row
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from fakes.telegram_api import FakeTelegram  # the stand-in the tests use
+from fakes.slack_api import FakeSlack  # the stand-ins the tests use
+from fakes.telegram_api import FakeTelegram
 
 TG_TOKEN = "424242:BENCHtokenForTheStandIn_0123456789"
 CHAT = 5151
+SLACK_APP, SLACK_BOT = "xapp-1-BENCH-0123456789-standinAPPtoken", "xoxb-0123-4567-standinBOTtokenBENCH"
+SLACK_USER = "U0BENCH"
 
 POLL_EVERY = 1.0
 RUNBOOK = """\
@@ -54,13 +59,22 @@ agents:
     autostart: false
     sandbox: off
     approvals: {timeout: 1h, escalate_after: 1h, retry_window: 0s}
+  slack:
+    owner: {name: Slack Owner, contact: "json://127.0.0.1/owner",
+            slack: {app_token: "env:SLACK_APP", bot_token: "env:SLACK_BOT", user_id: SLACK_USER, api: "SLACK_API"}}
+    backup: {name: Bench Backup, contact: "json://127.0.0.1/backup"}
+    command: [python, -c, "pass"]
+    autostart: false
+    sandbox: off
+    approvals: {timeout: 1h, escalate_after: 1h, retry_window: 0s}
 """
 
 
 class Daemon:
-    def __init__(self, root: Path, telegram: str) -> None:
+    def __init__(self, root: Path, telegram: str, slack: str) -> None:
         self.runbook = root / "tether.yaml"
-        self.runbook.write_text(RUNBOOK.replace("TG_API", telegram).replace("TG_CHAT", str(CHAT)))
+        text = RUNBOOK.replace("TG_API", telegram).replace("TG_CHAT", str(CHAT))
+        self.runbook.write_text(text.replace("SLACK_API", slack).replace("SLACK_USER", SLACK_USER))
         self.state = root / "state"
         self.log = open(root / "daemon.out", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -69,7 +83,7 @@ class Daemon:
             stderr=self.log,
             stdin=subprocess.DEVNULL,
             cwd=root,
-            env={**os.environ, "TG_TOKEN": TG_TOKEN},
+            env={**os.environ, "TG_TOKEN": TG_TOKEN, "SLACK_APP": SLACK_APP, "SLACK_BOT": SLACK_BOT},
         )
         deadline = time.monotonic() + 30
         while True:
@@ -170,21 +184,37 @@ def _push_round(d: Daemon, agent: Agent, approver: str, i: int) -> float:
     return _waited_round(agent, detail, approve)
 
 
-def _phone_round(d: Daemon, agent: Agent, approver: str, tg: FakeTelegram, i: int) -> float:
-    """The SDK waits on the daemon; a tap on the bot's Approve button (through the stand-in) wakes it."""
-    detail = f"phone round {i}"
+def _tap_round(d: Daemon, agent: Agent, approver: str, i: int, ready: Callable[[int], Callable[[], object]]) -> float:
+    """The SDK waits on the daemon; a tap on Approve (through a stand-in) wakes it. ``ready(approval_id)``
+    waits for the approval's message and returns the tap."""
+    detail = f"{agent.name} round {i}"
 
-    def tap() -> float:
-        approval_id = _pending_id(d, approver, detail, "phone")
-        msg = tg.wait_for(
-            lambda: next((m for m in tg.sent(CHAT) if m["text"].startswith(f"tether approval #{approval_id}:")), None)
-        )
+    def decide() -> float:
+        tap = ready(_pending_id(d, approver, detail, agent.name))
         time.sleep(0.02)  # let the check call settle into its wait
         tapped = time.perf_counter()
-        tg.tap(msg, tg.button(msg, "Approve"), CHAT, "bench")
+        tap()
         return tapped
 
-    return _waited_round(agent, detail, tap)
+    return _waited_round(agent, detail, decide)
+
+
+def _telegram(tg: FakeTelegram) -> Callable[[int], Callable[[], object]]:
+    def ready(approval_id: int) -> Callable[[], object]:
+        about = f"tether approval #{approval_id}:"
+        msg = tg.wait_for(lambda: next((m for m in tg.sent(CHAT) if m["text"].startswith(about)), None))
+        return lambda: tg.tap(msg, tg.button(msg, "Approve"), CHAT, "bench")
+
+    return ready
+
+
+def _slack(slack: FakeSlack) -> Callable[[int], Callable[[], object]]:
+    def ready(approval_id: int) -> Callable[[], object]:
+        about = f"tether approval #{approval_id}:"
+        msg = slack.wait_for(lambda: next((m for m in slack.sent() if m["text"].startswith(about)), None))
+        return lambda: slack.tap(msg, slack.button(msg, "Approve"), SLACK_USER, "bench")
+
+    return ready
 
 
 def _poll_round(d: Daemon, agent: Agent, approver: str, i: int, rounds: int) -> float:
@@ -220,18 +250,25 @@ def p95(xs: list[float]) -> float:
 
 def run(quick: bool) -> list[dict[str, object]]:
     push_rounds, poll_rounds = (10, 4) if quick else (50, 10)
-    with tempfile.TemporaryDirectory(prefix="tether-bench-approvals-") as tmp, FakeTelegram(TG_TOKEN) as tg:
-        d = Daemon(Path(tmp), tg.url)
+    with (
+        tempfile.TemporaryDirectory(prefix="tether-bench-approvals-") as tmp,
+        FakeTelegram(TG_TOKEN) as tg,
+        FakeSlack(SLACK_APP, SLACK_BOT) as sl,
+    ):
+        d = Daemon(Path(tmp), tg.url, sl.url)
         try:
             approver = d.token("approver")
             agent = Agent("bench", d.url, d.token("agent", "bench"))
             phone = Agent("phone", d.url, d.token("agent", "phone"))
+            in_slack = Agent("slack", d.url, d.token("agent", "slack"))
             _push_round(d, agent, approver, -1)  # warm-up: imports, first connections
-            _phone_round(d, phone, approver, tg, -1)
-            push, poll, tap = [], [], []
+            _tap_round(d, phone, approver, -1, _telegram(tg))
+            _tap_round(d, in_slack, approver, -1, _slack(sl))
+            push, poll, tap, slack = [], [], [], []
             for i in range(push_rounds):  # the poll rounds interleaved with the first push rounds
                 push.append(_push_round(d, agent, approver, i))
-                tap.append(_phone_round(d, phone, approver, tg, i))
+                tap.append(_tap_round(d, phone, approver, i, _telegram(tg)))
+                slack.append(_tap_round(d, in_slack, approver, i, _slack(sl)))
                 if i < poll_rounds:
                     poll.append(_poll_round(d, agent, approver, i, poll_rounds))
         finally:
@@ -268,6 +305,23 @@ def run(quick: bool) -> list[dict[str, object]]:
         row(
             f"phone: tap → release, p95 of {push_rounds} (baseline: API path p95)",
             p95(tap) * ms,
+            p95(push) * ms,
+            "ms",
+            "reported",
+            True,
+        ),
+        row(
+            f"phone: tap on Slack's Approve (stand-in Socket Mode WebSocket) → waiting SDK call returns, median of "
+            f"{push_rounds} (baseline: the dashboard/API path above)",
+            median(slack) * ms,
+            med,
+            "ms",
+            "median ≤ 1 s",
+            median(slack) <= 1.0,
+        ),
+        row(
+            f"phone: Slack tap → release, p95 of {push_rounds} (baseline: API path p95)",
+            p95(slack) * ms,
             p95(push) * ms,
             "ms",
             "reported",
