@@ -82,13 +82,17 @@ def check(agent: str, body: CheckBody, who: Caller, request: Request) -> dict[st
 
 @router.get("/v1/approvals")
 def list_approvals(
-    who: Caller, request: Request, state: str | None = "pending", agent: str | None = None
+    who: Caller, request: Request, state: str | None = "pending", agent: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="the newest this many, in id order")] = 200,
 ) -> dict[str, Any]:
+    """The newest ``limit`` approvals; ``more`` says whether older ones exist. Bounded like every listing: every
+    ``ask`` adds one, and the whole table (60,000 rows: 56 MB of JSON) took the daemon up 380 MB per request."""
     if who.role == "agent" and agent is None:
         agent = who.agent  # an agent token lists its own agent's
     require(who, "read", agent)
     approvals: Approvals = request.app.state.control.approvals
-    return {"approvals": approvals.store.approvals(state if state != "all" else None, agent)}
+    got = approvals.store.approvals(state if state != "all" else None, agent, limit=limit + 1)
+    return {"approvals": got[-limit:], "more": len(got) > limit}
 
 @router.get("/v1/approvals/{approval_id}")
 def get_approval(approval_id: Id, who: Caller, request: Request) -> dict[str, Any]:

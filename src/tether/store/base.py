@@ -199,9 +199,11 @@ class Store(ABC):
 
     @abstractmethod
     def approvals(
-        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None
+        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None,
+        *, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Approvals, oldest first, filtered by state, agent and action fingerprint."""
+        """Approvals, oldest first, filtered by state, agent and action fingerprint; with ``limit``, only the
+        newest that many (still oldest first)."""
 
     @abstractmethod
     def approval(self, approval_id: int) -> dict[str, Any] | None: ...

@@ -134,14 +134,19 @@ class SqlReads:
         return rows
 
     def approvals(
-        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None
+        self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None,
+        *, limit: int | None = None
     ) -> list[dict[str, Any]]:
         query, params = "SELECT * FROM approvals WHERE 1=1", list[Any]()
         for column, value in (("state", state), ("agent", agent), ("fingerprint", fingerprint)):
             if value is not None:
                 query += f" AND {column} = {self.PH}"
                 params.append(value)
-        return [approval_row(r) for r in self._read(query + " ORDER BY id", params)]
+        if limit is None:
+            return [approval_row(r) for r in self._read(query + " ORDER BY id", params)]
+        params.append(max(0, int(limit)))  # the newest, read newest first: an index walk that stops at limit
+        rows = self._read(query + f" ORDER BY id DESC LIMIT {self.PH}", params)
+        return [approval_row(r) for r in reversed(rows)]
 
     def approval(self, approval_id: int) -> dict[str, Any] | None:
         rows = self._read(f"SELECT * FROM approvals WHERE id = {self.PH}", (approval_id,))

@@ -304,7 +304,7 @@ def approvals_page(request: Request, fragment: str | None = None) -> Response:
     st = common.store(request)
     now = time.time()
     pending = [views.approval_view(a, now) for a in st.approvals("pending")]
-    decided = [views.approval_view(a, now) for a in reversed(st.approvals(None)[-300:]) if a["state"] != "pending"]
+    decided = [views.approval_view(a, now) for a in reversed(st.approvals(None, limit=300)) if a["state"] != "pending"]
     ctx = views.redact_any({"pending": pending, "decided": decided[:50], "now": now})
     return _render(request, s, "approvals.html", {**ctx, "title": "Approvals"}, fragment, ("inbox",), started)
 
