@@ -63,9 +63,11 @@ def tether(runbook: Path, *args: str, timeout: float = 120) -> subprocess.Comple
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from tether.demo.host import write_host
+    from tether.demo.receiver import Receiver
 
     root = tmp_path_factory.mktemp("drill-demo")
-    runbook = write_host(root, sandbox=False)  # module-wide: made before the per-test TETHER_SANDBOX=off
+    phone = Receiver(root / "notifications.jsonl")  # the owner's: a drill passes when its notification arrives
+    runbook = write_host(root, sandbox=False, notify_port=phone.port)  # before the per-test TETHER_SANDBOX=off
     env = cli_env()
     try:
         up = subprocess.run([PY, "-m", "tether", "-f", str(runbook), "up"], env=env, capture_output=True, text=True,
@@ -90,6 +92,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             host.close()
         subprocess.run([PY, "-m", "tether", "-f", str(runbook), "down"], env=env, capture_output=True, timeout=120)
         kill_leftovers(root)
+        phone.close()
 
 
 @pytest.fixture
@@ -130,6 +133,8 @@ def test_every_drill_passes_against_the_demo_host(demo: Path, host: Host) -> Non
             assert r["status"] == "skipped" and "no git repository" in r["detail"], r  # nothing to open a PR from
         else:
             assert r["status"] == "pass", r
+            if drill == "network":  # told, and delivered: the demo's receiver has it
+                assert f"owner notified (owner:{agent})" in r["detail"], r
             assert r["evidence"], f"{agent} {drill}: no evidence"
     print(f"\nall drills on the demo host: {took:.1f}s")
     for r in doc["drills"]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import shutil
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from test_daemon_kit import Host as KitHost
 from test_daemon_kit import agent, make_host, wait_until  # noqa: F401
+from tether.demo.receiver import Receiver
 from tether.drills import kill, reboot
-from tether.drills.base import Host
+from tether.drills.base import Host, Result
 from tether.runbook import load
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux" or shutil.which("git") is None, reason="Linux, git")
@@ -72,12 +74,44 @@ def test_reboot_drill_fails_when_the_daemon_does_not_come_back(
     assert "the daemon did not come back" in result.detail and "tether.yaml" in result.detail
 
 
+def _drill_with_incident(host: Host, name: str) -> Result:
+    """The kill drill of ``name``, with the incident for its stop opened (as the daemon should)."""
+    stop = threading.Event()
+    cursor = host.cursor()
+
+    def open_incident() -> None:
+        while not stop.is_set():
+            for e in host.events(cursor, name, ["agent.state"]):
+                if e.data.get("state") == "stopped" and not host.store.incidents("open", name):
+                    host.emit("incident.opened", name, kind="exited", summary=f"{name} exited; policy never")
+                    return
+            stop.wait(0.05)
+
+    helper = threading.Thread(target=open_incident, daemon=True)
+    helper.start()
+    try:
+        return kill.run(host, name)
+    finally:
+        stop.set()
+        helper.join(5)
+
+
 def test_kill_drill_for_a_never_restarted_agent_needs_it_reported_and_its_owner_told(
-    make_host,  # noqa: F811
+    make_host, tmp_path: Path  # noqa: F811
 ) -> None:
-    h: KitHost = make_host({"once": agent(["sh", "-c", TICK], restart={"policy": "never"})})
+    """Its owner told means the notification was delivered (to a real receiver on 127.0.0.1); one that was
+    not (nobody listens at the address) is said as failed, with the channel's error, and the drill is
+    degraded."""
+    phone = Receiver(tmp_path / "phone.jsonl")
+    never = {"policy": "never"}
+    h: KitHost = make_host({
+        "once": agent(["sh", "-c", TICK], restart=never,
+                      owner={"name": "Ana", "contact": f"json://127.0.0.1:{phone.port}/ana"},
+                      backup={"name": "Bo", "contact": f"json://127.0.0.1:{phone.port}/bo"}),
+        "unreached": agent(["sh", "-c", TICK], restart=never),  # json://127.0.0.1:9: nobody listens
+    })
     h.up()
-    wait_until(lambda: h.instances("once"), 10, "the agent to run")
+    wait_until(lambda: h.instances("once") and h.instances("unreached"), 10, "the agents to run")
     host = Host(load(h.runbook))
     try:
         first = kill.run(host, "once")
@@ -89,28 +123,23 @@ def test_kill_drill_for_a_never_restarted_agent_needs_it_reported_and_its_owner_
             assert first.status == "pass", first
         wait_until(lambda: h.instances("once"), 10, "the drill to start it again")
 
-        # the same drill, with the incident opened for it (as the daemon should): a pass, cleaned up after
-        stop = threading.Event()
-        cursor = host.cursor()
-
-        def open_incident() -> None:
-            while not stop.is_set():
-                for e in host.events(cursor, "once", ["agent.state"]):
-                    if e.data.get("state") == "stopped" and not host.store.incidents("open", "once"):
-                        host.emit("incident.opened", "once", kind="exited", summary="once exited; policy never")
-                        return
-                stop.wait(0.05)
-
-        helper = threading.Thread(target=open_incident, daemon=True)
-        helper.start()
-        second = kill.run(host, "once")
-        stop.set()
-        helper.join(5)
+        second = _drill_with_incident(host, "once")  # a pass, cleaned up after
         assert second.status == "pass", second
         assert "reported stopped (policy never)" in second.detail
-        assert "incident" in second.detail or "owner notified" in second.detail, second.detail
-        assert len(second.evidence) >= 3, "the exit, the stopped state and the incident (or notification)"
+        assert "; owner notified (owner:once)" in second.detail, second.detail
+        assert phone.count >= 1, "delivered: the receiver has it"
+        kinds = {e.id: e.kind for e in host.events(0, "once")}
+        assert "notify.sent" in {kinds[i] for i in second.evidence}, "the delivery is cited"
         assert host.store.incidents("open", "once") == [], "the drill resolved the incident it caused"
         wait_until(lambda: h.instances("once"), 10, "the drill to start it again")
+
+        lost = _drill_with_incident(host, "unreached")
+        assert lost.status == "degraded", lost
+        assert "owner notified" not in lost.detail, lost.detail
+        assert "; the notification to owner:unreached failed (" in lost.detail, lost.detail
+        kinds = {e.id: e.kind for e in host.events(0, "unreached")}
+        assert "notify.failed" in {kinds[i] for i in lost.evidence}, "the failed delivery is cited"
+        wait_until(lambda: h.instances("unreached"), 10, "the drill to start it again")
     finally:
         host.close()
+        phone.close()

@@ -3,11 +3,12 @@ host, each checked against what the runbook promises, cleaned up after, and reco
 event.
 
 - ``kill``            SIGKILL the agent's process: restarted per its policy, or reported stopped and its
-                      owner told
+                      owner told (``degraded`` when the notification was not delivered)
 - ``break-test``      break a test on a drill branch (a temporary worktree): the ``pr.open`` gate denies the
                       PR and says why
 - ``network``         the agent's endpoints probed from a network namespace with no route: the failure is
-                      recorded and an incident raised (``degraded`` where no namespace can be made)
+                      recorded and an incident raised (``degraded`` where no namespace can be made, or
+                      the owner's notification was not delivered)
 - ``protected-file``  ask to write a protected file: an approval is asked for
 - ``sandbox``         inside the agent's wall, an outside write and an outside connection: both fail and both
                       are recorded (``wall.violation``); fails when the wall is off (``drills/wall.py``; not

@@ -23,6 +23,8 @@ T = TypeVar("T")
 #: Event kinds of the notifier (``tether.notify``): when the store holds any, the notifier runs on this host
 #: and "the owner is notified" means a message was queued for them.
 NOTIFY_KINDS = ("notify.queued", "notify.sent", "notify.failed")
+#: What became of a queued notification: one event per delivery attempt (``notification_id``: the queued id).
+DELIVERY_KINDS = ("notify.sent", "notify.failed")
 #: How far back a notification of the same incident thread still counts (the notifier's flap window is 2m).
 THREAD_WINDOW = 600.0
 
@@ -175,8 +177,9 @@ class Host:
         return self.store.emit(kind, agent, **data)
 
     def notifier_runs(self) -> bool:
-        """Whether notifications are recorded on this host (any ``notify.*`` event ever)."""
-        if self._notifier is None:
+        """Whether notifications are recorded on this host (any ``notify.*`` event ever; asked again until
+        there is one: a host's first incident may be the first thing its notifier tells anyone)."""
+        if not self._notifier:
             self._notifier = bool(self.store.events(None, after=0, limit=1, kinds=list(NOTIFY_KINDS)))
         return self._notifier
 
@@ -203,6 +206,34 @@ class Host:
             return of_kind(e)
 
         return self.wait_event(cursor, agent, ["notify.queued"], timeout, match=fresh)
+
+    def delivery(self, note: Event, timeout: float) -> Event | None:
+        """What became of notification ``note`` (its ``notify.queued``): its ``notify.sent``, else its latest
+        ``notify.failed``, waiting up to ``timeout`` s for a first attempt to end; None while none has."""
+
+        def ours(e: Event) -> bool:
+            return e.data.get("notification_id") == note.id
+
+        seen = [e for e in self.events(note.id, note.agent, DELIVERY_KINDS) if ours(e)]
+        if not seen:
+            got = self.wait_event(note.id, note.agent, DELIVERY_KINDS, timeout, match=ours)
+            seen = [got] if got is not None else []
+        return next((e for e in seen if e.kind == "notify.sent"), seen[-1] if seen else None)
+
+    def tell_owner(self, t: Trace, note: Event, timeout: float) -> tuple[bool, str]:
+        """Whether ``note`` reached its recipient, and what to say of it: "owner notified" only once it was
+        delivered (``notify.sent``); else that it failed, with the channel's error, or is still undelivered.
+        The outcome is cited as evidence."""
+        who = note.data.get("recipient")
+        got = self.delivery(note, timeout)
+        if got is None:
+            return False, f"a notification to {who} was queued but not delivered within {timeout:g}s"
+        t.cite(got.id)
+        if got.kind == "notify.sent":
+            return True, f"owner notified ({who})"
+        later = "given up" if got.data.get("final") else "to be retried"
+        error = first_line(str(got.data.get("error") or "no error given"), 160)
+        return False, f"the notification to {who} failed ({error}; attempt {got.data.get('attempts')}, {later})"
 
     # -- the daemon ---------------------------------------------------------------------------------
     def daemon(self) -> dict[str, Any] | None:

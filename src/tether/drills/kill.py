@@ -1,7 +1,9 @@
 """The kill drill: SIGKILL the agent's own process, as a crash would (nothing else of its run is touched,
 and nothing marks it as a kill by tether). Pass when the daemon records the exit and either restarts the
 agent within its backoff (policy ``always``/``on-failure``) or, with policy ``never``, reports it stopped
-and tells its owner (an incident, and a notification where the notifier runs)."""
+and tells its owner (an incident, and a notification where the notifier runs). A notification that was
+queued but not delivered (its ``notify.failed``, or no attempt ended in time) is said as such, and the drill
+is ``degraded``: "owner notified" means its ``notify.sent``."""
 
 from __future__ import annotations
 
@@ -138,7 +140,7 @@ def _stopped(host: Host, t: Trace, agent: str, policy: str, exited: Event, pid: 
     else:
         t.cite(stopped.id)
     incident = host.wait_event(cursor, agent, ["incident.opened"], MARGIN)
-    told = ""
+    told, reached = "", True  # reached: no notification of the owner's went undelivered
     if incident is None:
         problems.append("no incident was opened for it, so its owner is not told")
     else:
@@ -149,13 +151,15 @@ def _stopped(host: Host, t: Trace, agent: str, policy: str, exited: Event, pid: 
                 problems.append(f"incident {incident.id} was opened but no notification was queued for its owner")
             else:
                 t.cite(note.id)
-                told = f"; owner notified ({note.data.get('recipient')})"
+                reached, words = host.tell_owner(t, note, MARGIN)
+                told = f"; {words}"
         else:
             told = f"; incident {incident.id} opened (no notifier records notify.* events on this host)"
     _clean_up(host, agent, cursor)
     if problems:
         return t.failed(f"SIGKILLed pid {pid} (policy {policy}: stays down); " + "; ".join(problems))
-    return t.passed(f"SIGKILLed pid {pid}; {agent} reported stopped (policy {policy}){told}; started again after")
+    what = f"SIGKILLed pid {pid}; {agent} reported stopped (policy {policy}){told}; started again after"
+    return t.passed(what) if reached else t.degraded(what)
 
 
 def _clean_up(host: Host, agent: str, cursor: int) -> None:

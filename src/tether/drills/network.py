@@ -4,8 +4,9 @@ The agent's endpoints (each of its ``scope.hosts`` on 443, and the daemon it rep
 new network namespace with no route (``unshare -n``, or ``unshare -rn`` through a user namespace where
 that is allowed). Every probe must fail there, or the drill failed to cut the agent off; each failure is
 recorded (``probe.failed``) and a ``network`` incident opened for the agent, which the daemon must then
-report (``GET /v1/incidents``) and, where the notifier runs, tell its owner about. The drill resolves the
-incident it opened.
+report (``GET /v1/incidents``) and, where the notifier runs, tell its owner about (delivered: its
+``notify.sent``; a failed or late delivery is said as such and makes the drill ``degraded``). The drill
+resolves the incident it opened.
 
 Where no namespace can be made, the probes are pointed at a dead address (and a dead proxy) instead: the
 recording is still drilled, but nothing was really cut off, so the drill reports ``degraded``, never
@@ -70,14 +71,15 @@ def run(host: Host, agent: str) -> Result:
     if not any(i.get("id") == incident for i in shown) and not problems:
         problems.append(f"the daemon does not report incident {incident}")
     t.mark("raised_s")
-    told = ""
+    told, reached = "", True  # reached: no notification of the owner's went undelivered
     if host.notifier_runs():
         note = host.owner_told(agent, "network", cursor, MARGIN)
         if note is None:
             problems.append(f"no notification was queued for incident {incident}")
         else:
             t.cite(note.id)
-            told = f", owner notified ({note.data.get('recipient')})"
+            reached, words = host.tell_owner(t, note, MARGIN)
+            told = f", {words}"
     if not open_already:
         t.cite(host.emit("incident.resolved", agent, incident_id=incident, kind="network",
                          why="tether drill over: the network was taken away on purpose"))
@@ -87,7 +89,8 @@ def run(host: Host, agent: str) -> Result:
             f"{len(results)} probe.failed recorded, incident {incident} raised{told}")
     if degraded:
         return t.degraded(f"no network namespace could be made ({first_line(why_not, 160)}); {what}")
-    return t.passed(what + ("; resolved after" if not open_already else "; it was open already"))
+    what += "; resolved after" if not open_already else "; it was open already"
+    return t.passed(what) if reached else t.degraded(what)
 
 
 def targets(host: Host, agent: str, daemon_url: str) -> list[str]:
