@@ -76,3 +76,37 @@ def test_swagger_ui_renders_in_a_browser_with_no_way_out(make_host: Callable[...
             browser.close()
     assert outside == [], "the docs asked for something outside the host"
     assert h.down(daemon) == 0
+
+
+def _call(method: str, url: str) -> int:
+    req = urllib.request.Request(url, method=method, data=b"{}" if method in ("POST", "PUT", "PATCH") else None,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def test_api_md_says_what_is_served(make_host: Callable[..., Host]) -> None:  # noqa: F811
+    """docs/API.md's opening: the docs pages it names are served without a token, the ReDoc page it says is
+    gone is a 404, and every route of the schema but /v1/health refuses a request without a token."""
+    from pathlib import Path
+
+    opening = (Path(__file__).parent.parent / "docs" / "API.md").read_text().split("\n\n")[1]
+    named = set(re.findall(r"`(/[^`\s]*)`", opening))
+    assert {"/openapi.json", "/v1/docs", "/v1/docs/static/", "/redoc", "/v1/health"} <= named, named
+    h = make_host({"a": agent([PY, "-c", "import time; time.sleep(60)"], autostart=False)})
+    daemon = h.up()
+    base = h.url.rstrip("/")
+    assert [_call("GET", base + p) for p in ("/openapi.json", "/v1/docs", "/v1/health")] == [200, 200, 200]
+    assert _call("GET", base + "/redoc") == 404
+    schema = json.loads(_get(base + "/openapi.json")[2])
+    open_routes = []
+    for path, methods in schema["paths"].items():
+        for method in methods:
+            url = base + re.sub(r"\{[^}]+\}", "1", path)
+            if _call(method.upper(), url) != 401:
+                open_routes.append(f"{method.upper()} {path}")
+    assert open_routes == ["GET /v1/health"], open_routes
+    assert h.down(daemon) == 0
