@@ -288,7 +288,7 @@ class Host:
         return out
 
     def marked(self) -> list[int]:
-        return [p for p in pids() if p != os.getpid() and environ(p).get("TETHER_TEST_MARK") == self.mark]
+        return marked_pids(self.mark)
 
     def cleanup(self) -> None:
         for proc in self.daemons:
@@ -298,14 +298,24 @@ class Host:
                     proc.kill()
                 with contextlib.suppress(Exception):
                     proc.wait(timeout=5)
-        for _ in range(3):
-            left = self.marked()
-            if not left:
-                return
-            for pid in left:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.05)
+        kill_marked(self.mark)
+
+
+def marked_pids(mark: str) -> list[int]:
+    """Every process but this one whose environment carries ``TETHER_TEST_MARK=mark``."""
+    return [p for p in pids() if p != os.getpid() and environ(p).get("TETHER_TEST_MARK") == mark]
+
+
+def kill_marked(mark: str) -> None:
+    """SIGKILL whatever carries the mark, again while new ones appear (a keeper forking as it dies)."""
+    for _ in range(3):
+        left = marked_pids(mark)
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
 
 
 @pytest.fixture

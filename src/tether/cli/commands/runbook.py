@@ -52,6 +52,40 @@ def init(path: str, force: bool, user: str | None, kind: str | None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(runbook_text(kind), encoding="utf-8")
     click.echo(f"wrote {path}; validate it with `tether check {path}`")
+    if kind is not None:
+        click.echo(_next_steps(path, user is not None))
+
+
+_WORK = {"claude-code": "the repository it works on", "codex": "the repository it works on",
+         "sdk": "agent.py (the runbook's comments show one)", "command": "run.sh (or change its command:)"}
+
+
+def _next_steps(path: str, made_user: bool) -> str:
+    """What stands between the runbook just written for one agent and its first governed run."""
+    import os
+
+    from tether.runbook import load
+
+    loaded = load(path)
+    ((name, spec),) = loaded.runbook.agents.items()
+    cwd = loaded.agent_cwd(name)
+    where = os.path.relpath(cwd) if cwd.is_relative_to(Path.cwd()) else str(cwd)
+    steps = [f"put {_WORK['sdk' if spec.kind == 'python' else spec.kind]} in {where}/",
+             f"edit {name}'s scope in {path}: what it may touch, the hosts it may reach"]
+    keys = sorted({ref[4:] for ref in spec.secrets.values() if ref.startswith("env:")})
+    if keys:
+        exports = " ".join(f"{key}=..." for key in keys)
+        steps.append(f"export {exports} before `tether up`: the daemon hands it over")
+    if os.geteuid() == 0 and not made_user:
+        from tether.wall.users import DEFAULT_USER, UserError, lookup
+
+        try:
+            lookup(DEFAULT_USER)
+        except UserError:
+            steps.append(f"`tether init --user`: as root, agents run as the {DEFAULT_USER} user")
+    file = "" if path == RUNBOOK_NAME else f" -f {path}"
+    steps.append(f"`tether{file} check`, then `tether{file} up` (docs/GUIDE.md)")
+    return "next:\n" + "\n".join(f"  {step}" for step in steps)
 
 
 @click.command()

@@ -1,0 +1,140 @@
+"""Issue 19's evidence: the newcomer, with the wall on. A fresh venv with the package installed from the
+checkout, ``tether init --user --agent claude-code`` in a fresh git repository, the runbook's scope (and the
+model API's address: the stand-in's) the only hand edit, ``tether up``, the real Claude Code CLI inside the
+wall asked by the stand-in model for a deploy, which is held; ``tether approve``; the deploy runs;
+``tether status`` read back. Every step is the CLI as a subprocess (``tests/newcomer.py``), the commands
+docs/GUIDE.md gives in its Claude Code section.
+
+The install is offline: ``pip install --no-deps --no-build-isolation --no-index CHECKOUT`` into a venv that
+sees the development venv's packages (a full ``pip install CHECKOUT`` downloads the dependencies:
+``bench/bench_newcomer.py`` times it with TETHER_BENCH_ONLINE=1).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fakes.anthropic_api import FakeAnthropic
+from fakes.tether_host import cli_binary
+from helpers import run_cli
+from newcomer import AGENT_USER, GUIDE, STEPS, Newcomer, remove_user, user_exists
+from test_wall import _needs_wall
+
+pytestmark = [pytest.mark.wall, pytest.mark.slow, pytest.mark.timeout(600)]
+
+#: What the newcomer types, in order, as docs/GUIDE.md's Claude Code section must give it.
+TYPED = ["tether init --user --agent claude-code", "tether check", "tether up", "tether approvals",
+         "tether approve", "tether status", "tether down"]
+
+
+def guide_commands() -> list[str]:
+    """The tether commands of the guide's Claude Code session block (``sudo`` dropped: the test is root)."""
+    text = GUIDE.read_text()
+    start = text.index("<!-- newcomer: the test runs these -->")
+    block = text[start:].split("```", 2)[1]
+    lines = [line.split("#", 1)[0].strip().removeprefix("sudo ") for line in block.splitlines()]
+    return [line for line in lines if line.startswith("tether ")]
+
+
+@pytest.fixture
+def machine() -> Iterator[Path]:
+    """A folder under /tmp (not pytest's private tmp: the agent's user must reach its workspace), and the
+    agent user ``tether init --user`` creates, removed afterwards when this test created it."""
+    _needs_wall()
+    had_user = user_exists()
+    path = Path(tempfile.mkdtemp(prefix="tether-newcomer-", dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        if not had_user and user_exists():
+            remove_user()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_the_guide_gives_the_commands_the_newcomer_types() -> None:
+    got = guide_commands()
+    at = 0
+    for typed in TYPED:
+        found = [i for i, line in enumerate(got) if i >= at and line.startswith(typed)]
+        assert found, f"docs/GUIDE.md's Claude Code block lacks {typed!r} (after {got[:at]}): {got}"
+        at = found[0] + 1
+
+
+@pytest.mark.parametrize(("kind", "work", "key"), [("claude-code", "workspaces/claude/", "ANTHROPIC_API_KEY"),
+                                                  ("sdk", "workspaces/my-agent/", "OPENAI_API_KEY"),
+                                                  ("command", "workspaces/worker/", None)])
+def test_init_says_what_stands_before_the_first_run(tmp_path: Path, kind: str, work: str, key: str | None) -> None:
+    """``tether init --agent KIND`` ends with the steps left: where the agent's work goes, its scope, the
+    keys the daemon must have, the agents' user (as root, when missing), then check and up."""
+    proc = run_cli("init", "--agent", kind, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[1] == "next:", proc.stdout
+    assert any(work in line for line in lines[2:]) and any("scope in tether.yaml" in line for line in lines), lines
+    assert any(f"export {key}=..." in line for line in lines) if key else not any("export" in line for line in lines)
+    if os.geteuid() == 0 and not user_exists():
+        assert any("`tether init --user`" in line for line in lines), lines
+    assert lines[-1].strip() == "`tether check`, then `tether up` (docs/GUIDE.md)", lines
+
+
+def test_a_newcomer_governs_claude_code_inside_the_wall(machine: Path) -> None:
+    claude = cli_binary("claude")
+    me = Newcomer(machine, claude)
+    me.install()
+    assert "tether 0.1" in me.ok("tether", "--version")
+    assert me.ok("which", "tether").strip() == str(me.venv / "bin" / "tether"), "the venv's tether, not the checkout's"
+    with FakeAnthropic(STEPS) as model:
+        try:
+            said = me.init()
+            assert "user tether-agent" in said and "wrote tether.yaml" in said, said
+            me.edit_runbook(model.url)
+            checked = me.check()
+            assert "claude (claude-code)" in checked and "deploy.production" in checked, checked
+            assert "127.0.0.1" in checked, "the edited scope is the one tether reads"
+            assert "running" in me.up()
+
+            held = me.held()
+            assert held["agent"] == "claude" and held["action"] == "deploy.production", held
+            assert "make deploy" in held["detail"], held
+            assert not (me.workspace / "deployed.txt").exists(), "held means not run"
+            shown = me.ok("tether", "approvals")
+            assert "deploy.production" in shown and "make deploy" in shown, shown
+            assert f"tether approve {held['id']}" in me.status_text(), "status says how to go on"
+            waiting = me.agent()
+            assert waiting["state"] == "waiting_for_approval" and waiting["approvals_pending"] == 1, waiting
+
+            said = me.approve(held["id"])
+            assert f"approval {held['id']} approved" in said, said
+            deployed = me.workspace / "deployed.txt"
+            assert deployed.read_text() == "deployed\n"
+            assert deployed.stat().st_uid == pwd.getpwnam(AGENT_USER).pw_uid, "written by the agent's own user"
+
+            table = me.status_text()
+            assert table.splitlines()[0].split()[:2] == ["AGENT", "STATE"], table
+            row = [line for line in table.splitlines() if line.startswith("claude ")]
+            assert row, table
+            done = me.agent()
+            assert done["approvals_pending"] == 0 and done["files_changed"] == 1, done
+            assert done["commands_run"] >= 1 and not done["approval_required"], done
+            assert done["state"] not in ("waiting_for_approval", "running", "crashloop", "blocked"), done
+            (used,) = [a for a in me.approvals(all_=True) if a["id"] == held["id"]]
+            assert used["state"] == "used" and used["uses"] == 1, used
+            # the model saw the deploy's result: the held call completed in the same session
+            answered = [m for body in model.main_requests() for m in body["messages"] if m["role"] == "user"]
+            assert any("tool_result" in str(m["content"]) for m in answered), "the call's result reached the model"
+            events = me.ok("tether", "events")
+            assert "approval.decided" in events and "session.resumed" in events, events[-3000:]
+            assert "canary" in events and "outcome=passed" in events, "the wall's canary ran and passed"
+            me.down()
+        finally:
+            me.clean_up()
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in me.times.items())
+    print(f"newcomer: {timing}")
