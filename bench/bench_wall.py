@@ -4,9 +4,10 @@
   ``process.spawn`` of ``/bin/true`` under its keeper, until the keeper recorded its exit; without the
   wall the same spawn as the agent's user (``run_as``, through ``launch.py``) and as the daemon's user
   (the fast launcher). Goal: ≤ 30 ms added at the median (against the run_as start). The walled agent has
-  ``network: scoped`` (its own namespace, both socat bridges up before ``/bin/true`` runs, against listening
-  unix sockets as the daemon's proxy makes them); a second walled agent with ``network: open`` shows what
-  the bridges cost.
+  ``network: scoped``: its own namespace, made once by the daemon's proxy (a real ``EgressProxy``, as the
+  daemon runs it) with its listeners inside (``wall/netns.py``); a second walled agent with ``network:
+  open`` shows what the namespace costs, and the same scoped agent with socat bridges (a daemon that is
+  not root: ``bwrap --unshare-net``, both bridges up before ``/bin/true`` runs) what they cost.
 - crash → restart with the wall on: a daemon restarting an agent that exits at once, exit to next start
   (the same measure as bench_supervisor's, which runs without the wall).
 
@@ -64,8 +65,8 @@ def _runbook(root: Path, agents: dict[str, dict[str, object]]) -> Path:
 def start_rows(root: Path, quick: bool) -> list[dict[str, object]]:
     from tether import process
     from tether.runbook import load
-    from tether.unixsock import bind_unix
-    from tether.wall import prepare
+    from tether.wall import netns, prepare
+    from tether.wall.proxy import NET_DIR, PROXY_SOCK, EgressProxy
 
     agents = {"walled": {"command": ["/bin/true"], "run_as": USER},
               "open": {"command": ["/bin/true"], "run_as": USER, "network": "open"},
@@ -73,19 +74,26 @@ def start_rows(root: Path, quick: bool) -> list[dict[str, object]]:
     loaded = load(_runbook(root, agents))
     for name in agents:
         loaded.agent_cwd(name).mkdir(parents=True, exist_ok=True)
-    net = root / "net"  # the proxy's and the API's sockets, as the daemon's proxy makes them (only listening)
-    net.mkdir(mode=0o711)
     pw = pwd.getpwnam(USER)
-    socks = [bind_unix(net / name, pw.pw_uid, pw.pw_gid) for name in ("proxy.sock", "api.sock")]
-    where = {"proxy_socket": str(net / "proxy.sock"), "daemon_url": "http://127.0.0.1:8765"}
-    prepare(loaded, "walled", **where)  # the first: the host check (one bwrap start) and the grants, once per daemon
+    proxy = EgressProxy(lambda: None, lambda batch: None, api=("127.0.0.1", 8765))
+    proxy.start()
+    run = loaded.state.agent_dir("walled") / "run"
+    proxy.open("walled", run, pw.pw_uid, pw.pw_gid)  # as the daemon does at boot: its sockets, then the namespace
+    where = {"proxy_socket": str(run / NET_DIR / PROXY_SOCK), "daemon_url": "http://127.0.0.1:8765"}
+    wall = prepare(loaded, "walled", **where)  # the first: the host check (one bwrap start), the grants, the namespace
+    assert wall is not None and wall.net is not None and wall.net.netns is not None, "the daemon's namespace"
+    bridged = netns.supported
 
-    def start(name: str, walled: bool, user: str | None) -> float:
+    def start(name: str, walled: bool, user: str | None, socat: bool = False) -> float:
         t0 = time.perf_counter()
         argv, env = ["/bin/true"], {"PATH": "/usr/bin:/bin"}
         if walled:
-            wall = prepare(loaded, name, **where)
-            assert wall is not None
+            netns.supported = (lambda: False) if socat else bridged
+            try:
+                wall = prepare(loaded, name, **where)
+            finally:
+                netns.supported = bridged
+            assert wall is not None and (wall.net is None or (wall.net.netns is None) == socat)
             argv, env = [*wall.prefix, *argv], {**env, **wall.env}
         handle = process.spawn(process.Spec(agent=name, argv=argv, cwd=loaded.agent_cwd(name), env=env,
                                             run_dir=root / "runs" / name, log_dir=root / "logs" / name, user=user,
@@ -98,14 +106,16 @@ def start_rows(root: Path, quick: bool) -> list[dict[str, object]]:
     rounds = 20 if quick else 200
     walled, as_user = interleave(lambda: start("walled", True, None), lambda: start("plain", False, USER), rounds)
     opened, as_daemon = interleave(lambda: start("open", True, None), lambda: start("plain", False, None), rounds)
-    for sock in socks:
-        if sock is not None:
-            sock.close()
-    w, o, u, d = (statistics.median(xs) * 1000 for xs in (walled, opened, as_user, as_daemon))
+    bridges, walled2 = interleave(lambda: start("walled", True, None, socat=True),
+                                  lambda: start("walled", True, None), rounds)
+    proxy.stop()
+    w, o, u, d, b = (statistics.median(xs) * 1000 for xs in (walled + walled2, opened, as_user, as_daemon, bridges))
     return [
         row("agent start with the wall vs run_as without (median)", w, u, "ms", "≤ 30 ms added", w - u <= 30),
         row("agent start with the wall vs the daemon's user (median)", w, d, "ms", "(reported)", True),
         row("agent start with the wall: own network vs network: open (median)", w, o, "ms", "(reported)", True),
+        row("agent start with the wall: the daemon's namespace vs socat bridges (median)", w, b, "ms", "(reported)",
+            True),
     ]
 
 

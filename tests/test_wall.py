@@ -8,6 +8,7 @@ be built does not start and says why."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -271,6 +272,9 @@ def test_mounts_are_placed_parents_first() -> None:
     at = walled.index("/x/net")
     assert walled[at - 1 : at + 2] == ["--ro-bind", "/x/net", bridge.SOCKETS_INSIDE]
     assert walled[walled.index("--") + 1 :][:2] == ["/bin/sh", "-c"] and 'exec "$@"' in walled[-2]
+    entered = bwrap.argv(prof, setpriv="setpriv", net=dataclasses.replace(net, netns="/proc/1/fd/7", nsenter="ns"))
+    assert entered[:3] == ["ns", "--net=/proc/1/fd/7", "setpriv"], "the daemon's namespace, entered as root first"
+    assert "--unshare-net" not in entered and "/x/net" not in entered and entered[-1] == "--", "nothing to start"
 
 
 def test_protected_paths_are_found_at_any_depth(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
 """The wall owns the network (issue 16): an agent inside it has a network namespace of its own (only ``lo``),
-and its only ways out are socat bridges to its egress proxy and to the daemon's API.
+and its only ways out are its egress proxy and the daemon's API: a root daemon listens inside the agent's
+namespace itself (made once per agent, kept across its runs), elsewhere socat bridges carry them.
 
 Real daemons, real agents as their own user, real listeners on 127.0.0.2 and 127.0.0.3: a command agent
 that ignores the proxy variables reaches neither listener; through the proxy the one in ``scope.hosts``
 answers, the other is refused with a 403 naming the approval and answers after ``tether approve``;
-``network: none`` reaches nothing but the daemon's API (its heartbeat lands); a crashed run's bridges end
-with it and the kill switch ends the whole tree, bridges included; an SDK agent beats and asks the boundary
-from inside, also after its daemon was SIGKILLed and a new one adopted it."""
+``network: none`` reaches nothing but the daemon's API (its heartbeat lands); a crashed run leaves nothing
+behind, its restart enters the same namespace with no bridge process, and the kill switch ends the whole
+tree; an SDK agent beats and asks the boundary from inside, also after its daemon was SIGKILLed and a new
+one adopted it (and listens again in the namespace the run kept)."""
 
 from __future__ import annotations
 
@@ -211,7 +213,9 @@ def test_network_none_reaches_only_the_daemon(root: Path) -> None:
             h.cleanup()
 
 
-TREE = """if [ ! -e crashed ]; then : > crashed; exit 3; fi
+TREE = """echo "netns $(readlink /proc/self/ns/net)"
+if [ ! -e crashed ]; then : > crashed; exit 3; fi
+echo "api $(curl -sS --noproxy '*' --max-time 20 -o /dev/null -w '%{http_code}' "$TETHER_URL/v1/health" 2>&1)"
 sleep 3600 &
 setsid sh -c 'sleep 3600' &
 nohup sh -c 'trap "" TERM HUP; while :; do sleep 1; done' >/dev/null 2>&1 &
@@ -224,17 +228,20 @@ def _bridges(h: Host, name: str) -> list[int]:
     return [p for p in h.agent_pids(name) if os.path.basename((cmdline(p) or [""])[0]) == "socat"]
 
 
-def test_bridges_end_with_their_run_and_with_the_kill_switch(root: Path) -> None:
+def test_no_bridge_one_namespace_across_restarts_and_the_kill_switch(root: Path) -> None:
     ws, _ = _workspace(root, "tree")
     (ws / "tree.sh").write_text(TREE)
     h = Host(root, {"tree": agent(["sh", str(ws / "tree.sh")], run_as=USER)})
     try:
         daemon = h.up()
-        wait_until(lambda: "started" in h.log("tree"), 30, f"the second run: {h.log('tree', 'stderr')}")
+        out = wait_until(lambda: "started" in (o := h.log("tree")) and o, 30, f"the runs: {h.log('tree', 'stderr')}")
         assert len(h.events("agent.started", "tree")) == 2, "the first run crashed and was restarted"
-        wait_until(lambda: len(_bridges(h, "tree")) == 2, 10, "the second run's two bridges")
-        wait_until(lambda: len(h.instances("tree")) == 1, 10, "nothing of the crashed run (its bridges) left")
-        wait_until(lambda: len(h.agent_pids("tree")) >= 7, 10, "the whole tree (agent, bridges, children)")
+        spaces = [ln.split()[1] for ln in out.splitlines() if ln.startswith("netns ")]
+        assert len(spaces) == 2 and spaces[0] == spaces[1] != os.readlink("/proc/self/ns/net"), out
+        assert _line(out, "api") == "200", out  # the daemon's API, listening inside before the run started
+        wait_until(lambda: len(h.instances("tree")) == 1, 10, "nothing of the crashed run left")
+        wait_until(lambda: len(h.agent_pids("tree")) >= 5, 10, "the whole tree (agent and its children)")
+        assert not _bridges(h, "tree"), "no bridge process: the daemon listens in the agent's namespace"
         got = h.cli("kill", "tree")
         assert got.returncode == 0, got.stdout + got.stderr
         wait_until(lambda: not h.agent_pids("tree"), 15, "nothing of the agent left")
@@ -305,16 +312,20 @@ def test_sdk_from_inside_also_after_a_new_daemon_adopts_it(root: Path) -> None:
         h.cleanup()
 
 
-def test_without_socat_no_start_and_open_is_warned(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_socat_no_bridge_no_start_and_open_is_warned(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tether.host.doctor import check_wall
     from tether.runbook import load
-    from tether.wall import WallError, prepare
+    from tether.wall import WallError, netns, plan, prepare
 
     h = Host(root, {"scoped": agent(["true"], run_as=USER), "free": agent(["true"], run_as=USER, network="open")})
     loaded = load(h.runbook)
     for name in ("scoped", "free"):
         loaded.agent_cwd(name).mkdir(parents=True, exist_ok=True)
     monkeypatch.setattr(check, "socat", lambda: None)
+    lines = [c.line() for c in check_wall(loaded)]  # a root daemon makes the agents' namespaces: no socat needed
+    assert not [x for x in lines if "socat" in x and x.startswith("fail")], lines
+    assert not plan.problems(loaded.runbook.agents["scoped"], 0), "nothing keeps it from starting"
+    monkeypatch.setattr(netns, "supported", lambda: False)  # a daemon that is not root: socat bridges
     with pytest.raises(WallError) as refused:
         prepare(loaded, "scoped", proxy_socket=str(root / "no" / "proxy.sock"), daemon_url="http://127.0.0.1:1")
     assert str(refused.value).startswith(

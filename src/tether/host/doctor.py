@@ -386,10 +386,11 @@ def check_wall(loaded: LoadedRunbook) -> list[Check]:
             checks.append(Check("wall", "ok", "bubblewrap: each agent runs as its own user (setpriv, then bwrap), "
                                 "writes only in its scope and private TMPDIR/HOME; state dir, runbook, secrets "
                                 "and other agents' workspaces hidden; hook settings and git hooks read-only; "
-                                "a network of its own (only the egress proxy and the daemon's API, bridged by "
-                                "socat) unless network: open; nested sandboxes (Claude Code's bwrap) allowed"))
+                                "a network of its own (only the egress proxy and the daemon's API, listening "
+                                "inside; socat bridges them for a daemon that is not root) unless network: open; "
+                                "nested sandboxes (Claude Code's bwrap) allowed"))
     bridged = [n for n in walled if loaded.runbook.agents[n].network != "open"]
-    if bridged and wall_check.socat() is None:
+    if bridged and wall_check.socat() is None and wall_check.needs_socat():
         checks.append(Check("wall", "fail", f"{wall_check.SOCAT_MISSING}; agents {', '.join(bridged)} will not "
                             "start", "apt-get install socat"))
     for name in walled:

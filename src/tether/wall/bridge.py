@@ -10,6 +10,11 @@ socat bridges each socket to a TCP port on the agent's own 127.0.0.1:
   every connection by the agent's scope;
 - ``api.sock`` on the daemon's own port, so ``TETHER_URL`` (heartbeats, hooks, the SDK) works unchanged.
 
+A root daemon needs no bridge: it makes the agent's namespace itself, once per agent, with its proxy
+listening inside on the same addresses (``wall/netns.py``); ``Net.netns`` then names it and each run
+enters it (``nsenter``) with nothing to start. The bridges below are for a daemon that is not root and for
+walls built outside the daemon.
+
 ``launcher`` is the command that runs first inside the wall: it starts the bridges, waits until each says it
 listens (socat's own line on a pipe the shell reads: no polling), then ``exec``s the agent's command, which
 stays the sandbox's first process. When it ends, bwrap's init ends and the kernel kills whatever is left in
@@ -24,6 +29,7 @@ import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from tether.wall.netns import Endpoint
 from tether.wall.proxy import API_SOCK, INSIDE_PORT, PROXY_SOCK, bridge_argv, sandbox_env
 
 SOCKETS_INSIDE = "/run/tether"  # the agent's socket folder, read-only inside the wall
@@ -67,11 +73,20 @@ class Bridge:
 @dataclass(frozen=True)
 class Net:
     """The wall's network: ``sockets`` (the host folder of the agent's proxy and API sockets) bound at
-    ``SOCKETS_INSIDE``, and the bridges started inside before the agent."""
+    ``SOCKETS_INSIDE``, and the bridges started inside before the agent. With ``netns`` (a root daemon's
+    namespace for the agent, its listeners already inside at the bridges' addresses) the run enters it
+    with ``nsenter`` instead: no folder, no bridge."""
 
     sockets: str
     bridges: tuple[Bridge, ...]
     socat: str
+    netns: str | None = None
+    nsenter: str = "nsenter"
+
+
+def endpoints(net: Net) -> tuple[Endpoint, ...]:
+    """Where the daemon listens inside the agent's namespace: the bridges' addresses."""
+    return tuple(Endpoint(b.host, b.port, b.socket == API_INSIDE) for b in net.bridges)
 
 
 def launcher(net: Net) -> list[str]:

@@ -13,7 +13,9 @@ process (the kill switch finds them by cgroup, ``TETHER_INSTANCE`` and descendan
 when the agent's command ends (or its keeper dies) nothing of the run outlives it inside. With a ``Net``
 (``network: scoped`` or ``none``) it has a network namespace of its own too, with only ``lo``: the agent's
 socket folder is bound in and the command starts with ``bridge.launcher`` (socat to the egress proxy and
-the daemon's API); without one (``network: open``) it shares the host's network.
+the daemon's API); a ``Net`` with ``netns`` (a root daemon's namespace for the agent, its listeners
+inside) is entered first instead (``nsenter --net``, as root, before ``setpriv``), nothing bound, nothing
+started; without one (``network: open``) it shares the host's network.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def argv(
             "--no-new-privs",
             "--inh-caps=-all",
         ]
+    bridged = net is not None and net.netns is None
+    if net is not None and net.netns is not None:  # the daemon's namespace for the agent: no bridge to start
+        prefix = [net.nsenter, f"--net={net.netns}", *prefix]
     ops: list[tuple[int, list[str]]] = []  # (depth, args): placed parents first
 
     def add(path: str, *args: str) -> None:
@@ -74,7 +79,7 @@ def argv(
         add(f, "--ro-bind-try", "/dev/null", f)
     for src, inside in profile.files:
         add(inside, "--ro-bind", src, inside)
-    if net is not None:
+    if net is not None and bridged:
         add(SOCKETS_INSIDE, "--ro-bind", net.sockets, SOCKETS_INSIDE)
     ops.sort(key=lambda op: op[0])  # stable: same depth keeps its order
 
@@ -89,8 +94,8 @@ def argv(
     # the run ends whole: when the agent's command ends, bwrap's init is killed and with it every process
     # left in the pid namespace (the bridges, what the agent left behind); measured: without it they lived on
     out.append("--die-with-parent")
-    if net is not None:  # only `lo` inside: the bridges are the only ways out
+    if bridged:  # only `lo` inside: the bridges are the only ways out
         out.append("--unshare-net")
     for name, value in sorted(profile.env.items()):
         out += ["--setenv", name, value]
-    return [*out, "--", *(launcher(net) if net is not None else [])]
+    return [*out, "--", *(launcher(net) if net is not None and bridged else [])]

@@ -157,6 +157,14 @@ def socat() -> str | None:
     return shutil.which("socat", path=PATH)
 
 
+def needs_socat() -> bool:
+    """Whether walls with a network of their own need socat here: not under a root daemon on Linux with
+    nsenter, which listens inside each agent's namespace itself (``wall/netns.py``)."""
+    from tether.wall import netns
+
+    return not netns.supported()
+
+
 def problem() -> str | None:
     """``tools()``'s refusal as a line, or None when the wall can be built."""
     from tether.wall import macos

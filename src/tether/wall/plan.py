@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tether.errors import TetherError
 from tether.runbook.load import LoadedRunbook
 from tether.runbook.model import Agent
-from tether.wall import bridge, bwrap, check, kinds, macos, profile, ssh, users
+from tether.wall import bridge, bwrap, check, kinds, macos, netns, profile, proxy, ssh, users
 from tether.wall.proxy import API_SOCK, PROXY_SOCK
 
 #: The agent CLIs' logins, from the daemon user's HOME into the agent's private HOME (read-only there).
@@ -87,7 +87,7 @@ def problems(spec: Agent, uid: int, *, socat: bool = True, resolve: Callable[[st
             out.append(f"{exc}; the agent will not start until it exists")
     elif spec.run_as is not None and spec.run_as != users.lookup_uid(uid).name:
         out.append(f"run_as {spec.run_as!r} needs the daemon to run as root")
-    if socat and spec.network != "open" and not macos.ON and check.socat() is None:
+    if socat and spec.network != "open" and not macos.ON and check.socat() is None and check.needs_socat():
         out.append(f"network: {spec.network}: {check.SOCAT_MISSING} (or set `network: open`); the agent will not start")
     if resolve is not None:
         out += ssh.problems(spec, resolve)
@@ -100,10 +100,21 @@ def _network(
     """The wall's own network (None for ``network: open``: the host's) and what it sets in the environment."""
     if spec.network == "open":
         return None, {}
+    folder = os.path.dirname(proxy_socket) if proxy_socket else ""
+    owner = proxy.serving(folder) if folder and daemon_url and netns.supported() else None
+    if owner is not None:  # the daemon's own namespace for the agent, its proxy listening inside: no bridge
+        # socat stays the ssh client's ProxyCommand (wall/ssh.py), not a bridge
+        net, env = bridge.network(spec.network, os.path.realpath(folder), daemon_url, check.socat() or "socat")
+        try:
+            path = owner.inside(name, bridge.endpoints(net))
+        except OSError as exc:
+            if check.socat() is None:
+                raise WallError(f"sandbox: network: {spec.network}: {exc}; or set `network: open`") from None
+        else:
+            return replace(net, netns=path, nsenter=netns.nsenter() or "nsenter"), env
     socat = check.socat()
     if socat is None:
         raise WallError(f"sandbox: network: {spec.network}: {check.SOCAT_MISSING}, or set `network: open`")
-    folder = os.path.dirname(proxy_socket) if proxy_socket else ""
     needed = (API_SOCK, PROXY_SOCK) if spec.network == "scoped" else (API_SOCK,)
     if not daemon_url or not folder or not all(os.path.exists(os.path.join(folder, n)) for n in needed):
         raise WallError(

@@ -9,7 +9,9 @@ next daemon, as agents outlive daemons) and a unix socket ``STATE/agents/NAME/ru
 owned by the agent's ``run_as`` user). A second socket there, ``api.sock``, relays to the daemon's own API.
 The wall binds that folder into a sandbox that has no network of its own and bridges both sockets to
 127.0.0.1 with socat (``wall/bridge.py``); the folder, not the sockets, so that a next daemon's sockets
-reach agents that outlived this one.
+reach agents that outlived this one. A root daemon needs no bridge: ``inside`` makes the agent's own
+network namespace once (``wall/netns.py``) and listens in it, at the bridges' addresses, directly; a next
+daemon listens again in the namespace of a run that outlived this one (``open``).
 
 A connection that needs a human is refused at once (package managers and git time out in seconds) with
 ``403 held for approval N: `tether approve N```; the retry after the approval goes through.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -30,11 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tether.wall import netns
 from tether.wall.egress import Egress, Verdict
 from tether.wall.relay import relay
 
 PORT_FILE = "proxy-port"
 NET_DIR = "net"  # in the run folder: the two sockets, and nothing else (the wall binds this folder in)
+NETNS_FILE = "netns"  # in the run folder: the endpoints inside the agent's namespace (a next daemon's, too)
 PROXY_SOCK = "proxy.sock"
 API_SOCK = "api.sock"
 INSIDE_PORT = 3128  # where the bridge listens inside a sandbox
@@ -212,6 +217,18 @@ class _Agent:
     api_sock: Path | None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     open: set[socket.socket] = field(default_factory=set)
+    run_dir: Path | None = None
+    spaces: list[netns.Space] = field(default_factory=list)  # its network namespace (the last one is in use)
+    space_tasks: list[asyncio.Task[Any]] = field(default_factory=list)  # accepting in it
+
+
+_SERVING: dict[str, EgressProxy] = {}  # the sockets' folder (real path) -> the proxy of this process serving it
+
+
+def serving(folder: str) -> EgressProxy | None:
+    """The proxy of this process that listens in ``folder`` (an agent's socket folder), if any: a wall built
+    inside the daemon gets the daemon's namespace for the agent through it (``inside``)."""
+    return _SERVING.get(os.path.realpath(folder))
 
 
 class EgressProxy:
@@ -263,7 +280,60 @@ class EgressProxy:
                 return known.port
             got: _Agent = self._call(self._listen(agent, run_dir, uid, gid), 10)
             self.agents[agent] = got
+            self._rejoin(got)
             return got.port
+
+    def inside(self, agent: str, endpoints: tuple[netns.Endpoint, ...]) -> str:
+        """The agent's own network namespace (only ``lo``), made once and kept across its runs, with this
+        proxy listening inside on ``endpoints`` (the API's relayed to the daemon's): the path a run enters
+        (``nsenter --net=``). Raises ``OSError`` (``netns.NetnsError``) when it cannot be made. ``open``
+        first."""
+        with self._lock:
+            got = self.agents.get(agent)
+            if got is None or (self.api is None and any(ep.relay for ep in endpoints)):
+                raise netns.NetnsError(0, f"no proxy is open for {agent}, or it has no API to relay to")
+            if got.spaces and got.spaces[-1].endpoints == endpoints:
+                return got.spaces[-1].path
+            space = netns.make(endpoints)
+            self._call(self._enter(got, space), 10)
+            if got.run_dir is not None:
+                from tether.atomic import write_atomic
+
+                lines = "".join(f"{ep.host} {ep.port} {int(ep.relay)}\n" for ep in endpoints)
+                with contextlib.suppress(OSError):
+                    write_atomic(got.run_dir / NETNS_FILE, lines)
+            return space.path
+
+    def _rejoin(self, got: _Agent) -> None:
+        """Listen again inside the namespace of a run that outlived the daemon that made it (its agent's
+        ``/proc/PID/ns/net``, by identity), at the endpoints that daemon recorded; nothing when there is
+        none. Its next run is started in the same namespace."""
+        if got.run_dir is None or not netns.supported():
+            return
+        from tether.process.identity import read_pid_file
+        from tether.process.rundir import AGENT_PID
+
+        try:
+            lines = (got.run_dir / NETNS_FILE).read_text().splitlines()
+            endpoints = tuple(
+                netns.Endpoint(h, int(p), r == "1") for h, p, r in (line.split() for line in lines if line.strip())
+            )
+        except (OSError, ValueError):
+            return
+        ident = read_pid_file(got.run_dir / AGENT_PID)
+        if not endpoints or ident is None or not ident.alive():
+            return
+        path = f"/proc/{ident.pid}/ns/net"
+        try:
+            if netns.same_as_mine(path):
+                return
+            space = netns.join(path, endpoints)
+            if not ident.alive():  # the pid went to another process meanwhile
+                space.close()
+                return
+        except OSError:  # ended meanwhile, or bridges of its own listen there: its next run gets a new one
+            return
+        self._call(self._enter(got, space), 10)
 
     @contextlib.contextmanager
     def passing(self, agent: str, host: str, port: int) -> Iterator[None]:
@@ -307,9 +377,10 @@ class EgressProxy:
     async def _listen(self, agent: str, run_dir: Path, uid: int | None, gid: int | None) -> _Agent:
         run_dir.mkdir(parents=True, exist_ok=True)
         tcp = _tcp_socket(run_dir / PORT_FILE)
-        got = _Agent(agent, [tcp], int(tcp.getsockname()[1]), None, None)
+        got = _Agent(agent, [tcp], int(tcp.getsockname()[1]), None, None, run_dir=run_dir)
         self._serve(got, tcp, None)
         net = _net_dir(run_dir / NET_DIR)
+        _SERVING[os.path.realpath(net)] = self
         proxy_sock = _unix_socket(net / PROXY_SOCK, uid, gid)
         if proxy_sock is not None:
             got.listeners.append(proxy_sock)
@@ -322,10 +393,27 @@ class EgressProxy:
             self._serve(got, api_sock, self.api)
         return got
 
-    def _serve(self, got: _Agent, listener: socket.socket, relay_to: tuple[str, int] | None) -> None:
+    def _serve(self, got: _Agent, listener: socket.socket, relay_to: tuple[str, int] | None) -> asyncio.Task[Any]:
         task = self.loop.create_task(self._accept(got, listener, relay_to))
         got.tasks.add(task)
         task.add_done_callback(got.tasks.discard)
+        return task
+
+    async def _enter(self, got: _Agent, space: netns.Space) -> None:
+        """Serve ``space``'s listeners for ``got`` instead of those of its namespace before (closed)."""
+        await self._leave(got)
+        got.spaces.append(space)
+        for ep, listener in zip(space.endpoints, space.listeners, strict=True):
+            got.space_tasks.append(self._serve(got, listener, self.api if ep.relay else None))
+
+    async def _leave(self, got: _Agent) -> None:
+        tasks, got.space_tasks[:] = list(got.space_tasks), []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for space in got.spaces:
+            space.close()
+        got.spaces.clear()
 
     async def _accept(self, got: _Agent, listener: socket.socket, relay_to: tuple[str, int] | None) -> None:
         while True:
@@ -375,11 +463,16 @@ class EgressProxy:
         task.add_done_callback(got.tasks.discard)
 
     async def _unlisten(self, got: _Agent) -> None:
+        await self._leave(got)
         for listener in got.listeners:
             listener.close()
         for path in (got.sock, got.api_sock):
             if path is not None:
                 path.unlink(missing_ok=True)
+        if got.run_dir is not None:
+            folder = os.path.realpath(got.run_dir / NET_DIR)
+            if _SERVING.get(folder) is self:
+                del _SERVING[folder]
         for task in list(got.tasks):
             task.cancel()
         await asyncio.gather(*got.tasks, return_exceptions=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,7 +78,10 @@ def _text(field: str, value: str, resolve_path: Callable[[str], Path]) -> str:
 
 
 def _write(path: Path, text: str, user: users.AgentUser) -> str:
-    """``text`` at ``path``, 0600 and the agent's own (replaced whole each start)."""
+    """``text`` at ``path``, 0600 and the agent's own (replaced whole at a start that changes it; as it is,
+    it is left: a rename at every restart costs more than the rest of the wall's preparation)."""
+    if _same(path, text, user):
+        return str(path)
     tmp = path.with_name(path.name + ".new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -87,6 +91,20 @@ def _write(path: Path, text: str, user: users.AgentUser) -> str:
         os.chown(tmp, user.uid, user.gid)
     os.replace(tmp, path)
     return str(path)
+
+
+def _same(path: Path, text: str, user: users.AgentUser) -> bool:
+    """Whether ``path`` is a regular file, 0600, the agent's own (as root) and holds ``text`` already."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        owner = os.geteuid() != 0 or (st.st_uid, st.st_gid) == (user.uid, user.gid)
+        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o600 or not owner:
+            return False
+        return f.read(len(text.encode()) + 1) == text.encode()
 
 
 def _quoted(path: str) -> str:
