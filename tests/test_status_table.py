@@ -127,3 +127,14 @@ def test_ages_in_the_status_document_are_never_negative() -> None:
     assert doc["heartbeat_age_s"] == 0.0 and doc["queue_age_s"] == 0.0
     later = document(row, now + 10)
     assert later["heartbeat_age_s"] == pytest.approx(9.254) and later["queue_age_s"] == pytest.approx(9.8)
+
+
+def test_ages_on_the_dashboard_are_never_negative() -> None:
+    """The dashboard's approval and incident ages (its JSON too) are read against a `now` taken before the row."""
+    from tether.web.views import approval_view, incident_view
+
+    now = 1_800_000_000.0
+    asked = approval_view({"id": 1, "requested": now + 0.7, "expires": now + 60, "state": "pending", "data": {}}, now)
+    assert asked["age_s"] == 0.0 and asked["expires_in_s"] == 60.0
+    assert incident_view({"id": 1, "opened": now + 0.7, "resolved": None, "state": "open"}, now)["age_s"] == 0.0
+    assert incident_view({"id": 1, "opened": now - 5, "resolved": None, "state": "open"}, now)["age_s"] == 5.0

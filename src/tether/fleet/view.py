@@ -56,7 +56,7 @@ def overview(store: Any, now: float | None = None) -> dict[str, Any] | None:
             "action": p.get("verb") or "kill",
             "reason": p["reason"],
             "record_id": p["record_id"],
-            "age_s": round(now - p["requested"], 3),
+            "age_s": round(max(0.0, now - p["requested"]), 3),
         }
         for p in pending.pending(store)
     ]

@@ -15,6 +15,7 @@ from typing import Any
 
 from tether.approvals import grant_line
 from tether.redact import redact, redact_obj
+from tether.status_file import age as elapsed
 from tether.status_report import report
 from tether.store import Event, Store
 
@@ -254,7 +255,7 @@ def approval_view(a: dict[str, Any], now: float) -> dict[str, Any]:
     diff = data.get("diff") or (data.get("extra") or {}).get("diff")
     return {
         **a,
-        "age_s": round(now - a["requested"], 3),
+        "age_s": elapsed(now, a["requested"]),  # never negative: `now` may be read before the row
         "expires_in_s": round(a["expires"] - now, 3) if a.get("expires") and a["state"] == "pending" else None,
         "diff": diff,
         "diff_lines": diff_lines(diff) if diff else [],
@@ -284,7 +285,7 @@ def diff_lines(diff: str, limit: int = 2000) -> list[tuple[str, str]]:
 
 def incident_view(i: dict[str, Any], now: float) -> dict[str, Any]:
     end = i.get("resolved") or now
-    return {**i, "age_s": round(end - i["opened"], 3), "acked_state": "acked" if i.get("acked") else i["state"]}
+    return {**i, "age_s": elapsed(end, i["opened"]), "acked_state": "acked" if i.get("acked") else i["state"]}
 
 
 def describe(e: Event) -> str:
