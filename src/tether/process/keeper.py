@@ -65,6 +65,7 @@ from tether.process.rundir import (
     read_killed,
     read_run_info,
     signal_of,
+    sync_run_info,
     write_run_info,
 )
 from tether.process.tree import KillReport, RunIdentities, kill_run
@@ -508,7 +509,7 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
             user=spec.user,
             cgroup=group,
         )
-        write_run_info(run_dir, info)
+        write_run_info(run_dir, info)  # on disk once the keeper is started (sync_run_info, below)
         with contextlib.suppress(OSError):  # `tether logs` shows where this run begins; never a reason not to start
             mark_run(log_dir, spec.instance)
 
@@ -560,6 +561,7 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
             os.close(log_fd)
 
         handle = KeeperHandle(run_dir, info, popen)
+        sync_run_info(run_dir)  # while the keeper starts the agent: two fsyncs off the way to its start
         deadline = time.monotonic() + timeout
         try:
             # agent.pid may hold no usable identity: an agent that ended at once can be gone before the

@@ -3,7 +3,8 @@
 Everything needed to find, adopt or kill a run lives here as small files, so ``tether kill`` works with no
 daemon and no store:
 
-``run.json``    written by ``spawn`` before the keeper starts: agent, instance, argv, user, log dir, cgroup
+``run.json``    written by ``spawn`` before the keeper starts (on disk once it started): agent, instance, argv,
+                user, log dir, cgroup
 ``keeper.pid``  ``PID START BOOT_ID`` of the keeper (written by the keeper itself)
 ``agent.pid``   ``PID START BOOT_ID`` of the agent (written by the keeper right after the fork)
 ``exit``        the agent's exit status as the shell saw it (``128+N`` when killed by signal N), written
@@ -20,8 +21,11 @@ daemon and no store:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,9 +92,35 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
-    """Record the run about to start: ``run.json``, and a line in ``runs`` (see the module doc)."""
-    write_atomic(run_dir / RUN_JSON, json.dumps(info.to_dict(), indent=2) + "\n")
+    """Record the run about to start: ``run.json`` (replaced whole: a temp file renamed over it), and a line
+    in ``runs`` (see the module doc). Not yet on disk: ``sync_run_info`` once the keeper is started, so the
+    fsyncs (milliseconds, tens under I/O load) are not on the way to the agent's start; a power cut in
+    between ends the run's processes with its record."""
+    path = run_dir / RUN_JSON
+    tmp = run_dir / f".{RUN_JSON}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(info.to_dict(), indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     remember_run(run_dir, info)
+
+
+def sync_run_info(run_dir: Path) -> None:
+    """``run.json`` and its rename on disk (after ``write_run_info``)."""
+    from tether.atomic import fsync_dir
+
+    with contextlib.suppress(OSError):
+        fd = os.open(run_dir / RUN_JSON, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    fsync_dir(run_dir)
 
 
 def _run_line(info: RunInfo) -> str:
