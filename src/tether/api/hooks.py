@@ -21,7 +21,9 @@ once a human approved it.
 ``POST /v1/hooks/openclaw[/{agent}]`` answers tether's OpenClaw plugin (``before_tool_call``) with
 ``{"decision": "allow" | "block", "reason"}``; the plugin blocks anything but ``allow``. A held call waits up
 to ``X-Tether-Wait`` for a human, then is blocked with its approval id (the identical retry goes through once
-approved). Its other events (tool results, sessions, usage) are monitoring (``integrations.openclaw``).
+approved). Its other events (tool results, sessions, usage) are monitoring (``integrations.openclaw``), but
+``exec_approval``: the gateway's own exec approval, made a tether approval and waited on up to
+``X-Tether-Wait`` (``integrations.openclaw_approvals``; anything but ``allow-once`` is a deny to the plugin).
 
 The agent is the path's, or the token's own (an agent token). Other events feed ``Monitor``.
 
@@ -48,7 +50,7 @@ from tether.api.approvals import MAX_WAIT, _gatekeeper
 from tether.auth import Principal
 from tether.boundary import Gatekeeper, Outcome
 from tether.boundary import Request as ActionRequest
-from tether.integrations import CLAUDE_PATH, CODEX_PATH, OPENCLAW_PATH, canary, openclaw, sessions
+from tether.integrations import CLAUDE_PATH, CODEX_PATH, OPENCLAW_PATH, canary, openclaw, openclaw_approvals, sessions
 from tether.integrations.monitor import Monitor
 
 router = APIRouter(route_class=bodies.StrictRoute)
@@ -342,6 +344,9 @@ async def _handle(client: str, agent: str | None, request: Request) -> Any:
             )
         mon = monitor(request)
         if client == "openclaw":  # its tool names and inputs, as the classifier and the monitor know them
+            if event in openclaw_approvals.EVENTS:  # the gateway's own exec approvals: one inbox
+                wait = _seconds(request.headers.get("x-tether-wait"))
+                return JSONResponse(await run_in_threadpool(openclaw_approvals.handle, gk, name, p, wait))
             if event not in gating:
                 await run_in_threadpool(openclaw.monitor_event, mon, name, p)
                 return JSONResponse({})

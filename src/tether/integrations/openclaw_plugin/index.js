@@ -11,8 +11,16 @@
 // after_tool_call, session_start, session_end and llm_output are reported for monitoring (commands run,
 // files changed, sessions as tasks, token usage); they never block and never wait more than a few seconds.
 // Only numbers, names and the tool's own parameters leave the gateway, never the conversation's text.
+//
+// The service "tether-approvals" mirrors the gateway's own exec approvals (tools.exec ask=always/on-miss)
+// into tether's: it connects to this gateway's WebSocket as an operator client (the gateway's own token,
+// a device key kept in the state folder), receives exec.approval.requested, asks tether's daemon
+// (event exec_approval: a tether approval a human decides with `tether approve/deny`, the dashboard or a
+// notification) and answers exec.approval.resolve with allow-once or deny. Fails closed: tether unreachable
+// is a deny.
 
-import { readFileSync } from "node:fs";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -30,6 +38,7 @@ function settings(api) {
     tokenFile: typeof c.tokenFile === "string" ? c.tokenFile : "",
     wait: Math.min(Math.max(num(c.wait, 120), 0), MAX_WAIT),
     timeoutMs: Math.min(Math.max(num(c.timeoutMs, 5000), 100), 60000),
+    approvals: c.approvals !== false,
   };
 }
 
@@ -85,6 +94,219 @@ async function post(s, body, waitSeconds, timeoutMs, outer) {
 
 function report(s, body) {
   post(s, body, 0, REPORT_TIMEOUT_MS).catch(() => {}); // monitoring never blocks the gateway
+}
+
+// -- the operator client: OpenClaw's exec approvals as tether approvals ------------------------------------
+
+// operator.admin: in 2026.9.6 an agent run's exec approval found no approval route with operator.approvals
+// alone (nor with operator.read and operator.write added: the turn was denied as headless); with operator.admin
+// it waits for this client. The client holds the gateway's own shared token, which grants admin anyway.
+const SCOPES = ["operator.admin", "operator.approvals"];
+const CLIENT = { id: "gateway-client", mode: "backend" };
+
+function stateDir() {
+  const dir = process.env.OPENCLAW_STATE_DIR;
+  return dir && dir.trim() ? dir : join(homedir(), ".openclaw");
+}
+
+function deviceKey() {
+  const dir = stateDir();
+  const file = join(dir, "tether-operator-key.pem");
+  let key;
+  try {
+    key = createPrivateKey(readFileSync(file, "utf8"));
+  } catch {
+    key = generateKeyPairSync("ed25519").privateKey;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(file, key.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+  }
+  const raw = createPublicKey(key).export({ type: "spki", format: "der" }).subarray(-32);
+  return { key, raw, id: createHash("sha256").update(raw).digest("hex") };
+}
+
+function gatewayAuth(cfg) {
+  const gw = cfg?.gateway ?? {};
+  const auth = gw.auth ?? {};
+  const str = (v) => (typeof v === "string" && v.trim() ? v.trim() : "");
+  return {
+    port: Number(gw.port) || Number(process.env.OPENCLAW_GATEWAY_PORT) || 18789,
+    tls: Boolean(gw.tls?.enabled),
+    token: str(auth.token) || str(process.env.OPENCLAW_GATEWAY_TOKEN),
+    password: str(auth.password) || str(process.env.OPENCLAW_GATEWAY_PASSWORD),
+  };
+}
+
+function approvalMirror(api, s) {
+  const log = api.logger ?? console;
+  let ws = null;
+  let stopped = false;
+  let timer = null;
+  let backoff = 250;
+  let seq = 0;
+  const calls = new Map(); // request id -> resolve(response frame or null)
+  const active = new Map(); // OpenClaw approval id -> AbortController while tether is asked
+  const answered = new Set(); // approval ids tether resolved itself
+
+  const call = (method, params) =>
+    new Promise((resolve) => {
+      if (!ws || ws.readyState !== 1) return resolve(null);
+      const id = `tether-${++seq}`;
+      calls.set(id, resolve);
+      ws.send(JSON.stringify({ type: "req", id, method, params }));
+    });
+
+  function connect() {
+    timer = null;
+    if (stopped) return;
+    const g = gatewayAuth(api.config);
+    if (g.tls) {
+      log.warn?.("tether: the gateway uses TLS; its exec approvals are not mirrored into tether");
+      return;
+    }
+    const socket = new WebSocket(`ws://127.0.0.1:${g.port}`);
+    ws = socket;
+    socket.onmessage = (m) => {
+      let f;
+      try {
+        f = JSON.parse(typeof m.data === "string" ? m.data : String(m.data));
+      } catch {
+        return;
+      }
+      onFrame(f, g).catch((err) => log.warn?.(`tether: approvals mirror: ${why(err)}`));
+    };
+    socket.onerror = () => {};
+    socket.onclose = () => {
+      if (ws === socket) ws = null;
+      for (const resolve of calls.values()) resolve(null);
+      calls.clear();
+      if (!stopped) timer = setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    };
+  }
+
+  function hello(challenge, g) {
+    const me = deviceKey();
+    const platform = process.platform.toLowerCase();
+    const signedAt = challenge.ts;
+    const payload = ["v3", me.id, CLIENT.id, CLIENT.mode, "operator", SCOPES.join(","), String(signedAt),
+      g.token, challenge.nonce, platform, ""].join("|");
+    const auth = {};
+    if (g.token) auth.token = g.token;
+    if (g.password) auth.password = g.password;
+    return call("connect", {
+      minProtocol: 4,
+      maxProtocol: 4,
+      client: { ...CLIENT, displayName: "tether", version: "1", platform },
+      role: "operator",
+      scopes: SCOPES,
+      caps: ["exec-approvals"],
+      auth,
+      device: {
+        id: me.id,
+        publicKey: me.raw.toString("base64url"),
+        signature: sign(null, Buffer.from(payload, "utf8"), me.key).toString("base64url"),
+        signedAt,
+        nonce: challenge.nonce,
+      },
+    });
+  }
+
+  async function onFrame(f, g) {
+    if (f?.type === "res") {
+      const resolve = calls.get(f.id);
+      calls.delete(f.id);
+      resolve?.(f);
+      return;
+    }
+    if (f?.type !== "event") return;
+    if (f.event === "connect.challenge") {
+      const res = await hello(f.payload ?? {}, g);
+      if (!res?.ok) {
+        log.warn?.(`tether: the gateway refused tether's operator client: ${JSON.stringify(res?.error ?? null).slice(0, 300)}`);
+        return;
+      }
+      backoff = 250;
+      const list = await call("exec.approval.list", {}); // asked while tether was not connected
+      for (const a of Array.isArray(list?.payload) ? list.payload : []) ask(a);
+    } else if (f.event === "exec.approval.requested") {
+      ask(f.payload ?? {});
+    } else if (f.event === "exec.approval.resolved") {
+      const id = f.payload?.id;
+      if (typeof id !== "string" || answered.delete(id)) return;
+      active.get(id)?.abort();
+      report(s, { hook_event_name: "exec_approval_resolved", approval_id: id, decision: f.payload?.decision ?? null });
+    }
+  }
+
+  async function ask(a) {
+    if (typeof a?.id !== "string" || active.has(a.id)) return;
+    const ctrl = new AbortController();
+    active.set(a.id, ctrl);
+    const r = a.request ?? {};
+    const expires = Number(a.expiresAtMs) || Date.now() + 1800000;
+    let decision = null;
+    try {
+      while (!ctrl.signal.aborted && !stopped && Date.now() < expires) {
+        const wait = Math.max(0, Math.min(MAX_WAIT, Math.floor((expires - Date.now()) / 1000)));
+        let got;
+        try {
+          got = await post(s, {
+            hook_event_name: "exec_approval",
+            approval_id: a.id,
+            command: typeof r.command === "string" ? r.command : "",
+            cwd: typeof r.cwd === "string" ? r.cwd : null,
+            host: r.host ?? null,
+            resolved_path: r.resolvedPath ?? null,
+            session_id: r.sessionKey ?? r.sessionId ?? null,
+            openclaw_agent: r.agentId ?? null,
+            tool_use_id: r.toolCallId ?? null,
+            run_id: r.runId ?? null,
+            expires_at_ms: expires,
+          }, wait, s.timeoutMs, ctrl.signal);
+        } catch (err) {
+          if (ctrl.signal.aborted) return;
+          log.warn?.(`tether: could not ask tether about exec approval ${a.id} (${why(err)}); denied`);
+          decision = "deny";
+          break;
+        }
+        if (got?.decision === "allow-once" || got?.decision === "deny") {
+          decision = got.decision;
+          break;
+        }
+        if (got?.decision !== "pending") {
+          decision = "deny";
+          break;
+        }
+      }
+      if (decision && !ctrl.signal.aborted) {
+        answered.add(a.id);
+        const res = await call("exec.approval.resolve", { id: a.id, decision });
+        if (!res?.ok) {
+          answered.delete(a.id);
+          log.warn?.(`tether: exec.approval.resolve ${a.id}: ${JSON.stringify(res?.error ?? "not connected").slice(0, 200)}`);
+        }
+      }
+    } finally {
+      active.delete(a.id);
+    }
+  }
+
+  return {
+    start() {
+      stopped = false;
+      backoff = 250;
+      connect();
+    },
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      for (const ctrl of active.values()) ctrl.abort();
+      active.clear();
+      ws?.close();
+      ws = null;
+    },
+  };
 }
 
 const plugin = {
@@ -148,6 +370,11 @@ const plugin = {
         reason: event.reason ?? null,
       });
     });
+
+    if (s.approvals && typeof api.registerService === "function") {
+      const mirror = approvalMirror(api, s);
+      api.registerService({ id: "tether-approvals", start: () => mirror.start(), stop: () => mirror.stop() });
+    }
 
     api.on("llm_output", (event, ctx) => {
       const u = event.usage ?? {};
