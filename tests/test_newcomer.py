@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -121,8 +122,11 @@ def test_a_newcomer_governs_claude_code_inside_the_wall(machine: Path) -> None:
             assert table.splitlines()[0].split()[:2] == ["AGENT", "STATE"], table
             row = [line for line in table.splitlines() if line.startswith("claude ")]
             assert row, table
+            assert all(len(line) <= 80 for line in table.splitlines()), f"wider than 80 columns:\n{table}"
+            assert not re.search(r"-\d+(\.\d+)?[smhd] ago", table), f"a negative age:\n{table}"
             done = me.agent()
             assert done["approvals_pending"] == 0 and done["files_changed"] == 1, done
+            assert done["heartbeat_age_s"] is None or done["heartbeat_age_s"] >= 0, done
             assert done["commands_run"] >= 1 and not done["approval_required"], done
             assert done["state"] not in ("waiting_for_approval", "running", "crashloop", "blocked"), done
             (used,) = [a for a in me.approvals(all_=True) if a["id"] == held["id"]]
