@@ -105,6 +105,27 @@ def test_daemon_down_means_denied(tmp_path: Path) -> None:
         assert "fail closed" in fake.tool_outputs()[0], fake.tool_outputs()
 
 
+def test_the_agents_commands_keep_the_path_it_was_given(tmp_path: Path) -> None:
+    """Codex runs a command through a login shell unless told not to, and /etc/profile sets PATH afresh: a
+    tool on the agent's PATH (its venv, its pytest) was "command not found". tether's ``codex exec`` keeps it."""
+    exe = cli_binary("codex")
+    proj = git_project(tmp_path / "proj")
+    tools = tmp_path / "agent-tools"
+    tools.mkdir()
+    (tools / "agent-tool").write_text("#!/bin/sh\necho agent-tool ran\n")
+    (tools / "agent-tool").chmod(0o755)
+    steps = [{"tool": "exec_command", "input": {"cmd": "agent-tool > ran.txt; echo \"$PATH\" > path.txt"}},
+             {"text": "ok"}]
+    with FakeResponses(steps) as fake:
+        home = tmp_path / "home"
+        codex_provider(home, fake.url)
+        env = codex_env(home, "tt_none")
+        env["PATH"] = f"{tools}:{env['PATH']}"
+        run(codex.argv("go", codex=exe, extra=SANDBOX), env, proj)
+        assert (proj / "ran.txt").read_text() == "agent-tool ran\n", fake.tool_outputs()
+        assert str(tools) in (proj / "path.txt").read_text().split(":")
+
+
 def test_untrusted_hooks_are_skipped_until_trusted(tmp_path: Path) -> None:
     """Codex silently skips a hook nobody trusted; ``--trust`` trusts tether's hooks, and only those."""
     exe = cli_binary("codex")

@@ -168,15 +168,22 @@ def untrust(cwd: Path, env: dict[str, str] | None = None) -> Change:
 
 # -- the supervisor's side: running ``codex exec`` ----------------------------------------------------------
 
+#: Codex runs each command through a login shell (``bash -lc``) unless told not to, and a login shell reads
+#: ``/etc/profile``, which sets PATH afresh: the PATH the runbook and tether gave the agent (its venv, its
+#: tools, ``tether`` itself) was gone and ``pytest`` was "command not found". ``allow_login_shell = false``
+#: (Codex's config; checked with codex-cli 0.171) runs them with ``bash -c`` in the environment Codex was
+#: started with. Codex ignores a ``-c`` key it does not know (0.171, without ``--strict-config``).
+NO_LOGIN_SHELL = ("-c", "allow_login_shell=false")
+
 
 def argv(prompt: str, *, codex: str | None = None, resume: str | None = None, bypass_trust: bool = True,
          extra: tuple[str, ...] = ()) -> list[str]:
     """``codex exec --json`` for a headless run (or ``codex exec resume THREAD``), run in the agent's folder.
     ``bypass_trust`` passes ``--dangerously-bypass-hook-trust`` so the hooks tether wrote run without the
     interactive review; it also lets any other untrusted hook run, which is why ``--managed`` is the better
-    install."""
+    install. ``NO_LOGIN_SHELL``: the agent's commands keep the PATH (and environment) tether gave it."""
     exe = codex or binary() or "codex"
-    out = [exe, "exec", *extra]  # options of ``exec`` itself (-s, -m, -c) go before ``resume``
+    out = [exe, "exec", *NO_LOGIN_SHELL, *extra]  # options of ``exec`` itself (-s, -m, -c) go before ``resume``
     if resume:
         out += ["resume", resume]
     out += ["--json", "--skip-git-repo-check"]
