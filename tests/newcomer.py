@@ -45,6 +45,11 @@ GIT_ID = {"GIT_AUTHOR_NAME": "New Comer", "GIT_AUTHOR_EMAIL": "new@example.com",
           "GIT_COMMITTER_NAME": "New Comer", "GIT_COMMITTER_EMAIL": "new@example.com"}
 
 
+#: The agent ``tether init --agent KIND`` writes, and the folder docs/GUIDE.md makes for it.
+AGENTS = {"claude-code": "claude", "sdk": "my-agent", "command": "worker"}
+PROJECTS = {"claude-code": "shop", "sdk": "bot", "command": "ops"}
+
+
 class StepFailed(AssertionError):
     pass
 
@@ -60,14 +65,18 @@ def port_free(port: int) -> bool:
 
 class Newcomer:
     """One newcomer's machine in ``root`` (a folder under /tmp): their HOME (so tether's state dir is the
-    default one under it), their venv, their project. ``claude``: the real CLI, put on their PATH."""
+    default one under it), their venv (``venv``: one installed already), their project with one agent of
+    ``kind`` (the guide's: claude-code, sdk or command). ``claude``: the real CLI, put on their PATH."""
 
-    def __init__(self, root: Path, claude: str) -> None:
+    def __init__(self, root: Path, claude: str | None = None, venv: Path | None = None,
+                 kind: str = "claude-code") -> None:
         self.root = root
         self.home = root / "home"
-        self.venv = root / "venv"
-        self.project = root / "shop"
-        self.workspace = self.project / "workspaces" / "claude"
+        self.venv = venv or root / "venv"
+        self.kind = kind
+        self.name = AGENTS[kind]
+        self.project = root / PROJECTS[kind]
+        self.workspace = self.project / "workspaces" / self.name
         self.runbook = self.project / "tether.yaml"
         self.mark = uuid.uuid4().hex
         self.claude = claude
@@ -78,10 +87,12 @@ class Newcomer:
     def env(self) -> dict[str, str]:
         """A login-like environment: their HOME, the venv and the claude CLI on PATH, their model API key
         (the runbook reads it with ``env:ANTHROPIC_API_KEY``); nothing of the developer's tether settings."""
-        path = os.pathsep.join([str(self.venv / "bin"), str(Path(self.claude).parent), "/usr/local/bin",
-                                "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin"])
+        cli = [str(Path(self.claude).parent)] if self.claude else []
+        path = os.pathsep.join([str(self.venv / "bin"), *cli, "/usr/local/bin", "/usr/bin", "/bin",
+                                "/usr/local/sbin", "/usr/sbin", "/sbin"])
         env = {"HOME": str(self.home), "PATH": path, "LANG": "C.UTF-8", "USER": "root", "SHELL": "/bin/sh",
-               "ANTHROPIC_API_KEY": "sk-ant-test-dummy", "COLUMNS": "80", "TETHER_TEST_MARK": self.mark}
+               "ANTHROPIC_API_KEY": "sk-ant-test-dummy", "OPENAI_API_KEY": "sk-test-dummy", "COLUMNS": "80",
+               "TETHER_TEST_MARK": self.mark}
         for name in ("TETHER_AGENTS_DIR", "TMPDIR"):
             if name in os.environ:
                 env[name] = os.environ[name]
@@ -128,37 +139,42 @@ class Newcomer:
         offline = [] if full else ["--no-deps", "--no-build-isolation", "--no-index"]
         self.ok(self.venv / "bin" / "python", "-m", "pip", "install", "-q", *offline, ROOT, cwd=self.root, timeout=600)
 
-    # -- 2. a runbook for one Claude Code agent ----------------------------------------------------------
+    # -- 2. a runbook for one agent --------------------------------------------------------------------------
     def init(self) -> str:
-        """A fresh git repository; ``tether init --user --agent claude-code`` in it (the wall's user too, as
-        root); the repository the agent works on cloned where the runbook says its workspace is."""
+        """A fresh git repository; ``tether init --user --agent KIND`` in it (the wall's user too, as root);
+        for Claude Code the repository it works on cloned where the runbook says its workspace is, for the
+        others the workspace made (the test writes the guide's agent.py or run.sh there). The listen address
+        is edited only when 7717 is taken on this machine (another daemon), which a newcomer's is not."""
         self.project.mkdir(parents=True)
         self.ok("git", "init", "-q", "-b", "main")
-        out = self.timed("tether init", lambda: self.ok("tether", "init", "--user", "--agent", "claude-code"))
+        out = self.timed("tether init", lambda: self.ok("tether", "init", "--user", "--agent", self.kind))
+        if not port_free(DEFAULT_PORT):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                free = s.getsockname()[1]
+            text = self.runbook.read_text()
+            self.runbook.write_text(text.replace(f"listen: 127.0.0.1:{DEFAULT_PORT}", f"listen: 127.0.0.1:{free}", 1))
+        self.workspace.parent.mkdir(parents=True, exist_ok=True)
+        if self.kind != "claude-code":
+            self.workspace.mkdir()
+            return out
         app = self.root / "app"  # their application: a Makefile whose deploy runs kubectl apply
         app.mkdir()
         (app / "Makefile").write_text(MAKEFILE)
         self.ok("git", "init", "-q", "-b", "main", cwd=app)
         self.ok("git", "add", "-A", cwd=app)
         self.sh("git", "commit", "-q", "-m", "app", cwd=app, env=GIT_ID)
-        self.workspace.parent.mkdir(parents=True, exist_ok=True)
         self.ok("git", "clone", "-q", app, self.workspace)
         return out
 
     def edit_runbook(self, api_url: str) -> None:
         """The one hand edit: scope.hosts is where the model API is, and the agent's env names that API
-        (a real user's stays api.anthropic.com and needs no ANTHROPIC_BASE_URL). The listen address only
-        when 7717 is taken on this machine (another daemon), which a newcomer's is not."""
+        (a real user's stays api.anthropic.com and needs no ANTHROPIC_BASE_URL)."""
         host = api_url.split("://", 1)[1].split("/", 1)[0]
         text = self.runbook.read_text()
         edited = text.replace("hosts: [api.anthropic.com]", f"hosts: [{host}]", 1)
         edited = re.sub(r"(\n( +)CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC:)",
                         rf"\n\2ANTHROPIC_BASE_URL: {api_url}\1", edited, count=1)
-        if not port_free(DEFAULT_PORT):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                free = s.getsockname()[1]
-            edited = edited.replace(f"listen: 127.0.0.1:{DEFAULT_PORT}", f"listen: 127.0.0.1:{free}", 1)
         if edited.count(host) != 2:
             raise StepFailed(f"the runbook `tether init` wrote has no scope.hosts or env line to edit:\n{text}")
         self.runbook.write_text(edited)
@@ -175,7 +191,7 @@ class Newcomer:
         return doc
 
     def agent(self) -> dict[str, Any]:
-        (got,) = [a for a in self.status()["agents"] if a["agent"] == "claude"]
+        (got,) = [a for a in self.status()["agents"] if a["agent"] == self.name]
         return got
 
     def approvals(self, all_: bool = False) -> list[dict[str, Any]]:
@@ -200,12 +216,17 @@ class Newcomer:
         )
         return rows[0]
 
-    def approve(self, approval_id: int | str, timeout: float = 120) -> str:
+    def approve(self, approval_id: int | str, done: Callable[[], Any] | None = None, timeout: float = 120) -> str:
+        """``tether approve ID``, then until ``done`` (Claude Code's: the deploy ran and its resumed session
+        ended)."""
+
+        def deployed() -> bool:
+            return (self.workspace / "deployed.txt").exists() and self.agent()["state"] not in (
+                "running", "starting", "waiting_for_approval")
+
         def step() -> str:
             out = self.ok("tether", "approve", str(approval_id))
-            self.until("the approved call to run", lambda: (self.workspace / "deployed.txt").exists(), timeout)
-            self.until("the resumed session to end",
-                       lambda: self.agent()["state"] not in ("running", "starting", "waiting_for_approval"), timeout)
+            self.until("the approved call to run", done or deployed, timeout)
             return out
 
         out: str = self.timed("approve -> done", step)
@@ -223,7 +244,7 @@ class Newcomer:
 
     def diagnose(self) -> str:
         logs = []
-        for path in (self.state_dir() / "daemon.log", *sorted(self.state_dir().glob("agents/claude/logs/*"))):
+        for path in (self.state_dir() / "daemon.log", *sorted(self.state_dir().glob(f"agents/{self.name}/logs/*"))):
             with contextlib.suppress(OSError):
                 logs.append(f"--- {path.name}:\n{path.read_text(errors='replace')[-1500:]}")
         events = self.sh("tether", "events", timeout=30).stdout[-3000:]

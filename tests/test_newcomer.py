@@ -44,14 +44,39 @@ def guide_commands() -> list[str]:
     return [line for line in lines if line.startswith("tether ")]
 
 
-@pytest.fixture
-def machine() -> Iterator[Path]:
-    """A folder under /tmp (not pytest's private tmp: the agent's user must reach its workspace), and the
-    agent user ``tether init --user`` creates, removed afterwards when this test created it."""
-    _needs_wall()
-    had_user = user_exists()
+def guide_code(caption: str) -> str:
+    """The code block the guide gives under ``caption`` (e.g. `workspaces/worker/run.sh`:)."""
+    found = re.search(re.escape(f"`{caption}`:") + r"\n\n```\w*\n(.*?)```", GUIDE.read_text(), re.S)
+    assert found, f"docs/GUIDE.md has no code block under `{caption}`:"
+    return found.group(1)
+
+
+def _folder() -> Path:
+    """A folder under /tmp (not pytest's private tmp: the agent's user must reach its workspace)."""
     path = Path(tempfile.mkdtemp(prefix="tether-newcomer-", dir="/tmp"))
     path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="module")
+def installed() -> Iterator[Path]:
+    """The newcomer's venv, made and installed once for this module's tests."""
+    _needs_wall()
+    path = _folder()
+    try:
+        Newcomer(path).install()
+        yield path / "venv"
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def machine() -> Iterator[Path]:
+    """The newcomer's machine, and the agent user ``tether init --user`` creates, removed afterwards when
+    this test created it."""
+    _needs_wall()
+    had_user = user_exists()
+    path = _folder()
     try:
         yield path
     finally:
@@ -86,12 +111,11 @@ def test_init_says_what_stands_before_the_first_run(tmp_path: Path, kind: str, w
     assert lines[-1].strip() == "`tether check`, then `tether up` (docs/GUIDE.md)", lines
 
 
-def test_a_newcomer_governs_claude_code_inside_the_wall(machine: Path) -> None:
+def test_a_newcomer_governs_claude_code_inside_the_wall(installed: Path, machine: Path) -> None:
     claude = cli_binary("claude")
-    me = Newcomer(machine, claude)
-    me.install()
+    me = Newcomer(machine, claude, venv=installed)
     assert "tether 0.1" in me.ok("tether", "--version")
-    assert me.ok("which", "tether").strip() == str(me.venv / "bin" / "tether"), "the venv's tether, not the checkout's"
+    assert me.ok("which", "tether").strip() == str(installed / "bin" / "tether"), "the venv's, not the checkout's"
     with FakeAnthropic(STEPS) as model:
         try:
             said = me.init()
@@ -142,3 +166,52 @@ def test_a_newcomer_governs_claude_code_inside_the_wall(machine: Path) -> None:
             me.clean_up()
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in me.times.items())
     print(f"newcomer: {timing}")
+
+
+def test_the_guides_sdk_agent_runs_held_and_approved(installed: Path, machine: Path) -> None:
+    """docs/GUIDE.md section 3 as written: ``tether init --agent sdk``, its agent.py, a task; the agent's
+    ``git push origin main`` is held, approved, and the agent goes on, inside the wall."""
+    me = Newcomer(machine, venv=installed, kind="sdk")
+    try:
+        me.init()
+        (me.workspace / "agent.py").write_text(guide_code("workspaces/my-agent/agent.py"))
+        me.check()
+        me.up()
+        assert "queued for my-agent" in me.ok("tether", "task", "add", "my-agent", "push the release")
+        held = me.held()
+        assert held["agent"] == "my-agent" and held["action"] == "git.push", held
+        assert "git push origin main" in me.ok("tether", "approvals")
+        me.approve(held["id"], done=lambda: "pushing" in me.ok("tether", "logs", "my-agent"))
+        got = me.agent()
+        assert got["state"] == "running" and got["approvals_pending"] == 0, got
+        assert held["id"] in [a["id"] for a in me.approvals(all_=True) if a["state"] == "used"]
+        me.down()
+    finally:
+        me.clean_up()
+
+
+def test_the_guides_shell_agent_beats_and_is_judged(installed: Path, machine: Path) -> None:
+    """docs/GUIDE.md section 4 as written: ``tether init --agent command`` and its run.sh: it beats, an
+    allowed ``tether exec`` runs (as the agent's own user), ``rm -rf data`` is refused with 126 and the
+    data stays."""
+    me = Newcomer(machine, venv=installed, kind="command")
+    try:
+        me.init()
+        script = me.workspace / "run.sh"
+        script.write_text(guide_code("workspaces/worker/run.sh"))
+        script.chmod(0o755)
+        (me.workspace / "data").mkdir()
+        (me.workspace / "data" / "orders.csv").write_text("id\n1\n")
+        me.check()
+        me.up()
+        me.until("the first pass", lambda: "refused: 126" in me.ok("tether", "logs", "worker"), 60)
+        assert (me.workspace / "data" / "orders.csv").exists(), "refused means not run"
+        ran = me.workspace / "last-run.txt"
+        assert ran.exists() and ran.stat().st_uid == pwd.getpwnam(AGENT_USER).pw_uid, "ran as the agent's user"
+        assert "tether: deny: rm deletes" in me.ok("tether", "logs", "worker", "--stderr")
+        got = me.until("its beat", lambda: me.agent()["progress"] == "pass 1" and me.agent(), 30)
+        assert got["state"] == "running" and got["heartbeat_age_s"] is not None, got
+        assert "worker" in me.status_text()
+        me.down()
+    finally:
+        me.clean_up()
