@@ -124,7 +124,8 @@ def test_a_newcomer_governs_claude_code_inside_the_wall(installed: Path, machine
             checked = me.check()
             assert "claude (claude-code)" in checked and "deploy.production" in checked, checked
             assert "127.0.0.1" in checked, "the edited scope is the one tether reads"
-            assert "running" in me.up()
+            up = me.up()
+            assert "tether daemon running" in up and "tether token create --role approver" in up, up
 
             held = me.held()
             assert held["agent"] == "claude" and held["action"] == "deploy.production", held

@@ -47,6 +47,10 @@ def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
         running = info(loaded.state.root)
         if running is not None and running.get("pid") == proc.pid:
             click.echo(f"tether daemon running (pid {proc.pid}) at {running['url']}; logs in {log.name}")
+            click.echo(
+                "dashboard: sign in with an approver or admin token (`tether token create --role approver`); "
+                "from another machine: docs/GUIDE.md"
+            )
             return
         if proc.poll() is not None:
             tail = (loaded.state.root / "daemon.log").read_text(errors="replace").strip().splitlines()[-1:]
