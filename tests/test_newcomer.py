@@ -3,7 +3,7 @@ checkout, ``tether init --user --agent claude-code`` in a fresh git repository, 
 model API's address: the stand-in's) the only hand edit, ``tether up``, the real Claude Code CLI inside the
 wall asked by the stand-in model for a deploy, which is held; ``tether approve``; the deploy runs;
 ``tether status`` read back. Every step is the CLI as a subprocess (``tests/newcomer.py``), the commands
-docs/GUIDE.md gives in its Claude Code section.
+docs/GUIDE.md gives in its Claude Code section; its SDK agent and shell agent run as the guide writes them.
 
 The install is offline: ``pip install --no-deps --no-build-isolation --no-index CHECKOUT`` into a venv that
 sees the development venv's packages (a full ``pip install CHECKOUT`` downloads the dependencies:
