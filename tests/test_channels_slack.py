@@ -293,3 +293,19 @@ agents:
         f"{f}:12: agents.a.approvers[0].slack.channel: expected a Slack channel ID like C0123ABCD, got '#ops'"
     )
     assert len(lines) == 4, lines
+
+
+def test_a_restart_sends_nothing_twice_and_old_buttons_still_work(world: World) -> None:
+    host, slack, _ = world
+    _, _, approval_id = ask(host, "phone", "across a restart")
+    msg = message_for(slack, OLIVE_DM, approval_id)
+    host.down()
+    host.up()
+    _, _, later = ask(host, "phone", "after the restart")
+    message_for(slack, OLIVE_DM, later)  # the dispatcher has run since the restart
+    about = f"tether approval #{approval_id}:"
+    assert sum(1 for m in slack.sent(OLIVE_DM) if m["text"].startswith(about)) == 1
+    slack.tap(msg, slack.button(msg, "Approve"), OLIVE, "olive")  # a button posted by the daemon before
+    slack.ephemeral(OLIVE, f"#{approval_id} phone: deploy.production: approved by you")
+    assert host.approval(approval_id)["decided_by"] == "Olive Owner (slack)"
+    settled(slack, msg, "Approved by Olive Owner (slack)")  # its message, known from before the restart

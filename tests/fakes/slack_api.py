@@ -65,6 +65,7 @@ class FakeSlack(FakeService):
         self._tickets: set[str] = set()
         self._conn_ids = itertools.count(1)
         self._seq = itertools.count(1)
+        self._generation = 0  # a down() ends every connection open before it, even if up() follows at once
         super().__init__()
         self._ws: Server = serve(
             self._socket, "127.0.0.1", 0, process_request=self._handshake, compression=None, ping_interval=None
@@ -86,6 +87,11 @@ class FakeSlack(FakeService):
     @property
     def ws_port(self) -> int:
         return int(self._ws.socket.getsockname()[1])
+
+    def down(self) -> None:
+        with self._cond:
+            self._generation += 1
+            super().down()
 
     def recent(self) -> str:
         return f"calls: {[c[0] for c in self.calls][-20:]}; hellos {self.hellos}; live {self._live}"
@@ -192,6 +198,8 @@ class FakeSlack(FakeService):
 
     def _socket(self, conn: ServerConnection) -> None:
         me = next(self._conn_ids)
+        with self._cond:
+            generation = self._generation
         conn.send(json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": APP_ID},
                               "debug_info": {"host": "standin", "approximate_connection_time": 3600}}))
         with self._cond:
@@ -204,7 +212,7 @@ class FakeSlack(FakeService):
             while True:
                 with self._cond:
                     while True:
-                        if self._down or me not in self._live:
+                        if self._down or self._generation != generation or me not in self._live:
                             return
                         control = self._control.pop(me, [])
                         todo = [e for e in self._outbox if e["envelope_id"] not in self._sent_to]

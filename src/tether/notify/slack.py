@@ -90,6 +90,8 @@ class App:
         self._stop = threading.Event()
         self._ws: Any = None
         self._seen: collections.deque[str] = collections.deque(maxlen=1000)  # envelopes handled (redeliveries)
+        self._posting = 0  # chat.postMessage calls for approvals not yet recorded
+        self._posted = threading.Condition()
         self._client = httpx.Client(timeout=CALL_TIMEOUT)
         self._thread = threading.Thread(target=self._run, name=f"tether-{self.name[:40]}", daemon=True)
 
@@ -157,17 +159,24 @@ class App:
         return out
 
     def send_approval(self, row: dict[str, Any], who: Slack, link: str | None = None) -> Sent:
-        got = self.call(
-            "chat.postMessage",
-            {
-                "channel": who.channel or who.user_id,
-                "text": escape(approval_text(row, None, HINT))[:4000],
-                "blocks": self.blocks(row, link),
-                "unfurl_links": False,
-            },
-        )
-        sent = Sent(row["id"], str(got.get("channel")), str(got.get("ts")))
-        self._record(sent, self.name)
+        with self._posted:
+            self._posting += 1
+        try:
+            got = self.call(
+                "chat.postMessage",
+                {
+                    "channel": who.channel or who.user_id,
+                    "text": escape(approval_text(row, None, HINT))[:4000],
+                    "blocks": self.blocks(row, link),
+                    "unfurl_links": False,
+                },
+            )
+            sent = Sent(row["id"], str(got.get("channel")), str(got.get("ts")))
+            self._record(sent, self.name)
+        finally:
+            with self._posted:
+                self._posting -= 1
+                self._posted.notify_all()
         self.health.ok()
         return sent
 
@@ -325,6 +334,10 @@ class App:
         channel, uid = str(event.get("channel") or ""), str(event["user"])
         thread = event.get("thread_ts")
         approval_id = self._find(channel, str(thread)) if thread and thread != event.get("ts") else None
+        if approval_id is None and thread and thread != event.get("ts"):
+            with self._posted:  # a reply can outrun the answer to the post it replies to: wait for that answer
+                self._posted.wait_for(lambda: self._posting == 0, CALL_TIMEOUT)
+            approval_id = self._find(channel, str(thread))
         if approval_id is None:
             if event.get("channel_type") == "im":
                 self._post(channel, None, f"tether: your member ID is {uid}. Approvals arrive here once the "
