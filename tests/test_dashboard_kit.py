@@ -20,6 +20,7 @@ import yaml
 from tether import auth
 from tether.approvals import Approvals
 from tether.errors import NotFound, UsageError
+from tether.fleet.seam import Alone
 from tether.runbook import LoadedRunbook, load
 from tether.store import NewEvent, Store, open_store
 
@@ -61,6 +62,7 @@ class Control:
         self.shutdown_requested = threading.Event()
         self.started = time.time()
         self.probe_results: list[Any] = []
+        self.place = Alone("test")
 
     def agent_names(self) -> list[str]:
         return list(self.loaded.runbook.agents)

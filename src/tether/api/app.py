@@ -27,6 +27,7 @@ from tether.store import Store
 
 if TYPE_CHECKING:
     from tether.approvals import Approvals
+    from tether.fleet.seam import Place
 
 
 class Control(Protocol):
@@ -35,6 +36,7 @@ class Control(Protocol):
     store: Store
     loaded: LoadedRunbook
     approvals: Approvals
+    place: Place  # alone, or a node of a fleet (tether.fleet.seam)
     started: float  # when the daemon started (wall clock)
     probe_results: list[Any]  # the host probes' latest results (disk, network: daemon/hostwatch.py)
     shutdown_requested: threading.Event  # set once the daemon is stopping: streams end
@@ -277,9 +279,9 @@ def create_app(control: Control) -> FastAPI:
     # The other modules' routes come after this module's: a request is matched against the routes in
     # order, and the hot ones (heartbeat, health) should not first be tried against every dashboard page.
     from tether.api.approvals import router as approvals_router
-    from tether.web.router import router as dashboard_router
     from tether.api.hooks import router as hooks_router
     from tether.api.metrics import router as metrics_router
+    from tether.web.router import router as dashboard_router
 
     app.include_router(approvals_router)  # the approvals issue owns that module
     app.include_router(hooks_router)  # the integrations issue owns that module
@@ -289,8 +291,8 @@ def create_app(control: Control) -> FastAPI:
 
 
 def fleet_route(control: Control, verb: str, agent: str, reason: str | None = None) -> dict[str, Any] | None:
-    """fleet: an agent of another node (PostgreSQL store) is asked of its node's daemon; None when ours."""
-    if getattr(control, "bus", None) is None:
+    """An agent of another node (a fleet's store) is asked of its node's daemon; None when ours."""
+    if not control.place.listening:
         return None
     from tether.fleet.remote import check, route
 

@@ -62,14 +62,11 @@ class Daemon:
         self.state = loaded.state
         self.clock = clock or Clock()
         self._prepare_state_dir()
-        # fleet (issue 10): a PostgreSQL store makes this daemon a node; SQLite is untouched
-        from tether.fleet.nodes import node_name
+        from tether.fleet.seam import place
 
-        self.node = node_name(loaded.runbook.host.name)
-        self._fleet_store = not loaded.store_url.startswith("sqlite")
-        self.store: Store = open_store(loaded.store_url, node=self.node if self._fleet_store else None)
-        self.bus: Any = None  # tether.fleet.bus.Bus when the store is a fleet store (set in boot)
-        # end fleet
+        self.place = place(loaded.store_url, loaded.runbook.host.name)  # alone, or a node of a fleet
+        self.node = self.place.node
+        self.store: Store = open_store(loaded.store_url, node=self.place.store_node)
         self.store.on_change(self._write_status)
         self.beats = BeatWriter(self.store)
         self.on_host_change: list[Callable[[], None]] = []
@@ -137,23 +134,10 @@ class Daemon:
         for inc in self.store.incidents("open"):
             if inc["agent"] and inc["kind"] in heartbeat.FLAGGED_STATES:
                 self._flags.setdefault(inc["agent"], set()).add(inc["kind"])
-        from tether.fleet import is_fleet
-
-        fleet = is_fleet(self.store)
-        if fleet:  # fleet: register the node (back after being lost: resolves its incident)
-            from tether.fleet import nodes, view
-
-            nodes.register(self.store, self.node, pid=os.getpid(), url=url,
-                           agents=list(self.loaded.runbook.agents), now=self.clock.wall())
-            view.mark(self.state.root, self.loaded.store_url, self.node)
+        self.place.boot(self, url)
         for name, spec in self.loaded.runbook.agents.items():
             self._add(name, spec)
-        if fleet:  # fleet: kills recorded while away, then LISTEN for approvals, kills, reloads
-            from tether.fleet import bus, pending
-
-            pending.apply_pending(self.store, self)
-            self.bus = bus.Bus(self)
-            self.bus.start()
+        self.place.booted(self)
         self._monitor_thread = threading.Thread(target=self._monitor, name="tether-monitor", daemon=True)
         self._monitor_thread.start()
         self.notifier.base_url = url.rstrip("/")
@@ -164,12 +148,10 @@ class Daemon:
         self.channels.start()
 
     def _add(self, name: str, spec: Agent, fresh: bool = False) -> None:
-        if self._fleet_store and self._pinned_elsewhere(name, spec):  # fleet: never on two nodes at once
+        if self.place.refuses(self, name, spec):  # never on two nodes at once
             return
         row = self.store.agent(name)
-        registered: dict[str, Any] = {"info": self._info(spec)}
-        if self._fleet_store:  # fleet: the agent is pinned to this node (the first to register it)
-            registered["node"] = self.node
+        registered: dict[str, Any] = {"info": self._info(spec), **self.place.registration()}
         events = [NewEvent("agent.registered", name, registered)]
         if row is None:
             desired = "running" if spec.autostart else "stopped"
@@ -177,7 +159,7 @@ class Daemon:
         else:
             desired = row["desired"] if row["desired"] in ("running", "stopped", "killed") else "running"
         self.store.append(events)
-        if self._fleet_store and self._pinned_elsewhere(name, spec):  # fleet: another node registered it first
+        if self.place.refuses(self, name, spec):  # another node registered it first
             return
         held = "crashloop" if row is not None and row["state"] == "crashloop" and desired == "running" else None
         cwd = self.loaded.agent_cwd(name)
@@ -221,12 +203,7 @@ class Daemon:
         if self._monitor_thread is not None:
             self._monitor_thread.join(timeout=10)
         self._release_inhibitor()
-        if self.bus is not None:  # fleet: a clean stop is no lost node
-            from tether.fleet import nodes
-
-            self.bus.close()
-            with contextlib.suppress(Exception):
-                nodes.stopped(self.store, self.node, self.clock.wall())
+        self.place.stop(self)  # a clean stop is no lost node
         self.beats.close()
         self.store.emit("daemon.stopped", None, pid=os.getpid(), agents_stopped=stop_agents)
         for part in (self.channels.stop, self.notifier.close, self.exporter.stop,
@@ -403,7 +380,7 @@ class Daemon:
         vet(new)
         host_changed = hostreload.check(self.loaded, new)
         changed = []
-        old = {n: a for n, a in self.loaded.runbook.agents.items() if n in self.supervisors}  # fleet: refused
+        old = {n: a for n, a in self.loaded.runbook.agents.items() if n in self.supervisors}  # not refused ones
         stopping: list[AgentSupervisor] = []
         for name, spec in new.runbook.agents.items():
             if name not in old:
@@ -534,8 +511,9 @@ class Daemon:
             deadline = heartbeat.next_change(row, now)
             if deadline is not None:
                 deadlines.append(deadline + 0.001)  # states flip strictly after their deadline
-        if self.bus is not None:  # fleet: beat for this node, see lost nodes, apply kills pending here
-            deadlines.append(self._fleet_once(now))
+        fleet_deadline = self.place.wake(self, now)  # a node: beat, lost nodes, requests pending here, pins
+        if fleet_deadline is not None:
+            deadlines.append(fleet_deadline)
         approval_deadline = self.approvals.tick(now)
         if approval_deadline is not None:
             deadlines.append(approval_deadline)
@@ -558,32 +536,7 @@ class Daemon:
         wait = min(deadlines) - now if deadlines else MONITOR_MAX_SLEEP
         return min(max(wait, 0.0), MONITOR_MAX_SLEEP)
 
-    # -- the fleet (tether.fleet; only on a PostgreSQL store) ----------------------------------------
-    def _fleet_once(self, now: float) -> float:
-        from tether.fleet import nodes, pending, pins
-
-        try:
-            nodes.beat(self.store, self.node, now)
-            if nodes.check_lost(self.store, self.node, now):
-                self.poke()
-            pending.apply_soon(self.store, self)
-            pins.reconcile(self)
-        except Exception as err:
-            print(f"tether: fleet: {err!r}", file=sys.stderr, flush=True)
-        return now + nodes.BEAT_EVERY
-
-    def _pinned_elsewhere(self, name: str, spec: Agent) -> bool:
-        """An agent pinned to another node is refused here: recorded, shown, its leftover run stopped."""
-        from tether.fleet import pins
-        from tether.fleet.remote import node_of
-
-        pinned_to = node_of(self.store, name, self.node)
-        if pinned_to is None:
-            return False
-        pins.refuse(self.store, name, self.node, pinned_to)
-        pins.stop_leftover(self, name, spec)
-        return True
-
+    # -- what tether.fleet asks of the daemon (through fleet/seam.py) -----------------------------------
     def local_agents(self) -> list[str]:
         return self.agent_names()
 

@@ -61,7 +61,7 @@ def check(got: dict[str, Any]) -> dict[str, Any]:
 def route(control: Any, verb: str, agent: str, reason: str | None = None) -> dict[str, Any] | None:
     """For the API: None when ``agent`` is this daemon's (or the store is no fleet store), else the
     request sent to its node. An agent known nowhere is a 404."""
-    if getattr(control, "bus", None) is None or agent in control.agent_names():
+    if not control.place.listening or agent in control.agent_names():
         return None
     node = node_of(control.store, agent, control.node)
     if node is None:

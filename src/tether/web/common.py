@@ -58,7 +58,7 @@ def killed(request: Request, agent: str) -> bool:
     if lr is None:
         return False
     ctl = control(request)
-    if getattr(ctl, "bus", None) is not None and agent not in ctl.agent_names():
+    if ctl.place.listening and agent not in ctl.agent_names():
         row = store(request).agent(agent)  # fleet: another node's agent, held by that node's kill files
         return bool(row and row.get("desired") == "killed")
     return lr.state.kill_engaged(agent) is not None
