@@ -309,3 +309,26 @@ def test_a_restart_sends_nothing_twice_and_old_buttons_still_work(world: World) 
     slack.ephemeral(OLIVE, f"#{approval_id} phone: deploy.production: approved by you")
     assert host.approval(approval_id)["decided_by"] == "Olive Owner (slack)"
     settled(slack, msg, "Approved by Olive Owner (slack)")  # its message, known from before the restart
+
+
+def test_tether_check_refuses_two_bot_tokens_for_one_app(tmp_path: Path) -> None:
+    (tmp_path / "tether.yaml").write_text("""\
+version: 1
+agents:
+  a:
+    owner: {name: Ann, contact: "json://127.0.0.1/x", slack: {app_token: env:A, bot_token: env:B, user_id: U0ANN}}
+    backup: {name: Bo, contact: "json://127.0.0.1/y", slack: {app_token: env:A, bot_token: env:C, user_id: U0BO}}
+    command: [sleep, "1"]
+""")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tether", "check", str(tmp_path / "tether.yaml")],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith(
+        "agents.a.backup.slack: app_token env:A is used by agents.a.owner.slack with another bot_token or api; "
+        "one Slack app has one bot token: give both the same"
+    )

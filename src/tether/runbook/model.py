@@ -475,6 +475,28 @@ class Runbook(Strict):
             data = {**data, "agents": agents}
         return data
 
+    @model_validator(mode="after")
+    def _one_bot_per_slack_app(self) -> Runbook:
+        """Slack hands each press to one connection of an app: the daemon keeps one per app-level token, so
+        everyone on that app must name the same bot token (and API)."""
+        seen: dict[str, tuple[str, str, str]] = {}
+        for name, agent in self.agents.items():
+            for role, person in (("owner", agent.owner), ("backup", agent.backup),
+                                 *((f"approvers[{i}]", p) for i, p in enumerate(agent.approvers))):
+                s = person.slack
+                if s is None:
+                    continue
+                where = f"agents.{name}.{role}.slack"
+                first = seen.setdefault(s.app_token, (s.bot_token, s.api, where))
+                if first[:2] != (s.bot_token, s.api):
+                    raise PydanticCustomError(
+                        "slack_app",
+                        "{where}: app_token {app} is used by {first} with another bot_token or api; one Slack "
+                        "app has one bot token: give both the same",
+                        {"where": where, "app": s.app_token, "first": first[2]},
+                    )
+        return self
+
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     import difflib
