@@ -114,7 +114,7 @@ def test_init_says_what_stands_before_the_first_run(tmp_path: Path, kind: str, w
 def test_a_newcomer_governs_claude_code_inside_the_wall(installed: Path, machine: Path) -> None:
     claude = cli_binary("claude")
     me = Newcomer(machine, claude, venv=installed)
-    assert "tether 0.1" in me.ok("tether", "--version")
+    assert me.ok("tether", "--version").startswith("tether ")
     assert me.ok("which", "tether").strip() == str(installed / "bin" / "tether"), "the venv's, not the checkout's"
     with FakeAnthropic(STEPS) as model:
         try:
@@ -210,7 +210,7 @@ def test_the_guides_shell_agent_beats_and_is_judged(installed: Path, machine: Pa
         ran = me.workspace / "last-run.txt"
         assert ran.exists() and ran.stat().st_uid == pwd.getpwnam(AGENT_USER).pw_uid, "ran as the agent's user"
         assert "tether: deny: rm deletes" in me.ok("tether", "logs", "worker", "--stderr")
-        got = me.until("its beat", lambda: me.agent()["progress"] == "pass 1" and me.agent(), 30)
+        got = me.until("its beat", lambda: str(me.agent()["progress"]).startswith("pass ") and me.agent(), 30)
         assert got["state"] == "running" and got["heartbeat_age_s"] is not None, got
         assert "worker" in me.status_text()
         me.down()
