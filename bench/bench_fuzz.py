@@ -263,8 +263,33 @@ class Worker:
             self.conn.close()
 
 
+def memory_parts(pid: int) -> dict[str, Any]:
+    """The daemon's resident memory by kind (/proc/PID/status) and by mapping (/proc/PID/smaps), in KiB."""
+    got: dict[str, Any] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"):
+                got[key] = int(value.split()[0])
+            elif key == "Threads":
+                got[key] = int(value)
+    maps: Counter[str] = Counter()
+    name = ""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            first = line.split(None, 6)
+            if "-" in first[0] and len(first) >= 5:  # a mapping's header line
+                path = first[5].strip() if len(first) > 5 else ""
+                name = "anon" if not path else path if path.startswith("[") else Path(path).name
+                name = "lib" if ".so" in name else name
+            elif first[0] == "Rss:":
+                maps[name] += int(first[1])
+    got["maps"] = {k: v for k, v in maps.most_common(8)}
+    return got
+
+
 def fuzz(total: int, seed: int = SEED, workers: int = WORKERS, out: Path | None = None,
-         only: frozenset[str] = frozenset()) -> dict[str, Any]:
+         only: frozenset[str] = frozenset(), trace: Path | None = None) -> dict[str, Any]:
     """Run ``total`` inputs through one real daemon; the figures as a dict."""
     with tempfile.TemporaryDirectory(prefix="tether-bench-fuzz-") as d:
         root = Path(d)
@@ -297,13 +322,21 @@ def fuzz(total: int, seed: int = SEED, workers: int = WORKERS, out: Path | None 
             Worker(daemon, maker, Tally(), restart).run(total, 1, total + 200)
             time.sleep(1.0)
             idle = daemon.rss()
+            if trace is not None:
+                with open(trace, "a") as f:
+                    f.write(json.dumps({"sent": 0, "idle_rss": idle, **memory_parts(daemon.proc.pid)}) + "\n")
             sampling = threading.Event()
 
             def sample() -> None:
+                last = 0.0
                 while not sampling.wait(0.1):
                     rss = daemon.rss()
                     with tally.lock:
                         tally.peak_rss = max(tally.peak_rss, rss)
+                    if trace is not None and time.monotonic() - last >= 5.0 and daemon.proc is not None:
+                        last = time.monotonic()
+                        with open(trace, "a") as f:
+                            f.write(json.dumps({"sent": tally.sent, **memory_parts(daemon.proc.pid)}) + "\n")
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
@@ -406,6 +439,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=WORKERS, help="keep-alive connections")
     parser.add_argument("--only", default="", help="comma-separated categories: check,hook,report,heartbeat,"
                         "tasks,reads,forbidden,odd_path (other inputs then)")
+    parser.add_argument("--trace", type=Path, help="append the daemon's memory by kind and mapping to this file "
+                        "(JSON lines, every 5 s)")
     parser.add_argument("--show", type=int, nargs="*", help="print these inputs and exit")
     parser.add_argument("--send", type=int, nargs="*", help="send these inputs alone to a fresh daemon")
     args = parser.parse_args()
@@ -429,7 +464,7 @@ def main() -> int:
             finally:
                 daemon.close()
         return 0
-    r = fuzz(args.n, args.seed, args.workers, only=only)
+    r = fuzz(args.n, args.seed, args.workers, only=only, trace=args.trace)
     print(json.dumps({k: v for k, v in r.items() if k not in ("death_details", "tracebacks")}, indent=1, default=str))
     for n, text in r["tracebacks"]:
         print(f"{n:8d}  {text}")
