@@ -22,7 +22,8 @@ from test_channels_phone import Host, Inbox, ask, shown_back, shown_down, until
 
 APP_TOKEN = "xapp-1-A0TETHER-0123456789-standinAPPtoken0123456789abcdef"
 BOT_TOKEN = "xoxb-0123456789-0123456789-standinBOTtoken012345"
-OLIVE, BOB, STRANGER = "U0OLIVE", "U0BOB", "U0MALLORY"
+OLIVE, BOB, ADA, STRANGER = "U0OLIVE", "U0BOB", "U0ADA", "U0MALLORY"
+OPS = "C0OPS"  # Ada's approvals go to a channel others read too
 OLIVE_DM, BOB_DM = "D0OLIVE", "D0BOB"
 
 
@@ -40,6 +41,10 @@ x-people: &people
     name: Bob Backup
     contact: "json://127.0.0.1:{inbox}/bob"
     slack: {{{slack}, user_id: {BOB}}}
+  approvers:
+    - name: Ada Approver
+      contact: "json://127.0.0.1:{inbox}/ada"
+      slack: {{{slack}, user_id: {ADA}, channel: {OPS}}}
   command: [python, -c, "import time; time.sleep(3600)"]
   autostart: false
 agents:
@@ -125,6 +130,19 @@ def test_a_tap_releases_the_waiting_agent(world: World) -> None:
     verify = host.cli("audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert APP_TOKEN not in (host.root / "daemon.out").read_text() + json.dumps(host.channels())
+
+
+def test_a_shared_channel_gets_no_signed_link(world: World) -> None:
+    host, slack, _ = world
+    t, out, approval_id = ask(host, "phone", "in the ops channel", wait=30)
+    msg = message_for(slack, OPS, approval_id)
+    labels = [b["text"]["text"] for b in slack.buttons(msg)]
+    assert labels == ["Approve", "Deny", "Approve for this task", "Approve for an hour"]  # no Open: Ada's link
+    slack.tap(msg, slack.button(msg, "Approve"), ADA, "ada")
+    t.join(15)
+    assert out["result"]["decision"] == "allow" and "approved by Ada Approver (slack)" in out["result"]["reason"]
+    assert slack.ephemeral(ADA, f"#{approval_id} ")["channel"] == OPS
+    settled(slack, message_for(slack, OLIVE_DM, approval_id), "Approved by Ada Approver (slack)")
 
 
 def test_a_strangers_tap_is_refused_and_audited(world: World) -> None:

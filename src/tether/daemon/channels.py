@@ -305,7 +305,8 @@ class Channels:
 
     def _slack(self, app: App, s: Slack, a: Approver) -> Any:
         def send(row: dict[str, Any]) -> dict[str, Any]:
-            sent = app.send_approval(row, s, self.link(row["id"], a.key))
+            # the signed link is this person's own: only in their direct messages, never in a shared channel
+            sent = app.send_approval(row, s, self.link(row["id"], a.key) if s.channel is None else None)
             return {"chat_id": sent.chat_id, "message_id": sent.message_id}
 
         return send
