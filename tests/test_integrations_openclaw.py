@@ -105,6 +105,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     root = tmp_path_factory.mktemp("openclaw")
     ws = root / "ws"
     ws.mkdir()
+    # OpenClaw's workspace for its agent main (WORKSPACE/main with two agents): OpenClaw git-inits it without a
+    # commit, which a task cannot branch from; a user's workspace has history, so this one gets a first commit
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(ws / "main")]
+    subprocess.run(["git", "init", "-q", str(ws / "main")], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "first"], check=True)
     victim = root / "victim"
     victim.mkdir()
     (victim / "keep.txt").write_text("precious\n")
@@ -136,7 +141,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                                         "input": ["text"],
                                         "contextWindow": 128000,
                                         "maxTokens": 4096,
-                                        "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                                        # USD per million tokens: OpenClaw's own spend figure in llm_output
+                                        "cost": {"input": 3, "output": 15, "cacheRead": 0, "cacheWrite": 0},
                                     }
                                 ],
                             }
@@ -232,6 +238,17 @@ def test_an_allowed_command_runs_and_is_monitored(gateway: Gateway) -> None:
     assert any(str(target) in e["command"] and e["client"] == "openclaw" for e in runs), runs
     usage = gateway.host.wait_events("usage", AGENT)
     assert usage and usage[-1]["client"] == "openclaw" and usage[-1]["tokens"] > 0, usage
+    # spend: OpenClaw's own figure from the stand-in's prices in its config ($3 and $15 a million tokens),
+    # for the turn's model calls together
+    assert all(u["cost_usd"] == pytest.approx((u["input_tokens"] * 3 + u["output_tokens"] * 15) / 1e6) for u in usage)
+    assert usage[-1]["cost_usd"] > 0, usage
+    # the turn was a session and a task, opened and closed (session id: OpenClaw's session key/run id)
+    done = gateway.host.wait_events("task.done", AGENT)
+    turn = next((e for e in done if e["text"].startswith("session agent:main:openai:")), None)
+    assert turn is not None and "/chatcmpl" in turn["text"], done
+    sid = turn["text"].removeprefix("session ")
+    assert any(e["session_id"] == sid for e in gateway.host.events("session.started", AGENT))
+    assert any(e["session_id"] == sid for e in gateway.host.events("session.ended", AGENT))
     beats = gateway.host.events("agent.registered", AGENT)
     assert beats  # the gateway is a registered agent; its heartbeat comes from /health:
     code, row = gateway.host.call("GET", f"/v1/agents/{AGENT}")

@@ -242,3 +242,65 @@ def test_the_gateway_refuses_a_taken_port_and_writes_its_config(tmp_path: Path) 
     assert json.loads(src.read_text()) == {"gateway": {"port": port}}  # the runbook's config is only read
     with pytest.raises(UsageError, match="no openclaw to run"):
         openclaw.launch("claw", (), {"PATH": str(tmp_path)}, tmp_path / "home", tmp_path, "http://x:1")
+
+
+def test_the_gateways_exec_approvals_as_tether_approvals(tmp_path: Path) -> None:
+    """openclaw_approvals: one tether approval per OpenClaw approval (asked again, the same one), decided by
+    a human; the runbook's block answers at once; answered in OpenClaw, the tether approval closes."""
+    import threading
+    import time
+
+    from tether.approvals import Approvals
+    from tether.boundary import Boundary, Gatekeeper
+    from tether.integrations import openclaw_approvals
+    from tether.store import open_store
+
+    rb = tmp_path / "tether.yaml"
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    person = {"name": "Ana", "contact": "json://127.0.0.1:9/ana"}
+    rb.write_text(yaml.safe_dump({
+        "version": 1, "host": {"state_dir": str(tmp_path / "s")},
+        "agents": {"claw": {"kind": "openclaw", "owner": person, "backup": person, "cwd": str(ws)}},
+    }))
+    loaded = load(rb)
+    store = open_store(loaded.store_url)
+    gk = Gatekeeper(Boundary(loaded), Approvals(store))
+
+    def ask(oc_id: str, command: str, wait: float = 0.0) -> dict[str, object]:
+        p = {"hook_event_name": "exec_approval", "approval_id": oc_id, "command": command, "cwd": str(ws),
+             "session_id": "agent:main:openai:s1", "expires_at_ms": (time.time() + 600) * 1000}
+        return openclaw_approvals.handle(gk, "claw", p, wait)
+
+    blocked = ask("oc-1", f"rm -rf {tmp_path}")
+    assert blocked["decision"] == "deny" and "tether blocked it" in str(blocked["reason"])
+    assert not store.approvals("pending")  # nobody is asked about what the runbook refuses
+
+    first = ask("oc-2", "touch a.txt")
+    assert first["decision"] == "pending"
+    assert ask("oc-2", "touch a.txt")["approval_id"] == first["approval_id"]  # asked again: the same one
+    row = store.approval(int(str(first["approval_id"])))
+    assert row is not None and row["rule"] == "openclaw.exec_approvals" and row["expires"]
+    assert row["detail"] == f"OpenClaw asks to run: touch a.txt (in {ws})"
+
+    got: dict[str, object] = {}
+    waiter = threading.Thread(target=lambda: got.update(ask("oc-2", "touch a.txt", wait=30)))
+    waiter.start()
+    gk.approvals.decide(int(str(first["approval_id"])), True, "Ana")
+    waiter.join(30)
+    assert got["decision"] == "allow-once", got
+    assert store.approval(int(str(first["approval_id"])))["state"] == "used"  # type: ignore[index]
+    assert ask("oc-2", "touch a.txt")["decision"] == "allow-once"  # asked again after the decision: the same
+
+    denied = ask("oc-3", "touch b.txt")
+    gk.approvals.decide(int(str(denied["approval_id"])), False, "Ana", note="not now")
+    assert ask("oc-3", "touch b.txt") == {"decision": "deny", "approval_id": denied["approval_id"],
+                                          "reason": "denied by Ana: not now"}
+
+    elsewhere = ask("oc-4", "touch c.txt")
+    closed = openclaw_approvals.handle(
+        gk, "claw", {"hook_event_name": "exec_approval_resolved", "approval_id": "oc-4", "decision": "deny"}, 0)
+    assert closed == {"closed": [elsewhere["approval_id"]]}
+    row = store.approval(int(str(elsewhere["approval_id"])))
+    assert row is not None and row["state"] == "expired" and row["note"] == "answered in OpenClaw itself (deny)"
+    store.close()

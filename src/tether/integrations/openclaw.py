@@ -301,13 +301,21 @@ def request(p: dict[str, Any]) -> dict[str, Any]:
     return {**p, "tool_name": tool, "tool_input": got}
 
 
-#: The plugin's events as the monitor knows them.
-EVENTS = {"after_tool_call": "PostToolUse", "session_start": "SessionStart", "session_end": "SessionEnd"}
+#: The plugin's events as the monitor knows them. A turn (``before_agent_run`` .. ``agent_end``, session id
+#: ``SESSIONKEY/RUNID``) is a session and a task; OpenClaw's own sessions (a chat's, many turns) are recorded
+#: as sessions only (``source``: not a start that makes a task).
+EVENTS = {
+    "after_tool_call": "PostToolUse",
+    "turn_start": "SessionStart",
+    "turn_end": "SessionEnd",
+    "session_start": "SessionStart",
+    "session_end": "SessionEnd",
+}
 
 
 def monitor_event(mon: Any, agent: str, p: dict[str, Any]) -> None:
     """Record one of the plugin's monitoring events: tool results (commands run, files changed, errors),
-    sessions (each a task) and token usage (``llm_output``)."""
+    turns (each a task), sessions and token usage and spend (``llm_output``)."""
     from tether.integrations.transcript import Usage
 
     name = p.get("hook_event_name")
@@ -331,15 +339,21 @@ def monitor_event(mon: Any, agent: str, p: dict[str, Any]) -> None:
         )
         sid = p.get("session_id") if isinstance(p.get("session_id"), str) else None
         if usage.tokens:
-            mon.store.emit(
-                "usage", agent, client="openclaw", session_id=sid and sid[:200], source="hook", **usage.as_event()
-            )
+            got = usage.as_event()
+            cost = u.get("cost")  # OpenClaw's own figure, from the model's prices in its config
+            if got["cost_usd"] is None and isinstance(cost, (int, float)) and 0 < cost < 1e6:
+                got["cost_usd"] = round(float(cost), 8)
+            mon.store.emit("usage", agent, client="openclaw", session_id=sid and sid[:200], source="hook", **got)
         return
     kind = EVENTS.get(str(name))
     if kind is None:
         mon.heartbeat(agent)
         return
     q = {**p, "hook_event_name": kind}
+    if name == "turn_start":
+        q["source"] = "startup"
+    elif name == "session_start":
+        q["source"] = "openclaw-session"
     if kind == "PostToolUse":
         q = request(q)
         q["tool_response"] = {"exit_code": p.get("exit_code")}

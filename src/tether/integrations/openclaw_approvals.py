@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from tether import waiting
-from tether.approvals import APPROVED, DENIED, EXPIRED, PENDING, TooManyPending, denied_line, session_key
+from tether.approvals import APPROVED, DENIED, EXPIRED, PENDING, USED, TooManyPending, denied_line, session_key
 from tether.boundary import Gatekeeper
 from tether.boundary import Request as ActionRequest
 from tether.store import NewEvent
@@ -67,8 +67,9 @@ def ask(gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float) -> dict[str,
     left = (float(expires_ms) / 1000 - now) if isinstance(expires_ms, (int, float)) else spec.approvals.timeout
     timeout = max(1.0, min(spec.approvals.timeout, left))
     detail = f"OpenClaw asks to run: {command}" + (f" (in {cwd})" if cwd else "")
+    earlier = gk.store.approvals(None, agent, fp)  # asked before (the plugin asks again after each wait)
     try:
-        row = gk.approvals.request(
+        row = earlier[-1] if earlier else gk.approvals.request(
             agent, d.classes[0] if d.classes else "unknown", fp, classes=d.classes, detail=detail, rule=RULE,
             reason=f"OpenClaw's own exec approvals ask a human (its approval {oc_id})", timeout=timeout,
             escalate_after=min(spec.approvals.escalate_after, timeout), session=session_key(sid),
@@ -86,8 +87,9 @@ def ask(gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float) -> dict[str,
     if row["state"] == PENDING:
         return {"decision": "pending", "approval_id": row["id"],
                 "reason": f"waiting for a human: `tether approve {row['id']}` or `tether deny {row['id']}`"}
-    if row["state"] == APPROVED:
-        gk.approvals.use(row, row["decided"])  # the gateway runs it once: the grant is spent
+    if row["state"] in (APPROVED, USED):
+        if row["state"] == APPROVED:
+            gk.approvals.use(row, row["decided"])  # the gateway runs it once: the grant is spent
         return {"decision": "allow-once", "approval_id": row["id"],
                 "reason": f"approved by {row['decided_by']} (approval {row['id']})"}
     why = denied_line(row) if row["state"] == DENIED else f"{row['state']}: {row['note'] or row['state']}"

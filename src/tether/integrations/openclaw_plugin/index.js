@@ -8,8 +8,9 @@
 // refusing, slow, an answer that is not JSON) block it, with the reason handed to the model. OpenClaw itself
 // blocks a call whose handler throws or outlives plugins.entries.tether.hooks.timeouts.before_tool_call.
 //
-// after_tool_call, session_start, session_end and llm_output are reported for monitoring (commands run,
-// files changed, sessions as tasks, token usage); they never block and never wait more than a few seconds.
+// after_tool_call, before_agent_run/agent_end (a turn: a session and a task), session_start, session_end and
+// llm_output are reported for monitoring (commands run, files changed, turns as tasks, token usage and spend);
+// they never block and never wait more than a few seconds.
 // Only numbers, names and the tool's own parameters leave the gateway, never the conversation's text.
 //
 // The service "tether-approvals" mirrors the gateway's own exec approvals (tools.exec ask=always/on-miss)
@@ -358,6 +359,25 @@ const plugin = {
       });
     });
 
+    // A turn (one agent run) is a session and a task in tether: OpenClaw emits no session_start/session_end
+    // for turns through its OpenAI-compatible endpoint (2026.9.6). before_agent_run must not throw: a throwing
+    // handler blocks the turn; report() never does, and returns nothing (no verdict on the turn).
+    const turn = (ctx) => {
+      const key = ctx?.sessionKey ?? ctx?.sessionId ?? null;
+      return key && ctx?.runId ? `${key}/${ctx.runId}` : key;
+    };
+    api.on("before_agent_run", (event, ctx) => {
+      report(s, { hook_event_name: "turn_start", ...base(ctx), session_id: turn(ctx), trigger: ctx?.trigger ?? null });
+    });
+    api.on("agent_end", (event, ctx) => {
+      report(s, {
+        hook_event_name: "turn_end",
+        ...base(ctx),
+        session_id: turn(ctx),
+        reason: event?.success === false ? String(event?.error ?? "failed").slice(0, 300) : "done",
+      });
+    });
+
     api.on("session_start", (event, ctx) => {
       report(s, { hook_event_name: "session_start", ...base(ctx), session_id: event.sessionKey ?? event.sessionId });
     });
@@ -383,7 +403,13 @@ const plugin = {
         ...base(ctx),
         model: event.model ?? null,
         provider: event.provider ?? null,
-        usage: { input: u.input ?? 0, output: u.output ?? 0, cacheRead: u.cacheRead ?? 0, cacheWrite: u.cacheWrite ?? 0 },
+        usage: {
+          input: u.input ?? 0,
+          output: u.output ?? 0,
+          cacheRead: u.cacheRead ?? 0,
+          cacheWrite: u.cacheWrite ?? 0,
+          cost: typeof u.cost?.total === "number" ? u.cost.total : null, // USD, from the model's configured prices
+        },
       });
     });
   },
