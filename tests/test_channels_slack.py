@@ -186,6 +186,25 @@ def test_a_double_tap_decides_once(world: World) -> None:
     assert host.approval(approval_id)["state"] == "approved"
 
 
+def test_a_slow_slack_never_delays_an_acknowledgement(world: World) -> None:
+    host, slack, _ = world
+    first, second = (ask(host, "phone", f"slow {n}")[2] for n in (1, 2))
+    msgs = [message_for(slack, OLIVE_DM, a) for a in (first, second)]
+    def answers() -> int:
+        return sum(1 for c in slack.calls if c[0] == "chat.postEphemeral")
+
+    before = answers()
+    slack.hold("chat.postEphemeral")  # the answer to the first press hangs
+    try:
+        one = slack.tap(msgs[0], slack.button(msgs[0], "Approve"), OLIVE, "olive")
+        slack.wait_for(lambda: answers() > before)  # the daemon is inside that call now
+        two = slack.tap(msgs[1], slack.button(msgs[1], "Approve"), OLIVE, "olive")
+        slack.wait_for(lambda: {one, two} <= slack.acks, 5)  # within Slack's 3 s, give or take a loaded machine
+    finally:
+        slack.release()
+    until(lambda: host.approval(second)["state"] == "approved", why="the second press decided")
+
+
 def test_a_decision_after_expiry_is_refused_with_a_reply(world: World) -> None:
     host, slack, _ = world
     _, _, approval_id = ask(host, "hasty", "too slow")  # expires 2 s after it was asked

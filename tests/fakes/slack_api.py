@@ -19,7 +19,7 @@ documentation, for what tether uses:
 The test plays the person: ``tap`` sends an ``interactive`` envelope (``block_actions``) for a button of a
 message the app posted, ``reply`` an ``events_api`` message event in its thread, ``say`` a direct message;
 ``down()`` fails every call (HTTP 503) and drops the WebSockets until ``up()``; ``disconnect()`` sends Slack's
-``disconnect`` envelope.
+``disconnect`` envelope; ``hold(METHOD)`` keeps that method's calls waiting until ``release()``.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class FakeSlack(FakeService):
         self._conn_ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._generation = 0  # a down() ends every connection open before it, even if up() follows at once
+        self.held: set[str] = set()  # methods whose calls wait (a slow Slack) until release()
         super().__init__()
         self._ws: Server = serve(
             self._socket, "127.0.0.1", 0, process_request=self._handshake, compression=None, ping_interval=None
@@ -92,6 +93,16 @@ class FakeSlack(FakeService):
         with self._cond:
             self._generation += 1
             super().down()
+
+    def hold(self, method: str) -> None:
+        """Calls of ``method`` wait until ``release()``: Slack answering slowly."""
+        with self._cond:
+            self.held.add(method)
+
+    def release(self) -> None:
+        with self._cond:
+            self.held.clear()
+            self._cond.notify_all()
 
     def recent(self) -> str:
         return f"calls: {[c[0] for c in self.calls][-20:]}; hellos {self.hellos}; live {self._live}"
@@ -262,6 +273,8 @@ class FakeSlack(FakeService):
         with self._cond:
             self.calls.append((method, body))
             self._cond.notify_all()
+            while method in self.held and not self._down:
+                self._cond.wait()
             if self._down:
                 return 503, {"ok": False, "error": "service_unavailable"}
         fn = getattr(self, "_m_" + method.replace(".", "_"), None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import queue
 import re
 import threading
 import time
@@ -94,6 +95,8 @@ class App:
         self._posted = threading.Condition()
         self._client = httpx.Client(timeout=CALL_TIMEOUT)
         self._thread = threading.Thread(target=self._run, name=f"tether-{self.name[:40]}", daemon=True)
+        self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name=f"tether-{self.name[:32]}-work", daemon=True)
 
     # -- the Web API ---------------------------------------------------------------------------------------
     def _token(self, ref: str) -> str:
@@ -188,10 +191,12 @@ class App:
 
     # -- Socket Mode ---------------------------------------------------------------------------------------
     def start(self) -> None:
+        self._worker.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._inbox.put(None)
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -234,35 +239,43 @@ class App:
                 self._ws = None
 
     def _read(self, ws: Any) -> str:
-        """Read envelopes until the connection ends ("closed") or Slack sends ``disconnect`` ("disconnect")."""
+        """Read and acknowledge envelopes until the connection ends ("closed") or Slack sends ``disconnect``
+        ("disconnect"); each is handled by the worker thread, so a slow Web API call never delays an
+        acknowledgement past Slack's 3 s."""
         from websockets.exceptions import ConnectionClosed
 
         while not self._stop.is_set():
             try:
-                raw = ws.recv()
-            except ConnectionClosed:
-                return "closed"
-            env = _json(raw)
-            if env is None:
-                continue
-            if env.get("type") == "disconnect":
-                if env.get("reason") == "link_disabled":
-                    raise ChannelError("socket mode: Socket Mode is off for this app (turn it on in its settings)")
-                return "disconnect"
-            ident = env.get("envelope_id")
-            if isinstance(ident, str) and ident:
-                ws.send(json.dumps({"envelope_id": ident}))  # first: Slack wants it within 3 s
-                if ident in self._seen:
+                env = _json(ws.recv())
+                if env is None:
                     continue
-                self._seen.append(ident)
+                if env.get("type") == "disconnect":
+                    if env.get("reason") == "link_disabled":
+                        raise ChannelError("socket mode: Socket Mode is off for this app (turn it on in its settings)")
+                    return "disconnect"
+                ident = env.get("envelope_id")
+                if isinstance(ident, str) and ident:
+                    ws.send(json.dumps({"envelope_id": ident}))
+                    if ident in self._seen:  # Slack sent it again (our acknowledgement was lost): handled once
+                        continue
+                    self._seen.append(ident)
+            except ConnectionClosed:
+                return "closed"  # what was not acknowledged, Slack sends again on the next connection
             self.health.ok()
+            self._inbox.put(env)
+        return "closed"
+
+    def _work(self) -> None:
+        while True:
+            env = self._inbox.get()
+            if env is None or self._stop.is_set():
+                return
             try:
                 self.handle(env)
-            except Exception as err:  # one bad envelope never stops the connection
+            except Exception as err:  # one bad envelope never stops the app
                 with contextlib.suppress(Exception):
-                    print(f"tether: {self.name}: envelope {str(ident)[:40]}: {redact.redact(repr(err))[:300]}",
-                          flush=True)
-        return "closed"
+                    ident = str(env.get("envelope_id"))[:40]
+                    print(f"tether: {self.name}: envelope {ident}: {redact.redact(repr(err))[:300]}", flush=True)
 
     # -- what comes back -----------------------------------------------------------------------------------
     def handle(self, env: dict[str, Any]) -> None:
