@@ -369,3 +369,23 @@ agents:
         "agents.a.backup.slack: app_token env:A is used by agents.a.owner.slack with another bot_token or api; "
         "one Slack app has one bot token: give both the same"
     )
+
+
+def test_swapped_tokens_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The setup mistake (the two tokens swapped) is said in the channel's error, in process."""
+    from tether.notify.deciders import Signer
+    from tether.notify.health import Health
+    from tether.notify.slack import App
+    from tether.notify.telegram import ChannelError
+    from tether.runbook.model import Slack
+
+    monkeypatch.setenv("SWAPPED_APP", BOT_TOKEN)
+    monkeypatch.setenv("SWAPPED_BOT", APP_TOKEN)
+    with FakeSlack(APP_TOKEN, BOT_TOKEN) as slack:
+        conf = Slack(app_token="env:SWAPPED_APP", bot_token="env:SWAPPED_BOT", user_id=OLIVE, api=slack.url)
+        app = App(conf, Health("x", "slack", []), None, Signer(tmp_path), None, None, None)  # type: ignore[arg-type]
+        with pytest.raises(ChannelError, match="not_allowed_token_type: app_token must be the app-level token"):
+            app.call("apps.connections.open", {}, app_level=True)
+        with pytest.raises(ChannelError, match="not_allowed_token_type") as err:
+            app.call("chat.postMessage", {"channel": OLIVE, "text": "x"})
+        assert err.value.permanent and APP_TOKEN not in str(err.value)

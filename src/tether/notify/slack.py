@@ -52,6 +52,16 @@ TRANSIENT = {
 }  # fmt: skip
 
 
+#: What to do about the errors a person setting up the app makes.
+HINTS = {
+    "invalid_auth": ": the token is wrong or revoked; copy it again from the app's settings",
+    "not_authed": ": no token reached Slack; check the secret the runbook names",
+    "not_allowed_token_type": ": app_token must be the app-level token (xapp-), bot_token the bot's (xoxb-)",
+    "channel_not_found": ": no such channel or member for this app; check user_id (or channel)",
+    "not_in_channel": ": the app is not in that channel; /invite it there",
+}
+
+
 def app_name(conf: Slack) -> str:
     """How an app is shown: its app-level token's reference and, when not the real service, its API address."""
     where = "" if conf.api == "https://slack.com/api" else f" at {conf.api}"
@@ -133,7 +143,9 @@ class App:
         if resp.status_code != 200 or not isinstance(body, dict):
             raise ChannelError(redact.redact(f"{method}: HTTP {resp.status_code}: {resp.text[:200]}")[:300])
         error = str(body.get("error") or "unknown_error")
-        hint = " (the token or its scopes: see docs/APPROVALS.md)" if error in ("invalid_auth", "missing_scope") else ""
+        hint = HINTS.get(error, "")
+        if error == "missing_scope" and body.get("needed"):
+            hint = f": add the bot scope {body['needed']} (OAuth & Permissions) and reinstall the app"
         raise ChannelError(redact.redact(f"{method}: {error}{hint}")[:300], error not in TRANSIENT)
 
     def blocks(self, row: dict[str, Any], link: str | None = None) -> list[dict[str, Any]]:
