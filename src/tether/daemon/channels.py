@@ -156,8 +156,8 @@ class Channels:
         for key, (sconf, labels) in apps.items():
             h = self._health(key, "slack", labels)
             app = self.apps.get(key)
-            if app is not None and app.conf == sconf:
-                continue
+            if app is not None and same_app(app.conf, sconf):
+                continue  # the same app and tokens: a person's user_id or channel is read from the runbook as used
             if app is not None:
                 app.stop()
             self.apps[key] = app = App(sconf, h, self.decider, self.signer, self.runbook, self._sent, self._finder(key))
