@@ -28,7 +28,7 @@ def _pending(h: Host, agent: str) -> list[dict]:
 def test_an_sdk_agent_waiting_on_a_human_is_waiting_for_approval(make_host) -> None:  # noqa: F811
     h: Host = make_host({})
     script = h.script("waiter.py", WAITER)
-    beats = {"interval": "100ms", "stale_after": "500ms", "stuck_after": "1h"}
+    beats = {"source": "sdk", "interval": "100ms", "stale_after": "500ms", "stuck_after": "1h"}  # their own beats
     h.write({"long": agent([PY, script, "30"], heartbeat=beats),
              "short": agent([PY, script, "0.3"]),
              # never beats: its stale incident, due well after long's last beat + 500ms, shows the monitor
@@ -47,8 +47,12 @@ def test_an_sdk_agent_waiting_on_a_human_is_waiting_for_approval(make_host) -> N
         assert h.state_of("long") == "waiting_for_approval" and not h.incidents("stale", "long")
         assert h.cli("approve", str(pending[0]["id"])).returncode == 0
         wait_until(lambda: h.state_of("long") == "running", 5, "long to run again")
-        # the waiting call and the monitor both notice the decision; whichever records it first says why
-        assert h.row("long")["reason"] in (f"approval {pending[0]['id']} approved", "no approval pending any more")
+        # the waiting call and the monitor both notice the decision: running, and nothing holds it, so WHY is
+        # empty (what ended the wait is the event's note)
+        assert h.row("long")["reason"] is None, h.row("long")
+        notes = [e["data"].get("note") for e in map(json.loads, h.cli("events", "--agent", "long", "--json").stdout
+                                                    .splitlines()) if e["kind"] == "agent.state"]
+        assert notes[-1] in (f"approval {pending[0]['id']} approved", "no approval pending any more"), notes
         wait_until(lambda: "decision allow" in h.log("long"), 5, "long to hear the decision")
 
         # a short wait that ran out: still waiting (it usually asks again) until the approval is settled

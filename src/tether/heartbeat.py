@@ -57,8 +57,8 @@ def judge(row: dict[str, Any], now: float) -> tuple[str, str | None]:
     that beats again (or made progress) is ``running`` again. Still a pure function of the row and ``now``;
     the monitor compares it with the recorded state to know what changed."""
     state = str(row["state"])
-    if state == "starting" and "pid" in row and row["pid"] is None:
-        return state, row.get("reason")  # waiting out a backoff: no process that could beat
+    if state in ("starting", "idle") and "pid" in row and row["pid"] is None:
+        return state, row.get("reason")  # waiting out a backoff, or done: no process that could beat
     if state not in FLAGGED_STATES:
         return effective_state(row, now)
     got, reason = effective_state({**row, "state": "running", "reason": None}, now)
@@ -72,7 +72,7 @@ def next_change(row: dict[str, Any], now: float) -> float | None:
     (a deadline at exactly ``now`` counts, since the states flip strictly after it)."""
     if row["state"] not in LIVE_STATES and row["state"] not in FLAGGED_STATES:
         return None
-    if row["state"] == "starting" and "pid" in row and row["pid"] is None:
+    if row["state"] in ("starting", "idle") and "pid" in row and row["pid"] is None:
         return None
     hb = (row.get("info") or {}).get("heartbeat") or {}
     last = row.get("last_heartbeat") or row.get("started_at")

@@ -71,6 +71,7 @@ def agent_signals(store: Store, now: float | None = None, agent: str | None = No
         "errors": {},
         "accounts_touched": [],
         "violations": dict.fromkeys(VIOLATION_KINDS, 0),
+        "unpriced": [],
     })
     for row in store.usage(agent):
         sig = out[row["agent"]]
@@ -94,6 +95,10 @@ def agent_signals(store: Store, now: float | None = None, agent: str | None = No
         if (agent is None or row["agent"] == agent) and row["kind"] in VIOLATION_KINDS:
             out[row["agent"]]["violations"][row["kind"]] = row["count"]
     for sig in out.values():
+        # tokens with no cost: neither the agent's own figure nor the price table gave one (never "$0")
+        sig["unpriced"] = sorted(m for m, u in sig["usage_by_model"].items()
+                                 if not u["cost_usd"] and any(u[k] for k in ("input", "output", "cache_read",
+                                                                             "cache_write")))
         sig["usage_by_model"] = _fold_models(sig["usage_by_model"])
         sig["errors"] = _fold_errors(sig["errors"])
     return dict(out)

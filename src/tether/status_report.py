@@ -38,6 +38,10 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
                     pending.setdefault(a["agent"], []).append(a)
             if pending.get(row["name"]):
                 row["state"], row["reason"] = waiting_reason(pending[row["name"]])
+        if row["state"] == "starting" and row.get("pid") is None:  # a backoff: after a start that failed?
+            failed = failed_start(store, row["name"])
+            if failed:
+                row["reason"] = f"{failed}; {row['reason'] or 'retrying'}"
         row["queue_depth"], row["oldest_queued"] = queued.get(row["name"], (0, None))
         row["signals"] = signals.get(row["name"])
         doc = document(row, now)
@@ -45,6 +49,16 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
             doc["node"] = row["node"]
         docs.append(doc)
     return docs
+
+
+def failed_start(store: Store, agent: str, look: int = 20) -> str | None:
+    """Why the agent's last start failed (``cannot start: ...``), when no run started since; else None."""
+    for e in store.last_events(agent, limit=look):
+        if e.kind == "agent.started":
+            return None
+        if e.kind == "agent.state" and str(e.data.get("reason") or "").startswith("cannot start: "):
+            return str(e.data["reason"])
+    return None
 
 
 def waiting_reason(pending: list[dict[str, Any]]) -> tuple[str, str]:

@@ -40,7 +40,7 @@ def done(store: Any, agent: str, why: str) -> None:
 def _resume(store: Any, agent: str, why: str) -> None:
     """``running`` again, its heartbeat counted from now: the time it waited on a human is no silence."""
     store.beat(agent, time.time())
-    store.emit("agent.state", agent, state="running", reason=why)
+    store.emit("agent.state", agent, state="running", reason=None, note=why)  # WHY: nothing holds it now
 
 
 def lift_settled(store: Any, rows: list[dict[str, Any]]) -> list[str]:

@@ -91,10 +91,16 @@ def session_task(control: Any, agent: str, session_id: str, started: bool) -> No
         except Exception as err:  # a workspace mid-merge: the session runs, without a task branch
             store.emit("task.cancelled", agent, task_id=task_id, note=f"could not start: {err}")
         return
+    from tether.integrations.agents import deferred_session
+
+    if deferred_session(control.loaded.state, agent, session_id):  # held for a human: it goes on when resumed
+        return
+    row = store.agent(agent)
+    shown = row.get("task") if row is not None else None  # the user's prompt, as the status shows the task
     for t in store.tasks(agent, ["started"], text=text):
         if t.text == text:
             end(control.loaded, store, agent, t.id)
-            store.emit("task.done", agent, task_id=t.id, text=text)
+            store.emit("task.done", agent, task_id=t.id, text=shown or text)
 
 
 def _agent(who: Principal, agent: str | None, gk: Gatekeeper) -> str:

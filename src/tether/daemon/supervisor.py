@@ -411,7 +411,8 @@ class AgentSupervisor:
         self.started_at = now
         self.starts += 1
         self.store.append([*before, NewEvent("agent.started", self.name, {
-            "pid": handle.agent_pid(), "instance": instance, "restart": self._seen_run or manual})])
+            "pid": handle.agent_pid(), "instance": instance,
+            "restart": (self._seen_run or manual) and not (launch is not None and launch.resume)})])
         self._mark(recorded)
         self._save_tracker()
         self._seen_run = True
@@ -557,6 +558,8 @@ class AgentSupervisor:
             elif not should_restart(self.spec.restart.policy, code):
                 self.held = "exited"
                 state = ("stopped", f"exited {code}; restart policy {self.spec.restart.policy}")
+                if outcome == "done":  # claude-code/codex: its prompt ran to the end; nothing is wrong
+                    state = ("idle", f"done: its prompt ran to the end; `tether start {self.name}` runs it again")
                 if code != 0:  # it failed and nothing will bring it back: a human must know
                     opened = self.hooks.opening(
                         self.name, "exited", f"{self.name} exited {code} and its restart policy is "

@@ -20,6 +20,7 @@ across a daemon restart.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ from tether.runbook.model import Agent
 from tether.store import Store
 
 KINDS = frozenset({"claude-code", "codex"})
+PRICED_KEPT = 50  # sessions whose spend is their result's, remembered (the newest)
+RESULT_TAIL = 256 * 1024  # bytes of the run's stdout read for its result line
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Launch:
     env: dict[str, str] = field(default_factory=dict)
     task_id: int | None = None
     resume: str | None = None
+    session_id: str | None = None  # claude-code: the session run (new or resumed), priced by its own result
 
 
 def _held(state: StateDir, spec: Agent) -> list[tuple[str, dict[str, Any]]]:
@@ -71,7 +75,7 @@ def launch(spec: Agent, state: StateDir, store: Store, url: str, *, claude: str 
                    approval=row["state"])
         if spec.kind == "claude-code":  # the call comes back to PreToolUse, which releases it
             argv = claude_code.argv(None, resume=str(sid), base=url, agent=spec.name, claude=claude)
-            return _remember(state, spec, Launch(argv, {"TETHER_HOLD": "defer"}, resume=str(sid)))
+            return _remember(state, spec, Launch(argv, {"TETHER_HOLD": "defer"}, resume=str(sid), session_id=str(sid)))
         sessions.release(state, spec.name, tool_use_id)
         note = (f"A human approved the held command (approval {row['id']}): run it again now, unchanged."
                 if row["state"] == "approved" else
@@ -84,9 +88,10 @@ def launch(spec: Agent, state: StateDir, store: Store, url: str, *, claude: str 
         if task is None:
             return None
         prompt, task_id = task.text, task.id
-    if spec.kind == "claude-code":
-        argv = claude_code.argv(prompt, base=url, agent=spec.name, claude=claude)
-        return _remember(state, spec, Launch(argv, {"TETHER_HOLD": "defer"}, task_id=task_id))
+    if spec.kind == "claude-code":  # its session id chosen here: its spend is its own result's (``priced``)
+        sid = str(uuid.uuid4())
+        argv = claude_code.argv(prompt, base=url, agent=spec.name, claude=claude, session_id=sid)
+        return _remember(state, spec, Launch(argv, {"TETHER_HOLD": "defer"}, task_id=task_id, session_id=sid))
     return _remember(state, spec, Launch(codex.argv(prompt, codex=codex_bin), task_id=task_id))
 
 
@@ -95,8 +100,49 @@ def _remember(state: StateDir, spec: Agent, run: Launch) -> Launch:
         got = data.get("run")
         current: dict[str, Any] = got if isinstance(got, dict) else {}
         task_id = run.task_id if run.task_id is not None else (current.get("task_id") if run.resume else None)
-        data["run"] = {"task_id": task_id, "resume": run.resume}
+        data["run"] = {"task_id": task_id, "resume": run.resume, "session_id": run.session_id}
+        if run.session_id:  # the transcript's tokens are counted without a price: the result says the cost
+            priced = data.setdefault("priced", {})
+            priced.setdefault(run.session_id, {})
+            for old in list(priced)[:-PRICED_KEPT]:
+                del priced[old]
     return run
+
+
+def priced_by_result(state: StateDir, agent: str, session_id: str | None) -> bool:
+    """Whether the spend of ``session_id`` is what Claude Code's own result says (a session the supervisor
+    ran), not the price table's figure for its transcript's tokens."""
+    return bool(session_id) and session_id in (sessions.read(state, agent).get("priced") or {})
+
+
+def deferred_session(state: StateDir, agent: str, session_id: str) -> bool:
+    """Whether a call of ``session_id`` is held for a human: its session ended, its task did not (it goes on
+    when the session is resumed, and ends when that run does)."""
+    items = sessions.read(state, agent).get("held") or {}
+    return any(isinstance(h, dict) and h.get("session_id") == session_id for h in items.values())
+
+
+def _spend(spec: Agent, state: StateDir, store: Store, session_id: str) -> None:
+    """The run's spend as Claude Code's result printed it (``usage`` events from ``source: result``, the cost
+    only: the transcript counted the tokens): what the session's figures grew since the last run's."""
+    try:
+        with open(state.log_dir(spec.name) / "stdout.log", "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - RESULT_TAIL))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return
+    got = claude_code.run_cost(tail, session_id)
+    if got is None:
+        return
+    with sessions.edit(state, spec.name) as data:
+        seen = data.setdefault("priced", {}).setdefault(session_id, {})
+        grown = {m: round(c - float(seen.get(m, 0.0)), 8) for m, c in got.items()}
+        seen.update(got)
+    for model, cost in grown.items():
+        if cost > 0:
+            store.emit("usage", spec.name, client="claude-code", session_id=session_id, source="result",
+                       model=model, cost_usd=cost)
 
 
 def exited(spec: Agent, state: StateDir, store: Store, code: int | None) -> str:
@@ -105,10 +151,15 @@ def exited(spec: Agent, state: StateDir, store: Store, code: int | None) -> str:
         return "done" if code == 0 else "failed"
     why = waiting(state, store, spec)
     if why is not None:
+        run = sessions.read(state, spec.name).get("run") or {}
+        if spec.kind == "claude-code" and run.get("session_id"):  # this run's spend, before the wait
+            _spend(spec, state, store, str(run["session_id"]))
         store.emit("agent.state", spec.name, state="waiting_for_approval", reason=why)
         return "deferred"
     with sessions.edit(state, spec.name) as data:
         run = data.pop("run", None) or {}
+    if spec.kind == "claude-code" and run.get("session_id"):
+        _spend(spec, state, store, str(run["session_id"]))
     task_id = run.get("task_id")
     if task_id is not None:
         task = store.task(int(task_id))

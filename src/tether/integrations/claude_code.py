@@ -107,8 +107,12 @@ def binary() -> str | None:
     return os.environ.get("TETHER_CLAUDE") or shutil.which("claude")
 
 
+#: What Claude Code submits as the prompt of ``claude -p --resume SESSION`` given none: not the user's task.
+RESUME_PROMPT = "Continue from where you left off."
+
+
 def argv(prompt: str | None, *, resume: str | None = None, base: str, agent: str, claude: str | None = None,
-         extra: tuple[str, ...] = ()) -> list[str]:
+         extra: tuple[str, ...] = (), session_id: str | None = None) -> list[str]:
     """``claude -p`` for a headless run: a new session on ``prompt``, or ``--resume`` a deferred one. The
     hooks go in with ``--settings`` too (flag settings), so an agent run by tether is gated even where
     ``tether integrate`` was not run; Claude Code's own permission mode is left at its default, so a
@@ -120,6 +124,8 @@ def argv(prompt: str | None, *, resume: str | None = None, base: str, agent: str
         out += ["--resume", resume]
     elif prompt:
         out.append(prompt)
+    if session_id and not resume:  # its id chosen here: the supervisor knows the session before it starts
+        out += ["--session-id", session_id]
     return [*out, "--output-format", "json", "--settings", settings, *extra]
 
 
@@ -134,4 +140,26 @@ def result(stdout: str) -> dict[str, Any] | None:
                 continue
             if isinstance(data, dict) and data.get("type") == "result":
                 return data
+    return None
+
+
+def run_cost(stdout_tail: str, session_id: str) -> dict[str, float] | None:
+    """Claude Code's own spend for session ``session_id``, by model, as the last ``result`` of its run printed
+    it (``modelUsage[MODEL].costUSD``, else ``total_cost_usd`` under ``unknown``): the whole session's so far
+    (a resumed session's figures include the runs before), or None when no result of that session is there."""
+    for line in reversed(stdout_tail.strip().splitlines()):
+        got = result(line)
+        if got is None or got.get("session_id") != session_id:
+            continue
+        by_model = got.get("modelUsage")
+        out: dict[str, float] = {}
+        if isinstance(by_model, dict):
+            for model, u in by_model.items():
+                cost = u.get("costUSD") if isinstance(u, dict) else None
+                if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
+                    out[str(model)[:200]] = float(cost)
+        total = got.get("total_cost_usd")
+        if not out and isinstance(total, int | float) and not isinstance(total, bool) and total >= 0:
+            out["unknown"] = float(total)
+        return out
     return None

@@ -240,6 +240,10 @@ class Monitor:
         base = {"client": client, "session_id": sid}
         if name == "UserPromptSubmit":
             prompt = _clip(p.get("prompt") or "", 1000)
+            from tether.integrations.claude_code import RESUME_PROMPT
+
+            if prompt == RESUME_PROMPT and client == "claude-code":
+                prompt = ""  # Claude Code's own words on `--resume`: the task stays the user's prompt
             self.heartbeat(agent, task=prompt or None)
             self.store.emit("session.prompt", agent, **base, prompt=_clip(p.get("prompt") or ""))
             self._baseline(agent, cwd)
@@ -402,8 +406,14 @@ class Monitor:
             cursors[tpath] = cursor.saved()
             for old in list(cursors)[:-CURSORS_KEPT]:
                 del cursors[old]
+        from tether.integrations.agents import priced_by_result
+
+        by_result = client == "claude-code" and priced_by_result(self.state, agent, sid)
         for u in got.values():
-            self.store.emit("usage", agent, client=client, session_id=sid, source="transcript", **u.as_event())
+            figures = u.as_event()
+            if by_result:  # a run the supervisor ran: its cost is the one its own result says (agents._spend)
+                figures.update(cost_usd=None, priced_by="result")
+            self.store.emit("usage", agent, client=client, session_id=sid, source="transcript", **figures)
         if cursor.behind:  # the rest in later passes, with other work in between
             self._usage_later(client, agent, sid, tpath, passes - 1)
 

@@ -78,7 +78,10 @@ class Usage:
         return self.input_tokens + self.output_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
 
     def as_event(self) -> dict[str, Any]:
-        return {**asdict(self), "tokens": self.tokens, "cost_usd": self.cost_usd}
+        # the usage table's names for the cache figures (``store/projections.py``), beside Anthropic's own
+        return {**asdict(self), "tokens": self.tokens, "cost_usd": self.cost_usd,
+                "cache_read_tokens": self.cache_read_input_tokens,
+                "cache_write_tokens": self.cache_creation_input_tokens}
 
 
 @dataclass

@@ -194,6 +194,7 @@ def agents_overview(store: Store, now: float) -> tuple[list[dict[str, Any]], lis
             "blocked": blocked,
             "approval_id": ask["id"] if ask is not None else None,
             "spend_today_usd": round(spend.get(name, 0.0), 6),
+            "spend_note": d.get("spend_note"),  # "unpriced model NAME": tokens with no cost, never "$0"
             "tokens_today": tokens.get(name, 0),
             "errors": errors.get(name, 0),
             "restarts": d.get("restarts", 0),
