@@ -231,6 +231,10 @@ def test_the_gateway_refuses_a_taken_port_and_writes_its_config(tmp_path: Path) 
         env = {"OPENCLAW_CONFIG_PATH": str(src)}
         with pytest.raises(UsageError, match=f"port {port} is taken.*openclaw gateway stop.*tether start claw"):
             openclaw.launch("claw", ("openclaw", "gateway", "run"), env, tmp_path / "home", tmp_path, "http://x:1")
+        # adopting only ever stops an OpenClaw gateway: this listener does not answer /health
+        with pytest.raises(UsageError, match="TETHER_OPENCLAW_ADOPT"):
+            openclaw.launch("claw", ("openclaw", "gateway", "run"), {**env, "TETHER_OPENCLAW_ADOPT": "1"},
+                            tmp_path / "home", tmp_path, "http://x:1")
     gw = openclaw.launch(
         "claw", ("openclaw", "gateway", "run"), env, tmp_path / "home", tmp_path, "http://x:1", wait=10
     )

@@ -433,11 +433,14 @@ def launch(
         agents["defaults"].setdefault("workspace", str(cwd))
     port = gateway_port(run, env)
     if port_taken(port):
-        raise UsageError(
-            f"port {port} is taken: an OpenClaw gateway already runs (as the user's service?); "
-            "hand it over with `openclaw gateway stop && openclaw gateway uninstall`, "
-            f"then `tether start {name}`; or give this agent another gateway.port"
-        )
+        if env.get("TETHER_OPENCLAW_ADOPT") != "1" or not gateway_answers(port):
+            raise UsageError(
+                f"port {port} is taken: an OpenClaw gateway already runs (as the user's service?); "
+                "hand it over with `openclaw gateway stop && openclaw gateway uninstall`, "
+                f"then `tether start {name}`; or set TETHER_OPENCLAW_ADOPT: \"1\" in {name}'s env (tether "
+                "stops that gateway and runs it itself); or give this agent another gateway.port"
+            )
+        take_over(port, argv, env)
     path = state / "tether-gateway.json"
     write_atomic(path, dump_json(run), 0o600)  # holds the gateway's token when its config has one
     return Gateway(
@@ -453,12 +456,94 @@ def launch(
     )
 
 
+def gateway_answers(port: int, timeout: float = 5.0) -> bool:
+    """Whether an OpenClaw gateway answers ``GET /health`` on ``port`` with ``"ok": true``."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout) as resp:
+            return resp.status == 200 and json.loads(resp.read(4096) or b"{}").get("ok") is True
+    except (OSError, ValueError):
+        return False
+
+
+def listeners(port: int) -> list[int]:
+    """The pids of this user's processes listening on TCP ``port`` (``/proc``: Linux only; else none)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{cols[9]}]")
+    out: list[int] = []
+    for entry in os.scandir("/proc") if inodes and os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat().st_uid != os.geteuid():
+                continue
+            fds = f"/proc/{entry.name}/fd"
+            if any(os.readlink(f"{fds}/{fd}") in inodes for fd in os.listdir(fds)):
+                out.append(int(entry.name))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read(8192).replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def take_over(port: int, argv: list[str], env: dict[str, str], patience: float = 30.0) -> list[int]:
+    """Adopt the gateway answering on ``port`` (``TETHER_OPENCLAW_ADOPT=1``): stop it so that tether runs it
+    under its keeper, with its plugin. First ``openclaw gateway stop --force`` (the same openclaw, the daemon's
+    HOME: a gateway the user runs as a systemd/launchd service is stopped by its manager, which then does not
+    restart it); then a gateway still listening (run by hand, in the foreground) gets SIGTERM, and SIGKILL
+    after ``patience`` seconds. Only this user's processes whose command line names openclaw are touched.
+    Returns the pids signalled; raises ``UsageError`` when the port stays taken."""
+    import signal
+    import subprocess
+    import sys
+
+    cut = next((i for i in range(len(argv) - 1) if argv[i] == "gateway" and argv[i + 1] == "run"), None)
+    if cut is not None:
+        keep = {k: env[k] for k in ("OPENCLAW_CONFIG_PATH", "OPENCLAW_STATE_DIR", "PATH") if env.get(k)}
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                [*argv[:cut], "gateway", "stop", "--force", "--json"], env={**os.environ, **keep, **RUN_ENV},
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+            )
+    pids = [pid for pid in listeners(port) if "openclaw" in _cmdline(pid)]
+    signalled: list[int] = []
+    for sig, wait in ((signal.SIGTERM, patience), (signal.SIGKILL, 5.0)):
+        if not port_taken(port):
+            break
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+                signalled.append(pid)
+        deadline = time.monotonic() + wait
+        while port_taken(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if port_taken(port):
+        raise UsageError(
+            f"port {port} is still taken after tether stopped the OpenClaw gateway there"
+            + (f" (pids {', '.join(map(str, pids))})" if pids else " (no process of this user listens on it)")
+            + "; stop it yourself (`openclaw gateway stop`), then start this agent again"
+        )
+    signalled = list(dict.fromkeys(signalled))
+    what = f"signalled pid {', '.join(map(str, signalled))}" if signalled else "`openclaw gateway stop` freed it"
+    sys.stderr.write(f"tether: openclaw: adopting the gateway on port {port}: {what}\n")
+    return signalled
+
+
 class HealthWatch:
     """The gateway's heartbeat: ``GET /health`` on its port every ``every`` seconds; each answer with
     ``"ok": true`` calls ``beat``. Ends when ``stop`` is called (its run ended)."""
 
     def __init__(self, port: int, every: float, beat: Callable[[], None]) -> None:
-        self.url = f"http://127.0.0.1:{port}/health"
+        self.port = port
         self.every = max(0.2, every)
         self._beat = beat
         self._stop = threading.Event()
@@ -473,11 +558,7 @@ class HealthWatch:
         self._stop.set()
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url, timeout=min(5.0, self.every)) as resp:
-                return resp.status == 200 and json.loads(resp.read(4096) or b"{}").get("ok") is True
-        except (OSError, ValueError):
-            return False
+        return gateway_answers(self.port, min(5.0, self.every))
 
     def _run(self) -> None:
         while not self._stop.is_set():
