@@ -1,6 +1,6 @@
 """Issue 19, "what they see is true", for a `claude-code` agent the daemon runs: after a held call is approved
 and the resumed session ends, `tether status` says what is so. The real Claude Code CLI against the stand-in
-model API (whose model, ``claude-opus-5-5``, the price table does not know), as in
+model API (as ``claude-opus-5-5``, Claude Code's default here), as in
 tests/test_integrations_supervised.py.
 
 - the state is ``idle``, done (not ``stopped`` on its restart policy), and nothing in ``blocked``;
@@ -101,13 +101,13 @@ def test_an_unpriced_model_reads_unpriced_and_a_failed_start_says_why(tmp_path: 
     store = open_store(f"sqlite:///{tmp_path / 'tether.db'}")
     try:
         store.emit("agent.registered", "cc", info={"kind": "claude-code"})
-        store.emit("usage", "cc", model=MODEL, input_tokens=120, output_tokens=30, cost_usd=None)
+        store.emit("usage", "cc", model="claude-nova-9", input_tokens=120, output_tokens=30, cost_usd=None)
         store.emit("usage", "cc", model="claude-sonnet-4-5", input_tokens=100, cost_usd=0.0003)
         store.emit("agent.exited", "cc", code=None, error="$ANTHROPIC_API_KEY is not set")
         store.emit("agent.state", "cc", state="blocked", reason="cannot start: $ANTHROPIC_API_KEY is not set")
         store.emit("agent.state", "cc", state="starting", reason="restarting in 4.00s")
         (doc,) = report(store, "cc")
-        assert doc["spend_note"] == f"unpriced model {MODEL}" and doc["spend_today_usd"] == 0.0003, doc
+        assert doc["spend_note"] == "unpriced model claude-nova-9" and doc["spend_today_usd"] == 0.0003, doc
         assert doc["state"] == "starting", doc
         assert doc["reason"] == "cannot start: $ANTHROPIC_API_KEY is not set; restarting in 4.00s", doc
         store.emit("agent.started", "cc", pid=1, instance="x")
