@@ -104,7 +104,8 @@ def test_roles_tokens_environment_and_secrets(api_host: Host) -> None:
     assert env["TETHER_AGENT"] == "a" and env["TETHER_URL"] == h.url and env["TETHER_TOKEN"] == tok_a
     assert env["TETHER_TOKEN"] != admin
     assert not {k for k in env if k.startswith("TETHER_")} - {
-        "TETHER_AGENT", "TETHER_URL", "TETHER_TOKEN", "TETHER_KILL_FILES", "TETHER_INSTANCE", "TETHER_TEST_MARK"}
+        "TETHER_AGENT", "TETHER_URL", "TETHER_TOKEN", "TETHER_KILL_FILES", "TETHER_INSTANCE", "TETHER_TEST_MARK",
+        "TETHER_PYTHON"}  # the interpreter its `tether` runs (daemon/agentpath.py)
     assert "AWS_SECRET_ACCESS_KEY" not in env and "TEST_API_KEY" not in env
     assert admin not in json.dumps(env)
     assert env["API_KEY"] == ENV_SECRET and env["FILE_KEY"] == FILE_SECRET, "resolved secrets are in its env"

@@ -34,7 +34,7 @@ def test_beats_stale_stuck_recovered_and_restart(make_host) -> None:  # noqa: F8
     dirs = {n: h.root / n for n in ("sdk", "stuck")}
     for d in dirs.values():
         d.mkdir()
-    hb = {"interval": "50ms", "stale_after": "1500ms", "stuck_after": "1h"}
+    hb = {"source": "sdk", "interval": "50ms", "stale_after": "1500ms", "stuck_after": "1h"}  # its own beats only
     h.write({
         "sdk": agent([PY, beater], env={"DIR": str(dirs["sdk"])}, heartbeat=hb),
         "stuck": agent([PY, beater], env={"DIR": str(dirs["stuck"]), "STEADY": "1"},
@@ -42,7 +42,7 @@ def test_beats_stale_stuck_recovered_and_restart(make_host) -> None:  # noqa: F8
         "cli": agent(["sh", "-c", f"i=0; while :; do i=$((i+1)); {PY} -m tether beat --progress c$i; sleep 0.1; done"],
                      heartbeat={"interval": "100ms", "stale_after": "10s", "stuck_after": "1h"}),
         "http": agent(["sleep", "3600"], heartbeat={"interval": "1s", "stale_after": "10s", "stuck_after": "1h"}),
-        "restarter": agent(["sleep", "3600"], heartbeat={"interval": "100ms", "stale_after": "700ms",
+        "restarter": agent(["sleep", "3600"], heartbeat={"source": "sdk", "interval": "100ms", "stale_after": "700ms",
                                                          "on_stale": "restart"}),
     })
     daemon = h.up()
@@ -99,7 +99,8 @@ class FakeClock(Clock):
 
 
 def test_a_suspend_opens_one_incident_and_marks_no_agent_stale(make_host) -> None:  # noqa: F811
-    h: Host = make_host({f"a{i}": agent(["sleep", "3600"], heartbeat={"interval": "1s", "stale_after": "4s"})
+    h: Host = make_host({f"a{i}": agent(["sleep", "3600"], heartbeat={"source": "sdk", "interval": "1s",
+                                                                      "stale_after": "4s"})
                          for i in range(3)})
     clock = FakeClock()
     daemon = Daemon(load(h.runbook), clock=clock)
@@ -131,7 +132,8 @@ def test_a_suspend_opens_one_incident_and_marks_no_agent_stale(make_host) -> Non
 def test_status_file_follows_the_state(make_host, tmp_path: Path) -> None:  # noqa: F811
     import json
 
-    h: Host = make_host({"w": agent(["sleep", "3600"], heartbeat={"interval": "100ms", "stale_after": "300ms"})})
+    h: Host = make_host({"w": agent(["sleep", "3600"], heartbeat={"source": "sdk", "interval": "100ms",
+                                                                  "stale_after": "300ms"})})
     daemon = h.up()
     path = h.state / "agents" / "w" / "agent-status.json"
     wait_until(lambda: path.exists() and json.loads(path.read_text())["state"] == "stale", 5, "stale status file")

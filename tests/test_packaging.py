@@ -57,6 +57,8 @@ def test_the_wheel_is_typed_and_carries_its_data_files(wheel: zipfile.ZipFile) -
     assert not [n for n in names if "__pycache__" in n]
     (entry,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "tether = tether.cli.entry:main" in wheel.read(entry).decode()
+    # the agents' `tether` (daemon/agentpath.py): an executable an installer keeps executable
+    assert wheel.getinfo("tether/bin/tether").external_attr >> 16 & 0o111 == 0o111
 
 
 def test_supported_pythons_are_declared_and_agree(wheel: zipfile.ZipFile) -> None:

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 
 from tether import auth, heartbeat, redact, status_file, waiting
 from tether.daemon import hostreload, memory
+from tether.daemon.agentpath import on_path
 from tether.daemon.beats import BeatWriter
+from tether.daemon.liveness import Liveness
 from tether.daemon.supervisor import AgentSupervisor, Hooks
 from tether.errors import NotFound, RunbookError, StoreError, UsageError
 from tether.runbook import LoadedRunbook, load
@@ -69,6 +71,7 @@ class Daemon:
         self.store: Store = open_store(loaded.store_url, node=self.place.store_node)
         self.store.on_change(self._write_status)
         self.beats = BeatWriter(self.store)
+        self.liveness = Liveness(self)  # beats for agents whose heartbeat.source is not the SDK
         self.on_host_change: list[Callable[[], None]] = []
         from tether.approvals import Approvals
 
@@ -239,6 +242,7 @@ class Daemon:
             ),
             "PYTHONUNBUFFERED": "1",
             "TMPDIR": self._agent_tmp(spec),
+            **on_path(env.get("PATH")),  # `tether` itself first on its PATH (`tether beat`, `tether exec`)
         })
         if self.proxy is not None and spec.network != "open":  # egress through the proxy (wall/proxy.py)
             env.update(self.proxy.env(spec.name, self.state.agent_dir(spec.name) / "run", self.url,
@@ -501,6 +505,9 @@ class Daemon:
             self._clock_jumped(now, jump)
         replay_pending(self.state, self.store)
         deadlines = []
+        beat_deadline = self.liveness.wake(now)  # process, output, status file: beats written before judging
+        if beat_deadline is not None:
+            deadlines.append(beat_deadline)
         with self._lock:
             names = set(self.supervisors)
         rows = [row for row in self.store.agents() if row["name"] in names]

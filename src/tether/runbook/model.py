@@ -215,12 +215,86 @@ class Ssh(Strict):
         return value
 
 
+def _maybe_duration(value: Any) -> float | None:
+    """A duration, or ``off``/null: not judged at all."""
+    if value is None or value is False or value == "off":
+        return None
+    return _duration(value)
+
+
+OptionalDuration = Annotated[float | None, BeforeValidator(_maybe_duration)]
+
+#: How the daemon knows an agent is alive (``heartbeat.source``), besides ``file: PATH``.
+LIVENESS_SOURCES = ("sdk", "process", "output")
+#: The source each kind gets unless its runbook names one: a command agent need not know of tether (its
+#: process is its liveness); the others beat themselves (SDK, ``tether beat``, their CLI's hooks, openclaw's
+#: gateway health).
+DEFAULT_SOURCE = {"command": "process"}
+
+
+class StatusFile(Strict):
+    """``heartbeat.source: {file: PATH}``: the file's modification time is the beat, its first line the
+    progress. PATH is taken from the agent's working directory unless absolute."""
+
+    file: str = Field(min_length=1)
+
+
+def _liveness_source(value: Any) -> Any:
+    if isinstance(value, str):
+        if value in LIVENESS_SOURCES:
+            return value
+        if value.startswith("file:") and value[5:].strip():
+            return StatusFile(file=value[5:].strip())
+    elif isinstance(value, dict) and list(value) == ["file"]:
+        path = value["file"]
+        if isinstance(path, str) and path.strip():
+            return StatusFile(file=path.strip())
+        raise PydanticCustomError("heartbeat_source", "file: expected the path of the agent's status file, got "
+                                  "{got}", {"got": _shown(path)})
+    elif isinstance(value, StatusFile):
+        return value
+    raise PydanticCustomError(
+        "heartbeat_source", "expected sdk, process, output or file: PATH, got {got}{hint}",
+        {"got": _shown(value), "hint": did_you_mean(value, LIVENESS_SOURCES) if isinstance(value, str) else ""},
+    )
+
+
+LivenessSource = Annotated[Literal["sdk", "process", "output"] | StatusFile, BeforeValidator(_liveness_source)]
+
+
 class Heartbeat(Strict):
+    """How an agent's liveness is known (``source``; the default depends on its kind, see ``for_kind``) and
+    judged: ``stale`` after ``stale_after`` without a beat, ``stuck`` after ``stuck_after`` without progress
+    (``off``: never). ``sdk``: the beats it sends (SDK, ``tether beat``, HTTP, its CLI's hooks); ``process``:
+    alive while its process runs (the daemon beats for it every ``interval``; no progress signal, so
+    ``stuck_after`` is off unless set, then judged on the progress it reports itself); ``output``: each line
+    it writes to stdout or stderr is a beat, its last line the progress; ``file: PATH``: a status file's
+    modification time is the beat, its first line the progress (``tether.daemon.liveness``)."""
+
+    source: LivenessSource = "sdk"
     interval: Duration = 30.0
     stale_after: Duration = 120.0
-    stuck_after: Duration = 1800.0
+    stuck_after: OptionalDuration = 1800.0
     on_stale: Literal["notify", "restart"] = "notify"
     on_stuck: Literal["notify", "restart"] = "notify"
+
+    @staticmethod
+    def for_kind(data: Any, kind: Any) -> Any:
+        """The runbook's ``heartbeat:`` mapping with the kind's default source filled in (and, for
+        ``process``, no stuck_after unless one is set: a process alone says nothing of progress)."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            return data  # not a mapping: its own error
+        if data.get("source") is None:
+            data = {**data, "source": DEFAULT_SOURCE.get(kind, "sdk") if isinstance(kind, str) else "sdk"}
+        if data["source"] == "process" and "stuck_after" not in data:
+            data = {**data, "stuck_after": None}
+        return data
+
+    @property
+    def file(self) -> str | None:
+        return self.source.file if isinstance(self.source, StatusFile) else None
 
     @model_validator(mode="after")
     def _order(self) -> Heartbeat:
@@ -357,6 +431,16 @@ class Agent(Strict):
                         {"key": key, "hint": did_you_mean(str(key), ACTION_CLASSES)},
                     )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _liveness(cls, data: Any) -> Any:
+        """The heartbeat's source by kind when the runbook names none (``Heartbeat.for_kind``)."""
+        if isinstance(data, dict):
+            hb = Heartbeat.for_kind(data.get("heartbeat"), data.get("kind", "command"))
+            if hb != data.get("heartbeat"):
+                data = {**data, "heartbeat": hb}
+        return data
 
     @model_validator(mode="after")
     def _how_it_starts(self) -> Agent:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tether.durations import format_duration as d
 from tether.runbook.load import LoadedRunbook
+from tether.runbook.model import Agent
 from tether.vocabulary import ACTION_CLASSES, VERDICTS
 
 
@@ -24,8 +25,10 @@ def summarise(loaded: LoadedRunbook) -> str:
             f"{name} ({agent.kind}): {start}",
             f"  owner {agent.owner.name} <{agent.owner.contact}>, backup {agent.backup.name} <{agent.backup.contact}>",
             f"  works in {loaded.agent_cwd(name)}",
+            f"  liveness: {liveness(agent)}",
             f"  heartbeat every {d(agent.heartbeat.interval)}; stale after {d(agent.heartbeat.stale_after)}, "
-            f"stuck after {d(agent.heartbeat.stuck_after)}",
+            + (f"stuck after {d(agent.heartbeat.stuck_after)}" if agent.heartbeat.stuck_after else
+               "never stuck (stuck_after off)"),
             f"  restart {agent.restart.policy}, backoff {d(agent.restart.backoff.base)}"
             f"×{agent.restart.backoff.factor:g} "
             f"up to {d(agent.restart.backoff.cap)}; crashloop after {agent.restart.crashloop.limit} in "
@@ -49,6 +52,22 @@ def summarise(loaded: LoadedRunbook) -> str:
             b = agent.budgets
             lines.append(f"  budget       {b.tokens_per_day or '∞'} tokens, ${b.usd_per_day or '∞'} a day")
     return "\n".join(lines)
+
+
+def liveness(agent: Agent) -> str:
+    """How the daemon knows the agent is alive (``heartbeat.source``), in words."""
+    hb = agent.heartbeat
+    if hb.file is not None:
+        where = "" if hb.file.startswith(("/", "~", "$")) else ", in its working directory"
+        return f"file: {hb.file} (its modification time is the beat, its first line the progress{where})"
+    if hb.source == "process":
+        return ("process (alive while it runs: the daemon beats for it; no progress signal"
+                + (", so stuck only on progress it reports with `tether beat`)" if hb.stuck_after else ")"))
+    if hb.source == "output":
+        return "output (each line it prints is a beat, the last one its progress)"
+    by = {"claude-code": "its Claude Code hooks", "codex": "its Codex hooks",
+          "openclaw": "its gateway's /health and plugin"}.get(agent.kind, "the SDK, `tether beat` or HTTP")
+    return f"sdk (the beats it sends: {by})"
 
 
 def boundary(loaded: LoadedRunbook, label: str | None = None, uid: int | None = None) -> tuple[list[str], list[str]]:
