@@ -144,6 +144,7 @@ function approvalMirror(api, s) {
   let timer = null;
   let backoff = 250;
   let seq = 0;
+  let refused = ""; // the last refusal logged
   const calls = new Map(); // request id -> resolve(response frame or null)
   const active = new Map(); // OpenClaw approval id -> AbortController while tether is asked
   const answered = new Set(); // approval ids tether resolved itself
@@ -222,11 +223,15 @@ function approvalMirror(api, s) {
     if (f?.type !== "event") return;
     if (f.event === "connect.challenge") {
       const res = await hello(f.payload ?? {}, g);
-      if (!res?.ok) {
-        log.warn?.(`tether: the gateway refused tether's operator client: ${JSON.stringify(res?.error ?? null).slice(0, 300)}`);
+      if (!res?.ok) { // e.g. UNAVAILABLE while the gateway starts (retryable): connect again after the backoff
+        const said = `tether: the gateway refused tether's operator client: ${JSON.stringify(res?.error ?? null).slice(0, 300)}`;
+        if (res && !res.error?.retryable && said !== refused) log.warn?.(said); // once, not at every retry
+        refused = said;
+        ws?.close();
         return;
       }
       backoff = 250;
+      refused = "";
       const list = await call("exec.approval.list", {}); // asked while tether was not connected
       for (const a of Array.isArray(list?.payload) ? list.payload : []) ask(a);
     } else if (f.event === "exec.approval.requested") {
