@@ -328,6 +328,27 @@ def test_the_gateways_own_exec_approval_is_a_tether_approval_that_tether_approve
     assert code == 200 and got["state"] in ("approved", "used"), got
 
 
+def _restart_daemon(host: Host) -> None:
+    """SIGKILL the daemon (the gateway lives on under its keeper) and start it again: it adopts the gateway."""
+    assert host.proc is not None
+    seen = len(host.events("agent.adopted", AGENT))
+    os.kill(host.proc.pid, signal.SIGKILL)
+    host.proc.wait(10)
+    host.up()
+    _wait(lambda: len(host.events("agent.adopted", AGENT)) > seen, 30, "the gateway is adopted")
+
+
+def test_the_gateways_exec_approval_waits_through_a_daemon_restart(gateway: Gateway) -> None:
+    marker = gateway.ws / "gateway-asked-restart"
+    t, out = _mirrored(gateway, marker)
+    _restart_daemon(gateway.host)  # the plugin's ask fails meanwhile: it asks again, the command waits
+    assert t.is_alive() and not marker.exists()
+    proc = tether("-f", str(gateway.host.runbook), "approve", str(out["approval"]["id"]))
+    assert proc.returncode == 0, proc.stderr
+    t.join(60)
+    assert marker.exists(), out
+
+
 @pytest.mark.parametrize("mirrored", [False, True], ids=["tethers-own-hold", "the-gateways-exec-approval"])
 def test_a_held_command_is_refused_after_tether_deny(gateway: Gateway, mirrored: bool) -> None:
     marker = gateway.ws / ("gateway-asked-denied" if mirrored else "held-denied")
@@ -352,6 +373,7 @@ def test_the_plugin_fails_closed_without_a_token_or_with_a_wrong_one(gateway: Ga
 def test_with_the_daemon_down_every_tool_call_is_blocked(gateway: Gateway) -> None:
     host = gateway.host
     assert host.proc is not None
+    seen = len(host.events("agent.adopted", AGENT))
     os.kill(host.proc.pid, signal.SIGKILL)  # the daemon only: the gateway lives on under its keeper
     host.proc.wait(10)
     marker = gateway.ws / "while-down"
@@ -359,7 +381,7 @@ def test_with_the_daemon_down_every_tool_call_is_blocked(gateway: Gateway) -> No
     assert not marker.exists()
     assert "tether could not decide" in got, got
     host.up()  # the new daemon adopts the running gateway, and its heartbeat
-    _wait(lambda: host.events("agent.adopted", AGENT), 30, "the gateway is adopted")
+    _wait(lambda: len(host.events("agent.adopted", AGENT)) > seen, 30, "the gateway is adopted")
     after = gateway.ws / "after-adopt"
     gateway.chat(f"RUN: touch {after}")
     assert after.exists()

@@ -17,8 +17,8 @@
 // into tether's: it connects to this gateway's WebSocket as an operator client (the gateway's own token,
 // a device key kept in the state folder), receives exec.approval.requested, asks tether's daemon
 // (event exec_approval: a tether approval a human decides with `tether approve/deny`, the dashboard or a
-// notification) and answers exec.approval.resolve with allow-once or deny. Fails closed: tether unreachable
-// is a deny.
+// notification) and answers exec.approval.resolve with allow-once or deny. Fails closed: the command waits
+// while tether is unreachable (a daemon restart), and is denied after 60 s of that.
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -103,6 +103,7 @@ function report(s, body) {
 // alone (nor with operator.read and operator.write added: the turn was denied as headless); with operator.admin
 // it waits for this client. The client holds the gateway's own shared token, which grants admin anyway.
 const SCOPES = ["operator.admin", "operator.approvals"];
+const UNREACHABLE_MS = 60000; // tether unreachable this long while asking about an exec approval: deny it
 const CLIENT = { id: "gateway-client", mode: "backend" };
 
 function stateDir() {
@@ -251,6 +252,7 @@ function approvalMirror(api, s) {
     const r = a.request ?? {};
     const expires = Number(a.expiresAtMs) || Date.now() + 1800000;
     let decision = null;
+    let failingSince = 0; // tether unreachable since (a daemon restart takes seconds: ask again meanwhile)
     try {
       while (!ctrl.signal.aborted && !stopped && Date.now() < expires) {
         const wait = Math.max(0, Math.min(MAX_WAIT, Math.floor((expires - Date.now()) / 1000)));
@@ -271,10 +273,16 @@ function approvalMirror(api, s) {
           }, wait, s.timeoutMs, ctrl.signal);
         } catch (err) {
           if (ctrl.signal.aborted) return;
-          log.warn?.(`tether: could not ask tether about exec approval ${a.id} (${why(err)}); denied`);
-          decision = "deny";
-          break;
+          failingSince ||= Date.now();
+          if (Date.now() - failingSince >= UNREACHABLE_MS) {
+            log.warn?.(`tether: could not ask tether about exec approval ${a.id} for 60 s (${why(err)}); denied`);
+            decision = "deny";
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 1000)); // the command waits meanwhile: closed
+          continue;
         }
+        failingSince = 0;
         if (got?.decision === "allow-once" || got?.decision === "deny") {
           decision = got.decision;
           break;
