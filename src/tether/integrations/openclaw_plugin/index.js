@@ -234,9 +234,9 @@ function approvalMirror(api, s) {
       backoff = 250;
       refused = "";
       const list = await call("exec.approval.list", {}); // asked while tether was not connected
-      for (const a of Array.isArray(list?.payload) ? list.payload : []) ask(a);
+      for (const a of Array.isArray(list?.payload) ? list.payload : []) asking(a);
     } else if (f.event === "exec.approval.requested") {
-      ask(f.payload ?? {});
+      asking(f.payload ?? {});
     } else if (f.event === "exec.approval.resolved") {
       const id = f.payload?.id;
       if (typeof id !== "string" || answered.delete(id)) return;
@@ -244,6 +244,9 @@ function approvalMirror(api, s) {
       report(s, { hook_event_name: "exec_approval_resolved", approval_id: id, decision: f.payload?.decision ?? null });
     }
   }
+
+  // never an unhandled rejection: Node ends the process (the gateway) on one
+  const asking = (a) => ask(a).catch((err) => log.warn?.(`tether: exec approval ${String(a?.id)}: ${why(err)}`));
 
   async function ask(a) {
     if (typeof a?.id !== "string" || active.has(a.id)) return;
