@@ -117,6 +117,8 @@ class SQLiteStore(SqlReads, Store):
         """One of the pool's read connections, for the caller alone until the block ends; waits while all
         ``READERS`` are in use."""
         with self._pool:
+            if self._closed:  # a closed store opens nothing again: its readers get the one-line error
+                raise StoreError(f"{self.file}: the store is closed")
             while not self._idle and self._readers >= READERS:
                 self._pool.wait()
             conn = self._idle.pop() if self._idle else None
