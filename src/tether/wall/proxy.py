@@ -320,8 +320,10 @@ class EgressProxy:
             )
         except (OSError, ValueError):
             return
+        if not endpoints or (self.api is None and any(ep.relay for ep in endpoints)):
+            return
         ident = read_pid_file(got.run_dir / AGENT_PID)
-        if not endpoints or ident is None or not ident.alive():
+        if ident is None or not ident.alive():
             return
         path = f"/proc/{ident.pid}/ns/net"
         try:
