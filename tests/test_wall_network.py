@@ -375,3 +375,46 @@ def test_the_bridges_and_the_environment_inside() -> None:
     sh, flag, script, name = bridge.launcher(net)
     assert (sh, flag, name) == ("/bin/sh", "-c", "tether-net") and script.rstrip().endswith('exec "$@"')
     assert script.count("/usr/bin/socat -d -d TCP-LISTEN:") == 2 and '[ "$n" -lt 2 ]' in script
+
+
+def test_the_daemons_namespace_is_made_once_and_its_failure_said(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the daemon's process (its proxy serving the agent's socket folder) the wall enters the namespace
+    the proxy made, the same at every start; when it cannot be made and socat is missing, one line says
+    both."""
+    import pwd
+
+    from tether.runbook import load
+    from tether.wall import WallError, netns, prepare
+    from tether.wall.proxy import NET_DIR, PROXY_SOCK, EgressProxy
+
+    if not netns.supported():
+        pytest.skip("the daemon's namespaces need root and nsenter")
+    h = Host(root, {"scoped": agent(["true"], run_as=USER)})
+    loaded = load(h.runbook)
+    loaded.agent_cwd("scoped").mkdir(parents=True, exist_ok=True)
+    pw = pwd.getpwnam(USER)
+    proxy = EgressProxy(lambda: None, lambda batch: None, api=("127.0.0.1", 8765))
+    proxy.start()
+    try:
+        run = loaded.state.agent_dir("scoped") / "run"
+        proxy.open("scoped", run, pw.pw_uid, pw.pw_gid)
+        where = {"proxy_socket": str(run / NET_DIR / PROXY_SOCK), "daemon_url": "http://127.0.0.1:8765"}
+        first, again = prepare(loaded, "scoped", **where), prepare(loaded, "scoped", **where)
+        assert first is not None and again is not None and first.net is not None and first.net.netns is not None
+        assert first.prefix[:2] == [first.net.nsenter, f"--net={first.net.netns}"] and first.prefix == again.prefix
+        assert "--unshare-net" not in first.prefix and first.prefix[-1] == "--", "nothing started inside"
+        assert os.readlink(first.net.netns) != os.readlink("/proc/self/ns/net"), "a namespace of its own"
+
+        def cannot(*_: Any) -> str:
+            raise netns.NetnsError(1, "cannot make a network namespace: Operation not permitted")
+
+        monkeypatch.setattr(proxy, "inside", cannot)
+        monkeypatch.setattr(check, "socat", lambda: None)
+        with pytest.raises(WallError) as refused:
+            prepare(loaded, "scoped", **where)
+        assert str(refused.value).startswith(
+            "sandbox: network: scoped: cannot make a network namespace: Operation not permitted, and for bridges "
+            "instead socat is not installed"
+        ), refused.value
+    finally:
+        proxy.stop()

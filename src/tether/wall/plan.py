@@ -109,7 +109,11 @@ def _network(
             path = owner.inside(name, bridge.endpoints(net))
         except OSError as exc:
             if check.socat() is None:
-                raise WallError(f"sandbox: network: {spec.network}: {exc}; or set `network: open`") from None
+                raise WallError(
+                    f"sandbox: network: {spec.network}: {exc.strerror or exc}, and for bridges instead "
+                    f"{check.SOCAT_MISSING}, "
+                    "or set `network: open`"
+                ) from None
         else:
             return replace(net, netns=path, nsenter=netns.nsenter() or "nsenter"), env
     socat = check.socat()
