@@ -34,7 +34,7 @@ def _daemon(root: Path, n: int) -> Iterator[tuple[subprocess.Popen[bytes], str, 
     state = root / "state"
     agents = {
         f"a{i:03d}": {"owner": PERSON, "backup": PERSON, "command": ["sleep", "3600"], "sandbox": "off",
-                      "heartbeat": {"interval": "1s", "stale_after": "5s", "stuck_after": "1h"}}
+                      "heartbeat": {"source": "sdk", "interval": "1s", "stale_after": "5s", "stuck_after": "1h"}}
         for i in range(n)
     }
     doc = {"version": 1, "host": {"state_dir": str(state), "listen": "127.0.0.1:0"}, "agents": agents}

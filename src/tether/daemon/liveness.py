@@ -3,7 +3,8 @@
 Called once per monitor wake (``Daemon._monitor_once``), before the agents are judged, so a beat it finds
 counts in the same wake. Per agent with a live run:
 
-``process``  alive while its run is: a beat every ``interval`` (its time: now). Nothing here says whether
+``process``  alive while its run is: a beat every ``interval`` at most (its time: now; a wake beats every
+             such agent past half its interval, so their beats fall together). Nothing here says whether
              it progresses: its ``stuck_after`` is off unless the runbook sets one (``Heartbeat.for_kind``),
              then judged on the progress the agent reports itself (``tether beat PROGRESS``, tasks).
 ``output``   a line written to ``stdout.log`` or ``stderr.log`` is a beat (its time: the file's
@@ -94,8 +95,8 @@ class Liveness:
 
     def _look(self, name: str, sup: Any, handle: Any, run: _Run, now: float) -> tuple[float, str | None] | None:
         hb = sup.spec.heartbeat
-        if hb.source == "process":
-            return (now, None) if now - run.at >= hb.interval else None
+        if hb.source == "process":  # due once interval has passed; the half-due beat along: fewer wakes
+            return (now, None) if now - run.at >= hb.interval / 2 else None
         if hb.source == "output":
             log_dir = self.daemon.state.log_dir(name)
             newest: tuple[float, Path] | None = None
