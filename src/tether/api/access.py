@@ -9,13 +9,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import HTTPException
 
 from tether.auth import Principal
 
 Need = Literal["read", "act", "decide", "control"]
+#: What any route with a role check may answer, for its OpenAPI description.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid bearer token"},
+    403: {"description": "this token's role may not do this"},
+}
 
 
 def allowed(who: Principal, need: Need, agent: str | None = None) -> bool:

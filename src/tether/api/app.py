@@ -15,12 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from tether import __version__
+from tether import tasks as tasks_
 from tether.api import body as bodies
 from tether.api import errors
 from tether.api.access import require
 from tether.api.reports import Report
 from tether.auth import Principal, Refused, verify
-from tether.errors import RunbookError, TetherError
+from tether.errors import RunbookError
 from tether.runbook import LoadedRunbook
 from tether.status_report import report
 from tether.store import Store
@@ -120,17 +121,6 @@ def create_app(control: Control) -> FastAPI:
         known(agent)
         require(who, "act", agent)
 
-    def _begin_workspace(agent: str, task_id: int) -> None:
-        """A task starts on its own branch in each repo in scope, with snapshots of other folders
-        (rollback). A workspace that cannot start a task (mid-merge, ...) cancels the task: 409."""
-        from tether.rollback.tasks import begin
-
-        try:
-            begin(control.loaded, store, agent, task_id)
-        except TetherError as err:
-            store.emit("task.cancelled", agent, task_id=task_id, note=f"could not start: {err}")
-            raise HTTPException(409, f"task {task_id} cancelled: {err}") from None
-
     @app.get("/v1/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
@@ -195,9 +185,8 @@ def create_app(control: Control) -> FastAPI:
     @app.post("/v1/agents/{agent}/tasks/next")
     def next_task(agent: str, who: Caller) -> dict[str, Any]:
         own(who, agent)
-        task = store.claim_task(agent)
+        task = tasks_.claim(control.loaded, store, agent)
         if task is not None:
-            _begin_workspace(agent, task.id)
             control.touched(agent)
         return {"task": task._asdict() if task else None}
 
@@ -205,28 +194,16 @@ def create_app(control: Control) -> FastAPI:
     def start_task(agent: str, task_id: Id, body: NewTask, who: Caller) -> dict[str, Any]:
         """Start an ad-hoc task (``with agent.task("...")``) recorded under this id."""
         own(who, agent)
-        task = store.task(task_id)
-        if task is None or task.agent != agent:
-            raise HTTPException(404, f"agent {agent!r} has no task {task_id}")
-        store.emit("task.started", agent, task_id=task_id, text=body.text)
-        _begin_workspace(agent, task_id)
+        started = tasks_.start(control.loaded, store, agent, task_id, body.text)
         control.touched(agent)
-        started = store.task(task_id)
         return started._asdict() if started is not None else {"id": task_id, "state": "started"}
 
     @app.post("/v1/agents/{agent}/tasks/{task_id}/end")
     def end_task(agent: str, task_id: Id, body: TaskEnd, who: Caller) -> dict[str, Any]:
         own(who, agent)
-        task = store.task(task_id)
-        if task is None or task.agent != agent:
-            raise HTTPException(404, f"agent {agent!r} has no task {task_id}")
-        kind = "task.done" if body.ok else "task.failed"
-        from tether.rollback.tasks import end
-
-        end(control.loaded, store, agent, task_id)  # where the work ended: HEADs, files changed
-        store.emit(kind, agent, task_id=task_id, text=task.text, note=body.note)
+        state = tasks_.end(control.loaded, store, agent, task_id, body.ok, body.note)
         control.touched(agent)
-        return {"id": task_id, "state": kind.split(".")[1]}
+        return {"id": task_id, "state": state}
 
     @app.get("/v1/events")
     def events(who: Caller, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0, agent: str | None = None,
@@ -278,6 +255,7 @@ def create_app(control: Control) -> FastAPI:
 
     # The other modules' routes come after this module's: a request is matched against the routes in
     # order, and the hot ones (heartbeat, health) should not first be tried against every dashboard page.
+    from tether.api.admin import router as admin_router
     from tether.api.approvals import router as approvals_router
     from tether.api.hooks import router as hooks_router
     from tether.api.metrics import router as metrics_router
@@ -286,6 +264,7 @@ def create_app(control: Control) -> FastAPI:
     app.include_router(approvals_router)  # the approvals issue owns that module
     app.include_router(hooks_router)  # the integrations issue owns that module
     app.include_router(metrics_router)  # the monitoring issue owns that module
+    app.include_router(admin_router)  # tokens, backup, prune, the audit log, the runbook summary
     app.include_router(dashboard_router)  # the dashboard issue owns that module
     return app
 

@@ -1,22 +1,20 @@
-"""JSON endpoints for what the CLI does beyond ``tether.api.app`` and the approval endpoints: the
-overview, an agent's detail, logs and usage, ``explain``, incidents and their acknowledgement, the audit
-log with its verification, tokens, backup, prune, the runbook summary and a live event stream (SSE).
+"""The JSON the dashboard's views are made of, which ``tether top``, ``logs``, ``explain``, ``incidents`` and
+``events -F`` read too: the overview, the host, an agent's detail, logs and usage, ``explain``, incidents and
+their acknowledgement, and a live event stream (SSE). The admin routes (tokens, backup, prune, the audit log,
+the runbook summary) are the JSON API's: ``tether.api.admin``.
 
-Roles: approver and admin read; agent tokens read only what is their own agent's and never decide or
-control (403); acknowledging needs approver or admin; tokens, backup and prune need admin.
+Roles: approver and admin read; agent tokens read only what is their own agent's and never decide (403);
+acknowledging needs approver or admin.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 
 from tether.api.access import require
 from tether.api.app import MAX_ID, Caller, Id
@@ -95,18 +93,6 @@ class AckBody(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
 
 
-class Verification(Open):
-    ok: bool
-    rows: int
-    sealed: int
-    problems: list[str]
-
-
-class Audit(Open):
-    verification: Verification
-    rows: list[dict[str, Any]]
-
-
 class ExplainBody(ActionBody):
     """The action to explain: the same fields an agent's check takes, without the wait."""
 
@@ -120,27 +106,6 @@ class Explained(Open):
     parsed: bool
     gates: list[str]
     resources: list[dict[str, Any]]
-
-
-class TokenBody(BaseModel):
-    role: str = Field(pattern=r"^(agent|approver|admin)$")
-    agent: str | None = Field(default=None, max_length=63)
-
-
-class TokenMade(Open):
-    token: str = Field(description="shown once: only its hash is kept")
-    role: str
-    agent: str | None = None
-
-
-class PruneBody(BaseModel):
-    older_than_s: float | None = Field(default=None, ge=0, le=100 * 365 * 86400.0,
-                                       description="default: the runbook's host.retention.events")
-
-
-class Pruned(Open):
-    deleted: int
-    before: float
 
 
 @router.get("/v1/overview", response_model=Overview)
@@ -235,83 +200,6 @@ def ack(incident_id: Id, body: AckBody, who: Caller, request: Request) -> dict[s
     require(who, "decide")
     got: dict[str, Any] = common.ack_incident(common.store(request), incident_id, common.identity(who), body.note)
     return views.redact_any(got)
-
-
-@router.get("/v1/audit", response_model=Audit)
-def audit(who: Caller, request: Request, limit: int = Query(default=200, ge=0, le=10_000)) -> dict[str, Any]:
-    """The newest audit rows and the chain's verification against its seal file (``tether audit verify``)."""
-    require(who, "read")
-    lr = common.loaded(request)
-    if lr is None:
-        raise HTTPException(404, "this daemon has no state directory")
-    return views.audit_page(common.store(request), lr.state.audit_file, limit)
-
-
-@router.get("/v1/runbook")
-def runbook(who: Caller, request: Request) -> dict[str, Any]:
-    """The loaded runbook's agents: owner, backup, kind, scope, heartbeat, restart, approvals, budgets
-    (``tether check``), without commands or secrets."""
-    require(who, "read")
-    lr = common.loaded(request)
-    if lr is None:
-        return {"path": None, "agents": {}}
-    agents = {}
-    for name, a in lr.runbook.agents.items():
-        agents[name] = {
-            "kind": a.kind, "owner": a.owner.name, "backup": a.backup.name, "cwd": str(lr.agent_cwd(name)),
-            "scope": a.scope.model_dump(mode="json"), "heartbeat": a.heartbeat.model_dump(mode="json"),
-            "restart": a.restart.policy, "approvals": a.approvals.model_dump(mode="json"),
-            "budgets": a.budgets.model_dump(mode="json"), "gates": sorted(a.gates), "autostart": a.autostart,
-        }
-    return views.redact_any({"path": str(lr.path), "agents": agents})
-
-
-@router.post("/v1/tokens", response_model=TokenMade, status_code=201)
-def make_token(body: TokenBody, who: Caller, request: Request) -> dict[str, Any]:
-    """Create a token (``tether token create``); admin only. The token is in this answer and nowhere else."""
-    require(who, "control")
-    from tether import auth
-
-    if body.agent is not None and body.role == "agent":
-        common.known(request, body.agent)
-    token = auth.create(common.store(request), body.role, body.agent)
-    return {"token": token, "role": body.role, "agent": body.agent}
-
-
-@router.get("/v1/backup", response_class=FileResponse,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "a consistent copy"}})
-def backup(who: Caller, request: Request) -> FileResponse:
-    """A consistent copy of the store, taken now while the daemon keeps writing (``tether backup``)."""
-    require(who, "control")
-    root = common.state_root(request)
-    folder = tempfile.mkdtemp(prefix=".backup-", dir=root if root is not None and root.exists() else None)
-    path = os.path.join(folder, "tether-backup")
-    try:
-        common.store(request).backup(path)
-    except BaseException:
-        _remove(folder)
-        raise
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return FileResponse(path, media_type="application/octet-stream", filename=f"tether-{stamp}.backup",
-                        background=BackgroundTask(_remove, folder))
-
-
-def _remove(folder: str) -> None:
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@router.post("/v1/prune", response_model=Pruned)
-def prune(body: PruneBody, who: Caller, request: Request) -> dict[str, Any]:
-    """Delete events past the retention (``tether prune``); admin only."""
-    require(who, "control")
-    keep = body.older_than_s
-    if keep is None:
-        lr = common.loaded(request)
-        keep = lr.runbook.host.retention.events if lr is not None else 30 * 86400.0
-    before = time.time() - keep
-    return {"deleted": common.store(request).prune(before), "before": before}
 
 
 @router.get("/v1/stream", response_class=StreamingResponse,

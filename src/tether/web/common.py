@@ -1,4 +1,4 @@
-"""What the page and API views share: the daemon's parts, as ``tether.api.app.Control`` declares them.
+"""What the page and API views share: the daemon's parts (``tether.api.parts``, re-exported here), its paths.
 Role checks are ``tether.api.access.require``; the core's errors become HTTP answers through the one map
 in ``tether.api.errors``."""
 
@@ -6,35 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
+from tether.api.parts import control, known, loaded, state_root, store
 from tether.auth import Principal
 from tether.errors import NotFound
 from tether.store import Store
 
-if TYPE_CHECKING:
-    from tether.api.app import Control
-
-
-def control(request: Request) -> Control:
-    c: Control = request.app.state.control
-    return c
-
-
-def store(request: Request) -> Store:
-    s: Store = control(request).store
-    return s
-
-
-def loaded(request: Request) -> Any:
-    return control(request).loaded
-
-
-def state_root(request: Request) -> Path | None:
-    lr = loaded(request)
-    return None if lr is None else Path(lr.state.root)
+__all__ = ["ack_incident", "control", "host_paths", "identity", "incident", "killed", "known", "last_event_id",
+           "loaded", "log_dir", "seal", "spec", "state_root", "stopping", "store"]
 
 
 def host_paths(request: Request) -> list[str]:
@@ -67,12 +49,6 @@ def killed(request: Request, agent: str) -> bool:
 def spec(request: Request, agent: str) -> Any:
     lr = loaded(request)
     return None if lr is None else lr.runbook.agents.get(agent)
-
-
-def known(request: Request, agent: str) -> None:
-    names = control(request).agent_names()
-    if agent not in names and store(request).agent(agent) is None:
-        raise HTTPException(404, f"no agent named {agent!r}")
 
 
 def identity(who: Principal, via: str = "") -> str:
