@@ -28,6 +28,7 @@ from typing import Any
 
 from tether import redact
 from tether.durations import format_duration
+from tether.events import WATCHED  # the kinds it reads after its cursor: declared ``notifies`` there
 from tether.export.cursor import Cursors
 from tether.notify import rows
 from tether.runbook.model import Runbook
@@ -37,9 +38,6 @@ from tether.store.base import Event, Store
 CURSOR = "notify"
 OPENED, ESCALATED, RESOLVED = "incident.opened", "incident.escalated", "incident.resolved"
 TOLD = (OPENED, ESCALATED, "approval.requested", "approval.escalated")
-#: The event kinds the notifier reads after its cursor.
-WATCHED = ("incident.opened", "incident.resolved", "incident.acked", "approval.requested", "approval.escalated",
-           "approval.expired", "agent.killed", "daemon.started")
 #: Without an agent (a host incident), an incident escalates after this unless an agent says sooner.
 HOST_ESCALATE_AFTER = 900.0
 

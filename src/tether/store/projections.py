@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from tether import events
 from tether.store.base import Event, NewEvent
 
 
@@ -19,24 +20,10 @@ class Tx(Protocol):
 
 
 Projection = Callable[[Tx, Event], "str | None"]
-PROJECTIONS: dict[str, Projection] = {}
-
-
-def projection(*kinds: str) -> Callable[[Projection], Projection]:
-    def register(fn: Projection) -> Projection:
-        for kind in kinds:
-            PROJECTIONS[kind] = fn
-        return fn
-
-    return register
-
-
-#: Event kinds that also go into the hash-chained audit log (``tether audit verify``).
-AUDITED = frozenset({
-    "verdict", "approval.requested", "approval.decided", "approval.expired", "approval.escalated",
-    "approval.used", "approval.refused", "agent.killed", "agent.resumed", "runbook.reloaded",
-    "rollback.done", "rollback.failed", "rollback.good",
-})
+#: Registers a projection against the event catalogue (``tether.events``): each kind declared there, once.
+projection = events.project
+#: Event kinds that also go into the hash-chained audit log (``tether audit verify``): the catalogue says.
+AUDITED = events.AUDITED
 
 
 def apply(tx: Tx, event: Event) -> str | None:
@@ -338,16 +325,6 @@ def _rebased(tx: Tx, e: Event) -> str | None:
     return e.agent
 
 
-def _audited_only(tx: Tx, e: Event) -> str | None:
-    """An audited kind with no table of its own (a verdict, a kill): the store calls ``apply`` only for
-    registered kinds, so each needs an entry, or it never reaches the audit chain."""
-    return None
-
-
-for _kind in sorted(AUDITED - PROJECTIONS.keys()):
-    PROJECTIONS[_kind] = _audited_only
-
-
 # -- rollback (issue 8): a task's workspace at its start and end, and the rollbacks that undid it --------------
 
 
@@ -589,3 +566,16 @@ def _pinned(tx: Tx, e: Event) -> str | None:
     """An agent moved to another node (``node``) or released (``node`` null: the next to register it)."""
     tx.execute("UPDATE agents SET node = ?, updated = ? WHERE name = ?", (e.data.get("node"), e.ts, e.agent))
     return e.agent
+
+
+def _audited_only(tx: Tx, e: Event) -> str | None:
+    """An audited kind with no table of its own (a verdict, a kill): the store calls ``apply`` only for
+    kinds in ``PROJECTIONS``, so each needs an entry, or it never reaches the audit chain."""
+    return None
+
+
+#: The kinds the store projects, each to its projection: derived from the catalogue once every projection
+#: above is registered (an audited kind without one gets ``_audited_only``).
+PROJECTIONS: dict[str, Projection] = {
+    k.name: k.projection or _audited_only for k in events.KINDS.values() if k.projection or k.audited
+}

@@ -9,11 +9,15 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tether.approvals import grant_line
+from tether.events import sentence
+from tether.events.words import age as age
+from tether.events.words import count as count
+from tether.events.words import money as money
 from tether.redact import redact, redact_obj
 from tether.status_file import age as elapsed
 from tether.status_report import report
@@ -38,19 +42,6 @@ def tone(state: str | None) -> str:
 
 
 # -- formatting (Jinja filters and the terminal view) ------------------------------------------------
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = max(0.0, float(seconds))
-    if s < 60:
-        return f"{s:.0f}s" if s >= 10 else f"{s:.1f}s"
-    if s < 3600:
-        return f"{s // 60:.0f}m{s % 60:02.0f}s"
-    if s < 86400:
-        return f"{s // 3600:.0f}h{(s % 3600) // 60:02.0f}m"
-    return f"{s // 86400:.0f}d{(s % 86400) // 3600:.0f}h"
-
-
 def clock(ts: float | None) -> str:
     """UTC time of day for today's stamps, the date too for older ones."""
     if not ts:
@@ -64,12 +55,6 @@ def iso(ts: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else ""
 
 
-def money(usd: float | None) -> str:
-    if not usd:
-        return "$0"
-    return f"${usd:,.2f}" if usd >= 0.01 else f"${usd:.4f}"
-
-
 def size(n: float | None) -> str:
     if n is None:
         return "—"
@@ -79,16 +64,6 @@ def size(n: float | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} PB"
-
-
-def count(n: float | None) -> str:
-    if not n:
-        return "0"
-    v = float(n)
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(v) >= div:
-            return f"{v / div:.1f}{unit}"
-    return f"{v:.0f}"
 
 
 # -- the host ------------------------------------------------------------------------------------------
@@ -290,125 +265,11 @@ def incident_view(i: dict[str, Any], now: float) -> dict[str, Any]:
 
 
 def describe(e: Event) -> str:
-    """One line saying what an event was."""
-    d = e.data
-    k = e.kind
-
-    def g(key: str) -> str:
-        v = d.get(key)
-        return "" if v is None else str(v)
-
-    simple: dict[str, Callable[[], str]] = {
-        "agent.started": lambda: f"started (pid {g('pid')})" + (" after a restart" if d.get("restart") else ""),
-        "agent.exited": lambda: f"exited {g('code')} after {age(d.get('uptime_s'))}",
-        "agent.state": lambda: f"{g('state')}" + (f": {g('reason')}" if d.get("reason") else ""),
-        "agent.desired": lambda: f"desired state {g('desired')}",
-        "task.added": lambda: f"task queued: {g('text')}",
-        "task.started": lambda: f"task started: {g('text')}",
-        "task.done": lambda: f"task done: {g('text')}" + (f" ({g('note')})" if d.get("note") else ""),
-        "task.failed": lambda: f"task failed: {g('text')}" + (f" ({g('note')})" if d.get("note") else ""),
-        "task.requeued": lambda: f"task queued again: {g('text')} ({g('note')})",
-        "files.changed": lambda: "files changed: " + ", ".join(str(p) for p in (d.get("paths") or [])[:10]),
-        "command.run": lambda: f"ran `{g('command')}`" + (f" → {g('exit_code')}" if "exit_code" in d else ""),
-        "verdict": lambda: f"{g('decision')} ({g('verdict')}, {g('rule')}): {g('action')}",
-        "approval.requested": lambda: f"asked to {g('action')}: {g('detail')}",
-        "approval.decided": lambda: f"approval #{g('approval_id')} {g('state')} by {g('by')}"
-        + (f": {g('note')}" if d.get("note") else ""),
-        "approval.expired": lambda: f"approval #{g('approval_id')} expired",
-        "approval.escalated": lambda: f"approval #{g('approval_id')} escalated to the {g('to')}",
-        "approval.used": lambda: f"approval #{g('approval_id')} used",
-        # deciding from a phone (issue 21)
-        "approval.refused": lambda: f"approval #{g('approval_id') or '?'}: {g('who')} refused on {g('channel')}: "
-        f"{g('why')}",
-        "channel.sent": lambda: f"approval #{g('approval_id')} sent by {g('channel')}",
-        "channel.settled": lambda: f"approval #{g('approval_id')}'s messages show it {g('state')}",
-        "channel.failed": lambda: f"approval #{g('approval_id')} not sent by {g('channel')}: {g('error')}",
-        "channel.down": lambda: f"channel {g('channel')} down: {g('error')}",
-        "channel.up": lambda: f"channel {g('channel')} up again",
-        "incident.opened": lambda: f"incident: {g('summary')}",
-        "incident.resolved": lambda: f"incident #{g('incident_id')} resolved: {g('why')}",
-        "incident.acked": lambda: f"incident #{g('incident_id')} acknowledged by {g('by')}",
-        "gate.ran": lambda: f"gate for {g('action')}: `{g('command')}` → {g('exit_code')}",
-        "error": lambda: f"error ({g('kind')}): {g('detail') or g('message')}",
-        "usage": lambda: f"usage: {g('model')} {count(d.get('input_tokens') or d.get('input'))} in, "
-        f"{count(d.get('output_tokens') or d.get('output'))} out" + (f", {money(d.get('cost_usd'))}"
-                                                                    if d.get("cost_usd") else ""),
-        "log": lambda: g("line") or g("message") or json.dumps(d)[:300],
-        "token.created": lambda: f"{g('role')} token {g('token_id')} created",
-        "token.revoked": lambda: f"{g('role')} token {g('token_id')} revoked",
-        "network.connection": lambda: (f"{g('verdict')} connection to {g('host')}:{g('port')} "
-                                       f"({g('bytes_up')} bytes up, {g('bytes_down')} down)"),
-        "wall.violation": lambda: "wall violation: " + (
-            f"{g('verdict')} connection to {g('host')}:{g('port')}" if d.get("kind") == "connect"
-            else f"write to {g('path')} denied ({g('error')}, seen by {g('source')})"),
-        "budget.reset": lambda: f"budget reset by {g('by')} ({g('tokens')} tokens, ${g('usd')} spent today before it)",
-        "daemon.started": lambda: f"daemon started (pid {g('pid')})",
-        "daemon.stopped": lambda: "daemon stopped",
-        "agent.killed": lambda: "KILLED" + (f": {g('reason')}" if d.get("reason") else ""),
-        "agent.resumed": lambda: "kill switch lifted",
-        "agent.registered": lambda: "registered ({}, owner {})".format(
-            (d.get("info") or {}).get("kind", "?"), ((d.get("info") or {}).get("owner") or {}).get("name", "?")),
-        "agent.adopted": lambda: f"adopted after a daemon restart (pid {g('pid')})",
-        "runbook.reloaded": lambda: "runbook reloaded" + (f"; restarted {', '.join(d.get('restarted') or [])}"
-                                                         if d.get("restarted") else ""),
-        "heartbeat.rebased": lambda: f"heartbeat re-baselined after a clock jump of {g('jump_s')}s",
-        "tests.reported": lambda: f"tests: {g('passed')} passed, {g('failed')} failed",
-        "runbook.rejected": lambda: "runbook rejected: " + "; ".join(str(x) for x in (d.get("errors") or []))[:300],
-        "notify.queued": lambda: f"notification to {g('recipient')} ({g('channel')}): {g('title')}",
-        "notify.sent": lambda: f"notification #{g('notification_id')} delivered",
-        "notify.failed": lambda: f"notification #{g('notification_id')} not delivered (attempt {g('attempts')}"
-        + (", gave up" if d.get("final") else "") + f"): {g('error')}",
-        # the fleet
-        "kill.requested": lambda: f"kill requested for node {g('node')}"
-        + (f": {g('reason')}" if d.get("reason") else ""),
-        "control.requested": lambda: f"{g('verb')} requested for node {g('node')}",
-        "kill.applied": lambda: f"kill applied on node {g('node')}" + (f" ({g('error')})" if d.get("error") else ""),
-        "control.applied": lambda: f"{g('verb')} applied on node {g('node')}"
-        + (f" ({g('error')})" if d.get("error") else ""),
-        "node.registered": lambda: f"node {g('node')} registered (pid {g('pid')}, {g('url')})",
-        "node.lost": lambda: f"node {g('node')} lost: silent for {g('silent_s')}s (seen by {g('seen_by')})",
-        "node.back": lambda: f"node {g('node')} is back",
-        "node.stopped": lambda: f"node {g('node')} stopped cleanly",
-        "agent.pin_refused": lambda: f"node {g('node')} refused it: pinned to {g('pinned_to')}",
-        "agent.pinned": lambda: f"pinned to node {g('node') or '(released)'} by {g('by')}",
-        "agent.moved": lambda: f"moved from node {g('from')} to {g('to')}",
-        "runbook.reload_requested": lambda: "runbook reload asked of node(s) " + ", ".join(
-            str(n) for n in (d.get("nodes") or [])),
-        "runbook.reload_failed": lambda: f"node {g('node')} kept its runbook: {g('error')}",
-        "task.cancelled": lambda: f"task #{g('task_id')} cancelled" + (f": {g('note')}" if d.get("note") else ""),
-        "accounts.touched": lambda: "accounts touched: " + ", ".join(str(a) for a in (d.get("accounts") or [])),
-        "host.inhibitor": lambda: ("sleep inhibitor held" if d.get("active") else "sleep inhibitor released")
-        + (f" ({g('message')})" if d.get("message") else ""),
-        "export.failing": lambda: f"export to {g('sink')} failing: {g('error')}",
-        "export.recovered": lambda: f"export to {g('sink')} delivering again after {g('failures')} failure(s)",
-        "probe.failed": lambda: f"probe {g('target')} failed: {g('detail')}",
-        "integration.error": lambda: f"integration error: {g('error')}",
-        "integration.backlog": lambda: f"hook monitor backlog full ({g('limit')} jobs): {g('dropped')} dropped",
-        "rollback.base": lambda: f"task #{g('task_id')} began on its own branch ({len(d.get('repos') or [])} repo(s), "
-        f"{len(d.get('snapshots') or [])} snapshot(s))",
-        "rollback.end": lambda: f"task #{g('task_id')} ended: {g('files_changed')} file(s) changed",
-        "rollback.good": lambda: f"marked last-known-good ({g('tag')}) by {g('by')}",
-        "rollback.done": lambda: f"rolled back to {g('target')} by {g('by')}"
-        + (f"; work kept in {g('quarantine')}" if d.get("quarantine") else ""),
-        "rollback.failed": lambda: f"rollback to {g('target')} failed: {g('error')}",
-        # agent sessions (Claude Code, Codex)
-        "session.started": lambda: f"session started ({g('client')}" + (f", {g('model')}" if d.get("model") else "")
-        + ")",
-        "session.prompt": lambda: f"prompt: {g('prompt')}",
-        "session.ended": lambda: "session ended" + (f" ({g('reason')})" if d.get("reason") else ""),
-        "session.deferred": lambda: f"session held for approval #{g('approval_id')}",
-        "session.resumed": lambda: f"session resumed after approval #{g('approval_id')}",
-        "turn.ended": lambda: "turn ended" + (f": {g('last_message')}" if d.get("last_message") else ""),
-        "agent.waiting": lambda: f"waiting: {g('message')}",
-        "permission.requested": lambda: f"asked permission for {g('tool')}",
-    }
-    fn = simple.get(k)
-    if fn is not None:
-        try:
-            return redact(fn())[:500]
-        except (TypeError, ValueError):
-            pass
-    text = json.dumps({key: v for key, v in d.items() if key not in ("hash", "fingerprint")}, default=str)
+    """One line saying what an event was: its kind's sentence (``tether.events``), else its data."""
+    text = sentence(e.kind, e.data)
+    if text is not None:
+        return redact(text)[:500]
+    text = json.dumps({key: v for key, v in e.data.items() if key not in ("hash", "fingerprint")}, default=str)
     return redact(text if len(text) <= 300 else text[:297] + "...")
 
 
