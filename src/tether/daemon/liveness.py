@@ -143,7 +143,8 @@ class Liveness:
                 return None
             if owner is None or st.st_uid != owner:
                 self._say(name, "owner", f"heartbeat.source file {path} belongs to uid {st.st_uid}, not to the "
-                          f"agent's user{'' if owner is None else f' (uid {owner})'}: not read")
+                          f"agent's user{'' if owner is None else f' (uid {owner})'}: not read; the agent must "
+                          "write it itself")
                 return None
             at = st.st_mtime_ns / 1e9
             if at <= run.at:
