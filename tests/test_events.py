@@ -49,7 +49,15 @@ def _kinds(expr: ast.expr, local: dict[str, list[ast.expr]], consts: dict[str, l
         a, b = _kinds(expr.body, local, consts), _kinds(expr.orelse, local, consts)
         return None if a is None or b is None else a + b
     if isinstance(expr, ast.JoinedStr) and expr.values and isinstance(expr.values[0], ast.Constant):
-        return [f"{expr.values[0].value}*"]
+        texts = [""]
+        for part in expr.values:
+            got = [str(part.value)] if isinstance(part, ast.Constant) else None
+            if isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Name):
+                got = _kinds(part.value, local, consts)
+            if got is None:  # a part the scan cannot tell: its fixed start, then anything
+                return [f"{expr.values[0].value}*"]
+            texts = [t + g for t in texts for g in got]
+        return texts
     name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else None
     values = local.get(name or "") if isinstance(expr, ast.Name) else None
     values = values or consts.get(name or "")
