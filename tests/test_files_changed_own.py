@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -102,3 +103,44 @@ def test_files_changed_leaves_out_tethers_own_and_ignored_files(tmp_path: Path) 
         assert agent["files_changed"] == 4
     finally:
         h.down()
+
+
+def test_a_file_the_late_baseline_listed_still_counts_when_a_tool_reports_it(tmp_path: Path) -> None:
+    """The session's baseline look at git runs on the monitor's worker: under load it runs after the agent's
+    first write, and lists that file. A tool's report of it still counts (the baseline counted nothing);
+    only a change a later git look counted is not counted again (CI saw first.md never counted)."""
+    from tether.integrations.monitor import Monitor
+    from tether.paths import StateDir
+    from tether.store import open_store
+
+    proj = tmp_path / "proj"
+    _repo(proj)
+    store = open_store(f"sqlite:///{tmp_path / 'tether.db'}")
+    mon = Monitor(store, StateDir(tmp_path / "state"), lambda agent, task: None)
+    try:
+        gate = threading.Event()
+        mon.later(gate.wait)  # the worker is busy: the baseline queued by SessionStart waits
+        mon.event("claude-code", "cc", {"hook_event_name": "SessionStart", "session_id": "s", "cwd": str(proj)})
+        (proj / "first.md").write_text("x\n")  # written before the baseline runs
+        gate.set()
+        assert mon.drain()
+        mon.event("claude-code", "cc", {"hook_event_name": "PostToolUse", "session_id": "s", "cwd": str(proj),
+                                        "tool_name": "Write", "tool_use_id": "w1",
+                                        "tool_input": {"file_path": str(proj / "first.md")}, "tool_response": {}})
+        assert mon.drain()
+        paths = [p for e in store.events(limit=100) if e.kind == "files.changed" for p in e.data["paths"]]
+        assert paths == [str(proj / "first.md")], paths
+        (proj / "app.py").write_text("print(2)\n")  # counted by a git look after a command ...
+        mon.event("claude-code", "cc", {"hook_event_name": "PostToolUse", "session_id": "s", "cwd": str(proj),
+                                        "tool_name": "Bash", "tool_use_id": "b1", "tool_input": {"command": "make"},
+                                        "tool_response": {}})
+        assert mon.drain()
+        mon.event("claude-code", "cc", {"hook_event_name": "PostToolUse", "session_id": "s", "cwd": str(proj),
+                                        "tool_name": "Edit", "tool_use_id": "e1",
+                                        "tool_input": {"file_path": str(proj / "app.py")}, "tool_response": {}})
+        assert mon.drain()  # ... and its report by a tool afterwards, unchanged since, is not counted again
+        paths = [p for e in store.events(limit=100) if e.kind == "files.changed" for p in e.data["paths"]]
+        assert sorted(paths) == [str(proj / "app.py"), str(proj / "first.md")], paths
+    finally:
+        mon.stop()
+        store.close()

@@ -165,6 +165,7 @@ class Monitor:
         self._spec_of = spec_of  # the agent's runbook entry: where its transcripts are, whose they are
         self._last_beat: dict[str, float] = {}
         self._snapshots: dict[str, dict[str, dict[str, str]]] = {}  # agent -> cwd -> snapshot (latest last)
+        self._counted: dict[tuple[str, str], dict[str, str]] = {}  # (agent, cwd) -> what the last look counted
         self._usage_queued: set[tuple[str, str]] = set()
         # (agent, cwd) -> what the queued look takes: (event base, tool, path) of each path a tool reported
         self._git_queued: dict[tuple[str, str], list[tuple[dict[str, Any], str, str]]] = {}
@@ -327,10 +328,11 @@ class Monitor:
         return before
 
     def _seen(self, agent: str, cwd: str | None, path: str) -> bool:
-        """Whether the last ``git status`` of ``cwd`` saw ``path`` as it is now: that look counted the change a
-        tool reports after it (its hook event queued while that look ran), so it is not counted twice."""
-        snap = self._snapshots.get(agent, {}).get(cwd or "")
-        got = snap and (snap.get(path) or snap.get(os.path.realpath(path)))
+        """Whether the last ``git status`` look of ``cwd`` counted ``path`` as changed, as it is now: a tool's
+        report of the same change (its hook event queued while that look ran) is not counted twice. A path
+        the session's baseline merely listed (a look that counts nothing) is counted when a tool reports it."""
+        counted = self._counted.get((agent, cwd or ""), {})
+        got = counted.get(path) or counted.get(os.path.realpath(path))
         if not got:
             return False
         try:
@@ -372,6 +374,9 @@ class Monitor:
         changed = sorted(p for p, v in snap.items() if before.get(p) != v and os.path.realpath(p) not in done)
         changed += sorted(p for p in before if p not in snap and os.path.realpath(p) not in done)  # reverted/committed
         changed = self._owned.drop(changed)
+        self._counted[(agent, cwd)] = {p: snap.get(p, "?:gone") for p in changed}
+        for old in list(self._counted)[:-TREES_KEPT]:
+            del self._counted[old]
         if changed:
             self.store.emit("files.changed", agent, **base, paths=changed[:PATHS_MAX], tool="git", count=len(changed))
 
