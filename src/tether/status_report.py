@@ -45,7 +45,7 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
         row["queue_depth"], row["oldest_queued"] = queued.get(row["name"], (0, None))
         row["signals"] = signals.get(row["name"])
         doc = document(row, now)
-        if row.get("node"):  # fleet: the node the agent is pinned to (never on SQLite)
+        if row.get("node"):  # the node the agent is pinned to, where the store records one
             doc["node"] = row["node"]
         docs.append(doc)
     return docs
@@ -125,16 +125,6 @@ def unsupervised(docs: list[dict[str, Any]], root: str, daemon: dict[str, Any], 
             doc["reason"] = f"not running ({why}{'; it exited ' + str(code) if code is not None else ''})"
 
 
-def local_node(root: str) -> str | None:
-    """fleet: the node whose daemon keeps state directory ``root`` (its ``fleet.json``), else None."""
-    try:
-        with open(os.path.join(root, "fleet.json"), encoding="utf-8") as f:
-            node = json.load(f).get("node")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(node) if node else None
-
-
 def daemon_line(d: dict[str, Any], width: int = 80) -> str:
     """``d`` (``daemon()``) in one line for the table, at most ``width`` columns (its time of day only when
     that fits), or "" while the daemon runs."""
@@ -161,15 +151,13 @@ def _ago(seconds: float) -> str:
     return f"{max(0, int(seconds))}s"
 
 
-def as_json(state_dir: str, docs: list[dict[str, Any]], fleet: dict[str, Any] | None = None,
-            daemon: dict[str, Any] | None = None) -> str:
-    """``fleet`` (``tether.fleet.view.overview``): the nodes and pending requests, on a fleet store only;
-    ``daemon``: whether this state directory's daemon runs (``daemon()``). ``channels`` in the output: the
-    phone channels as the daemon last saw them (``notify.health``)."""
+def as_json(state_dir: str, docs: list[dict[str, Any]], daemon: dict[str, Any] | None = None,
+            more: dict[str, Any] | None = None) -> str:
+    """``daemon``: whether this state directory's daemon runs (``daemon()``); ``more``: what the place adds
+    (``tether.fleet.seam.Seen.json``: several nodes' and their pending requests). ``channels`` in the output:
+    the phone channels as the daemon last saw them (``notify.health``)."""
     from tether.notify import health
 
     out: dict[str, Any] = {"state_dir": state_dir, "daemon": daemon, "agents": docs,
-                           "channels": health.read(state_dir)}
-    if fleet is not None:
-        out["nodes"], out["pending"] = fleet["nodes"], fleet["pending"]
+                           "channels": health.read(state_dir), **(more or {})}
     return json.dumps(out, separators=(",", ":")) + "\n"

@@ -37,7 +37,7 @@ class Control(Protocol):
     store: Store
     loaded: LoadedRunbook
     approvals: Approvals
-    place: Place  # alone, or a node of a fleet (tether.fleet.seam)
+    place: Place  # alone, or one node of several (tether.fleet.seam): who runs an agent, where a verb goes
     started: float  # when the daemon started (wall clock)
     probe_results: list[Any]  # the host probes' latest results (disk, network: daemon/hostwatch.py)
     shutdown_requested: threading.Event  # set once the daemon is stopping: streams end
@@ -226,7 +226,7 @@ def create_app(control: Control) -> FastAPI:
     @app.post("/v1/agents/{agent}/kill")
     def kill(agent: str, body: KillBody, who: Caller) -> dict[str, Any]:
         require(who, "control")
-        routed = fleet_route(control, "kill", agent, body.reason)  # fleet: an agent of another node
+        routed = control.place.route(control, "kill", agent, body.reason)  # another node's agent: its answer
         if routed is not None:
             return routed
         known(agent)
@@ -269,20 +269,10 @@ def create_app(control: Control) -> FastAPI:
     return app
 
 
-def fleet_route(control: Control, verb: str, agent: str, reason: str | None = None) -> dict[str, Any] | None:
-    """An agent of another node (a fleet's store) is asked of its node's daemon; None when ours."""
-    if not control.place.listening:
-        return None
-    from tether.fleet.remote import check, route
-
-    got = route(control, verb, agent, reason)
-    return None if got is None else check(got)
-
-
 def _control_view(control: Control, verb: str, known: Any) -> Any:
     def view(agent: str, who: Caller) -> dict[str, Any]:
         require(who, "control")
-        routed = fleet_route(control, verb, agent)  # fleet: an agent of another node
+        routed = control.place.route(control, verb, agent)  # another node's agent: its answer
         if routed is not None:
             return routed
         known(agent)

@@ -75,9 +75,9 @@ class Context:
             return url
         if self.has_runbook and not self.home_arg:
             return self.loaded.store_url
-        from tether.fleet.view import store_url  # fleet: a node's state dir names its PostgreSQL store
+        from tether.fleet.seam import store_url  # its SQLite file, or the PostgreSQL store a node's names
 
-        return store_url(str(self.state.root)) or f"sqlite:///{self.state.db}"
+        return store_url(str(self.state.root), str(self.state.db))
 
     def store(self, readonly: bool = False) -> Store:
         if self._store is None:

@@ -27,39 +27,26 @@ def try_fast(args: list[str]) -> int | None:
         return None
     import time
 
+    from tether.fleet.seam import local_store, seen
     from tether.status_report import as_json as render_json
-    from tether.status_report import daemon, daemon_line, local_node, report, unsupervised
+    from tether.status_report import daemon, daemon_line, report, unsupervised
 
     root = os.path.abspath(os.path.expanduser(home))  # plain strings: pathlib costs ~10 ms of start-up here
     now = time.time()
-    fleet, here = None, None
-    if os.path.exists(os.path.join(root, "fleet.json")):  # fleet: a node's state dir names its PostgreSQL store
-        from tether.fleet.view import annotate, overview, store_url
-        from tether.store import open_store
-
-        url, here = store_url(root), local_node(root)
-        if url is None:
-            return None
-        shared = open_store(url, readonly=True)
-        try:
-            docs = report(shared, words[0] if words else None, now)
-            fleet = overview(shared, now)
-            annotate(docs, fleet)
-            alive = daemon(shared, root, now)
-        finally:
-            shared.close()
-    else:
-        from tether.store.sqlite import SQLiteStore
-
-        store = SQLiteStore(os.path.join(root, "tether.db"), readonly=True)
-        try:
-            docs = report(store, words[0] if words else None, now)
-            alive = daemon(store, root, now)
-        finally:
-            store.close()
+    opened = local_store(root)  # its SQLite file, or the PostgreSQL store a node's fleet.json names
+    if opened is None:
+        return None
+    store, here = opened
+    try:
+        docs = report(store, words[0] if words else None, now)
+        place = seen(store, now)
+        place.annotate(docs)
+        alive = daemon(store, root, now)
+    finally:
+        store.close()
     unsupervised(docs, root, alive, here)
     if as_json:
-        sys.stdout.write(render_json(root, docs, fleet, alive))
+        sys.stdout.write(render_json(root, docs, alive, place.json()))
         return 0
     from tether.cli.render import status_table, width
 
@@ -69,5 +56,5 @@ def try_fast(args: list[str]) -> int | None:
 
         sys.stdout.write(status_lines(root, now))
     sys.stdout.flush()
-    status_table(docs, now, fleet)
+    status_table(docs, now, place)
     return 0

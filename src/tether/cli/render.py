@@ -10,6 +10,8 @@ from rich.segment import Segment, Segments
 from rich.table import Table
 from rich.text import Text
 
+from tether.fleet.seam import ALONE, Seen
+
 STATE_STYLE = {
     "running": "green",
     "idle": "green",
@@ -48,36 +50,34 @@ def width() -> int:
     return Console().width
 
 
-def status_table(docs: list[dict[str, Any]], now: float, fleet: dict[str, Any] | None = None) -> None:
+def status_table(docs: list[dict[str, Any]], now: float, place: Seen = ALONE) -> None:
     """The agents, one line each, fitted to the terminal (80 columns when it is not one): names and
     tasks past their caps end in an ellipsis, a state is never cut, and WHY is one line, a column when
     at least ``WHY_MIN`` columns are left for it, else its own indented line under the row. VIOLATIONS
-    shows when an agent has any. On a fleet store (``fleet``) with each agent's node, then the nodes."""
+    shows when an agent has any. ``place`` adds its columns and notes (each agent's node), then its tables
+    (the nodes)."""
     console = Console()
-    if not docs and fleet is None:
+    sections = place.sections()
+    if not docs and not sections:
         console.print("no agents yet: start the daemon with `tether up`, or try `tether demo`")
         return
     if docs:
-        _agents(console, docs, fleet)
-    if fleet is not None:
+        _agents(console, docs, place)
+    for nodes in sections:
         console.print()
-        nodes_table(fleet)
+        nodes_table(nodes)
 
 
-def _agents(console: Console, docs: list[dict[str, Any]], fleet: dict[str, Any] | None) -> None:
+def _agents(console: Console, docs: list[dict[str, Any]], place: Seen) -> None:
     rows, whys = [], []
     for d in docs:
-        why = d["reason"] or ""
-        if fleet is not None:
-            from tether.fleet.view import why as fleet_why
-
-            notes = fleet_why(d)
-            why = f"{why}; {notes}" if why and notes else why or notes
+        why, notes = d["reason"] or "", place.note(d)
+        why = f"{why}; {notes}" if why and notes else why or notes
         violations = sum((d.get("violations") or {}).values())  # wall: refused connections, denied writes
         rows.append(
             {
                 "AGENT": d["agent"],
-                "NODE": d.get("node") or "-",
+                **place.cells(d),
                 "STATE": d["state"],
                 "HEARTBEAT": ago(d["heartbeat_age_s"]),
                 "TASK": d["task"] or "-",
@@ -87,7 +87,7 @@ def _agents(console: Console, docs: list[dict[str, Any]], fleet: dict[str, Any] 
             }
         )
         whys.append(" ".join(why.split()))
-    cols = ["AGENT", *(["NODE"] if fleet is not None else []), "STATE", "HEARTBEAT", "TASK", "RESTARTS", "FILES"]
+    cols = ["AGENT", *place.columns, "STATE", "HEARTBEAT", "TASK", "RESTARTS", "FILES"]
     if any(r["VIOLATIONS"] != "0" for r in rows):
         cols.append("VIOLATIONS")
     widths, gap, headers = layout(cols, rows, console.width)
@@ -139,7 +139,7 @@ NODE_STYLE = {"up": "green", "lost": "bold red", "stopped": "dim"}
 
 
 def nodes_table(fleet: dict[str, Any]) -> None:
-    """The fleet's nodes: state, last beat, agents pinned there, requests pending there."""
+    """The nodes (``tether.fleet.view.overview``): state, last beat, agents pinned there, requests pending there."""
     console = Console()
     if not fleet["nodes"]:
         console.print("no nodes yet: a daemon on this PostgreSQL store registers its node when it starts")

@@ -40,8 +40,8 @@ def killed(request: Request, agent: str) -> bool:
     if lr is None:
         return False
     ctl = control(request)
-    if ctl.place.listening and agent not in ctl.agent_names():
-        row = store(request).agent(agent)  # fleet: another node's agent, held by that node's kill files
+    if ctl.place.elsewhere(ctl, agent):  # another node's agent: held by that node's kill files, as it recorded
+        row = store(request).agent(agent)
         return bool(row and row.get("desired") == "killed")
     return lr.state.kill_engaged(agent) is not None
 

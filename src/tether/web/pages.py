@@ -23,7 +23,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from tether.api.access import require
-from tether.api.app import Id, fleet_route
+from tether.api.app import Id
 from tether.api.errors import status_of
 from tether.approvals import SCOPES
 from tether.auth import identify
@@ -381,7 +381,7 @@ async def kill(request: Request, name: str) -> Response:
     reason = (fields.get("reason") or "").strip()[:1000] or "killed from the dashboard"
     ctl = common.control(request)
     why = f"{reason} (by {common.identity(s.principal())})"
-    if await run_in_threadpool(fleet_route, ctl, "kill", name, why) is None:  # fleet: another node's
+    if await run_in_threadpool(ctl.place.route, ctl, "kill", name, why) is None:  # None: this daemon's agent
         await run_in_threadpool(ctl.kill, name, why)
     return RedirectResponse(f"/agents/{quote(name)}", status_code=303)
 
@@ -394,7 +394,7 @@ async def control_verb(request: Request, name: str, verb: str) -> Response:
     await form(request, s)
     common.known(request, name)
     ctl = common.control(request)
-    if await run_in_threadpool(fleet_route, ctl, verb, name) is None:  # fleet: another node's agent
+    if await run_in_threadpool(ctl.place.route, ctl, verb, name) is None:  # None: this daemon's agent
         await run_in_threadpool(getattr(ctl, verb), name)
     return RedirectResponse(f"/agents/{quote(name)}", status_code=303)
 

@@ -176,7 +176,7 @@ def agents_overview(store: Store, now: float) -> tuple[list[dict[str, Any]], lis
             "incidents": open_by_agent.get(name, 0),
             "pid": d.get("pid"),
             "desired": d.get("desired"),
-            "node": d.get("node"),  # fleet: the node it is pinned to (None on SQLite)
+            "node": d.get("node"),  # the node it is pinned to (None alone)
         })
     return rows, pending, incidents
 
@@ -197,15 +197,13 @@ def overview(
     for r in rows:
         states[r["tone"]] = states.get(r["tone"], 0) + 1
     latest = store.last_events(None, recent) if recent else []
-    from tether.fleet.view import annotate, why
-    from tether.fleet.view import overview as fleet_overview
+    from tether.fleet.seam import seen
 
-    fleet = fleet_overview(store, now)  # fleet: the nodes and what is pending on them (None on SQLite)
-    for r in annotate(rows, fleet, key="name") if fleet is not None else ():
-        r["fleet_note"] = why(r)
+    place = seen(store, now)  # the nodes and what is pending on them: None alone
+    place.annotate(rows, key="name", note="fleet_note")
     return redact_any({
         "now": now,
-        "fleet": fleet,
+        "fleet": place.fleet,
         "agents": rows,
         "totals": {
             "agents": len(rows),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tether.cli.context import Context
-from tether.errors import DaemonUnavailable, NotFound, StoreError, TetherError, UsageError
+from tether.errors import DaemonUnavailable, NotFound, TetherError, UsageError
 
 if TYPE_CHECKING:
     from tether.killswitch import KillSpec
@@ -38,9 +38,10 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
     specs = []
     for name in names:
         spec = kill_specs.get(name)
-        # fleet: an agent pinned to another node. One that runs here is killed here, without asking a
-        # store that may be unreachable: the kill switch never waits on the network.
-        if not all_ and not (spec is not None and _runs_here(obj, name)) and _fleet_kill(obj, name, reason):
+        # An agent another node runs is asked of that node. One that runs here is killed here, without asking
+        # a store that may be unreachable: the kill switch never waits on the network.
+        if not all_ and not (spec is not None and _runs_here(obj, name)) and elsewhere(obj, name, "kill", reason,
+                                                                                      wait=False):
             return
         if spec is None:
             raise NotFound(f"no agent named {name!r} in {obj.loaded.path}")
@@ -129,20 +130,6 @@ def kill_problem(name: str, got: dict[str, Any]) -> str | None:
     return problem(name, got)
 
 
-def fleet_node(obj: Context, name: str) -> str | None:
-    """fleet (issue 10): the other node AGENT is pinned to, on a PostgreSQL store (None: here, or SQLite).
-    A store that cannot be reached answers None: what can be done locally still is."""
-    if obj.store_url.startswith("sqlite"):
-        return None
-    from tether.fleet.nodes import node_name
-    from tether.fleet.remote import node_of
-
-    try:
-        return node_of(obj.store(), name, node_name(obj.loaded.runbook.host.name))
-    except StoreError:  # unreachable: act here
-        return None
-
-
 def _runs_here(obj: Context, name: str) -> bool:
     """A live run of AGENT on this host (from its run folder alone: no store, no daemon)."""
     from tether import process
@@ -151,23 +138,17 @@ def _runs_here(obj: Context, name: str) -> bool:
     return handle is not None and handle.running()
 
 
-def fleet_send(obj: Context, name: str, verb: str, reason: str | None = None, wait: bool = True) -> bool:
-    """Ask AGENT's node to apply ``verb`` (recorded, NOTIFYed; pending while that node is away) and say
-    what became of it; False when AGENT is not another node's."""
-    from tether.fleet.remote import check, message, send
+def elsewhere(obj: Context, name: str, verb: str, reason: str | None = None, wait: bool = True) -> bool:
+    """Ask the node AGENT is pinned to, when that is another, to apply ``verb`` (``tether.fleet.seam``: a
+    kill waits for no one, pending on that node until its daemon applies it) and say what became of it;
+    False when AGENT is this host's (always, alone)."""
+    from tether.fleet.seam import place_of
 
-    node = fleet_node(obj, name)
-    if node is None:
+    said = place_of(obj.store_url, lambda: obj.loaded.runbook.host.name).send(obj.store, name, verb, reason, wait)
+    if said is None:
         return False
-    got = check(send(obj.store(), name, node, verb, reason, wait=None if not wait else 20.0))
-    click.echo(message(got))
+    click.echo(said)
     return True
-
-
-def _fleet_kill(obj: Context, name: str, reason: str | None) -> bool:
-    """fleet (issue 10): AGENT runs on another node of this PostgreSQL store: record the kill there and
-    NOTIFY that node's daemon; it stays pending on that node until its daemon applies it."""
-    return fleet_send(obj, name, "kill", reason, wait=False)
 
 
 @click.command()
@@ -186,7 +167,7 @@ def resume(obj: Context, agent: str | None, all_: bool) -> None:
     names = list(_kill_specs(obj)) if all_ else [agent or ""]
     alive = probe(obj.state.root)
     for name in names:
-        if not all_ and fleet_send(obj, name, "resume"):  # fleet: an agent pinned to another node
+        if not all_ and elsewhere(obj, name, "resume"):  # another node's agent: asked of that node
             return
         if alive["state"] == RUNNING and _answers(obj):
             from tether.cli.client import call

@@ -154,9 +154,9 @@ def _verb(name: str, help_text: str) -> click.Command:
     @click.pass_obj
     def command(obj: Context, agent: str) -> None:
         from tether.cli.client import call
-        from tether.cli.commands.control import fleet_send
+        from tether.cli.commands.control import elsewhere
 
-        if fleet_send(obj, agent, name):  # fleet: an agent pinned to another node, asked of its daemon
+        if elsewhere(obj, agent, name):  # another node's agent: asked of that node's daemon
             return
         call(obj.state, "POST", f"/v1/agents/{agent}/{name}")
         click.echo(f"{agent}: {name} done")

@@ -16,22 +16,19 @@ from tether.cli.context import Context
 @click.pass_obj
 def status(obj: Context, json_: bool, agent: str | None) -> None:
     """Show every agent's state, or one AGENT's."""
-    from tether.status_report import as_json, daemon, daemon_line, local_node, report, unsupervised
+    from tether.fleet.seam import here, seen
+    from tether.status_report import as_json, daemon, daemon_line, report, unsupervised
 
     now = time.time()
     root = str(obj.state.root)
     store = obj.store(readonly=True)
     docs = report(store, agent, now)
-    fleet = None
-    if not obj.store_url.startswith("sqlite"):  # fleet: every node's agents, the nodes, pending requests
-        from tether.fleet.view import annotate, overview
-
-        fleet = overview(store, now)
-        annotate(docs, fleet)
+    place = seen(store, now)  # several nodes: each agent's node and notes, the nodes, pending requests
+    place.annotate(docs)
     alive = daemon(store, root, now)
-    unsupervised(docs, root, alive, local_node(root))
+    unsupervised(docs, root, alive, here(root))
     if json_:
-        sys.stdout.write(as_json(root, docs, fleet, alive))
+        sys.stdout.write(as_json(root, docs, alive, place.json()))
         return
     from tether.cli.render import status_table, width
 
@@ -41,4 +38,4 @@ def status(obj: Context, json_: bool, agent: str | None) -> None:
 
         sys.stdout.write(status_lines(root, now))
     sys.stdout.flush()
-    status_table(docs, now, fleet)
+    status_table(docs, now, place)
