@@ -13,7 +13,6 @@ import pytest
 from test_notify_kit import Receiver, free_port, receiver, wait_for
 from tether import redact
 from tether.export import Exporter
-from tether.export.cursor import Cursors
 from tether.runbook.model import Export
 from tether.store import Store, open_store
 
@@ -58,7 +57,7 @@ def test_the_webhook_gets_json_lines_with_event_ids_and_the_cursor_survives_a_re
     line = req.lines()[0]
     assert line["kind"] == "task.added" and line["agent"] == "worker" and line["host"] == "test-host"
     assert line["data"] == {"text": "task 0"} and line["time"].endswith("+00:00")
-    assert Cursors(store).get("export.webhook") == ids[-1]
+    assert store.cursor("export.webhook") == ids[-1]
     more = store.emit("task.added", "worker", text="after the restart")
     again = Exporter(store, config)  # a new daemon: starts from the cursor in the store
     assert again.run_once() == 1
@@ -154,7 +153,7 @@ def test_only_the_kinds_asked_for_are_sent_and_the_cursor_passes_the_rest(
     x = Exporter(store, Export(webhook=receiver.url("/events"), kinds=("incident.*", "approval.*")))
     assert x.run_once() == 1
     assert exported_ids(receiver) == [inc]
-    assert Cursors(store).get("export.webhook") == last
+    assert store.cursor("export.webhook") == last
 
 
 def test_a_receiver_refusing_a_large_batch_gets_smaller_ones(store: Store, exporters: list[Exporter]) -> None:

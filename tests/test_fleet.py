@@ -23,7 +23,7 @@ from tether.store import NewEvent, Store, open_store
 
 psycopg = pytest.importorskip("psycopg")
 
-from tether.fleet import is_fleet, nodes, pending  # noqa: E402
+from tether.fleet import nodes, pending  # noqa: E402
 
 SLEEP = ["python3", "-c", "import time\nwhile True: time.sleep(1)"]
 
@@ -64,13 +64,13 @@ class FakeDaemon:
 def test_sqlite_store_is_no_fleet(tmp_path: Any) -> None:
     lite = open_store(f"sqlite:///{tmp_path / 'tether.db'}")
     try:
-        assert not is_fleet(lite)
+        assert not lite.fleet
     finally:
         lite.close()
 
 
 def test_node_registry_lost_and_back(store: Store) -> None:
-    assert is_fleet(store)
+    assert store.fleet
     assert nodes.register(store, "a", pid=1, url="http://a", agents=["x"], now=100.0) is False
     nodes.register(store, "b", pid=2, url="http://b", agents=["y"], now=100.0)
     nodes.beat(store, "a", 120.0)

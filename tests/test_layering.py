@@ -1,9 +1,11 @@
 """The package graph, computed from the source: no import cycle between modules or between packages at
-import time (imports under ``if TYPE_CHECKING:`` and inside functions are not import-time edges)."""
+import time (imports under ``if TYPE_CHECKING:`` and inside functions are not import-time edges); and no
+SQL statement outside the store package."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -121,3 +123,51 @@ def test_no_import_cycle_between_packages() -> None:
         packages.setdefault(_package(name), set()).update(_package(d) for d in deps if _package(d) != _package(name))
     assert "tether.api" in packages["tether.web"]  # the delivery layer's pages use the API's access checks
     assert _cycles(packages) == []
+
+
+# -- all SQL in the store (issue 18) -----------------------------------------------------------------------
+
+#: A string that starts with one of these words, in capitals, is a SQL statement.
+SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP)\s")
+#: Where SQL may be: the store, and the classifier, whose SQL strings are data (statements it judges).
+SQL_HOMES = ("store", "classify")
+
+
+def _sql_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each string literal (or f-string's leading text) that starts a SQL statement."""
+    found = []
+    nodes = list(ast.walk(ast.parse(source)))
+    parts = {id(v) for n in nodes if isinstance(n, ast.JoinedStr) for v in n.values}  # seen as the f-string
+    for node in nodes:
+        text = None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in parts:
+            text = node.value
+        elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+            text = str(node.values[0].value)
+        if text is not None and SQL_START.match(text):
+            found.append((node.lineno, text.split("\n")[0][:60]))
+    return found
+
+
+def sql_outside_the_store(src: Path = SRC) -> list[str]:
+    out = []
+    for f in sorted((src / "tether").rglob("*.py")):
+        rel = f.relative_to(src / "tether")
+        if rel.parts[0] in SQL_HOMES:
+            continue
+        out += [f"{rel}:{line}: {text}" for line, text in _sql_literals(f.read_text())]
+    return out
+
+
+def test_the_sql_finder_finds_statements() -> None:
+    source = ('x = "SELECT * FROM t WHERE a = ?"\n'
+              'y = f"SELECT {cols} FROM t"\n'
+              'z = ("UPDATE nodes SET last_beat = ? "\n     "WHERE name = ?")\n'
+              'help = "Delete events older than this."\n'  # prose, not SQL
+              'w = "CREATED"\n')
+    assert [line for line, _ in _sql_literals(source)] == [1, 2, 3]
+
+
+def test_no_sql_outside_the_store() -> None:
+    assert (SRC / "tether" / "store" / "reads.py").read_text().count("SELECT") > 10  # the scan reads sources
+    assert sql_outside_the_store() == []

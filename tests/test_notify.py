@@ -13,7 +13,6 @@ import pytest
 from test_notify_kit import Receiver, SMTPServer, free_port, receiver, smtp, wait_for
 from tether import redact
 from tether.notify import Notifier
-from tether.notify import rows as notify_rows
 from tether.runbook.model import Runbook
 from tether.store import Store, open_store
 
@@ -56,7 +55,7 @@ class Kit:
         self.notifier.close()
 
     def rows(self, **kw: Any) -> list[dict[str, Any]]:
-        return notify_rows.notifications(self.store, **kw)
+        return self.store.notifications(**kw)
 
     def settled(self, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Wait until no notification is pending; return them all."""

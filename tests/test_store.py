@@ -410,6 +410,74 @@ class StoreContract:
         assert len(good) == 5 * 40
         assert all(e.agent != "bad" for e in stored)
 
+    # -- bookkeeping and the fleet's rows: every query is a method of the store ----------------------
+    def test_cursors(self, store: Store) -> None:
+        assert store.cursor("export.a") is None and store.cursors() == {}
+        store.set_cursor("export.a", 7, T0)
+        store.set_cursor("export.b", 3, T0)
+        store.set_cursor("export.a", 9, T0 + 1)  # saved again: the newest wins, no second row
+        assert store.cursor("export.a") == 9
+        assert store.cursors() == {"export.a": 9, "export.b": 3}
+        assert store.events() == []  # bookkeeping: no event
+
+    def test_notification_reads(self, store: Store) -> None:
+        def queued(thread: str, subject: int, topic: str, recipient: str, ts: float) -> NewEvent:
+            return ev("notify.queued", "w", ts, thread=thread, subject=subject, topic=topic, recipient=recipient)
+
+        def opened(agent: str | None, kind: str, ts: float, **data: Any) -> NewEvent:
+            return NewEvent("incident.opened", agent, {"kind": kind, **data}, ts)
+
+        a, b, c, _ = store.append([
+            opened("w", "stale", T0, summary="w is stale"),
+            opened(None, "disk", T0),
+            opened("w", "stale", T0 + 1),
+            opened("v", "stale", T0 + 1),
+        ])
+        n1, n2, n3, n4 = store.append([
+            queued(f"incident:{a}", a, "incident.opened", "ann", T0 + 10),
+            queued(f"incident:{a}", a, "incident.resolved", "ann", T0 + 30),
+            queued(f"incident:{c}", c, "incident.opened", "ann", T0 + 20),
+            queued(f"incident:{c}", c, "incident.opened", "bob", T0 + 5),
+        ])
+        store.emit("notify.sent", "w", notification_id=n4, attempts=1)
+        assert [r["id"] for r in store.notifications()] == [n1, n2, n3, n4]
+        assert [r["id"] for r in store.notifications(f"incident:{c}")] == [n3, n4]
+        assert [r["id"] for r in store.notifications(state="pending", limit=2)] == [n1, n2]
+        assert store.notifications(f"incident:{c}", state="sent")[0]["recipient"] == "bob"
+        assert [r["id"] for r in store.due_notifications(T0 + 25)] == [n1, n3]
+        assert [r["id"] for r in store.due_notifications(T0 + 25, limit=1)] == [n1]
+        assert store.next_notification_due() == T0 + 10
+        assert store.announced_resolutions([a, b, c]) == {a} and store.announced_resolutions([]) == set()
+        assert store.unfinished_threads() == [c]
+        got = store.incident(a)
+        assert got is not None and got["kind"] == "stale" and got["summary"] == "w is stale"
+        assert got["data"]["summary"] == "w is stale" and store.incident(n1) is None
+        assert [i["id"] for i in store.recent_incidents("w", "stale")] == [c, a]
+        assert [i["id"] for i in store.recent_incidents("w", "stale", limit=1)] == [c]
+        assert [i["id"] for i in store.recent_incidents(None, "disk")] == [b]
+        assert store.recent_incidents(None, "stale") == []
+
+    def test_fleet_rows(self, store: Store) -> None:
+        store.append([
+            ev("node.registered", None, T0, node="b", pid=2, url="http://b", info={"agents": ["y"]}),
+            ev("node.registered", None, T0, node="a", pid=1, url="http://a"),
+            ev("kill.requested", "y", T0 + 1, node="b", reason="r", record_id="k1"),
+            ev("control.requested", "x", T0 + 2, node="a", reason=None, record_id="k2", verb="stop"),
+            ev("kill.requested", "y", T0 + 3, node="b", reason=None, record_id="k3"),
+        ])
+        assert [(n["name"], n["state"], n["info"]) for n in store.nodes()] == [("a", "up", {}),
+                                                                               ("b", "up", {"agents": ["y"]})]
+        store.beat_node("a", T0 + 50)
+        assert store.nodes()[0]["last_beat"] == T0 + 50
+        assert [r["record_id"] for r in store.pending_requests()] == ["k1", "k2", "k3"]
+        assert [r["record_id"] for r in store.pending_requests("b")] == ["k1", "k3"]
+        store.emit("kill.applied", "y", record_id="k1", node="b", found=True)
+        assert [r["record_id"] for r in store.pending_requests("b")] == ["k3"]
+        done = store.fleet_request("k1")
+        assert done is not None and done["applied"] is not None and done["reason"] == "r"
+        assert store.fleet_request("k2")["verb"] == "stop"  # type: ignore[index]
+        assert store.fleet_request("nope") is None
+
     def test_closed_store_refuses_writes(self, store: Store) -> None:
         store.emit("log")
         store.close()
@@ -454,6 +522,16 @@ class TestSQLiteStore(StoreContract):
         s.close()
         with pytest.raises(StoreError, match="unknown store URL"):
             open_store("mysql://x/y")
+
+    def test_no_signals_between_hosts(self, store: Store) -> None:
+        """A SQLite store is no fleet's: nobody to tell (notify does nothing), nothing to hear (listen
+        refuses in one line that says what a fleet needs)."""
+        assert store.fleet is False
+        store.notify("approvals", "1")
+        with pytest.raises(StoreError, match="no signals between hosts; a fleet needs a shared PostgreSQL"):
+            store.start_listener(["approvals"], lambda c, p: None, threading.Event())
+        with pytest.raises(StoreError, match="no signals between hosts"):
+            store.listen(["approvals"], lambda c, p: None, threading.Event())
 
     def test_beats_need_not_wait_for_another_writer(self, store: Store) -> None:
         """The event loop writes beats inline only when nobody else holds the store; else it hears False

@@ -229,12 +229,10 @@ class Approvals:
                 data.update(scope=scope, until=now + (HOUR if scope == "1h" else window))
             self.store.append([NewEvent("approval.decided", row["agent"], data, now)])
         self._notify()
-        notify = getattr(self.store, "notify", None)  # a fleet store: wake the waiters on every other node now
-        if callable(notify):
-            try:
-                notify("approvals", str(approval_id))
-            except Exception:  # the decision is recorded; other nodes still see it within their 5 s re-read
-                pass
+        try:  # a fleet store: wake the waiters on every other node now (alone: nobody else to tell)
+            self.store.notify("approvals", str(approval_id))
+        except Exception:  # the decision is recorded; other nodes still see it within their 5 s re-read
+            pass
         got = self.store.approval(approval_id)
         assert got is not None
         return got

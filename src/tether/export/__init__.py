@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tether import redact
-from tether.export.cursor import Cursors
 from tether.export.sink import ExportError, Sink
 from tether.store.base import Store
 
@@ -78,7 +77,6 @@ class Exporter:
         batch = config.batch if config is not None else 500
         self.kinds: tuple[str, ...] = config.kinds if config is not None else ()
         self.store = store
-        self.cursors = Cursors(store)
         self.clock = clock
         self.poll = poll
         self.backoff_base = backoff_base
@@ -107,7 +105,7 @@ class Exporter:
     def _step(self, lane: _Lane, max_batch: int | None) -> int:
         lane.more = False
         if lane.cursor is None:
-            lane.cursor = self.cursors.get(self.cursor_name(lane.sink)) or 0
+            lane.cursor = self.store.cursor(self.cursor_name(lane.sink)) or 0
         limit = min(lane.limit, max_batch) if max_batch else lane.limit
         events = self.store.events(after=lane.cursor, limit=limit)
         if not events:
@@ -119,7 +117,7 @@ class Exporter:
         except Exception as err:  # a receiver down, refusing, or a secret reference that does not resolve
             self._failed(lane, err, len(events))
             return 0
-        self.cursors.set(self.cursor_name(lane.sink), events[-1].id, self.clock())
+        self.store.set_cursor(self.cursor_name(lane.sink), events[-1].id, self.clock())
         lane.cursor = events[-1].id
         lane.sent += len(chosen)
         lane.more = len(events) == limit

@@ -6,20 +6,3 @@ on a SQLite store never touches anything here.
 - ``pending``: a kill for an agent on another node is recorded, pending, and applied by that node's daemon
   the moment it next reads the store (at boot, on every monitor wake, on NOTIFY).
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-from tether.store import Store
-
-
-def is_fleet(store: Store | Any) -> bool:
-    """A store that can carry signals between hosts (PostgreSQL)."""
-    return callable(getattr(store, "notify", None)) and callable(getattr(store, "start_listener", None))
-
-
-def read(store: Any, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """A read on the fleet store (PostgreSQL placeholders ``%s``)."""
-    rows: list[dict[str, Any]] = store._read(query, params)
-    return rows

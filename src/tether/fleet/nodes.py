@@ -5,12 +5,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from typing import Any
 
-from tether.fleet import read
 from tether.store import NewEvent
 
 #: Silence after which another node counts as lost (``TETHER_FLEET_LOST_AFTER`` overrides, in seconds).
@@ -25,9 +23,7 @@ def node_name(host_name: str | None) -> str:
 
 
 def nodes(store: Any) -> list[dict[str, Any]]:
-    rows = read(store, "SELECT * FROM nodes ORDER BY name")
-    for r in rows:
-        r["info"] = json.loads(r["info"] or "{}")
+    rows: list[dict[str, Any]] = store.nodes()
     return rows
 
 
@@ -57,7 +53,7 @@ def register(store: Any, name: str, *, pid: int, url: str, agents: list[str], no
 
 
 def beat(store: Any, name: str, now: float) -> None:
-    store.run(lambda tx: tx.execute("UPDATE nodes SET last_beat = ? WHERE name = ?", (now, name)))
+    store.beat_node(name, now)
 
 
 def stopped(store: Any, name: str, now: float) -> None:

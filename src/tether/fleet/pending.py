@@ -12,7 +12,6 @@ import time
 import uuid
 from typing import Any, Protocol
 
-from tether.fleet import read
 from tether.store import NewEvent
 
 CHANNEL = "kill"
@@ -48,15 +47,13 @@ def request(store: Any, agent: str, node: str, reason: str | None, now: float | 
 
 def pending(store: Any, node: str | None = None) -> list[dict[str, Any]]:
     """Requests recorded but not yet applied (on ``node``, or on every node)."""
-    if node is None:
-        return read(store, "SELECT * FROM kill_requests WHERE applied IS NULL ORDER BY requested")
-    return read(store, "SELECT * FROM kill_requests WHERE applied IS NULL AND node = %s ORDER BY requested",
-                (node,))
+    rows: list[dict[str, Any]] = store.pending_requests(node)
+    return rows
 
 
 def get(store: Any, record_id: str) -> dict[str, Any] | None:
-    rows = read(store, "SELECT * FROM kill_requests WHERE record_id = %s", (record_id,))
-    return rows[0] if rows else None
+    row: dict[str, Any] | None = store.fleet_request(record_id)
+    return row
 
 
 def wait_applied(store: Any, record_id: str, timeout: float) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tether.errors import NotFound, TetherError
-from tether.fleet import is_fleet, nodes, pending
+from tether.fleet import nodes, pending
 
 #: How long a caller waits for an up node's daemon to apply a request (a stop waits for the agent's grace).
 WAIT = 20.0
@@ -15,7 +15,7 @@ WAIT = 20.0
 
 def node_of(store: Any, agent: str, here: str) -> str | None:
     """The node ``agent`` is pinned to, when that is another node than ``here`` on a fleet store."""
-    if not is_fleet(store):
+    if not store.fleet:
         return None
     row = store.agent(agent)
     node = row.get("node") if row is not None else None

@@ -9,7 +9,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from tether.fleet import is_fleet, nodes, pending, pins
+from tether.fleet import nodes, pending, pins
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,7 +30,7 @@ def store_url(state_root: str) -> str | None:
 
 def overview(store: Any, now: float | None = None) -> dict[str, Any] | None:
     """Nodes, pending requests and refused pins; None on a store that is no fleet store."""
-    if not is_fleet(store):
+    if not store.fleet:
         return None
     now = time.time() if now is None else now
     agents: dict[str, list[str]] = {}

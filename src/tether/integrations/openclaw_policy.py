@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import copy
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tether.store.foreign import openclaw_exec_approvals
 
 #: tools.exec.mode as (security, ask).
 MODES = {
@@ -43,17 +44,10 @@ def host_approvals(state_dir: Path) -> dict[str, Any] | None:
     """The host approvals document of the state folder ``state_dir`` (read only), or None when there is none."""
     db = state_dir / "state" / "openclaw.sqlite"
     if db.exists():
-        try:
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+        raw = openclaw_exec_approvals(db)
+        if raw is not None:
             try:
-                row = conn.execute("SELECT raw_json FROM exec_approvals_config LIMIT 1").fetchone()
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            row = None
-        if row is not None:
-            try:
-                doc = json.loads(row[0])
+                doc = json.loads(raw)
             except ValueError:
                 return None
             return doc if isinstance(doc, dict) else None

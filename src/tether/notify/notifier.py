@@ -29,8 +29,6 @@ from typing import Any
 from tether import redact
 from tether.durations import format_duration
 from tether.events import WATCHED  # the kinds it reads after its cursor: declared ``notifies`` there
-from tether.export.cursor import Cursors
-from tether.notify import rows
 from tether.runbook.model import Runbook
 from tether.status_file import iso
 from tether.store.base import Event, Store
@@ -74,19 +72,18 @@ class Notifier:
         self.max_attempts = max_attempts
         self.retry_base = retry_base
         self.retry_cap = retry_cap
-        self.cursors = Cursors(store)
         self._lock = threading.Lock()
-        cursor = self.cursors.get(CURSOR)
+        cursor = store.cursor(CURSOR)
         if cursor is None:  # the first run: from now on (open incidents are picked up below)
             last = store.last_events(limit=1)
             cursor = last[0].id if last else 0
-            self.cursors.set(CURSOR, cursor, clock())
+            store.set_cursor(CURSOR, cursor, clock())
         self._cursor = cursor
         self._live: set[tuple[str | None, str]] = set()
         for inc in store.incidents("open"):
             self._live.add((inc["agent"], inc["kind"]))
-        for root in rows.unfinished_threads(store):
-            got = rows.incident(store, root)
+        for root in store.unfinished_threads():
+            got = store.incident(root)
             if got is not None:
                 self._live.add((got["agent"], got["kind"]))
         self._wake = threading.Event()
@@ -141,7 +138,7 @@ class Notifier:
                 queued += self._on(rb, e)
             if events:
                 self._cursor = events[-1].id
-                self.cursors.set(CURSOR, self._cursor, self.clock())
+                self.store.set_cursor(CURSOR, self._cursor, self.clock())
             if len(events) < 500:
                 return queued
 
@@ -150,7 +147,7 @@ class Notifier:
         if kind == "incident.opened":
             self._live.add((e.agent, str(d.get("kind"))))
         elif kind in ("incident.resolved", "incident.acked"):
-            inc = rows.incident(self.store, int(d.get("incident_id") or 0))
+            inc = self.store.incident(int(d.get("incident_id") or 0))
             if inc is not None:
                 self._live.add((inc["agent"], inc["kind"]))
         elif kind == "approval.requested" and e.agent:
@@ -176,10 +173,10 @@ class Notifier:
     def _incident_thread(self, rb: Runbook, key: tuple[str | None, str], now: float) -> tuple[float | None, bool, int]:
         """(deadline, still live, messages queued) for the thread of the newest incident of this agent and kind."""
         agent, kind = key
-        incs = rows.recent_incidents(self.store, agent, kind, limit=200)
+        incs = self.store.recent_incidents(agent, kind, limit=200)
         if not incs:
             return None, False, 0
-        announced = rows.resolved_announced(self.store, [i["id"] for i in incs])
+        announced = self.store.announced_resolutions([i["id"] for i in incs])
         chain = [incs[0]]
         for prev in incs[1:]:
             cur = chain[-1]
@@ -189,7 +186,7 @@ class Notifier:
             chain.append(prev)
         root, latest = chain[-1], chain[0]
         thread = f"incident:{root['id']}"
-        sent = rows.thread(self.store, thread)
+        sent = self.store.notifications(thread)
         topics = {r["topic"] for r in sent}
         queued = 0
         who = agent or "the host"
@@ -201,7 +198,7 @@ class Notifier:
             body += [f"Acknowledge: tether ack {root['id']}", *self._link("incidents", root["id"])]
             queued += self._queue(thread, OPENED, root["id"], agent, self._first(rb, agent, OPENED, kind),
                                   f"[tether] incident #{root['id']}: {summary}"[:200], "\n".join(body))
-            sent = rows.thread(self.store, thread)
+            sent = self.store.notifications(thread)
         told = {r["recipient"]: r for r in sent if r["topic"] in TOLD}
         if latest["state"] == "open":
             acked = any(i["acked"] for i in chain)
@@ -259,7 +256,7 @@ class Notifier:
             return self._queue(thread, topic, approval_id, agent, self._backups(rb, agent) + self._hosts(rb, topic),
                                f"[tether] approval #{approval_id} escalated: {agent} asks to {action}"[:200],
                                _lines(body))
-        told = {r["recipient"]: r for r in rows.thread(self.store, thread) if r["topic"] in TOLD}
+        told = {r["recipient"]: r for r in self.store.notifications(thread) if r["topic"] in TOLD}
         body = [f"Nobody decided in time: {agent} may not {action} (denied).", detail,
                 *self._link("approvals", approval_id)]
         recipients = [Recipient(k, "") for k in told] + [r for r in self._hosts(rb, topic) if r.key not in told]
@@ -353,7 +350,7 @@ class Notifier:
         "resolved", this incident); the same target twice gets it once."""
         from tether.notify.channels import describe
 
-        have = {(r["topic"], r["recipient"]) for r in rows.thread(self.store, thread)
+        have = {(r["topic"], r["recipient"]) for r in self.store.notifications(thread)
                 if topic != RESOLVED or r["subject"] == subject}
         seen: set[str] = set()
         count = 0
@@ -395,11 +392,11 @@ class Notifier:
 
     def deliver_due(self, limit: int = 20) -> float:
         """Deliver what is due now (the worker's step); return how long until the next retry falls due."""
-        for row in rows.due(self.store, self.clock(), limit):
+        for row in self.store.due_notifications(self.clock(), limit):
             if self._stop.is_set():
                 break
             self._deliver(row)
-        nxt = rows.next_due(self.store)
+        nxt = self.store.next_notification_due()
         return 30.0 if nxt is None else min(30.0, max(0.05, nxt - self.clock()))
 
     def _deliver(self, row: dict[str, Any]) -> None:

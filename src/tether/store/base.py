@@ -10,7 +10,12 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from tether.errors import StoreError
+
+if TYPE_CHECKING:
+    import threading
 
 # NamedTuples, not dataclasses: `tether status` imports this module and must start fast.
 
@@ -53,12 +58,20 @@ class Task(NamedTuple):
 
 
 ChangeListener = Callable[[set[str]], None]
+#: ``callback(channel, payload)`` for a signal heard from another host (``listen``).
+Listener = Callable[[str, str], None]
 
 
 class Store(ABC):
-    """A backend. Every method may raise ``StoreError`` with a one-line message naming what to do."""
+    """A backend. Every method may raise ``StoreError`` with a one-line message naming what to do.
+
+    Every query tether makes is a method here: no module outside ``tether.store`` writes SQL. A backend
+    that lacks a feature keeps the default below (SQLite has no signals between hosts: ``fleet`` is
+    False, ``notify`` does nothing, ``listen`` refuses)."""
 
     url: str
+    #: The store is shared by several hosts' daemons and carries signals between them (PostgreSQL).
+    fleet = False
 
     def __init__(self) -> None:
         self._listeners: list[ChangeListener] = []
@@ -111,9 +124,10 @@ class Store(ABC):
         used: bool = self.run(use)
         return used
 
+    @abstractmethod
     def run(self, fn: Callable[[Any], Any]) -> Any:
-        """Run ``fn(tx)`` inside the writer's transaction (for the store package's own methods)."""
-        raise NotImplementedError
+        """Run ``fn(tx)`` inside the writer's transaction and return what it returns (for the store
+        package's own methods: ``tx.execute`` takes backend-neutral SQL with ``?`` placeholders)."""
 
     def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
         """Insert one event row inside ``run``'s transaction, with no projection; its id."""
@@ -220,6 +234,87 @@ class Store(ABC):
     def signal_counts(self, table: str) -> list[dict[str, Any]]:
         """Rows of ``agent_errors``, ``agent_violations`` or ``agent_accounts`` (agent, kind|account, count,
         last)."""
+
+    # -- bookkeeping: readers of the log, the notifier's outbox -----------------------------------
+    @abstractmethod
+    def cursor(self, name: str) -> int | None:
+        """The last event id the reader ``name`` (an exporter, the notifier) has handled, if it saved one.
+        Readers deliver at least once: a cursor is saved after what it covers was delivered, so a crash in
+        between sends those events again, never skips them."""
+
+    @abstractmethod
+    def set_cursor(self, name: str, event_id: int, at: float) -> None:
+        """Save ``name``'s cursor (a row write, not an event: bookkeeping does not grow the log)."""
+
+    @abstractmethod
+    def cursors(self) -> dict[str, int]:
+        """Every saved cursor: name -> event id."""
+
+    @abstractmethod
+    def notifications(self, thread: str | None = None, state: str | None = None,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        """Rows of the notifier's outbox in id order, filtered by thread and state; the first ``limit``."""
+
+    @abstractmethod
+    def due_notifications(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
+        """Pending notifications whose next try is at or before ``now``, soonest first."""
+
+    @abstractmethod
+    def next_notification_due(self) -> float | None:
+        """When the soonest pending notification falls due (None: nothing pending)."""
+
+    @abstractmethod
+    def announced_resolutions(self, incident_ids: Iterable[int]) -> set[int]:
+        """Which of these incidents had their resolution announced (a thread ends with that)."""
+
+    @abstractmethod
+    def unfinished_threads(self) -> list[int]:
+        """Incident threads that told someone and have not said "resolved" yet: their root incident ids."""
+
+    @abstractmethod
+    def incident(self, incident_id: int) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def recent_incidents(self, agent: str | None, kind: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest incidents of one kind for one agent (``None``: the host's own), newest first."""
+
+    # -- the fleet: nodes, requests across hosts, signals --------------------------------------------
+    @abstractmethod
+    def nodes(self) -> list[dict[str, Any]]:
+        """Every node that registered on this store, by name (none on a store that is no fleet's)."""
+
+    @abstractmethod
+    def beat_node(self, name: str, at: float) -> None:
+        """Record a beat of the node's daemon on its row (not an event, like agent beats)."""
+
+    @abstractmethod
+    def pending_requests(self, node: str | None = None) -> list[dict[str, Any]]:
+        """Requests for another node's daemon recorded and not yet applied (on ``node``, or on any),
+        oldest first."""
+
+    @abstractmethod
+    def fleet_request(self, record_id: str) -> dict[str, Any] | None:
+        """One request for another node's daemon, applied or not."""
+
+    def notify(self, channel: str, payload: str = "") -> None:  # noqa: B027 - a default, not abstract
+        """Send ``payload`` to every ``listen``er on ``channel`` on other hosts. A store that is no
+        fleet's has no other hosts to tell: nothing is sent."""
+
+    def listen(self, channels: Iterable[str], callback: Listener, stop_event: threading.Event, *,
+               ready: threading.Event | None = None, on_reconnect: Callable[[], None] | None = None,
+               poll: float = 0.1) -> None:
+        """Block until ``stop_event`` is set, calling ``callback(channel, payload)`` for each signal
+        another host sends on ``channels``. Only a fleet store carries signals."""
+        raise self._no_fleet()
+
+    def start_listener(self, channels: Iterable[str], callback: Listener, stop_event: threading.Event, *,
+                       on_reconnect: Callable[[], None] | None = None, timeout: float = 10.0) -> threading.Thread:
+        """``listen`` in a daemon thread; returns once it is listening, or raises ``StoreError``."""
+        raise self._no_fleet()
+
+    def _no_fleet(self) -> StoreError:
+        return StoreError(f"{self.url}: this store carries no signals between hosts; a fleet needs a shared "
+                          "PostgreSQL store (host.store: postgresql://...)")
 
     # -- housekeeping ----------------------------------------------------------------------------
     @abstractmethod

@@ -44,7 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tether.errors import StoreError
 from tether.store import projections, schema
-from tether.store.base import Event, NewEvent, Slot, Store, Task, coalesce_beats
+from tether.store.base import Event, Listener, NewEvent, Slot, Store, Task, coalesce_beats
 from tether.store.reads import SqlReads
 
 MAX_BATCH = 512
@@ -64,8 +64,6 @@ _SQL_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|[?%]")
 #: the write connection: durable commits, no endless wait on another host's lock, no lock kept by a hung client
 _WRITER_OPTIONS = ("-csynchronous_commit=on", "-clock_timeout=30s", "-cidle_in_transaction_session_timeout=60s")
 TABLES = ("events", "agents", "tasks", "tokens", "incidents", "approvals", "audit")
-
-Listener = Callable[[str, str], None]
 
 
 @functools.lru_cache(maxsize=2048)
@@ -229,9 +227,11 @@ Job = Callable[[_Tx], tuple[Any, set[str]]]
 class PostgresStore(SqlReads, Store):
     PH = "%s"
 
-    def _in(self, column: str, values: Iterable[str], params: list[Any]) -> str:
+    fleet = True
+
+    def _in(self, column: str, values: Iterable[Any], params: list[Any], kind: str = "text") -> str:
         params.append(list(values))
-        return f"{column} = ANY(%s::text[])"
+        return f"{column} = ANY(%s::{kind}[])"
 
     def _order(self, *columns: str) -> str:
         """Byte order, as SQLite sorts, whatever the database's locale."""

@@ -1,4 +1,5 @@
-"""The store's reads, written once for both backends. Each backend says how it spells a placeholder
+"""The store's queries, written once for both backends: its reads, and the few row writes that are no
+events (``run``: backend-neutral SQL with ``?``). Each backend says how it spells a placeholder
 (``PH``), a match against a list of values (``_in``) and a byte-order sort (``_order``: SQLite sorts
 text by bytes; PostgreSQL by its locale unless told ``COLLATE "C"``), and runs the query (``_read``)."""
 
@@ -17,8 +18,8 @@ class SqlReads:
     def _read(self, query: str, params: Any = ()) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def _in(self, column: str, values: Iterable[str], params: list[Any]) -> str:
-        """``column`` is one of ``values`` (SQLite: ``IN (?, ...)``)."""
+    def _in(self, column: str, values: Iterable[Any], params: list[Any], kind: str = "text") -> str:
+        """``column`` (of SQL type ``kind``: text or bigint) is one of ``values`` (SQLite: ``IN (?, ...)``)."""
         got = list(values)
         params.extend(got)
         return f"{column} IN ({','.join('?' * len(got))})" if got else "false"
@@ -128,10 +129,7 @@ class SqlReads:
             if value is not None:
                 query += f" AND {column} = {self.PH}"
                 params.append(value)
-        rows = self._read(query + " ORDER BY id", params)
-        for r in rows:
-            r["data"] = json.loads(r["data"] or "{}")
-        return rows
+        return [incident_row(r) for r in self._read(query + " ORDER BY id", params)]
 
     def approvals(
         self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None,
@@ -173,6 +171,91 @@ class SqlReads:
         return self._read(f"SELECT * FROM {table} ORDER BY {self._order('agent', second)}")
 
 
+    # -- bookkeeping: readers' cursors, the notifier's outbox -------------------------------------------
+    def cursor(self, name: str) -> int | None:
+        rows = self._read(f"SELECT event_id FROM export_cursors WHERE name = {self.PH}", (name,))
+        return int(rows[0]["event_id"]) if rows else None
+
+    def set_cursor(self, name: str, event_id: int, at: float) -> None:
+        self.run(lambda tx: tx.execute(
+            "INSERT INTO export_cursors (name, event_id, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET event_id = excluded.event_id, updated = excluded.updated",
+            (name, int(event_id), at),
+        ))
+
+    def cursors(self) -> dict[str, int]:
+        return {str(r["name"]): int(r["event_id"]) for r in self._read("SELECT name, event_id FROM export_cursors")}
+
+    def notifications(self, thread: str | None = None, state: str | None = None,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        query, params = "SELECT * FROM notifications WHERE 1=1", list[Any]()
+        for column, value in (("thread", thread), ("state", state)):
+            if value is not None:
+                query += f" AND {column} = {self.PH}"
+                params.append(value)
+        if limit is None:
+            return self._read(query + " ORDER BY id", params)
+        params.append(int(limit))
+        return self._read(query + f" ORDER BY id LIMIT {self.PH}", params)
+
+    def due_notifications(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
+        return self._read(f"SELECT * FROM notifications WHERE state = 'pending' AND next_try <= {self.PH} "
+                          f"ORDER BY next_try, id LIMIT {self.PH}", (now, int(limit)))
+
+    def next_notification_due(self) -> float | None:
+        at = self._read("SELECT min(next_try) AS at FROM notifications WHERE state = 'pending'")[0]["at"]
+        return None if at is None else float(at)
+
+    def announced_resolutions(self, incident_ids: Iterable[int]) -> set[int]:
+        ids = [int(i) for i in incident_ids]
+        if not ids:
+            return set()
+        params: list[Any] = []
+        match = self._in("subject", ids, params, "bigint")
+        rows = self._read(f"SELECT DISTINCT subject FROM notifications WHERE topic = 'incident.resolved' AND {match}",
+                          params)
+        return {int(r["subject"]) for r in rows}
+
+    def unfinished_threads(self) -> list[int]:
+        rows = self._read(
+            "SELECT DISTINCT subject FROM notifications WHERE topic = 'incident.opened' AND thread NOT IN "
+            "(SELECT thread FROM notifications WHERE topic = 'incident.resolved')")
+        return [int(r["subject"]) for r in rows if r["subject"] is not None]
+
+    def incident(self, incident_id: int) -> dict[str, Any] | None:
+        rows = self._read(f"SELECT * FROM incidents WHERE id = {self.PH}", (int(incident_id),))
+        return incident_row(rows[0]) if rows else None
+
+    def recent_incidents(self, agent: str | None, kind: str, limit: int = 50) -> list[dict[str, Any]]:
+        p = self.PH
+        if agent is None:
+            query, params = f"SELECT * FROM incidents WHERE agent IS NULL AND kind = {p}", list[Any]([kind])
+        else:
+            query, params = f"SELECT * FROM incidents WHERE agent = {p} AND kind = {p}", list[Any]([agent, kind])
+        params.append(int(limit))
+        return [incident_row(r) for r in self._read(query + f" ORDER BY id DESC LIMIT {p}", params)]
+
+    # -- the fleet ---------------------------------------------------------------------------------------
+    def nodes(self) -> list[dict[str, Any]]:
+        rows = self._read("SELECT * FROM nodes ORDER BY name")
+        for r in rows:
+            r["info"] = json.loads(r["info"] or "{}")
+        return rows
+
+    def beat_node(self, name: str, at: float) -> None:
+        self.run(lambda tx: tx.execute("UPDATE nodes SET last_beat = ? WHERE name = ?", (at, name)))
+
+    def pending_requests(self, node: str | None = None) -> list[dict[str, Any]]:
+        if node is None:
+            return self._read("SELECT * FROM kill_requests WHERE applied IS NULL ORDER BY requested")
+        return self._read(f"SELECT * FROM kill_requests WHERE applied IS NULL AND node = {self.PH} "
+                          "ORDER BY requested", (node,))
+
+    def fleet_request(self, record_id: str) -> dict[str, Any] | None:
+        rows = self._read(f"SELECT * FROM kill_requests WHERE record_id = {self.PH}", (record_id,))
+        return rows[0] if rows else None
+
+
 def event_row(row: dict[str, Any]) -> Event:
     return Event(row["id"], row["ts"], row["kind"], row["agent"], json.loads(row["data"]), row["node"])
 
@@ -180,6 +263,11 @@ def event_row(row: dict[str, Any]) -> Event:
 def agent_row(row: dict[str, Any]) -> dict[str, Any]:
     row["info"] = json.loads(row.get("info") or "{}")
     row["tests"] = json.loads(row["tests"]) if row.get("tests") else None
+    return row
+
+
+def incident_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["data"] = json.loads(row["data"] or "{}")
     return row
 
 
