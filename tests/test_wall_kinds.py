@@ -59,12 +59,13 @@ def test_codex_inside_the_wall_its_hook_refuses_blocked_and_held_calls(root: Pat
         )
         spec.pop("command")
         h.write({"cx": spec})
-        # the agent's ~/.codex inside its wall; Codex's own sandbox off: nested in the wall it fails to build
-        # ("error building bubblewrap command: Read-only file system"), the wall is the sandbox here
+        # the agent's ~/.codex inside its wall; no sandbox_mode: nested in the wall Codex's own sandbox fails to
+        # build ("error building bubblewrap command: Read-only file system"): tether turns it off (-s
+        # danger-full-access), the wall is the sandbox here, and doctor says so
         codex_home = h.state / "agents" / "cx" / "home" / ".codex"
         codex_home.mkdir(parents=True)
         (codex_home / "config.toml").write_text(
-            'model = "gpt-5-codex"\nmodel_provider = "fake"\nsandbox_mode = "danger-full-access"\n\n'
+            'model = "gpt-5-codex"\nmodel_provider = "fake"\n\n'
             f'[model_providers.fake]\nname = "fake"\nbase_url = "{fake.url}"\nwire_api = "responses"\n'
             'env_key = "FAKE_OPENAI_KEY"\n'
         )
@@ -76,6 +77,8 @@ def test_codex_inside_the_wall_its_hook_refuses_blocked_and_held_calls(root: Pat
             assert got.returncode == 0, got.stderr
             hook = json.loads((codex_home / "hooks.json").read_text())["hooks"]["PreToolUse"][0]["hooks"][0]
             assert hook["command"].startswith(PY), "the hook runs the daemon's own Python"
+            doctor = h.cli("doctor").stdout
+            assert "agent cx: Codex's own sandbox is off inside the wall" in doctor, doctor
             assert h.cli("start", "cx").returncode == 0
             [c] = _calls(h, "cx", 1)
             assert c["outcome"] == "passed", c

@@ -31,6 +31,7 @@ from tether import process, redact
 from tether.atomic import write_atomic
 from tether.daemon.restarts import RestartTracker, should_restart
 from tether.integrations import agents as agent_kinds
+from tether.lifecycle import change
 from tether.paths import StateDir
 from tether.runbook.model import Agent
 from tether.store import NewEvent, Store
@@ -117,7 +118,7 @@ class AgentSupervisor:
                 if record:
                     events = [NewEvent("agent.desired", self.name, {"desired": desired})]
                     if desired != "running" and self.handle is None:  # nothing to stop: say so now
-                        events.append(NewEvent("agent.state", self.name, {"state": desired, "reason": "operator"}))
+                        events.append(NewEvent("agent.state", self.name, change(desired, "operator")))
                     self.store.append(events)
             self._changed.notify_all()
         self.wake()
@@ -245,7 +246,7 @@ class AgentSupervisor:
                     self.failures += 1
                     with contextlib.suppress(Exception):
                         print(f"tether: supervising {self.name}: {err!r}", file=sys.stderr, flush=True)
-                        self.store.emit("agent.state", self.name, state="blocked", reason=f"supervisor: {err}")
+                        self.store.emit("agent.state", self.name, **change("blocked", f"supervisor: {err}"))
                     self._wait(None, 1.0)
         finally:
             self._notify()
@@ -358,7 +359,7 @@ class AgentSupervisor:
             reason = f"{limit} starts in {window:g}s; restarts stopped until `tether start {self.name}`"
             with self._lock:
                 self.held = "crashloop"
-            events = [*before, NewEvent("agent.state", self.name, {"state": "crashloop", "reason": reason})]
+            events = [*before, NewEvent("agent.state", self.name, change("crashloop", reason))]
             opening = self.hooks.opening(self.name, "crashloop", f"{self.name} is crash-looping: {reason}")
             self.store.append(events + ([opening] if opening is not None else []))
             self._mark(recorded)
@@ -383,6 +384,10 @@ class AgentSupervisor:
                     self._gave_back(before, recorded, launch)
                     return
             if wall is not None:  # its own user inside bubblewrap: the wall's prefix drops to it
+                if launch is not None and self.spec.kind == "codex":  # Codex's sandbox cannot nest: the wall is it
+                    from tether.integrations.codex import inside_wall
+
+                    argv = inside_wall(argv)
                 argv, env, user = [*wall.prefix, *argv], {**env, **wall.env}, None
             process.rotate(log_dir, self.log_max_bytes)
             handle = process.spawn(
@@ -478,7 +483,7 @@ class AgentSupervisor:
         self._save_tracker()
         self.next_start = time.monotonic() + delay
         if delay > 0:
-            self.store.emit("agent.state", self.name, state="starting", reason=f"restarting in {delay:.2f}s")
+            self.store.emit("agent.state", self.name, **change("starting", f"restarting in {delay:.2f}s"))
 
     def _task_back(self, launch: agent_kinds.Launch | None, why: object) -> list[NewEvent]:
         """A task claimed for a run that never started goes back to the queue (its attempts unchanged)."""
@@ -498,7 +503,7 @@ class AgentSupervisor:
         self.store.append([
             *before,
             NewEvent("agent.exited", self.name, {"code": None, "error": str(err)}),
-            NewEvent("agent.state", self.name, {"state": "blocked", "reason": f"cannot start: {err}"}),
+            NewEvent("agent.state", self.name, change("blocked", f"cannot start: {err}")),
         ])
         self._mark(recorded)
         self._schedule_retry()
@@ -577,7 +582,7 @@ class AgentSupervisor:
                     self._notify()
                     return
             if state is not None and not already:
-                events.append(NewEvent("agent.state", self.name, {"state": state[0], "reason": state[1]}))
+                events.append(NewEvent("agent.state", self.name, change(*state)))
         if events:
             self.store.append(events)
         self._mark(instance)

@@ -399,6 +399,11 @@ def check_wall(loaded: LoadedRunbook) -> list[Check]:
         if loaded.runbook.agents[name].network == "open":
             checks.append(Check(f"agent {name}", "warn", "network: open: the host's network, no egress proxy",
                                 "network: scoped (the default)"))
+    for name in walled:
+        if loaded.runbook.agents[name].kind == "codex":
+            checks.append(Check(f"agent {name}", "ok", "Codex's own sandbox is off inside the wall (it cannot be "
+                                "built there): tether starts it with -s danger-full-access, the wall is its "
+                                "sandbox; a Codex run by hand inside the wall needs the same"))
     for name, agent in loaded.runbook.agents.items():
         if agent.sandbox == "off":
             checks.append(Check(f"agent {name}", "warn", "sandbox: off: no wall", "remove sandbox: off"))

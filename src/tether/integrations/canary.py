@@ -379,7 +379,8 @@ def _command_line(t: Target, exe: str, url: str, model_url: str, token: str) -> 
     extra = ("-c", f"model_providers.tether-canary={provider}", "-c", 'model_provider="tether-canary"', "--ephemeral")
     bypass = not spec.command or "--dangerously-bypass-hook-trust" in spec.command
     env["TETHER_CANARY_KEY"] = DUMMY_KEY
-    return codex.argv(PROMPT, codex=exe, bypass_trust=bypass, extra=extra), env
+    got = codex.argv(PROMPT, codex=exe, bypass_trust=bypass, extra=extra)
+    return (codex.inside_wall(got) if t.prefix else got), env  # as the supervisor runs it
 
 
 def _execute(

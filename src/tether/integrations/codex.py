@@ -176,6 +176,19 @@ def untrust(cwd: Path, env: dict[str, str] | None = None) -> Change:
 NO_LOGIN_SHELL = ("-c", "allow_login_shell=false")
 
 
+#: Codex's own sandbox cannot be built inside tether's wall (codex-cli 0.171: "error building bubblewrap command:
+#: Read-only file system"; bwrap cannot nest its mounts there), and without it every command Codex runs fails.
+#: Inside the wall tether turns it off deliberately: the wall is the agent's sandbox (``tether doctor`` says so).
+WALLED = ("-s", "danger-full-access")
+
+
+def inside_wall(argv: list[str]) -> list[str]:
+    """``argv`` (a ``codex exec`` command line from ``argv``) with Codex's own sandbox off: the wall is its sandbox."""
+    if len(argv) < 2 or argv[1] != "exec" or "-s" in argv or "--sandbox" in argv:
+        return argv
+    return [argv[0], "exec", *WALLED, *argv[2:]]
+
+
 def argv(prompt: str, *, codex: str | None = None, resume: str | None = None, bypass_trust: bool = True,
          extra: tuple[str, ...] = ()) -> list[str]:
     """``codex exec --json`` for a headless run (or ``codex exec resume THREAD``), run in the agent's folder.
