@@ -26,7 +26,7 @@ from fakes.anthropic_api import FakeAnthropic
 from fakes.tether_host import cli_binary
 from helpers import run_cli
 from newcomer import AGENT_USER, GUIDE, STEPS, Newcomer, remove_user, user_exists
-from test_wall import _needs_wall
+from test_wall import needs_wall
 
 pytestmark = [pytest.mark.wall, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -61,7 +61,7 @@ def _folder() -> Path:
 @pytest.fixture(scope="module")
 def installed() -> Iterator[Path]:
     """The newcomer's venv, made and installed once for this module's tests."""
-    _needs_wall()
+    needs_wall()
     path = _folder()
     try:
         Newcomer(path).install()
@@ -74,7 +74,7 @@ def installed() -> Iterator[Path]:
 def machine() -> Iterator[Path]:
     """The newcomer's machine, and the agent user ``tether init --user`` creates, removed afterwards when
     this test created it."""
-    _needs_wall()
+    needs_wall()
     had_user = user_exists()
     path = _folder()
     try:

@@ -24,23 +24,34 @@ pytestmark = pytest.mark.wall
 USER = "tether-test-agent"
 
 
-def _needs_wall() -> None:
+def needs_wall(socat: bool = False, tools: tuple[str, ...] = (), why: str = "") -> None:
+    """Skip unless agents can run walled here: root, bubblewrap usable, and (``socat``) the bridges' socat and
+    the ``tools`` the test's agents use. The wall test modules share it (with ``host_folder``)."""
     if os.geteuid() != 0:
-        pytest.skip("these tests run agents as a user of their own: they need root")
-    why = check.problem()
-    if why is not None:
-        pytest.skip(f"the wall cannot be built on this host: {why}")
+        pytest.skip(f"these tests run agents as a user of their own{why}: they need root")
+    problem = check.problem()
+    if problem is not None:
+        pytest.skip(f"the wall cannot be built on this host: {problem}")
+    if socat and check.socat() is None:
+        pytest.skip(f"the wall's network needs socat: {check.SOCAT_MISSING}")
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.skip(f"the agents here use {tool}: apt-get install {tool}")
 
 
-@pytest.fixture
-def root(test_user: str) -> Iterator[Path]:
-    """A host folder under /tmp (hidden inside the wall but for the agent's own trees)."""
-    _needs_wall()
-    path = Path(tempfile.mkdtemp(prefix="tether-wall-", dir="/tmp"))
+def host_folder(prefix: str) -> Iterator[Path]:
+    """A host folder under /tmp (hidden inside the wall but for the agent's own trees), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def root(test_user: str) -> Iterator[Path]:
+    needs_wall()
+    yield from host_folder("tether-wall-")
 
 
 PROBE = r"""

@@ -17,7 +17,6 @@ import http.server
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,33 +25,17 @@ from typing import Any
 import pytest
 
 from test_daemon_kit import PY, Host, agent, cmdline, wait_until
+from test_wall import host_folder, needs_wall
 from tether.wall import check
 
 pytestmark = pytest.mark.wall
 USER = "tether-test-agent"
 
 
-def _needs_wall() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("these tests run agents as a user of their own: they need root")
-    why = check.problem()
-    if why is not None:
-        pytest.skip(f"the wall cannot be built on this host: {why}")
-    if check.socat() is None:
-        pytest.skip(f"the wall's network needs socat: {check.SOCAT_MISSING}")
-    if shutil.which("curl") is None:
-        pytest.skip("the agents here connect with curl: apt-get install curl")
-
-
 @pytest.fixture
 def root(test_user: str) -> Iterator[Path]:
-    """A host folder under /tmp (hidden inside the wall but for the agent's own trees)."""
-    _needs_wall()
-    path = Path(tempfile.mkdtemp(prefix="tether-wallnet-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    needs_wall(socat=True, tools=("curl",))
+    yield from host_folder("tether-wallnet-")
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):

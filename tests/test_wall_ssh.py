@@ -14,15 +14,15 @@ import re
 import shutil
 import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from test_daemon_kit import Host, agent, wait_until
+from test_wall import host_folder, needs_wall
 from tether.runbook.model import Agent
-from tether.wall import bridge, check, ssh, users
+from tether.wall import bridge, ssh, users
 
 pytestmark = pytest.mark.wall
 USER = "tether-test-agent"
@@ -48,19 +48,9 @@ def _sshd() -> str:
 
 @pytest.fixture
 def root(test_user: str) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("these tests run agents as a user of their own and a private sshd: they need root")
-    why = check.problem()
-    if why is not None:
-        pytest.skip(f"the wall cannot be built on this host: {why}")
-    if check.socat() is None:
-        pytest.skip(f"the wall's network needs socat: {check.SOCAT_MISSING}")
+    needs_wall(socat=True, why=" and a private sshd")
     _sshd()
-    path = Path(tempfile.mkdtemp(prefix="tether-wallssh-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    yield from host_folder("tether-wallssh-")
 
 
 def _free_port() -> int:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
@@ -26,8 +23,9 @@ from typing import Any
 import pytest
 
 from test_daemon_kit import PY, Host, agent, wait_until
+from test_wall import host_folder, needs_wall
 from tether.store.base import NewEvent
-from tether.wall import check, violations
+from tether.wall import violations
 
 USER = "tether-test-agent"
 
@@ -52,14 +50,6 @@ time.sleep(3600)
 """
 
 
-def _needs_wall() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("these tests run agents as a user of their own: they need root")
-    why = check.problem()
-    if why is not None:
-        pytest.skip(f"the wall cannot be built on this host: {why}")
-
-
 def _python_for(user: str) -> str:
     """A Python the agent's user may run (this suite's may live under /root)."""
     for python in ("/usr/bin/python3", PY):
@@ -76,12 +66,8 @@ def _python_for(user: str) -> str:
 
 @pytest.fixture
 def root(test_user: str) -> Iterator[Path]:
-    _needs_wall()
-    path = Path(tempfile.mkdtemp(prefix="tether-violations-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    needs_wall()
+    yield from host_folder("tether-violations-")
 
 
 @contextlib.contextmanager
