@@ -8,11 +8,15 @@ new ``id hash`` line to ``<state>/audit.chain``, a file the daemon only ever app
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from tether.events.words import line as event_line
+from tether.redact import redact_obj
 from tether.store import Store
 from tether.store.projections import GENESIS, audit_hash
 
@@ -102,3 +106,25 @@ def verify(store: Store, path: Path) -> Verification:
         elif got != shash:
             result.problems.append(f"audit row {sid}: differs from its seal in {path.name} (rewritten)")
     return result
+
+
+def page(store: Store, seal_file: Path, limit: int = 200) -> dict[str, Any]:
+    """The newest ``limit`` audit rows (newest first, each with its event's line) and the chain's verification
+    against ``seal_file``, redacted: ``/v1/audit`` and the dashboard's audit page."""
+    result = verify(store, seal_file)
+    shown = []
+    for r in reversed(store.audit_rows()[-limit:]):
+        try:
+            data = json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]
+        except ValueError:
+            data = {}
+        shown.append({"id": r["id"], "event_id": r["event_id"], "ts": r["ts"], "agent": r["agent"],
+                      "kind": r["kind"], "text": event_line(str(r["kind"]), data if isinstance(data, dict) else {}),
+                      "hash": str(r["hash"])[:16]})
+    out = redact_obj({
+        "verification": {"ok": result.ok, "rows": result.rows, "sealed": result.sealed,
+                         "problems": result.problems[:100], "seal_file": str(seal_file)},
+        "rows": shown,
+    })
+    assert isinstance(out, dict)
+    return out

@@ -79,11 +79,9 @@ def audit(who: Caller, request: Request, limit: int = Query(default=200, ge=0, l
     lr = parts.loaded(request)
     if lr is None:
         raise HTTPException(404, "this daemon has no state directory")
-    # Each row's sentence is the timeline's: it lives with the dashboard's views until the event catalogue
-    # (issue 18.4) declares it beside its kind. Imported here, when called: ``api`` never imports ``web``.
-    from tether.web.views import audit_page
+    from tether.audit import page
 
-    return audit_page(parts.store(request), lr.state.audit_file, limit)
+    return page(parts.store(request), lr.state.audit_file, limit)
 
 
 @router.get("/v1/runbook")

@@ -1,6 +1,13 @@
-"""Numbers as the timeline, the dashboard and ``tether top`` write them: an age, a count, a sum of money."""
+"""Numbers as the timeline, the dashboard and ``tether top`` write them: an age, a count, a sum of money; and an
+event in one line."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from tether.events.catalogue import sentence
+from tether.redact import redact
 
 
 def age(seconds: float | None) -> str:
@@ -30,3 +37,12 @@ def count(n: float | None) -> str:
         if abs(v) >= div:
             return f"{v / div:.1f}{unit}"
     return f"{v:.0f}"
+
+
+def line(kind: str, data: dict[str, Any]) -> str:
+    """One line saying what an event was: its kind's sentence (``tether.events``), else its data; redacted."""
+    text = sentence(kind, data)
+    if text is not None:
+        return redact(text)[:500]
+    text = json.dumps({key: v for key, v in data.items() if key not in ("hash", "fingerprint")}, default=str)
+    return redact(text if len(text) <= 300 else text[:297] + "...")

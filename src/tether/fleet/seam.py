@@ -273,17 +273,9 @@ class SeenFleet(Seen):
 ALONE = Seen()
 
 
-def _shared(store: Any) -> bool:
-    """A fleet's store (PostgreSQL), asked without importing the fleet's modules."""
-    fleet = getattr(store, "fleet", None)  # the store's contract says so
-    if fleet is None:  # a store from before that contract: one that can carry signals between hosts
-        fleet = callable(getattr(store, "notify", None)) and callable(getattr(store, "start_listener", None))
-    return bool(fleet)
-
-
 def seen(store: Any, now: float | None = None) -> Seen:
     """The nodes' rows for the views: ``ALONE`` on a store that is no fleet's."""
-    if not _shared(store):
+    if not store.fleet:
         return ALONE
     from tether.fleet.view import overview
 

@@ -5,7 +5,6 @@ events): the overview's cost does not grow with the event log."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -14,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from tether.approvals import grant_line
-from tether.events import sentence
 from tether.events.words import age as age
 from tether.events.words import count as count
+from tether.events.words import line as event_line
 from tether.events.words import money as money
 from tether.redact import redact, redact_obj
 from tether.status_file import age as elapsed
@@ -264,11 +263,7 @@ def incident_view(i: dict[str, Any], now: float) -> dict[str, Any]:
 
 def describe(e: Event) -> str:
     """One line saying what an event was: its kind's sentence (``tether.events``), else its data."""
-    text = sentence(e.kind, e.data)
-    if text is not None:
-        return redact(text)[:500]
-    text = json.dumps({key: v for key, v in e.data.items() if key not in ("hash", "fingerprint")}, default=str)
-    return redact(text if len(text) <= 300 else text[:297] + "...")
+    return event_line(e.kind, e.data)
 
 
 def event_view(e: Event) -> dict[str, Any]:
@@ -379,25 +374,9 @@ def agent_detail(
 
 
 def audit_page(store: Store, audit_file: Path, limit: int = 200) -> dict[str, Any]:
-    from tether.audit import verify
+    from tether.audit import page
 
-    result = verify(store, audit_file)
-    rows = store.audit_rows()
-    shown = []
-    for r in reversed(rows[-limit:]):
-        try:
-            data = json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]
-        except ValueError:
-            data = {}
-        ev = Event(int(r["event_id"]), float(r["ts"]), str(r["kind"]), r["agent"], data if isinstance(data, dict)
-                   else {})
-        shown.append({"id": r["id"], "event_id": r["event_id"], "ts": r["ts"], "agent": r["agent"],
-                      "kind": r["kind"], "text": describe(ev), "hash": str(r["hash"])[:16]})
-    return redact_any({
-        "verification": {"ok": result.ok, "rows": result.rows, "sealed": result.sealed,
-                         "problems": result.problems[:100], "seal_file": str(audit_file)},
-        "rows": shown,
-    })
+    return page(store, audit_file, limit)
 
 
 def redact_any(value: dict[str, Any]) -> dict[str, Any]:
