@@ -223,6 +223,30 @@ def test_doctor_reports_hooks_pending_trust(tmp_path: Path) -> None:
     install(home, "--user", "--agent", "cx", "--url", "http://127.0.0.1:9")
     [pending] = health.codex_hooks(load(h.runbook), exe, env)
     assert pending.status == "warn" and "pending trust" in pending.detail, pending
-    codex.trust(exe, proj, env)
+    assert codex.trust(exe, proj, env)[2] >= 1
     [trusted] = health.codex_hooks(load(h.runbook), exe, env)
     assert trusted.status == "warn" and "not managed" in trusted.detail, trusted
+
+
+def test_trust_in_a_project_codex_does_not_trust_says_what_is_missing(tmp_path: Path) -> None:
+    """Codex loads a project's .codex/hooks.json only once it trusts the project: before that it lists none
+    of tether's hooks, and `--trust` said "trusted" over 0 hooks. Now it names the missing step, and after
+    it `--trust` does trust them."""
+    exe = cli_binary("codex")
+    proj = git_project(tmp_path / "proj")
+    with host(tmp_path, {"cx": {"cwd": str(proj)}}) as h:
+        home = tmp_path / "home" / "codex"
+        home.mkdir(parents=True)
+        env = {"CODEX_HOME": str(home), "TETHER_CODEX": exe}
+        before = tether("integrate", "codex", "--project", str(proj), "--agent", "cx", "--url", h.url, "--trust",
+                        env=env, cwd=proj)
+        assert before.returncode != 0, before.stdout + before.stderr
+        assert "Codex lists none of tether's hooks" in before.stderr and "trust_level" in before.stderr, before.stderr
+        assert "Traceback" not in before.stderr and "reports tether's hooks trusted" not in before.stdout
+        with (home / "config.toml").open("a") as f:
+            f.write(f'\n[projects."{proj}"]\ntrust_level = "trusted"\n')
+        after = tether("integrate", "codex", "--project", str(proj), "--agent", "cx", "--url", h.url, "--trust",
+                       env=env, cwd=proj)
+        assert after.returncode == 0 and "Codex reports tether's hooks trusted" in after.stdout, (
+            after.stdout + after.stderr)
+        assert not codex.pending_trust(codex.list_hooks(exe, proj, {**env, "HOME": str(tmp_path / "home")}))

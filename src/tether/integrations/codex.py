@@ -144,21 +144,24 @@ def pending_trust(hooks_listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if h.get("trustStatus") not in ("trusted", "managed") and not h.get("isManaged")]
 
 
-def trust(codex: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[Change | None, list[dict[str, Any]]]:
+def trust(codex: str, cwd: Path, env: dict[str, str] | None = None
+          ) -> tuple[Change | None, list[dict[str, Any]], int]:
     """Trust tether's own hooks, and only those: for each, the ``currentHash`` Codex computed goes into
     ``$CODEX_HOME/config.toml`` as ``[hooks.state."KEY"] trusted_hash`` (what ``/hooks`` writes), then
-    Codex is asked again. Returns the change and the hooks still pending (empty when it worked)."""
+    Codex is asked again. Returns the change, the hooks still pending (empty when it worked) and how many of
+    tether's hooks Codex lists at all (0: it does not load them, e.g. a project it does not trust yet)."""
     listed = list_hooks(codex, cwd, env)
     todo = pending_trust(listed)
     if not todo:
-        return None, []
+        return None, [], len(ours(listed))
     home = Path((env or os.environ).get("CODEX_HOME") or codex_home()).expanduser()
     config = home / "config.toml"
     entries = [h for h in ours(listed) if not h.get("isManaged") and h.get("currentHash")]
     block = "\n".join(f"[hooks.state.{_toml_str(str(h['key']))}]\ntrusted_hash = {_toml_str(str(h['currentHash']))}\n"
                       for h in entries)
     change = install_toml(config, "", block, 0o600)
-    return change, pending_trust(list_hooks(codex, cwd, env))
+    after = list_hooks(codex, cwd, env)
+    return change, pending_trust(after), len(ours(after))
 
 
 def untrust(cwd: Path, env: dict[str, str] | None = None) -> Change:

@@ -149,9 +149,16 @@ def codex_cmd(obj: Context, agent: str | None, project: str | None, user: bool, 
         return
     if exe is None:
         raise UsageError("--trust needs the codex CLI (on PATH, or $TETHER_CODEX)")
-    change, pending = codex.trust(exe, where or Path.cwd())
+    change, pending, found = codex.trust(exe, where or Path.cwd())
     if change is not None:
         click.echo(change.line())
+    if not found:  # nothing to trust is not "trusted": Codex does not load the file at all
+        folder = where or Path.cwd()
+        raise UsageError(
+            f"Codex lists none of tether's hooks from {folder}: it does not load {path}"
+            + (f" while it does not trust the project; trust it first (run codex in {folder} and accept its "
+               f'trust prompt, or add [projects."{folder}"] trust_level = "trusted" to $CODEX_HOME/config.toml), '
+               "then run this again" if scope == "project" else "; check $CODEX_HOME and `codex --version`"))
     if pending:
         keys = ", ".join(str(h.get("key")) for h in pending)
         raise UsageError(f"Codex still reports tether's hooks untrusted ({keys}); open /hooks in codex")
