@@ -162,6 +162,8 @@ def test_daemon_down_means_denied_not_allowed(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{_free_port()}"
     proc = tether("integrate", "claude-code", "--project", str(proj), "--agent", "cc", "--url", dead, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    hand = "by hand: export TETHER_TOKEN=$(tether token create --role agent --agent cc); claude -p"  # how to run one
+    assert hand in proc.stdout and "TETHER_HOLD=defer" in proc.stdout, proc.stdout
     steps = [{"tool": "Bash", "input": {"command": "echo ran > ran.txt"}}, {"text": "ok"}]
     with FakeAnthropic(steps) as fake:
         env = claude_env(tmp_path / "home", fake.url, "tt_no_daemon")

@@ -243,6 +243,8 @@ def test_trust_in_a_project_codex_does_not_trust_says_what_is_missing(tmp_path: 
         assert before.returncode != 0, before.stdout + before.stderr
         assert "Codex lists none of tether's hooks" in before.stderr and "trust_level" in before.stderr, before.stderr
         assert "Traceback" not in before.stderr and "reports tether's hooks trusted" not in before.stdout
+        assert "by hand: export TETHER_TOKEN=$(tether token create --role agent --agent cx); codex exec -c " \
+               "allow_login_shell=false" in before.stdout, before.stdout
         with (home / "config.toml").open("a") as f:
             f.write(f'\n[projects."{proj}"]\ntrust_level = "trusted"\n')
         after = tether("integrate", "codex", "--project", str(proj), "--agent", "cx", "--url", h.url, "--trust",

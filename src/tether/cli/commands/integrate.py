@@ -105,6 +105,10 @@ def claude_code_cmd(obj: Context, agent: str | None, project: str | None, user: 
         click.echo(f"note: an agent can switch these hooks off ({'disableAllHooks'} in its own settings); "
                    "on an agent host run `sudo tether integrate claude-code --managed` instead")
     click.echo("sessions need TETHER_TOKEN (an agent token) in their environment; tether sets it for agents it runs")
+    who = agent or "NAME"
+    click.echo(f"by hand: export TETHER_TOKEN=$(tether token create --role agent --agent {who}); claude -p \"...\" "
+               f"waits up to {wait:g}s on a held call, then asks you; with TETHER_HOLD=defer the held call ends the "
+               "session as deferred: `tether approve ID`, then `claude -p --resume SESSION` runs it")
 
 
 @integrate.command("codex")
@@ -137,6 +141,9 @@ def codex_cmd(obj: Context, agent: str | None, project: str | None, user: bool, 
             click.echo(codex.untrust(where or Path.cwd()).line())
         return
     click.echo(codex.install(path, _base_url(obj, url), agent, managed=managed, wait=wait).line())
+    click.echo(f"by hand: export TETHER_TOKEN=$(tether token create --role agent --agent {agent or 'NAME'}); "
+               f"codex exec {' '.join(codex.NO_LOGIN_SHELL)} \"...\" (its commands keep your PATH); a held command "
+               "is refused with its approval's id: `tether approve ID`, then the identical retry goes through")
     if managed:
         click.echo("managed hooks run without a trust step; allow_managed_hooks_only = true ignores every other hook")
         return
@@ -156,8 +163,8 @@ def codex_cmd(obj: Context, agent: str | None, project: str | None, user: bool, 
         folder = where or Path.cwd()
         raise UsageError(
             f"Codex lists none of tether's hooks from {folder}: it does not load {path}"
-            + (f" while it does not trust the project; trust it first (run codex in {folder} and accept its "
-               f'trust prompt, or add [projects."{folder}"] trust_level = "trusted" to $CODEX_HOME/config.toml), '
+            + (f" while it does not trust the project; trust it first (`codex exec --trust` in {folder}, its "
+               f'prompt, or [projects."{folder}"] trust_level = "trusted" in $CODEX_HOME/config.toml), '
                "then run this again" if scope == "project" else "; check $CODEX_HOME and `codex --version`"))
     if pending:
         keys = ", ".join(str(h.get("key")) for h in pending)
