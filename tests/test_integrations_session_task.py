@@ -52,3 +52,43 @@ def test_a_session_is_a_task_on_its_own_branch(tmp_path: Path) -> None:
     assert any(e.kind == "rollback.end" for e in store.events(limit=1000))
     monitor.stop()
     store.close()
+
+
+def test_a_codex_turn_ends_its_task(tmp_path: Path) -> None:
+    """Codex sends no SessionEnd: its turn's end (Stop) ends the session's task (every one stayed started),
+    and a next prompt in the same session starts another."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("one\n")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    rb = tmp_path / "tether.yaml"
+    rb.write_text(
+        f"host: {{state_dir: {tmp_path / 'state'}}}\nagents:\n  cx:\n"
+        "    owner: {name: A, contact: \"json://127.0.0.1:9/a\"}\n    backup: {name: B, contact: \"json://127.0.0.1:9/b\"}\n"
+        f"    kind: codex\n    prompt: tidy up\n    cwd: {repo}\n    scope: {{repos: [{repo}]}}\n"
+    )
+    loaded = load(rb)
+    store = open_store(loaded.store_url)
+    control = SimpleNamespace(store=store, loaded=loaded)
+    monitor = Monitor(store, loaded.state, lambda agent, task: None,
+                      session_task=lambda agent, sid, started: session_task(control, agent, sid, started))
+    try:
+        base = {"session_id": "t-1", "cwd": str(repo)}
+        monitor.event("codex", "cx", {"hook_event_name": "SessionStart", "source": "startup", **base})
+        monitor.event("codex", "cx", {"hook_event_name": "UserPromptSubmit", "prompt": "tidy up", **base})
+        assert monitor.drain()
+        assert [t.state for t in store.tasks("cx")] == ["started"]  # the prompt of the first turn: the same task
+        monitor.event("codex", "cx", {"hook_event_name": "Stop", "last_assistant_message": "done", **base})
+        assert monitor.drain()
+        assert [t.state for t in store.tasks("cx")] == ["done"]
+        monitor.event("codex", "cx", {"hook_event_name": "UserPromptSubmit", "prompt": "and the docs", **base})
+        assert monitor.drain()
+        assert sorted(t.state for t in store.tasks("cx")) == ["done", "started"]
+        monitor.event("codex", "cx", {"hook_event_name": "Stop", "last_assistant_message": "done", **base})
+        assert monitor.drain()
+        assert [t.state for t in store.tasks("cx")] == ["done", "done"]
+    finally:
+        monitor.stop()
+        store.close()

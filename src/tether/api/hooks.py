@@ -82,7 +82,7 @@ def session_task(control: Any, agent: str, session_id: str, started: bool) -> No
 
     store, text = control.store, f"session {session_id}"
     if started:
-        if store.tasks(agent, text=text, limit=1):  # one indexed lookup, not every task the agent ever had
+        if store.tasks(agent, ["started"], text=text, limit=1):  # one indexed lookup: this session's open task
             return
         task_id = store.emit("task.added", agent, text=text, meta={"session_id": session_id})
         store.emit("task.started", agent, task_id=task_id, text=text)

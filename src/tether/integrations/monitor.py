@@ -248,6 +248,9 @@ class Monitor:
             self.heartbeat(agent, task=prompt or None)
             self.store.emit("session.prompt", agent, **base, prompt=_clip(p.get("prompt") or ""))
             self._baseline(agent, cwd)
+            if client == "codex" and sid and self._session_task is not None:  # a turn after the last one ended
+                task_of = self._session_task
+                self.later(lambda: task_of(agent, sid, True))
             return
         self.heartbeat(agent)
         if name == "SessionStart":
@@ -268,6 +271,9 @@ class Monitor:
         elif name == "Stop":
             self.store.emit("turn.ended", agent, **base, last_message=_clip(p.get("last_assistant_message") or "", 500))
             self._usage_later(client, agent, sid, tpath)
+            if client == "codex" and sid and self._session_task is not None:  # Codex sends no SessionEnd: its
+                task_of = self._session_task  # turn's end ends the task (a next prompt starts another)
+                self.later(lambda: task_of(agent, sid, False))
         elif name == "PostToolUse":
             self._post_tool(client, agent, p, base, cwd)
         elif name == "PostToolUseFailure":
