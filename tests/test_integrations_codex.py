@@ -66,6 +66,7 @@ def test_allowed_runs_blocked_denied_held_then_retried_after_approval(tmp_path: 
             assert (proj / "data" / "keep.txt").exists()
             assert "tether blocked it" in outputs[1] and "data.delete" in outputs[1], outputs
             assert "tether is holding it for a human" in outputs[2] and not (proj / "deployed.txt").exists()
+            assert "fail closed" not in outputs[1] + outputs[2], outputs  # decisions, not failures
             thread = next(e["thread_id"] for e in events if e["type"] == "thread.started")
             assert agents.exited(spec, StateDir(h.state), store, 0) == "deferred"
             [row] = store.approvals("pending", "cx")

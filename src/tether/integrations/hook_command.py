@@ -30,7 +30,13 @@ CLIENTS = ("claude-code", "codex")
 
 
 def _fail(reason: str) -> NoReturn:
-    sys.stderr.write(f"tether: {reason or 'denied'}; denied (fail closed)\n")
+    """Refused because the gate could not decide (an error, no answer): fail closed, and say so."""
+    _refuse(f"{reason or 'denied'}; denied (fail closed)")
+
+
+def _refuse(reason: str) -> NoReturn:
+    """Refused by a decision (blocked, held for a human, denied): Codex shows the agent tether's words as they are."""
+    sys.stderr.write(f"tether: {reason or 'denied'}\n")
     sys.stderr.flush()
     os._exit(2)
 
@@ -131,7 +137,7 @@ def main(argv: list[str]) -> int:
             answer = local(opts, payload)
             print(json.dumps(claude_output(event, answer) if opts["client"] == "claude-code" else answer))
             if opts["client"] == "codex" and answer["decision"] != "allow":
-                _fail(str(answer["reason"]))
+                _refuse(str(answer["reason"]))
             return 0
         status, answer = relay(opts, raw)
         if status != 200:
@@ -143,7 +149,9 @@ def main(argv: list[str]) -> int:
         return 0
     if opts["client"] == "codex":
         if event in GATING and answer.get("decision") != "allow":
-            _fail(str(answer.get("reason") or "no decision"))
+            if not answer.get("reason"):
+                _fail("the daemon's answer has no decision")
+            _refuse(str(answer["reason"]))
         if answer.get("output"):
             print(json.dumps(answer["output"]))
         return 0
