@@ -109,14 +109,16 @@ class Control:
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(reason or "")
         self.store.append([NewEvent("agent.killed", agent, {"reason": reason}),
+                           NewEvent("agent.desired", agent, {"desired": "killed"}),
                            NewEvent("agent.state", agent, {"state": "killed", "reason": reason})])
 
     def resume(self, agent: str) -> None:
         self._known(agent)
         self.calls.append(("resume", agent))
         self.loaded.state.agent_kill_file(agent).unlink(missing_ok=True)
-        self.store.append([NewEvent("agent.resumed", agent, {}),
-                           NewEvent("agent.state", agent, {"state": "running", "reason": None})])
+        self.store.append([NewEvent("agent.resumed", agent, {}),  # as the daemon's: lifted, then started
+                           NewEvent("agent.desired", agent, {"desired": "running"}),
+                           NewEvent("agent.started", agent, {"pid": None})])
 
     def reload(self) -> list[str]:
         self.calls.append(("reload",))

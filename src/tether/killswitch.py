@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tether import daemon_state, process
 from tether.atomic import fsync_dir, write_atomic
+from tether.lifecycle import change
 from tether.paths import StateDir
 from tether.process.tree import KILL_WAIT
 from tether.store import NewEvent, Store
@@ -240,7 +241,7 @@ def kill_agent(
         [
             ("agent.killed", record),
             ("agent.desired", {"desired": "killed", "record_id": record_id}),
-            ("agent.state", {"state": "killed", "reason": why, "record_id": record_id}),
+            ("agent.state", change("killed", why, record_id=record_id)),
         ],
     )
     return {**record, "recorded": recorded}
@@ -400,7 +401,7 @@ def _from_kill_files(state: StateDir, store: Store, now: float | None = None) ->
                         ts=at,
                     ),
                     NewEvent("agent.desired", agent, {"desired": "killed", "record_id": record_id}, ts=at),
-                    NewEvent("agent.state", agent, {"state": "killed", "reason": why, "record_id": record_id}, ts=at),
+                    NewEvent("agent.state", agent, change("killed", why, record_id=record_id), ts=at),
                 ]
             )
             count += 1

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from tether.heartbeat import LIVE_STATES
+from tether.lifecycle import change
 
 STATE = "waiting_for_approval"
 #: Agent kinds whose runs record the state themselves (``tether.integrations.agents``).
@@ -26,8 +27,8 @@ def begin(store: Any, agent: str, approval: dict[str, Any]) -> None:
     its state)."""
     row = store.agent(agent)
     if row is not None and _ours(row) and row["state"] in LIVE_STATES:
-        store.emit("agent.state", agent, state=STATE,
-                   reason=f"waiting for approval {approval['id']}: {approval['detail'] or approval['action']}")
+        store.emit("agent.state", agent, **change(
+            STATE, f"waiting for approval {approval['id']}: {approval['detail'] or approval['action']}"))
 
 
 def done(store: Any, agent: str, why: str) -> None:
@@ -40,7 +41,7 @@ def done(store: Any, agent: str, why: str) -> None:
 def _resume(store: Any, agent: str, why: str) -> None:
     """``running`` again, its heartbeat counted from now: the time it waited on a human is no silence."""
     store.beat(agent, time.time())
-    store.emit("agent.state", agent, state="running", reason=None, note=why)  # WHY: nothing holds it now
+    store.emit("agent.state", agent, **change("running", None, note=why))  # WHY: nothing holds it now
 
 
 def lift_settled(store: Any, rows: list[dict[str, Any]]) -> list[str]:

@@ -23,6 +23,7 @@ from tether.daemon.beats import BeatWriter
 from tether.daemon.liveness import Liveness
 from tether.daemon.supervisor import AgentSupervisor, Hooks
 from tether.errors import NotFound, RunbookError, StoreError, UsageError
+from tether.lifecycle import change
 from tether.runbook import LoadedRunbook, load
 from tether.runbook.model import Agent
 from tether.secrets import resolve_all
@@ -402,7 +403,7 @@ class Daemon:
             for name in removed:
                 self.supervisors.pop(name)
         for name in removed:
-            self.store.emit("agent.state", name, state="stopped", reason="removed from the runbook")
+            self.store.emit("agent.state", name, **change("stopped", "removed from the runbook"))
         self.loaded = new
         self.state.write_runbook_copy(new.path, new.text)
         from tether.killswitch import keep_specs
@@ -572,7 +573,7 @@ class Daemon:
         restart = False
         if state in heartbeat.FLAGGED_STATES:
             if state != stored:
-                events.append(NewEvent("agent.state", name, {"state": state, "reason": reason}))
+                events.append(NewEvent("agent.state", name, change(state, reason)))
             for kind in sorted(flags - {state}):  # stale -> stuck or back
                 events += self._resolving(name, kind, f"now {state}")
                 flags.discard(kind)
@@ -587,7 +588,7 @@ class Daemon:
                     restart = action == "restart"
         else:
             if stored in heartbeat.FLAGGED_STATES:
-                events.append(NewEvent("agent.state", name, {"state": state, "reason": reason}))
+                events.append(NewEvent("agent.state", name, change(state, reason)))
             if flags and state in heartbeat.LIVE_STATES:
                 for kind in sorted(flags):
                     events += self._resolving(name, kind, reason or f"{state} again (restarted)")

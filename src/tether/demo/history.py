@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from tether.lifecycle import change
 from tether.runbook import LoadedRunbook
 from tether.store import NewEvent, Store
 
@@ -41,7 +42,7 @@ def fill(store: Store, loaded: LoadedRunbook, now: float | None = None) -> None:
             NewEvent(
                 "agent.state",
                 "repo-maintainer",
-                {"state": "waiting_for_approval", "reason": "pr.merge asks first (approvals.verdicts)"},
+                change("waiting_for_approval", "pr.merge asks first (approvals.verdicts)"),
                 t0 + 120,
             ),
         ]
@@ -58,7 +59,7 @@ def fill(store: Store, loaded: LoadedRunbook, now: float | None = None) -> None:
             NewEvent(
                 "agent.state",
                 "data-deleter",
-                {"state": "blocked", "reason": "data.delete is blocked: rm -rf ./data"},
+                change("blocked", "data.delete is blocked: rm -rf ./data"),
                 t0 + 200,
             )
         ]

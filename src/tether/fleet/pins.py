@@ -18,6 +18,7 @@ import threading
 from typing import Any, Protocol
 
 from tether.fleet import nodes
+from tether.lifecycle import change
 from tether.store import NewEvent
 
 INCIDENT = "agent.pinned_elsewhere"
@@ -100,8 +101,8 @@ def stop_leftover(daemon: Any, name: str, spec: Any) -> bool:
     if handle is None or not handle.running():
         return False
     process.kill_tree(run_dir, spec.kill.signal, spec.kill.grace)
-    daemon.store.append([NewEvent("agent.state", name, {
-        "state": "stopped", "reason": f"stopped on node {daemon.node}: pinned to another node"})])
+    daemon.store.append([NewEvent("agent.state", name, change(
+        "stopped", f"stopped on node {daemon.node}: pinned to another node"))])
     return True
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.integrations import claude_code, codex, sessions
+from tether.lifecycle import change
 from tether.paths import StateDir
 from tether.runbook.model import Agent
 from tether.store import Store
@@ -154,7 +155,7 @@ def exited(spec: Agent, state: StateDir, store: Store, code: int | None) -> str:
         run = sessions.read(state, spec.name).get("run") or {}
         if spec.kind == "claude-code" and run.get("session_id"):  # this run's spend, before the wait
             _spend(spec, state, store, str(run["session_id"]))
-        store.emit("agent.state", spec.name, state="waiting_for_approval", reason=why)
+        store.emit("agent.state", spec.name, **change("waiting_for_approval", why))
         return "deferred"
     with sessions.edit(state, spec.name) as data:
         run = data.pop("run", None) or {}

@@ -31,6 +31,7 @@ from typing import Any
 
 from tether import process
 from tether.errors import NotFound, TetherError, UsageError
+from tether.lifecycle import change
 from tether.rollback import gitops
 from tether.rollback.snapshot import SnapshotStore
 from tether.rollback.tasks import (
@@ -252,7 +253,7 @@ def stop_agent(loaded: LoadedRunbook, store: Store, agent: str) -> dict[str, Any
     spec = loaded.runbook.agents[agent]
     report = process.kill_tree(run_dir(loaded, agent), spec.kill.signal, spec.kill.grace)
     store.emit("agent.desired", agent, desired="stopped")
-    store.emit("agent.state", agent, state="stopped", reason="stopped for a rollback")
+    store.emit("agent.state", agent, **change("stopped", "stopped for a rollback"))
     return {"signalled": len(report.signalled), "survivors": report.survivors}
 
 

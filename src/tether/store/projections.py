@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from tether import events
+from tether import events, lifecycle
 from tether.store.base import Event, NewEvent
 
 
@@ -102,8 +102,14 @@ def _desired(tx: Tx, e: Event) -> str | None:
 
 @projection("agent.state")
 def _state(tx: Tx, e: Event) -> str | None:
+    """The agent's new state, when ``lifecycle.legal`` allows the change from its row's: otherwise the row
+    keeps its state (the event stays, as what was asked)."""
     assert e.agent
-    _ensure_agent(tx, e.agent, e.ts)
+    row = tx.execute("SELECT state, desired FROM agents WHERE name = ?", (e.agent,)).fetchone()
+    if row is None:
+        _ensure_agent(tx, e.agent, e.ts)
+    elif not lifecycle.legal(row[0], str(e.data.get("state")), row[1]):
+        return None
     tx.execute(
         "UPDATE agents SET state = ?, reason = ?, state_since = ?, updated = ? WHERE name = ?",
         (e.data["state"], e.data.get("reason"), e.ts, e.ts, e.agent),
