@@ -164,3 +164,27 @@ def test_a_sentence_that_does_not_fit_its_data_shows_the_data() -> None:
     assert events.sentence("agent.registered", {"info": "not an object"}) is None
     assert describe(Event(1, 0.0, "agent.registered", "a", {"info": "x"})) == '{"info": "x"}'
     assert describe(Event(1, 0.0, "agent.started", "a", {"pid": 7})) == "started (pid 7)"
+
+
+def test_every_field_the_code_records_is_in_its_kinds_payload() -> None:
+    """What a recorder writes (``emit``'s keywords, ``NewEvent``'s and the kill switch's dict literals) are
+    fields of the kind's declared data: the ``TypedDict`` says what a kind carries."""
+    checked, extra = 0, []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            found: list[tuple[ast.expr, list[str]]] = []
+            if isinstance(node, ast.Call) and node.args and _name(node.func) == "emit":
+                found.append((node.args[0], [kw.arg for kw in node.keywords if kw.arg]))
+            elif isinstance(node, ast.Call) and _name(node.func) == "NewEvent" and len(node.args) > 2 \
+                    and isinstance(node.args[2], ast.Dict):
+                found.append((node.args[0], [k.value for k in node.args[2].keys if isinstance(k, ast.Constant)]))
+            elif isinstance(node, ast.Tuple) and len(node.elts) == 2 and isinstance(node.elts[1], ast.Dict):
+                found.append((node.elts[0], [k.value for k in node.elts[1].keys if isinstance(k, ast.Constant)]))
+            for kind, keys in found:
+                if not (isinstance(kind, ast.Constant) and isinstance(kind.value, str) and events.declared(kind.value)):
+                    continue
+                checked += 1
+                fields = events.kind(kind.value).payload.__annotations__
+                extra += [f"{path.relative_to(SRC)}:{node.lineno}: {kind.value}.{k}" for k in keys if k not in fields]
+    assert checked > 100, "the scan found the recorders"
+    assert extra == [], f"fields not declared in their kind's payload (tether/events/kinds.py): {extra}"
