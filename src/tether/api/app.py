@@ -216,9 +216,14 @@ def create_app(control: Control) -> FastAPI:
         return {"events": [e._asdict() for e in got]}
 
     @app.get("/v1/incidents")
-    def incidents(who: Caller, state: str | None = None) -> dict[str, Any]:
+    def incidents(who: Caller, state: str | None = None,
+                  limit: Annotated[int, Query(ge=1, le=1000, description="the newest this many, in id order")] = 200,
+                  ) -> dict[str, Any]:
+        """The newest ``limit`` incidents; ``more`` says whether older ones exist (bounded like every listing:
+        an agent can open incidents without end, by its violations, stale beats and crashes)."""
         require(who, "read")
-        return {"incidents": store.incidents(state)}
+        got = store.incidents(state, limit=limit + 1)
+        return {"incidents": got[-limit:], "more": len(got) > limit}
 
     for verb in ("start", "stop", "restart", "resume"):
         app.post(f"/v1/agents/{{agent}}/{verb}", name=verb)(_control_view(control, verb, known))

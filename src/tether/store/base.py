@@ -209,7 +209,9 @@ class Store(ABC):
         """Record ``(token_id, at)`` as each token's last use (a later one is kept); not an event."""
 
     @abstractmethod
-    def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]: ...
+    def incidents(self, state: str | None = None, agent: str | None = None, *,
+                  limit: int | None = None) -> list[dict[str, Any]]:
+        """Incidents, oldest first, filtered by state and agent; with ``limit``, only the newest that many."""
 
     @abstractmethod
     def approvals(

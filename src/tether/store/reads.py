@@ -123,13 +123,18 @@ class SqlReads:
 
         self.run(job)
 
-    def incidents(self, state: str | None = None, agent: str | None = None) -> list[dict[str, Any]]:
+    def incidents(self, state: str | None = None, agent: str | None = None, *,
+                  limit: int | None = None) -> list[dict[str, Any]]:
         query, params = "SELECT * FROM incidents WHERE 1=1", list[Any]()
         for column, value in (("state", state), ("agent", agent)):
             if value is not None:
                 query += f" AND {column} = {self.PH}"
                 params.append(value)
-        return [incident_row(r) for r in self._read(query + " ORDER BY id", params)]
+        if limit is None:
+            return [incident_row(r) for r in self._read(query + " ORDER BY id", params)]
+        params.append(max(0, int(limit)))  # the newest, read newest first: an index walk that stops at limit
+        rows = self._read(query + f" ORDER BY id DESC LIMIT {self.PH}", params)
+        return [incident_row(r) for r in reversed(rows)]
 
     def approvals(
         self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None,
