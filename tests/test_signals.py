@@ -107,3 +107,22 @@ def test_last_drill_and_overdue_flag_in_the_status(tmp_path: Path) -> None:
     assert doc["drill_overdue"] is False and doc["last_drill_at"] is not None
     assert doc["retries"] == 1
     store.close()
+
+
+def test_accounts_touched_show_the_newest_by_name_and_count_them_all(tmp_path: Path) -> None:
+    """An agent can name accounts without end (issue 14): its status shows the ACCOUNTS_SHOWN it touched last
+    and the count of all; /metrics counts them all."""
+    from tether.signals import ACCOUNTS_SHOWN
+
+    store = _store(tmp_path)
+    names = [f"github.com/acme/repo-{i:03d}" for i in range(ACCOUNTS_SHOWN + 30)]
+    for i, name in enumerate(names):
+        store.append([NewEvent("accounts.touched", "builder", {"accounts": [name]}, ts=time.time() + 100 + i)])
+    sig = agent_signals(store)["builder"]
+    assert sig["accounts_touched_count"] == len(names) + 2
+    assert sig["accounts_touched"] == sorted(names[-ACCOUNTS_SHOWN:])  # the newest, by name
+    text = render(Snapshot(report(store), agent_signals(store), host_signals([str(tmp_path)], time.time() - 5), [],
+                           [])).decode()
+    [family] = [f for f in text_string_to_metric_families(text) if f.name == "tether_agent_accounts_touched"]
+    assert [s.value for s in family.samples if s.labels == {"agent": "builder"}] == [len(names) + 2]
+    store.close()

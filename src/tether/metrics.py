@@ -73,7 +73,7 @@ class _Collector(Collector):
                 cost.add_metric([agent, model], float(u["cost_usd"]))
             for kind, n in sorted(sig["errors"].items()):
                 errors.add_metric([agent, kind], float(n))
-            accounts.add_metric([agent], float(len(sig["accounts_touched"])))
+            accounts.add_metric([agent], float(sig.get("accounts_touched_count", len(sig["accounts_touched"]))))
         yield from (tokens, cost, errors, accounts)
 
         walled = CounterMetricFamily("tether_agent_wall_violations", "Refused connections and denied writes",

@@ -22,6 +22,9 @@ ERROR_KINDS = frozenset({"error", "interrupted", "timeout", "permission", "not_f
                          "model", "tool", "api", "network", "rate_limit", "blocked"})
 
 
+#: Accounts an agent touched, shown by name in its status (the newest); the count covers them all.
+ACCOUNTS_SHOWN = 50
+
 def today(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
@@ -69,7 +72,8 @@ def agent_signals(store: Store, now: float | None = None, agent: str | None = No
         "spend_today_usd": 0.0,
         "usage_by_model": {},
         "errors": {},
-        "accounts_touched": [],
+        "accounts_touched": [],  # the ACCOUNTS_SHOWN touched last, by name
+        "accounts_touched_count": 0,  # how many distinct accounts in all
         "violations": dict.fromkeys(VIOLATION_KINDS, 0),
         "unpriced": [],
     })
@@ -88,9 +92,13 @@ def agent_signals(store: Store, now: float | None = None, agent: str | None = No
     for row in store.signal_counts("agent_errors"):
         if agent is None or row["agent"] == agent:
             out[row["agent"]]["errors"][row["kind"]] = row["count"]
+    touched: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for row in store.signal_counts("agent_accounts"):
         if agent is None or row["agent"] == agent:
-            out[row["agent"]]["accounts_touched"].append(row["account"])
+            touched[row["agent"]].append((row.get("last") or 0.0, row["account"]))
+    for name, accounts in touched.items():  # an agent can name accounts without end: the newest, and the count
+        out[name]["accounts_touched_count"] = len(accounts)
+        out[name]["accounts_touched"] = sorted(a for _, a in sorted(accounts, reverse=True)[:ACCOUNTS_SHOWN])
     for row in store.signal_counts("agent_violations"):
         if (agent is None or row["agent"] == agent) and row["kind"] in VIOLATION_KINDS:
             out[row["agent"]]["violations"][row["kind"]] = row["count"]

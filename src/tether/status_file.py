@@ -85,6 +85,7 @@ def document(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         doc["spend_note"] = "unpriced model " + ", ".join(unpriced) if unpriced else None
         doc["usage_by_model"] = sig.get("usage_by_model", {})
         doc["accounts_touched"] = sig.get("accounts_touched", [])
+        doc["accounts_touched_count"] = sig.get("accounts_touched_count", len(doc["accounts_touched"]))
         doc["violations"] = sig.get("violations", {"connect": 0, "write": 0})  # vocabulary.VIOLATION_KINDS
     if "queue_depth" in row:  # filled in by whoever knows the task queue (the daemon, `tether status`)
         oldest = row.get("oldest_queued")
