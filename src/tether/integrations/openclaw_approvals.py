@@ -67,7 +67,7 @@ def ask(gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float) -> dict[str,
     left = (float(expires_ms) / 1000 - now) if isinstance(expires_ms, (int, float)) else spec.approvals.timeout
     timeout = max(1.0, min(spec.approvals.timeout, left))
     detail = f"OpenClaw asks to run: {command}" + (f" (in {cwd})" if cwd else "")
-    earlier = gk.store.approvals(None, agent, fp)  # asked before (the plugin asks again after each wait)
+    earlier = gk.store.approvals(None, agent, fp, limit=1)  # asked before (the plugin asks again after each wait)
     try:
         row = earlier[-1] if earlier else gk.approvals.request(
             agent, d.classes[0] if d.classes else "unknown", fp, classes=d.classes, detail=detail, rule=RULE,
