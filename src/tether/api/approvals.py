@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from tether.api import waits
 from tether.api.access import require
 from tether.api.app import Caller, Id
 from tether.api.body import StrictRoute
@@ -68,15 +70,16 @@ def _identity(who: Principal) -> str:
 
 
 @router.post("/v1/agents/{agent}/check")
-def check(agent: str, body: CheckBody, who: Caller, request: Request) -> dict[str, Any]:
+async def check(agent: str, body: CheckBody, who: Caller, request: Request) -> dict[str, Any]:
     """Classify an action and decide it by the runbook: allow, deny, or pending (held for a human).
-    With ``wait`` the call returns as soon as a human decides, or when the wait runs out."""
-    gk = _gatekeeper(request)
+    With ``wait`` the call returns as soon as a human decides, or when the wait runs out (the wait on a thread
+    of its own: ``tether.api.waits``)."""
+    gk = await run_in_threadpool(_gatekeeper, request)  # the first call builds the boundary
     if agent not in gk.loaded.runbook.agents:
         raise HTTPException(404, f"no agent named {agent!r}")
     require(who, "act", agent)
     req = ActionRequest(**body.model_dump(exclude={"wait"}))
-    outcome = gk.check(agent, req, body.wait)
+    outcome = await waits.of(request).run(agent, body.wait, lambda w: gk.check(agent, req, w))
     result: dict[str, Any] = outcome.to_dict()
     return result
 
@@ -100,12 +103,15 @@ def get_approval(approval_id: Id, who: Caller, request: Request) -> dict[str, An
     return row
 
 @router.get("/v1/approvals/{approval_id}/wait")
-def wait_approval(approval_id: Id, who: Caller, request: Request,
-                  timeout: Annotated[float, Query(ge=0.0, le=MAX_WAIT, allow_inf_nan=False)] = 30.0) -> dict[str, Any]:
-    """Long-poll: returns when the approval is decided (pushed, not polled) or after ``timeout`` s."""
-    _visible(request, who, approval_id)
+async def wait_approval(approval_id: Id, who: Caller, request: Request,
+                        timeout: Annotated[float, Query(ge=0.0, le=MAX_WAIT, allow_inf_nan=False)] = 30.0
+                        ) -> dict[str, Any]:
+    """Long-poll: returns when the approval is decided (pushed, not polled) or after ``timeout`` s (on a
+    waiting thread: ``tether.api.waits``; past its limits, the approval as it is now)."""
+    await run_in_threadpool(_visible, request, who, approval_id)
     approvals: Approvals = request.app.state.control.approvals
-    row: dict[str, Any] = approvals.wait(approval_id, timeout)
+    row: dict[str, Any] = await waits.of(request).run(who.agent or f"token:{who.token_id}", timeout,
+                                                      lambda t: approvals.wait(approval_id, t))
     return row
 
 @router.post("/v1/approvals/{approval_id}/approve")

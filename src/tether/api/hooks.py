@@ -44,6 +44,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from tether.api import body as bodies
+from tether.api import waits
 from tether.api.access import require
 from tether.api.app import principal
 from tether.api.approvals import MAX_WAIT, _gatekeeper
@@ -151,7 +152,8 @@ def _claude(decision: str, reason: str) -> JSONResponse:
     )
 
 
-def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> JSONResponse:
+def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any],
+                        wait: float = 0.0) -> JSONResponse:
     headless = request.headers.get("x-tether-hold", "") == "defer"
     state = gk.loaded.state
     tool_use_id = p.get("tool_use_id") if isinstance(p.get("tool_use_id"), str) else None
@@ -171,7 +173,7 @@ def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[st
                 "defer", f"tether: still held for a human (approval {row['id']}): `tether approve {row['id']}`"
             )
     try:
-        o = decide(gk, agent, p, 0.0 if headless else _seconds(request.headers.get("x-tether-wait")))
+        o = decide(gk, agent, p, 0.0 if headless else wait)
     except Exception as err:  # an explicit deny: an empty answer would let Claude Code's own rules decide
         return _refuse("claude-code", f"{type(err).__name__}: {err}")
     if held is not None and tool_use_id is not None and o.decision != "pending":
@@ -236,13 +238,13 @@ _OPENCLAW_NO = _No(
 
 
 def _final_gate(
-    no: _No, request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]
+    no: _No, request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float = 0.0
 ) -> tuple[dict[str, Any], Outcome | None]:
     """The answer for a client with no way to wait for a human: allow, or no with the reason and, for a call
     held for approval, its id and that the identical retry goes through once approved (with the outcome then,
     so the caller can note the hold)."""
     try:
-        o = decide(gk, agent, p, _seconds(request.headers.get("x-tether-wait")))
+        o = decide(gk, agent, p, wait)
     except Exception as err:
         return {
             "decision": no.word,
@@ -263,8 +265,8 @@ def _final_gate(
     return {"decision": no.word, "reason": reason}, o
 
 
-def codex_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> dict[str, Any]:
-    answer, held = _final_gate(_CODEX_NO, request, gk, agent, p)
+def codex_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float = 0.0) -> dict[str, Any]:
+    answer, held = _final_gate(_CODEX_NO, request, gk, agent, p, wait)
     if held is not None:  # the identical retry finds it by its tool_use_id
         raw_id = p.get("tool_use_id")
         tool_use_id = raw_id if isinstance(raw_id, str) else f"approval-{held.approval_id}"
@@ -282,8 +284,9 @@ def codex_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) 
     return answer
 
 
-def openclaw_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any]) -> dict[str, Any]:
-    answer, held = _final_gate(_OPENCLAW_NO, request, gk, agent, p)
+def openclaw_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any],
+                  wait: float = 0.0) -> dict[str, Any]:
+    answer, held = _final_gate(_OPENCLAW_NO, request, gk, agent, p, wait)
     if held is not None:  # the plugin passes the id on to the agent
         return {"decision": answer["decision"], "approval_id": held.approval_id, "reason": answer["reason"]}
     return answer
@@ -307,12 +310,12 @@ def _fast(gk: Gatekeeper, agent: str, p: dict[str, Any], request: Request) -> bo
     return d.verdict == "allow" and not d.gates
 
 
-def _gate(client: str, request: Request, gk: Gatekeeper, name: str, p: dict[str, Any]) -> Any:
+def _gate(client: str, request: Request, gk: Gatekeeper, name: str, p: dict[str, Any], wait: float = 0.0) -> Any:
     if client == "claude-code":
-        return claude_pre_tool_use(request, gk, name, p)
+        return claude_pre_tool_use(request, gk, name, p, wait)
     if client == "openclaw":
-        return JSONResponse(openclaw_gate(request, gk, name, p))
-    return JSONResponse(codex_gate(request, gk, name, p))
+        return JSONResponse(openclaw_gate(request, gk, name, p, wait))
+    return JSONResponse(codex_gate(request, gk, name, p, wait))
 
 
 def _refuse(client: str, why: str) -> JSONResponse:
@@ -352,7 +355,8 @@ async def _handle(client: str, agent: str | None, request: Request) -> Any:
         if client == "openclaw":  # its tool names and inputs, as the classifier and the monitor know them
             if event in openclaw_approvals.EVENTS:  # the gateway's own exec approvals: one inbox
                 wait = _seconds(request.headers.get("x-tether-wait"))
-                return JSONResponse(await run_in_threadpool(openclaw_approvals.handle, gk, name, p, wait))
+                return JSONResponse(await waits.of(request).run(
+                    name, wait, lambda w: openclaw_approvals.handle(gk, name, p, w)))
             if event not in gating:
                 await run_in_threadpool(openclaw.monitor_event, mon, name, p)
                 return JSONResponse({})
@@ -361,7 +365,8 @@ async def _handle(client: str, agent: str | None, request: Request) -> Any:
             mon.heartbeat(name)
             if _fast(gk, name, p, request):
                 return _gate(client, request, gk, name, p)
-            return await run_in_threadpool(_gate, client, request, gk, name, p)
+            wait = _seconds(request.headers.get("x-tether-wait"))  # a wait runs on a thread of its own
+            return await waits.of(request).run(name, wait, lambda w: _gate(client, request, gk, name, p, w))
         await run_in_threadpool(mon.event, client, name, p)
         return JSONResponse({})
     except HTTPException as err:
