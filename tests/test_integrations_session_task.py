@@ -10,32 +10,39 @@ from types import SimpleNamespace
 from tether.api.hooks import session_task
 from tether.integrations.monitor import Monitor
 from tether.runbook import load
-from tether.store import open_store
+from tether.store import Store, open_store
 
 
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def test_a_session_is_a_task_on_its_own_branch(tmp_path: Path) -> None:
+def _host(tmp_path: Path, name: str, kind: str) -> tuple[Path, Store, Monitor]:
+    """A git repository with one commit, a runbook with one agent of ``kind`` working in it, its store and a
+    monitor whose sessions are tasks."""
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")
     (repo / "a.txt").write_text("one\n")
     _git(repo, "add", ".")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
-    base = _git(repo, "rev-parse", "HEAD")
     rb = tmp_path / "tether.yaml"
     rb.write_text(
-        f"host: {{state_dir: {tmp_path / 'state'}}}\nagents:\n  coder:\n"
+        f"host: {{state_dir: {tmp_path / 'state'}}}\nagents:\n  {name}:\n"
         "    owner: {name: A, contact: \"json://127.0.0.1:9/a\"}\n    backup: {name: B, contact: \"json://127.0.0.1:9/b\"}\n"
-        f"    kind: claude-code\n    prompt: tidy up\n    cwd: {repo}\n    scope: {{repos: [{repo}]}}\n"
+        f"    kind: {kind}\n    prompt: tidy up\n    cwd: {repo}\n    scope: {{repos: [{repo}]}}\n"
     )
     loaded = load(rb)
     store = open_store(loaded.store_url)
     control = SimpleNamespace(store=store, loaded=loaded)
     monitor = Monitor(store, loaded.state, lambda agent, task: None,
                       session_task=lambda agent, sid, started: session_task(control, agent, sid, started))
+    return repo, store, monitor
+
+
+def test_a_session_is_a_task_on_its_own_branch(tmp_path: Path) -> None:
+    repo, store, monitor = _host(tmp_path, "coder", "claude-code")
+    base = _git(repo, "rev-parse", "HEAD")
     monitor.event("claude-code", "coder", {"hook_event_name": "SessionStart", "session_id": "s-1",
                                           "source": "startup", "cwd": str(repo)})
     assert monitor.drain()
@@ -57,23 +64,7 @@ def test_a_session_is_a_task_on_its_own_branch(tmp_path: Path) -> None:
 def test_a_codex_turn_ends_its_task(tmp_path: Path) -> None:
     """Codex sends no SessionEnd: its turn's end (Stop) ends the session's task (every one stayed started),
     and a next prompt in the same session starts another."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    (repo / "a.txt").write_text("one\n")
-    _git(repo, "add", ".")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
-    rb = tmp_path / "tether.yaml"
-    rb.write_text(
-        f"host: {{state_dir: {tmp_path / 'state'}}}\nagents:\n  cx:\n"
-        "    owner: {name: A, contact: \"json://127.0.0.1:9/a\"}\n    backup: {name: B, contact: \"json://127.0.0.1:9/b\"}\n"
-        f"    kind: codex\n    prompt: tidy up\n    cwd: {repo}\n    scope: {{repos: [{repo}]}}\n"
-    )
-    loaded = load(rb)
-    store = open_store(loaded.store_url)
-    control = SimpleNamespace(store=store, loaded=loaded)
-    monitor = Monitor(store, loaded.state, lambda agent, task: None,
-                      session_task=lambda agent, sid, started: session_task(control, agent, sid, started))
+    repo, store, monitor = _host(tmp_path, "cx", "codex")
     try:
         base = {"session_id": "t-1", "cwd": str(repo)}
         monitor.event("codex", "cx", {"hook_event_name": "SessionStart", "source": "startup", **base})
