@@ -211,6 +211,7 @@ def test_every_signal_non_zero_from_its_real_source(
     script = h.script("sdk_agent.py", AGENT)
     # repo.read: log, so an allowed check is recorded (a plain allow answers without writing anything)
     spec = agent([PY, script, str(marker)], approvals={"verdicts": {"repo.read": "log"}})
+    spec["heartbeat"]["source"] = "sdk"  # an SDK agent: its own beats (a command's default would beat for it)
     h.write({NAME: spec}, {"probes": up + down, "probe_interval": "1s"})
     h.up()
 

@@ -96,6 +96,28 @@ def _install(exe: str) -> list[str]:
     return out
 
 
+#: What `tether` inside the wall (hooks, `tether beat`, `tether exec`) imports first: where they live is bound too.
+FIRST_IMPORTS = ("click", "pydantic", "pydantic_core", "yaml")
+
+
+def _dependency_sites() -> list[str]:
+    """The folders tether's first imports come from, when they are not under its interpreter's prefix (a
+    ``.pth`` line or PYTHONPATH pointing at another environment: hidden inside the wall otherwise, and every
+    ``tether`` there failed with "No module named 'click'")."""
+    import importlib.util
+
+    out = []
+    for name in FIRST_IMPORTS:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.origin:
+            origin = Path(os.path.realpath(spec.origin))
+            out.append(str(origin.parent.parent if origin.name == "__init__.py" else origin.parent))
+    return out
+
+
 def runtime(kind: str) -> list[str]:
     """Host trees the agent reads to work (resolved, outermost only): tether's interpreter and package, and
     for an agent CLI kind, the CLI's install."""
@@ -106,6 +128,7 @@ def runtime(kind: str) -> list[str]:
         os.path.realpath(sys.prefix),
         os.path.dirname(os.path.realpath(sys.executable)),
         os.path.realpath(Path(tether.__file__).parent),
+        *_dependency_sites(),
     ]
     exe = cli(kind)
     if exe is not None:
