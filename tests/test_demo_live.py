@@ -56,7 +56,8 @@ def test_the_demo_as_its_intro_says(tmp_path: Path) -> None:
         wait_until(lambda: agents_running(d / "state"), 60, "the demo's daemon and its four agents", interval=0.1)
         info = json.loads((d / "state" / "daemon.json").read_text())
         assert info["url"] == f"http://127.0.0.1:{port}"
-        assert f"dashboard  http://127.0.0.1:{port}/" in (tmp_path / "demo.out").read_text()
+        intro = f"dashboard  http://127.0.0.1:{port}/"  # printed once the demo sees its daemon ready: may trail
+        wait_until(lambda: intro in (tmp_path / "demo.out").read_text(), 30, "the demo's intro")
 
         # data-deleter: blocked, with the runbook's reason, and still so past its stuck_after (20s)
         wait_until(lambda: status().get("data-deleter", {}).get("state") == "blocked", 20, "data-deleter blocked")
