@@ -20,6 +20,7 @@ import httpx
 
 from tether import auth
 from tether.approvals import Approvals
+from tether.fleet.seam import Alone
 from tether.status_report import report
 from tether.store import NewEvent
 from tether.store.sqlite import SQLiteStore
@@ -42,6 +43,8 @@ class Control:
         self.loaded = None
         self.started = time.time()
         self.shutdown_requested = threading.Event()
+        self.probe_results: list[object] = []
+        self.place = Alone("bench")  # one host: no fleet
 
     def agent_names(self) -> list[str]:
         return self.names
