@@ -174,7 +174,8 @@ def stale_rows(tmp: Path, quick: bool) -> list[dict[str, object]]:
     agents = {
         f"s{i:02d}": {
             "command": ["sleep", "3600"],
-            "heartbeat": {"interval": "100ms", "stale_after": f"{500 + 37 * i}ms", "stuck_after": "1h"},
+            "heartbeat": {"interval": "100ms", "stale_after": f"{500 + 37 * i}ms", "stuck_after": "1h",
+                          "source": "sdk"},  # agents that never beat: a command's default (process) beats for them
         }
         for i in range(count)
     }

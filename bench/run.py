@@ -40,7 +40,8 @@ def main() -> int:
             got = mod.run(args.quick)
         except Exception as err:  # one broken bench must not hide the others
             got = [{"name": f"{name}: failed: {type(err).__name__}: {err}", "tether": float("nan"),
-                    "baseline": float("nan"), "unit": "", "ratio": float("nan"), "goal": "runs", "ok": False}]
+                    "baseline": float("nan"), "unit": "", "ratio": float("nan"), "goal": "runs", "ok": False,
+                    "raised": True}]
         for row in got:
             row["module"] = name
         rows.extend(got)
@@ -56,6 +57,10 @@ def main() -> int:
     missed = [r for r in rows if not r["ok"]]
     if missed:
         print(f"\n{len(missed)} goal(s) missed" + (" (quick run: small samples)" if args.quick else ""))
+    broken = [str(r["module"]) for r in rows if r.get("raised")]
+    if broken:  # a bench that raised is a defect, not a missed goal: CI goes red
+        print(f"bench: {', '.join(broken)} raised: see the line above the table; fix the bench", file=sys.stderr)
+        return 1
     return 1 if (missed and args.strict) else 0
 
 
