@@ -125,31 +125,27 @@ class SqlReads:
 
     def incidents(self, state: str | None = None, agent: str | None = None, *,
                   limit: int | None = None) -> list[dict[str, Any]]:
-        query, params = "SELECT * FROM incidents WHERE 1=1", list[Any]()
-        for column, value in (("state", state), ("agent", agent)):
-            if value is not None:
-                query += f" AND {column} = {self.PH}"
-                params.append(value)
-        if limit is None:
-            return [incident_row(r) for r in self._read(query + " ORDER BY id", params)]
-        params.append(max(0, int(limit)))  # the newest, read newest first: an index walk that stops at limit
-        rows = self._read(query + f" ORDER BY id DESC LIMIT {self.PH}", params)
-        return [incident_row(r) for r in reversed(rows)]
+        return [incident_row(r) for r in self._oldest_first("incidents", {"state": state, "agent": agent}, limit)]
 
     def approvals(
         self, state: str | None = None, agent: str | None = None, fingerprint: str | None = None,
         *, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        query, params = "SELECT * FROM approvals WHERE 1=1", list[Any]()
-        for column, value in (("state", state), ("agent", agent), ("fingerprint", fingerprint)):
+        where = {"state": state, "agent": agent, "fingerprint": fingerprint}
+        return [approval_row(r) for r in self._oldest_first("approvals", where, limit)]
+
+    def _oldest_first(self, table: str, where: dict[str, Any], limit: int | None) -> list[dict[str, Any]]:
+        """Rows of ``table`` whose columns equal ``where``'s values (None: any), oldest first; with ``limit``, only
+        the newest that many, read newest first: an index walk that stops at the limit."""
+        query, params = f"SELECT * FROM {table} WHERE 1=1", list[Any]()
+        for column, value in where.items():
             if value is not None:
                 query += f" AND {column} = {self.PH}"
                 params.append(value)
         if limit is None:
-            return [approval_row(r) for r in self._read(query + " ORDER BY id", params)]
-        params.append(max(0, int(limit)))  # the newest, read newest first: an index walk that stops at limit
-        rows = self._read(query + f" ORDER BY id DESC LIMIT {self.PH}", params)
-        return [approval_row(r) for r in reversed(rows)]
+            return self._read(query + " ORDER BY id", params)
+        params.append(max(0, int(limit)))
+        return list(reversed(self._read(query + f" ORDER BY id DESC LIMIT {self.PH}", params)))
 
     def approval(self, approval_id: int) -> dict[str, Any] | None:
         rows = self._read(f"SELECT * FROM approvals WHERE id = {self.PH}", (approval_id,))
