@@ -190,16 +190,7 @@ def claude_pre_tool_use(request: Request, gk: Gatekeeper, agent: str, p: dict[st
         )
     why = f"{o.cause} [rule {_rule(o)}]"
     if headless and tool_use_id is not None:
-        sessions.hold(
-            state,
-            agent,
-            tool_use_id,
-            approval_id=o.approval_id,
-            client="claude-code",
-            session_id=p.get("session_id"),
-            tool=p.get("tool_name"),
-            cwd=p.get("cwd"),
-        )
+        _hold(state, agent, tool_use_id, o.approval_id, "claude-code", p)
         gk.approvals.store.emit(
             "session.deferred",
             agent,
@@ -265,22 +256,19 @@ def _final_gate(
     return {"decision": no.word, "reason": reason}, o
 
 
+def _hold(state: Any, agent: str, tool_use_id: str, approval_id: int | None, client: str, p: dict[str, Any],
+          **extra: Any) -> None:
+    """Remember a call held for a human, so the identical call after the decision finds it."""
+    sessions.hold(state, agent, tool_use_id, approval_id=approval_id, client=client, session_id=p.get("session_id"),
+                  tool=p.get("tool_name"), cwd=p.get("cwd"), **extra)
+
+
 def codex_gate(request: Request, gk: Gatekeeper, agent: str, p: dict[str, Any], wait: float = 0.0) -> dict[str, Any]:
     answer, held = _final_gate(_CODEX_NO, request, gk, agent, p, wait)
     if held is not None:  # the identical retry finds it by its tool_use_id
         raw_id = p.get("tool_use_id")
         tool_use_id = raw_id if isinstance(raw_id, str) else f"approval-{held.approval_id}"
-        sessions.hold(
-            gk.loaded.state,
-            agent,
-            tool_use_id,
-            approval_id=held.approval_id,
-            client="codex",
-            session_id=p.get("session_id"),
-            tool=p.get("tool_name"),
-            input=p.get("tool_input"),
-            cwd=p.get("cwd"),
-        )
+        _hold(gk.loaded.state, agent, tool_use_id, held.approval_id, "codex", p, input=p.get("tool_input"))
     return answer
 
 
