@@ -33,8 +33,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-#: A node's state directory names its store in this file (``tether.fleet.view.MARKER``, not imported here:
-#: ``tether status``'s fast path reads it).
+#: A node's state directory names its store in this file (``tether.fleet.view`` writes it; defined here, in the
+#: module ``tether status``'s fast path imports).
 MARKER = "fleet.json"
 
 

@@ -10,12 +10,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tether.fleet import nodes, pending, pins
+from tether.fleet.seam import MARKER
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 #: Written by a node's daemon in its state directory: ``tether --home DIR status`` finds the store there.
-MARKER = "fleet.json"
 
 
 def store_url(state_root: str) -> str | None:
