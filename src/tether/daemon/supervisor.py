@@ -29,7 +29,8 @@ from typing import Any
 
 from tether import process, redact
 from tether.atomic import write_atomic
-from tether.daemon.restarts import RestartTracker, should_restart
+from tether.daemon.restarts import RestartTracker
+from tether.daemon.runstate import Exit, RunState, Step, after_exit, exit_data
 from tether.integrations import agents as agent_kinds
 from tether.lifecycle import change
 from tether.paths import StateDir
@@ -74,25 +75,28 @@ class AgentSupervisor:
         self.hooks = hooks
         self.log_max_bytes = log_max_bytes
         self.tracker = RestartTracker(spec.restart)
-        self.handle: process.KeeperHandle | None = None
-        self.desired = desired  # running | stopped | killed: what a human asked for (in the store)
-        self.held: str | None = None  # crashloop | exited: not restarted until a human starts it
-        self.next_start = 0.0  # monotonic time before which no start happens (backoff)
+        self.handle: process.KeeperHandle | None = None  # the run that is up
+        self.run = RunState(desired=desired)  # what is wanted of its runs (daemon/runstate.py), under _lock
         self.started_at = 0.0  # wall time the current (or last) run started
         self.starts = 0  # runs started by this supervisor
         self._seen_run = False  # a run of this agent was seen before (a start is then a restart)
         self.failures = 0  # errors the loop survived
         self._deferred: tuple[list[NewEvent], str] | None = None  # an exit to record with the next start
-        self._restart_now = False
-        self._stop = threading.Event()
-        self._stop_agent = False
-        self._stop_reason = "the daemon stopped"
+        self._stop = threading.Event()  # set with run.stopping: cancels a canary under way
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread: threading.Thread | None = None
         self._health: Any = None  # openclaw: the gateway's /health as its heartbeat (integrations.openclaw)
         self._load_tracker()
+
+    @property
+    def desired(self) -> str:
+        return self.run.desired
+
+    @property
+    def held(self) -> str | None:
+        return self.run.held
 
     @property
     def agent_dir(self) -> Path:
@@ -113,8 +117,8 @@ class AgentSupervisor:
         with self._lock:
             if desired == "running":
                 self._clear_hold("started by an operator")
-            if desired != self.desired:
-                self.desired = desired
+            if desired != self.run.desired:
+                self.run.desired = desired
                 if record:
                     events = [NewEvent("agent.desired", self.name, {"desired": desired})]
                     if desired != "running" and self.handle is None:  # nothing to stop: say so now
@@ -132,23 +136,21 @@ class AgentSupervisor:
         """Stop the agent (its kill signal, then SIGKILL after the grace) and start it again at once."""
         with self._lock:
             self._clear_hold("restarted by an operator")
-            if self.desired != "running":
-                self.desired = "running"
+            if self.run.desired != "running":
+                self.run.desired = "running"
                 self.store.emit("agent.desired", self.name, desired="running")
-            self._restart_now = True
+            self.run.restart_now = True
             before = self.starts
         self.wake()
         if wait is not None:
-            self.wait_for(lambda: self.starts > before or self.held is not None, wait)
+            self.wait_for(lambda: self.starts > before or self.run.held is not None, wait)
 
     def _clear_hold(self, why: str) -> None:
-        if self.held is not None:
-            if self.held == "crashloop":
-                self.hooks.resolve(self.name, "crashloop", why)
-            self.held = None
+        if self.run.held == "crashloop":
+            self.hooks.resolve(self.name, "crashloop", why)
+        self.run.release()
         self.tracker.recent.clear()
         self.tracker.attempt = 0
-        self.next_start = 0.0
         self._save_tracker()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
@@ -163,8 +165,8 @@ class AgentSupervisor:
     def begin(self, held: str | None = None, fresh: bool = False) -> None:
         """Re-adopt a live run (after a daemon restart) or account for how the last one ended, then
         supervise in a thread of its own. ``fresh``: a changed definition (reload) starts at once."""
-        self.held = held
-        self._restart_now = fresh
+        self.run.held = held
+        self.run.restart_now = fresh
         from tether.killswitch import arm
 
         arm(self.state, self.name)  # the spare kill files: a kill on a full disk needs them (best effort)
@@ -201,8 +203,9 @@ class AgentSupervisor:
         """Stop supervising; with ``stop_agent`` the agent is stopped too (else it lives on, to be
         re-adopted by the next daemon). Returns at once; ``join`` waits."""
         with self._lock:
-            self._stop_agent = stop_agent
-            self._stop_reason = reason
+            self.run.stop_agent = stop_agent
+            self.run.stop_reason = reason
+            self.run.stopping = True
             self._stop.set()
         self.wake()
 
@@ -252,28 +255,24 @@ class AgentSupervisor:
             self._notify()
 
     def _step(self) -> bool:
-        """One turn of the loop; True when supervision ends."""
+        """One turn of the loop (``RunState.step`` says which); True when supervision ends."""
         handle = self.handle
-        if handle is not None:
-            self._flush()
-            self._watch(handle)
+        step, delay = self.run.step(handle is not None, self._blocked, time.monotonic())
+        if step is Step.START:
+            self._spawn()  # records a deferred exit with the start, in one transaction
             return False
-        if self._stop.is_set():
-            self._flush()
-            if self._stop_agent:  # what earlier runs left (setsid descendants of a crashed run) goes too
+        self._flush()
+        if step is Step.WATCH and handle is not None:
+            self._watch(handle)
+        elif step is Step.END:
+            if self.run.stop_agent:  # what earlier runs left (setsid descendants of a crashed run) goes too
                 process.kill_tree(self.run_dir, self.spec.kill.signal, self.spec.kill.grace)
             return True
-        if self._blocked() is not None:
-            self._flush()
+        elif step is Step.WAIT:
             # claude-code/codex agents wait on an approval or on their queue: look again every few seconds
             self._wait(None, KIND_POLL if self.spec.kind in agent_kinds.KINDS else None)
-            return False
-        delay = self.next_start - time.monotonic()
-        if delay > 0 and not self._restart_now:
-            self._flush()
+        elif step is Step.BACKOFF:
             self._wait(None, delay)
-            return False
-        self._spawn()  # records a deferred exit with the start, in one transaction
         return False
 
     def _flush(self) -> None:
@@ -286,9 +285,8 @@ class AgentSupervisor:
     def _watch(self, handle: process.KeeperHandle) -> None:
         """Wait for the run to end or for a request; act on requests (stop, restart, shutdown)."""
         with self._lock:
-            stopping = self._stop.is_set()
-            terminate = (stopping and self._stop_agent) or (not stopping and self._should_terminate())
-            if stopping and not self._stop_agent:
+            terminate = self.run.terminate(self._kill_file() is not None)
+            if self.run.stopping and not self.run.stop_agent:
                 self.handle = None  # left running for the next daemon to adopt
                 self._unwatch_health()
                 return
@@ -308,27 +306,13 @@ class AgentSupervisor:
         if not handle.running():
             self._ended(handle, adopted=False)
 
-    def _should_terminate(self) -> bool:
-        return self.desired != "running" or self._restart_now or self._kill_file() is not None
-
-    _idle_kind = False
-
     def _blocked(self) -> str | None:
         """Why no start may happen now, or None."""
-        if self.desired != "running":
-            return self.desired
-        if self.held is not None and not self._restart_now:
-            return self.held
-        if self._kill_file() is not None:
-            return "killed"
-        if self.spec.kind in agent_kinds.KINDS:  # a deferred call waits for its human; no prompt, no task: idle
-            why = agent_kinds.waiting(self.state, self.store, self.spec)
-            if why is not None:
-                return why
-            if self._idle_kind:
-                self._idle_kind = False  # look at the queue again on the next turn
-                return "idle"
-        return None
+        kind = self.spec.kind in agent_kinds.KINDS  # a deferred call waits for its human; no prompt, no task: idle
+        return self.run.blocked(self._kill_file() is not None, self._waiting if kind else None)
+
+    def _waiting(self) -> str | None:
+        return agent_kinds.waiting(self.state, self.store, self.spec)
 
     def _kill_file(self) -> Path | None:
         return self.state.kill_engaged(self.name)
@@ -340,15 +324,15 @@ class AgentSupervisor:
         wait for a write, and a crash loses one fsync."""
         now = time.time()
         with self._lock:
-            manual = self._restart_now
-            self._restart_now = False
+            manual = self.run.restart_now
+            self.run.restart_now = False
         deferred, self._deferred = self._deferred, None
         before, recorded = (deferred[0], deferred[1]) if deferred is not None else ([], None)
         launch = None
         if self.spec.kind in agent_kinds.KINDS:  # `claude -p` / `codex exec`: a prompt, a queued task or a resume
             launch = agent_kinds.launch(self.spec, self.state, self.store, self.hooks.url())
             if launch is None:  # nothing to do (or still waiting on a human): idle, not a start
-                self._idle_kind = True
+                self.run.idle = True
                 if before:
                     self.store.append(before)
                 self._mark(recorded)
@@ -358,7 +342,7 @@ class AgentSupervisor:
             limit, window = self.spec.restart.crashloop.limit, self.spec.restart.crashloop.window
             reason = f"{limit} starts in {window:g}s; restarts stopped until `tether start {self.name}`"
             with self._lock:
-                self.held = "crashloop"
+                self.run.held = "crashloop"
             events = [*before, NewEvent("agent.state", self.name, change("crashloop", reason))]
             opening = self.hooks.opening(self.name, "crashloop", f"{self.name} is crash-looping: {reason}")
             self.store.append(events + ([opening] if opening is not None else []))
@@ -481,7 +465,7 @@ class AgentSupervisor:
     def _schedule_retry(self) -> None:
         delay = self.tracker.delay()
         self._save_tracker()
-        self.next_start = time.monotonic() + delay
+        self.run.due = time.monotonic() + delay
         if delay > 0:
             self.store.emit("agent.state", self.name, **change("starting", f"restarting in {delay:.2f}s"))
 
@@ -510,7 +494,8 @@ class AgentSupervisor:
 
     # -- ending ---------------------------------------------------------------------------------------
     def _ended(self, handle: process.KeeperHandle, adopted: bool) -> None:
-        """Record how the run ended (once per run, even across daemon restarts) and decide what next."""
+        """Record how the run ended (once per run, even across daemon restarts) and decide what next
+        (``runstate.after_exit``: the first of its rules that holds)."""
         self._unwatch_health()
         code = handle.exit_status()
         info = handle.info
@@ -522,13 +507,7 @@ class AgentSupervisor:
         events: list[NewEvent] = []
         already = instance is not None and instance == self._recorded()
         if not already:
-            data: dict[str, Any] = {"code": code, "uptime_s": round(uptime, 3), "instance": instance}
-            if adopted:
-                data["adopted"] = True
-            if code is None:
-                data["lost"] = True  # its keeper was killed, or the host rebooted
-            if handle.killed_by():
-                data["killed_by"] = handle.killed_by()
+            data = exit_data(code, uptime, instance, adopted, handle.killed_by())
             events.append(NewEvent("agent.exited", self.name, data))
             self.tracker.stable(uptime)
         outcome = None  # claude-code/codex: "deferred" (a human decides, then --resume), "done" or "failed"
@@ -538,51 +517,40 @@ class AgentSupervisor:
             events += orphaned_tasks(self.store, self.name, code, killed=self._kill_file() is not None)
         with self._lock:
             self.handle = None
-            rebooted = code is None and _from_previous_boot(handle)
-            stopping, stop_agent = self._stop.is_set(), self._stop_agent
             kill = self._kill_file()
-            state: tuple[str, str] | None = None
-            if stopping and stop_agent:
-                state = ("stopped", self._stop_reason)
-            elif kill is not None:
-                row = self.store.agent(self.name)
-                if row is None or row["state"] != "killed":
-                    state = ("killed", _kill_reason(kill))
-            elif self.desired != "running":
-                state = (self.desired, f"exited {code}")
-            elif self._restart_now or self.held is not None:
-                pass
-            elif rebooted:
-                pass  # the host went down under it: start it again, whatever its policy
-            elif outcome == "deferred" or (outcome == "done" and not self.spec.prompt):
-                # held for a human (resumed once decided), or a queue-driven agent ready for its next
-                # task: neither is a crash, so no backoff and no crash-loop count
+            row = self.store.agent(self.name) if kill is not None else None
+            verdict = after_exit(self.run, Exit(
+                agent=self.name, code=code, recorded=already,
+                kill=_kill_reason(kill) if kill is not None else None,
+                killed_recorded=row is not None and row["state"] == "killed",
+                rebooted=code is None and _from_previous_boot(handle), outcome=outcome,
+                prompt=bool(self.spec.prompt), policy=self.spec.restart.policy,
+            ))
+            if verdict.hold:
+                self.run.held = "exited"
+            if verdict.incident:  # it failed and nothing will bring it back: a human must know
+                opened = self.hooks.opening(
+                    self.name, "exited", f"{self.name} exited {code} and its restart policy is "
+                    f"{self.spec.restart.policy}; `tether start {self.name}` brings it back",
+                )
+                if opened is not None:
+                    events.append(opened)
+            if verdict.restart == "now":  # not a crash: no backoff, and the start leaves the crash-loop count
                 if self.tracker.recent:
                     self.tracker.recent.pop()
-                self.next_start = time.monotonic()
-            elif not should_restart(self.spec.restart.policy, code):
-                self.held = "exited"
-                state = ("stopped", f"exited {code}; restart policy {self.spec.restart.policy}")
-                if outcome == "done":  # claude-code/codex: its prompt ran to the end; nothing is wrong
-                    state = ("idle", f"done: its prompt ran to the end; `tether start {self.name}` runs it again")
-                if code != 0:  # it failed and nothing will bring it back: a human must know
-                    opened = self.hooks.opening(
-                        self.name, "exited", f"{self.name} exited {code} and its restart policy is "
-                        f"{self.spec.restart.policy}; `tether start {self.name}` brings it back",
-                    )
-                    if opened is not None:
-                        events.append(opened)
-            else:
+                self.run.due = time.monotonic()
+            elif verdict.restart == "backoff":
                 delay = 0.0 if already else self.tracker.delay()
-                self.next_start = time.monotonic() + delay
+                self.run.due = time.monotonic() + delay
                 if delay > 0:
-                    state = ("starting", f"exited {code}; restarting in {delay:.2f}s")
+                    events.append(NewEvent("agent.state", self.name,
+                                           change("starting", f"exited {code}; restarting in {delay:.2f}s")))
                 elif events and instance is not None and not adopted:
                     self._deferred = (events, instance)  # recorded with the restart, right after it
                     self._notify()
                     return
-            if state is not None and not already:
-                events.append(NewEvent("agent.state", self.name, change(*state)))
+            if verdict.state is not None:
+                events.append(NewEvent("agent.state", self.name, change(*verdict.state)))
         if events:
             self.store.append(events)
         self._mark(instance)
