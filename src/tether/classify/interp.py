@@ -349,7 +349,7 @@ def _interpreter(scan: Scan, cmd: Cmd) -> None:
     if name in ("node", "nodejs") and len(args) >= 2 and args[0] in ("-e", "--eval", "-p", "--print"):
         # node -e CODE [ARGS]: nothing before the code (-r and --import load modules first), nothing after it
         # that node would read as its own option
-        from tether.classify.jsinert import not_inert as js_not_inert  # its grammar loads on first use
+        from tether.classify.jsinert import not_inert as js_not_inert  # start-up: its grammar loads on first use
 
         code = args[1]
         why = (

@@ -20,7 +20,7 @@ from tether.classify.urls import (
     looks_like_host,
     tether_control,
 )
-from tether.classify.vcs import github_api_class
+from tether.classify.vcs.github import github_api_class
 
 _CURL_SHORT: Final = "AbcCdDeEFHKmoPQrTuUwxXyYzt"
 _CURL_LONG: Final = frozenset(
@@ -358,12 +358,9 @@ def _remote_spec(arg: str) -> str | None:
     return None
 
 
-def _scp(scan: Scan, cmd: Cmd) -> None:
-    text = cmd.text
-    o = parse(cmd.args, "cFiJlopPSDX", frozenset())
-    if o.has("-S") or any(v.lower().startswith("proxycommand") for v in o.all("-o")):
-        scan.add("unknown", f"{cmd.name} runs a local program", text)
-    pos = o.pos
+def _copy_ends(scan: Scan, pos: list[str], text: str, src_op: str = "read", tree: bool = False) -> bool:
+    """Record the ends of a copy (``scp``, ``rsync``): remote ones as hosts, local ones as paths (the last of two
+    or more is the destination, written: as a tree with ``tree``); True when one end is remote."""
     remote = False
     for k, p in enumerate(pos):
         host = _remote_spec(p)
@@ -371,8 +368,17 @@ def _scp(scan: Scan, cmd: Cmd) -> None:
             remote = True
             scan.host(host)
         else:
-            scan.path(p, "write" if k == len(pos) - 1 and len(pos) > 1 else "read", text)
-    if remote:
+            last = k == len(pos) - 1 and len(pos) > 1
+            scan.path(p, "write" if last else src_op, text, tree=tree and last)
+    return remote
+
+
+def _scp(scan: Scan, cmd: Cmd) -> None:
+    text = cmd.text
+    o = parse(cmd.args, "cFiJlopPSDX", frozenset())
+    if o.has("-S") or any(v.lower().startswith("proxycommand") for v in o.all("-o")):
+        scan.add("unknown", f"{cmd.name} runs a local program", text)
+    if _copy_ends(scan, o.pos, text):
         scan.add("network.egress", f"{cmd.name} copies files to or from another host", text)
     else:
         scan.add("pr.draft", f"{cmd.name} copies local files", text)
@@ -393,17 +399,7 @@ def _rsync(scan: Scan, cmd: Cmd) -> None:
     rsh = o.get("-e", "--rsh")
     if rsh and not rsh.split()[0].endswith("ssh"):
         scan.add("unknown", "rsync -e runs another transport", text)
-    pos = o.pos
-    remote = False
-    for k, p in enumerate(pos):
-        host = _remote_spec(p)
-        if host:
-            remote = True
-            scan.host(host)
-        else:
-            last = k == len(pos) - 1 and len(pos) > 1
-            scan.path(p, "write" if last else ("delete" if o.has("--remove-source-files") else "read"), text,
-                      tree=last)
+    remote = _copy_ends(scan, o.pos, text, "delete" if o.has("--remove-source-files") else "read", tree=True)
     if any(n.startswith("--delete") for n in o.names()) or o.has("--remove-source-files"):
         scan.add("data.delete", "rsync --delete removes files at the destination", text)
     if remote:

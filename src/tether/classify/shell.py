@@ -442,10 +442,10 @@ class _Walker:
                 if pos >= 0 and c.start_byte > pos:
                     # tree-sitter leaves newlines between string_content nodes out of both.
                     gap = src[pos : c.start_byte].decode("utf-8", "replace")
-                    parts.append(_unescape_dq(gap) if "\\" in gap else gap)
+                    parts.append(_unescape(gap, _DQ_ESCAPES) if "\\" in gap else gap)
                 if ct == "string_content":
                     s = self.text(c)
-                    parts.append(_unescape_dq(s) if "\\" in s else s)
+                    parts.append(_unescape(s, _DQ_ESCAPES) if "\\" in s else s)
                 elif c.is_named:
                     parts.append(self.word(c))
                 elif c.is_missing:
@@ -491,34 +491,20 @@ class _Walker:
         return PH
 
 
-def _unescape(s: str) -> str:
+def _unescape(s: str, escapes: frozenset[str] | None = None) -> str:
+    """``s`` with its backslash escapes undone: every one (an unquoted word), or only those of ``escapes`` (in
+    double quotes, where any other backslash stays); a backslash-newline joins lines either way."""
     out: list[str] = []
     i, n = 0, len(s)
     while i < n:
         ch = s[i]
         if ch == "\\" and i + 1 < n:
             nxt = s[i + 1]
-            if nxt != "\n":
-                out.append(nxt)
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _unescape_dq(s: str) -> str:
-    out: list[str] = []
-    i, n = 0, len(s)
-    while i < n:
-        ch = s[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = s[i + 1]
-            if nxt in _DQ_ESCAPES:
-                out.append(nxt)
+            if nxt == "\n":
                 i += 2
                 continue
-            if nxt == "\n":
+            if escapes is None or nxt in escapes:
+                out.append(nxt)
                 i += 2
                 continue
         out.append(ch)

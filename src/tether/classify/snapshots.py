@@ -20,6 +20,7 @@ import os
 import stat
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Final
 
 MAX_MANIFESTS: Final = 8
@@ -85,8 +86,8 @@ def _files(store: str, ident: str) -> dict[str, tuple[str, int, int, int, int, s
         return cached[1]
     files: dict[str, tuple[str, int, int, int, int, str]] = {}
     if st.st_size <= MAX_MANIFEST_BYTES:
-        from pathlib import Path
-
+        # start-up: the snapshot store (and its errors) bring gzip, secrets and a thread pool, wanted only when a
+        # deletion's check reads a manifest
         from tether.errors import TetherError
         from tether.rollback.snapshot import SnapshotStore
 

@@ -10,7 +10,7 @@ from typing import Any, Final
 from tether.classify import recover
 from tether.classify.commands import dispatch
 from tether.classify.db import sql_effects
-from tether.classify.files import apply_patch_effects
+from tether.classify.files.patches import apply_patch_effects
 from tether.classify.net import url_effects
 from tether.classify.paths import is_claude_settings, normalize
 from tether.classify.scan import Cmd, Scan
