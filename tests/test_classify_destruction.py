@@ -188,7 +188,7 @@ def test_a_tool_write_through_a_symlink_is_judged_by_its_target(repo: Path) -> N
 def test_what_a_tether_snapshot_holds_is_restorable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder outside git that rollback's store snapshotted (rollback/snapshot.py, taken for real): deleting or
     overwriting a file the latest snapshot holds as it is now is an edit; a file changed or made since is data."""
-    from tether.rollback import snapshot
+    from tether.rollback import manifest, snapshot
 
     folder = tmp_path / "notes"
     _write(folder, {"app.db": "SQLite format 3\n", "sub/rows.csv": "a,b\n1,2\n", "sub/more.csv": "c\n"})
@@ -202,7 +202,7 @@ def test_what_a_tether_snapshot_holds_is_restorable(tmp_path: Path, monkeypatch:
     snapshot.SnapshotStore(store).take(folder)
     # taken this instant: a file that changed within RACY_NS of it may differ from what was stored
     assert "data.delete" in classes("rm app.db")
-    monkeypatch.setattr(snapshot, "RACY_NS", 0)  # as for a snapshot taken at the task's start, minutes ago
+    monkeypatch.setattr(manifest, "RACY_NS", 0)  # as for a snapshot taken at the task's start, minutes ago
     snapshot.SnapshotStore(store).take(folder)
     assert classes("rm app.db") == {"pr.draft"}
     assert [a.reason for a in classify_shell("rm app.db", ctx).actions] == [
@@ -224,7 +224,7 @@ def test_the_boundary_asks_its_own_snapshot_store(tmp_path: Path, monkeypatch: p
     """Through the real path: a runbook, its state directory's store, Boundary.evaluate."""
     from test_policy import write_runbook
     from tether.boundary import Boundary, Request
-    from tether.rollback import snapshot
+    from tether.rollback import manifest, snapshot
 
     loaded = write_runbook(
         tmp_path / "host", "version: 1\nhost: {state_dir: ./state, workspace_root: ./ws}\nagents:\n  a:\nPEOPLE\n"
@@ -236,7 +236,7 @@ def test_the_boundary_asks_its_own_snapshot_store(tmp_path: Path, monkeypatch: p
         return Boundary(loaded).evaluate("a", Request(command="rm app.db"))[1].verdict
 
     assert verdict() not in ("allow", "log")
-    monkeypatch.setattr(snapshot, "RACY_NS", 0)
+    monkeypatch.setattr(manifest, "RACY_NS", 0)
     snapshot.SnapshotStore(loaded.state.root / "snapshots").take(ws)
     assert verdict() == "allow"
 

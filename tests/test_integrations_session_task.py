@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from tether.api.hooks import session_task
 from tether.integrations.monitor import Monitor
 from tether.runbook import load
@@ -80,6 +82,32 @@ def test_a_codex_turn_ends_its_task(tmp_path: Path) -> None:
         monitor.event("codex", "cx", {"hook_event_name": "Stop", "last_assistant_message": "done", **base})
         assert monitor.drain()
         assert [t.state for t in store.tasks("cx")] == ["done", "done"]
+    finally:
+        monitor.stop()
+        store.close()
+
+
+def test_a_session_in_a_repository_mid_merge_runs_without_a_task(tmp_path: Path) -> None:
+    """A workspace that cannot start the session's task (a merge in progress) cancels it, saying why; the
+    session goes on (the hook never fails), and ``tether task start``'s way (strict) raises instead."""
+    from tether import tasks
+    from tether.rollback import Refused
+
+    repo, store, monitor = _host(tmp_path, "coder", "claude-code")
+    try:
+        (repo / ".git" / "MERGE_HEAD").write_text(_git(repo, "rev-parse", "HEAD") + "\n")
+        monitor.event("claude-code", "coder", {"hook_event_name": "SessionStart", "session_id": "s-1",
+                                              "source": "startup", "cwd": str(repo)})
+        assert monitor.drain()
+        [task] = store.tasks("coder")
+        assert task.state == "cancelled"
+        [note] = [e.data["note"] for e in store.events(limit=1000) if e.kind == "task.cancelled"]
+        assert note.startswith("could not start: ") and "merge is in progress" in note
+        assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+        loaded = load(tmp_path / "tether.yaml")
+        with pytest.raises(Refused, match="merge is in progress"):
+            tasks.start_new(loaded, store, "coder", "by hand")
+        assert sorted(t.state for t in store.tasks("coder")) == ["cancelled", "cancelled"]
     finally:
         monitor.stop()
         store.close()

@@ -1,8 +1,10 @@
-"""An agent's task as the API moves it along: claimed or started on its own branch and snapshots (its workspace,
-``tether.rollback.tasks``), ended with where the work ended. The views call these; they emit the events.
+"""An agent's task as tether moves it along: claimed or started on its own branch and snapshots (its workspace,
+``tether.rollback.tasks``), ended with where the work ended. The API's views, the hooks' sessions and
+``tether task start|done`` call these; they emit the events of a task's start and end (the supervisor's
+requeues and orphans are its own).
 
-A workspace that cannot start a task (a repository mid-merge, ...) cancels the task: ``task.cancelled``, and a
-``TetherError`` (a 409 through the API's error map) saying so.
+A workspace that cannot start a task (a repository mid-merge, ...) cancels the task: ``task.cancelled``,
+and the error is raised (through the API: a ``TetherError`` saying the task was cancelled, a 409).
 """
 
 from __future__ import annotations
@@ -14,14 +16,20 @@ from tether.runbook import LoadedRunbook
 from tether.store import Store
 
 
-def _begin_workspace(loaded: LoadedRunbook, store: Store, agent: str, task_id: int) -> None:
-    from tether.rollback.tasks import begin
+def _begin_workspace(loaded: LoadedRunbook, store: Store, agent: str, task_id: int) -> dict[str, Any]:
+    """The task begun in the workspace (its record); cancelled, and the error raised, when it cannot be."""
+    from tether.rollback.tasks import begin  # the API imports this module: rollback loads with its first task
 
     try:
-        begin(loaded, store, agent, task_id)
-    except TetherError as err:
-        store.emit("task.cancelled", agent, task_id=task_id, note=f"could not start: {err}")
-        raise TetherError(f"task {task_id} cancelled: {err}") from None
+        return begin(loaded, store, agent, task_id)
+    except Exception as err:
+        cancel(store, agent, task_id, f"could not start: {err}")
+        raise
+
+
+def cancel(store: Store, agent: str, task_id: int, note: str) -> None:
+    """The task ends without its work: its workspace could not start it, or a rollback undid it."""
+    store.emit("task.cancelled", agent, task_id=task_id, note=note)
 
 
 def _own(store: Store, agent: str, task_id: int) -> Any:
@@ -31,11 +39,18 @@ def _own(store: Store, agent: str, task_id: int) -> Any:
     return task
 
 
+def _api_begin(loaded: LoadedRunbook, store: Store, agent: str, task_id: int) -> None:
+    try:
+        _begin_workspace(loaded, store, agent, task_id)
+    except TetherError as err:
+        raise TetherError(f"task {task_id} cancelled: {err}") from None
+
+
 def claim(loaded: LoadedRunbook, store: Store, agent: str) -> Any:
     """The agent's next queued task, started in its workspace; None when none is queued."""
     task = store.claim_task(agent)
     if task is not None:
-        _begin_workspace(loaded, store, agent, task.id)
+        _api_begin(loaded, store, agent, task.id)
     return task
 
 
@@ -43,16 +58,37 @@ def start(loaded: LoadedRunbook, store: Store, agent: str, task_id: int, text: s
     """Start an ad-hoc task (``with agent.task("...")``) recorded under ``task_id``; the task as it now is."""
     _own(store, agent, task_id)
     store.emit("task.started", agent, task_id=task_id, text=text)
-    _begin_workspace(loaded, store, agent, task_id)
+    _api_begin(loaded, store, agent, task_id)
     return store.task(task_id)
 
 
-def end(loaded: LoadedRunbook, store: Store, agent: str, task_id: int, ok: bool, note: str | None) -> str:
-    """Record where the work ended (HEADs, files changed), then the task done or failed: its new state."""
-    from tether.rollback.tasks import end as end_workspace
+def start_new(loaded: LoadedRunbook, store: Store, agent: str, text: str, *, meta: dict[str, Any] | None = None,
+              strict: bool = True) -> tuple[int, dict[str, Any] | None]:
+    """Record a task and start it now (``tether task start``, a Claude Code or Codex session): its id and its
+    workspace's record. A workspace that cannot start it cancels it and raises; with ``strict=False`` the
+    record is None instead (a session runs on, without a task branch)."""
+    task_id = store.emit("task.added", agent, text=text, **({} if meta is None else {"meta": meta}))
+    store.emit("task.started", agent, task_id=task_id, text=text)
+    try:
+        return task_id, _begin_workspace(loaded, store, agent, task_id)
+    except Exception:
+        if strict:
+            raise
+        return task_id, None
 
-    task = _own(store, agent, task_id)
-    end_workspace(loaded, store, agent, task_id)
-    state = "done" if ok else "failed"
-    store.emit(f"task.{state}", agent, task_id=task_id, text=task.text, note=note)
-    return state
+
+def finish(loaded: LoadedRunbook, store: Store, task: Any, ok: bool, note: str | None = None,
+           text: str | None = None) -> dict[str, Any] | None:
+    """Record where ``task``'s work ended (HEADs, files changed), then the task done or failed (``text``:
+    the task as the event shows it, default its own). The ``rollback.end`` record; None when it had no base."""
+    from tether.rollback.tasks import end as end_workspace  # as in _begin_workspace
+
+    rec = end_workspace(loaded, store, task.agent, task.id)
+    store.emit("task.done" if ok else "task.failed", task.agent, task_id=task.id, text=text or task.text, note=note)
+    return rec
+
+
+def end(loaded: LoadedRunbook, store: Store, agent: str, task_id: int, ok: bool, note: str | None) -> str:
+    """End the agent's task ``task_id`` (``finish``): its new state."""
+    finish(loaded, store, _own(store, agent, task_id), ok, note)
+    return "done" if ok else "failed"

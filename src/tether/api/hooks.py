@@ -43,6 +43,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from tether import tasks
 from tether.api import body as bodies
 from tether.api import waits
 from tether.api.access import require
@@ -78,19 +79,13 @@ def monitor(request: Request) -> Monitor:
 
 def session_task(control: Any, agent: str, session_id: str, started: bool) -> None:
     """A Claude Code or Codex session is a task: at its start a branch per repository in scope and
-    snapshots (rollback); at its end, where the work ended, and the task done."""
-    from tether.rollback.tasks import begin, end
-
+    snapshots (rollback); at its end, where the work ended, and the task done (``tether.tasks``)."""
     store, text = control.store, f"session {session_id}"
     if started:
         if store.tasks(agent, ["started"], text=text, limit=1):  # one indexed lookup: this session's open task
             return
-        task_id = store.emit("task.added", agent, text=text, meta={"session_id": session_id})
-        store.emit("task.started", agent, task_id=task_id, text=text)
-        try:
-            begin(control.loaded, store, agent, task_id, text=text)
-        except Exception as err:  # a workspace mid-merge: the session runs, without a task branch
-            store.emit("task.cancelled", agent, task_id=task_id, note=f"could not start: {err}")
+        # a workspace mid-merge cancels the task: the session runs, without a task branch
+        tasks.start_new(control.loaded, store, agent, text, meta={"session_id": session_id}, strict=False)
         return
     from tether.integrations.agents import deferred_session
 
@@ -100,8 +95,7 @@ def session_task(control: Any, agent: str, session_id: str, started: bool) -> No
     shown = row.get("task") if row is not None else None  # the user's prompt, as the status shows the task
     for t in store.tasks(agent, ["started"], text=text):
         if t.text == text:
-            end(control.loaded, store, agent, t.id)
-            store.emit("task.done", agent, task_id=t.id, text=shown or text)
+            tasks.finish(control.loaded, store, t, ok=True, text=shown or text)
 
 
 def _agent(who: Principal, agent: str | None, gk: Gatekeeper) -> str:

@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,9 +284,11 @@ def adopt(run_dir: Path) -> KeeperHandle | None:
 
 
 @contextlib.contextmanager
-def _spawn_lock(run_dir: Path, agent: str, timeout: float) -> Iterator[None]:
-    """Serialise spawns of one run folder (bounded: a stopped daemon holding it must not hang us)."""
-    fd = os.open(run_dir / SPAWN_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def flock_within(path: Path, timeout: float, poll: float, refused: Callable[[], Exception]) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (made 0600 if missing) while the block runs, waited for at most
+    ``timeout`` seconds, tried every ``poll``; then ``refused()`` is raised (bounded: a stopped process holding
+    it must not hang us). The spawns of a run folder; a task start, end or rollback of an agent."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -295,11 +297,17 @@ def _spawn_lock(run_dir: Path, agent: str, timeout: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise AlreadyRunning(f"agent {agent!r} is being started by another process") from None
-                time.sleep(0.01)
+                    raise refused() from None
+                time.sleep(poll)
         yield
     finally:
         os.close(fd)
+
+
+def _spawn_lock(run_dir: Path, agent: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+    """Serialise spawns of one run folder."""
+    return flock_within(run_dir / SPAWN_LOCK, timeout, 0.01,
+                        lambda: AlreadyRunning(f"agent {agent!r} is being started by another process"))
 
 
 def _check_user(user: str | None) -> None:

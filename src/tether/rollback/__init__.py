@@ -2,7 +2,9 @@
 be moved aside (never lost) and its workspace put back; last-known-good marks and release rollback.
 
 - ``gitops``    git through its command line: hooks off, a temporary index for tether's own commits
-- ``snapshot``  content-addressed, deduplicated folder snapshots under ``<state>/snapshots``
+- ``snapshot``  content-addressed, deduplicated folder snapshots under ``<state>/snapshots`` (``SnapshotStore``),
+                of ``packs`` (the contents and their indexes), ``manifest`` (what a snapshot holds; a folder
+                compared with it), ``take`` (taking one) and ``restore`` (putting a folder back)
 - ``tasks``     ``begin``/``end`` of a task: branches, snapshots, the base recorded as an event
 - ``rollback``  ``rollback``, ``mark_good``: quarantine, reset, restore, release command
 """

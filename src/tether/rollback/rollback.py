@@ -29,9 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether import process
+from tether import audit, process
+from tether.approvals import APPROVED, PENDING, Approvals, fingerprint
+from tether.atomic import write_atomic
 from tether.errors import NotFound, TetherError, UsageError
 from tether.lifecycle import change
+from tether.redact import redact
 from tether.rollback import gitops
 from tether.rollback.snapshot import SnapshotStore
 from tether.rollback.tasks import (
@@ -46,6 +49,7 @@ from tether.rollback.tasks import (
 )
 from tether.runbook import LoadedRunbook
 from tether.store import Store
+from tether.tasks import cancel as cancel_task
 
 GOOD = "last-known-good"
 RELEASE_TIMEOUT = 1800.0
@@ -111,8 +115,6 @@ def mark_good(
 ) -> dict[str, Any]:
     """Mark the agent's workspace last-known-good: a tag ``tether/good/<agent>`` at ``ref`` (default
     HEAD) in each git repository in scope, a snapshot of each other folder, a ``rollback.good`` event."""
-    from tether.atomic import write_atomic
-
     with agent_lock(loaded, agent):
         lay = layout(loaded, agent)
         snaps = store_dir(loaded)
@@ -264,9 +266,6 @@ def _approval(loaded: LoadedRunbook, store: Store, agent: str, tgt: Target, wait
     spec = loaded.runbook.agents[agent]
     if not spec.rollback.requires_approval:
         return None
-    from tether import audit
-    from tether.approvals import APPROVED, PENDING, Approvals, fingerprint
-
     bases = ", ".join(f"{Path(r['path']).name}@{r['base'][:12]}" for r in tgt.repos)
     snaps = ", ".join(Path(s["path"]).name for s in tgt.snapshots)
     what = f"tether rollback {agent} " + (f"--to {GOOD}" if tgt.to == GOOD else f"task {tgt.task_id}")
@@ -371,7 +370,7 @@ def rollback(
         result["seconds"] = round(time.monotonic() - started, 3)
         store.emit("rollback.done", agent, **result)
         for tid in tgt.started_tasks:
-            store.emit("task.cancelled", agent, task_id=tid, note=f"rolled back ({ident})")
+            cancel_task(store, agent, tid, f"rolled back ({ident})")
     return result
 
 
@@ -474,8 +473,6 @@ def _restore_folder(snaps: SnapshotStore, s: dict[str, Any]) -> dict[str, Any]:
 
 def _release(loaded: LoadedRunbook, agent: str, ident: str, tgt: Target, timeout: float) -> dict[str, Any]:
     """Run the runbook's release rollback command in the agent's cwd; keep its whole output in a file."""
-    from tether.redact import redact
-
     spec = loaded.runbook.agents[agent]
     argv = list(spec.rollback.release_command)
     cwd = loaded.agent_cwd(agent)

@@ -16,16 +16,15 @@ found inside it are handled as repositories (never stored in the snapshot).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tether.errors import NotFound, TetherError
 from tether.integrations.owned import Owned
+from tether.process.keeper import flock_within
 from tether.rollback import gitops
 from tether.rollback.gitops import GitError
 from tether.rollback.snapshot import SnapshotStore
@@ -130,28 +129,15 @@ def layout(loaded: LoadedRunbook, agent: str) -> Layout:
     return lay
 
 
-@contextlib.contextmanager
-def agent_lock(loaded: LoadedRunbook, agent: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def agent_lock(
+    loaded: LoadedRunbook, agent: str, timeout: float = LOCK_TIMEOUT
+) -> contextlib.AbstractContextManager[None]:
     """One task start, task end or rollback of an agent at a time, across processes."""
     path = loaded.state.agent_dir(agent) / "rollback.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise Refused(
-                        f"another task start or rollback of {agent} has held its lock for {timeout:g}s; "
-                        "try again when it is done"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)
+    return flock_within(path, timeout, 0.05, lambda: Refused(
+        f"another task start or rollback of {agent} has held its lock for {timeout:g}s; try again when it is done"
+    ))
 
 
 def check_repo(repo: Path) -> gitops.Head:

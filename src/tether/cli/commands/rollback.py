@@ -1,4 +1,9 @@
-"""``tether rollback``, ``tether good``, and the ``start``/``done`` subcommands of ``tether task``."""
+"""``tether rollback``, ``tether good``, and the ``start``/``done`` subcommands of ``tether task``.
+
+``cli/commands/control.py`` loads this module for all its commands (``tether kill``, ``beat``, ...), so
+``tether.rollback`` and ``tether.tasks`` (~130 ms: the runbook's models, git, snapshots) are imported by
+the commands that use them, not here at the top.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from typing import Any
 import click
 
 from tether.cli.context import Context
+from tether.durations import parse_duration
 from tether.errors import DaemonUnavailable, NotFound, TetherError, UsageError
+from tether.status_file import iso
 
 GOOD = "last-known-good"  # tether.rollback.GOOD, repeated so --help does not import the package
 
@@ -23,8 +30,6 @@ def _who() -> str:
 
 
 def _duration(value: str, flag: str) -> float:
-    from tether.durations import parse_duration
-
     try:
         return parse_duration(value)
     except ValueError:
@@ -58,7 +63,7 @@ def rollback(obj: Context, agent: str, task: int | None, to: str | None, stop: b
     repository is reset to the base and each snapshotted folder restored. With --to last-known-good
     it goes back to the `tether good` mark instead and runs the runbook's release_command.
     """
-    from tether.rollback import rollback as do_rollback
+    from tether.rollback import rollback as do_rollback  # lazy: see the module's note
     from tether.rollback.rollback import stop_agent
 
     spec = _spec(obj, agent)
@@ -66,7 +71,7 @@ def rollback(obj: Context, agent: str, task: int | None, to: str | None, stop: b
     store = obj.store()
 
     def stopper() -> dict[str, Any]:
-        from tether.cli.client import call
+        from tether.cli.client import call  # urllib (~20 ms): only when the agent is to be stopped
 
         try:  # through the daemon, so it keeps the agent stopped
             call(obj.state, "POST", f"/v1/agents/{agent}/stop", timeout=spec.kill.grace + 30)
@@ -136,7 +141,7 @@ def good(obj: Context, agent: str, ref: str | None) -> None:
     Tags tether/good/AGENT in each git repository in its scope and snapshots its other folders;
     `tether rollback AGENT --to last-known-good` goes back there and runs the release command.
     """
-    from tether.rollback import mark_good
+    from tether.rollback import mark_good  # lazy: see the module's note
 
     _spec(obj, agent)
     rec = mark_good(obj.loaded, obj.store(), agent, ref, by=_who())
@@ -159,20 +164,14 @@ def task_start(obj: Context, agent: str, text: str) -> None:
     For an agent that works outside the SDK (a shell script, a human at the keyboard). Works with no
     daemon: it writes the store directly.
     """
-    from tether.rollback import begin
+    from tether import tasks  # lazy: see the module's note
     from tether.rollback.tasks import check_repo, layout
 
     _spec(obj, agent)
     for repo in layout(obj.loaded, agent).repos:  # refuse before a task is even recorded
         check_repo(repo)
-    store = obj.store()
-    task_id = store.emit("task.added", agent, text=text)
-    store.emit("task.started", agent, task_id=task_id, text=text)
-    try:
-        rec = begin(obj.loaded, store, agent, task_id, text=text)
-    except TetherError as err:
-        store.emit("task.cancelled", agent, task_id=task_id, note=f"could not start: {err}")
-        raise
+    task_id, rec = tasks.start_new(obj.loaded, obj.store(), agent, text)
+    assert rec is not None  # strict: a workspace that cannot start the task raised
     click.echo(f"task {task_id} started for {agent}")
     for r in rec["repos"]:
         on = f"on {r['task_branch']}" if r["task_branch"] else f"on {r['branch'] or 'a detached HEAD'}"
@@ -190,7 +189,7 @@ def task_start(obj: Context, agent: str, text: str) -> None:
 @click.pass_obj
 def task_done(obj: Context, agent: str, task: int | None, failed: bool, note: str | None) -> None:
     """End AGENT's TASK (default: its latest started one); the work stays on its branch."""
-    from tether.rollback import end
+    from tether import tasks  # lazy: see the module's note
 
     _spec(obj, agent)
     store = obj.store()
@@ -206,16 +205,14 @@ def task_done(obj: Context, agent: str, task: int | None, failed: bool, note: st
         if found.state != "started":
             raise UsageError(f"task {task} of {agent} is {found.state}, not started")
         t = found
-    rec = end(obj.loaded, store, agent, t.id)
-    store.emit("task.failed" if failed else "task.done", agent, task_id=t.id, text=t.text, note=note)
+    rec = tasks.finish(obj.loaded, store, t, ok=not failed, note=note)
     files = f": {rec['files_changed']} file(s) changed since its base" if rec else ""
     click.echo(f"task {t.id} {'failed' if failed else 'done'}{files}")
 
 
 def task_rows(obj: Context, agent: str) -> list[str]:
     """``tether task list AGENT``: each task with its state, base, branch and files changed."""
-    from tether.rollback import describe
-    from tether.status_file import iso
+    from tether.rollback import describe  # lazy: see the module's note
 
     try:
         loaded = obj.loaded
