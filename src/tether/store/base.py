@@ -96,6 +96,17 @@ class Store(ABC):
         except Exception:  # a listener must never break a writer
             pass
 
+    @staticmethod
+    def _one_by_one(batch: Sequence[tuple[Any, Slot]], commit: Callable[[list[Any]], None],
+                    error: BaseException) -> None:
+        """A group commit failed on a job: ``commit`` each job again alone, so one bad job fails alone (a
+        batch of one fails with ``error``)."""
+        if len(batch) > 1:
+            for item in batch:
+                commit([item])
+        else:
+            batch[0][1].fail(error)
+
     # -- writing ---------------------------------------------------------------------------------
     @abstractmethod
     def append(self, events: Sequence[NewEvent]) -> list[int]:
@@ -105,33 +116,16 @@ class Store(ABC):
         """Append one event."""
         return self.append([NewEvent(kind, agent, data)])[0]
 
+    @abstractmethod
     def use_approval(self, approval_id: int, agent: str, at: float, until: float | None = None) -> bool:
         """Use an approval's grant if it is still usable at ``at``, and record ``approval.used`` (audited),
-        in one transaction: a compare-and-set (``projections.use_approval``). False when it is used up,
-        lapsed or not approved: nothing is recorded then."""
-        from tether.store import projections
-
-        data = {"approval_id": approval_id, "at": at, "until": until}
-
-        def use(tx: Any) -> bool:
-            if not projections.use_approval(tx, approval_id, at, until):
-                return False
-            ts = time.time()
-            event_id = self._insert_event(tx, ts, agent, "approval.used", data)
-            projections.audit(tx, Event(event_id, ts, "approval.used", agent, data))
-            return True
-
-        used: bool = self.run(use)
-        return used
+        in one transaction: a compare-and-set. False when it is used up, lapsed or not approved: nothing
+        is recorded then."""
 
     @abstractmethod
     def run(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(tx)`` inside the writer's transaction and return what it returns (for the store
         package's own methods: ``tx.execute`` takes backend-neutral SQL with ``?`` placeholders)."""
-
-    def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
-        """Insert one event row inside ``run``'s transaction, with no projection; its id."""
-        raise NotImplementedError
 
     @abstractmethod
     def beat(self, agent: str, at: float, task: str | None = None, progress: str | None = None) -> None:

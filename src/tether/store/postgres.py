@@ -1,8 +1,8 @@
 """The PostgreSQL store: the same contract as SQLite, for a fleet of hosts sharing one database.
 
-URL: ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME&other-libpq-params]``. ``schema`` is
-ours (libpq has no such parameter): the store's tables live in that schema (created if missing) and
-every connection runs with ``search_path`` set to it, so several stores can share one database.
+URL and connection errors: ``pgconnect.py``; LISTEN/NOTIFY: ``pgsignals.py``; backups and the
+integrity check: ``pgbackup.py``; the reads and writes written once for both backends: ``reads.py``,
+``writes.py``. This module is the store itself: its connections and its writer.
 
 Writes: one write connection, leader-based group commit as in SQLite (callers queue a job; one of them
 leads: it commits everything queued in one transaction and answers every caller), with
@@ -11,15 +11,6 @@ transaction first takes a transaction-level advisory lock for the schema, so wri
 commit one at a time: event ids increase in commit order across the fleet (a reader following
 ``events(after=...)`` never misses an event committed late with a smaller id) and the audit hash chain
 never forks. Reads: a small ``psycopg_pool`` of autocommit connections.
-
-Backups (``backup(path)``): JSON lines, taken in one REPEATABLE READ snapshot while writers continue:
-a header line ``{"tether": "backup", "format": 1, ...}``; for each table a line
-``{"table": NAME, "columns": [...]}`` followed by one JSON array per row; a last line
-``{"end": true, "tables": N, "rows": M}`` (a file without it is truncated). It needs no ``pg_dump``
-(whose version must match the server's) and reads back with ``read_backup`` on any host.
-
-Cross-host signals: ``notify(channel, payload)`` and ``listen(...)`` / ``start_listener(...)`` wrap
-LISTEN/NOTIFY, namespaced by schema so stores sharing a database do not hear each other.
 """
 
 from __future__ import annotations
@@ -27,43 +18,41 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql as pgsql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tether.errors import StoreError
+from tether.redact import redact_json
 from tether.store import projections, schema
-from tether.store.base import Event, Listener, NewEvent, Slot, Store, Task, coalesce_beats
+from tether.store.base import NewEvent, Slot, Store, coalesce_beats
+from tether.store.pgbackup import PgHousekeeping, read_backup
+from tether.store.pgconnect import POOL_SIZE, POOL_TIMEOUT, Target, explain, explain_connect
+from tether.store.pgsignals import PgSignals
 from tether.store.reads import SqlReads
+from tether.store.writes import SqlWrites
+
+__all__ = ["PostgresStore", "read_backup", "translate"]
 
 MAX_BATCH = 512
-CONNECT_TIMEOUT = 10  # seconds, unless the URL says otherwise
-POOL_TIMEOUT = 15.0
 GATHER = 0.0005  # seconds a leader may wait for callers it just answered (see _gather)
-POOL_SIZE = 8  # read connections per store, at most
-MAX_PAYLOAD = 7999  # NOTIFY payloads must be shorter than 8000 bytes
 _ENCODE = json.JSONEncoder(default=str).encode
 _INSERT1 = "INSERT INTO events (ts, node, agent, kind, data) VALUES (%s, %s, %s, %s, %s) RETURNING id"
 _INSERTN = (
     "INSERT INTO events (ts, node, agent, kind, data) "
     "SELECT * FROM unnest(%s::float8[], %s::text[], %s::text[], %s::text[], %s::text[]) RETURNING id"
 )
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # lower case: search_path folds unquoted names
 _SQL_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|[?%]")
 #: the write connection: durable commits, no endless wait on another host's lock, no lock kept by a hung client
 _WRITER_OPTIONS = ("-csynchronous_commit=on", "-clock_timeout=30s", "-cidle_in_transaction_session_timeout=60s")
-TABLES = ("events", "agents", "tasks", "tokens", "incidents", "approvals", "audit")
 
 
 @functools.lru_cache(maxsize=2048)
@@ -85,126 +74,6 @@ def _lock_key(kind: str, space: str) -> int:
     return int.from_bytes(hashlib.sha256(f"tether:{kind}:{space}".encode()).digest()[:8], "big", signed=True)
 
 
-class Target:
-    """What a ``postgresql://`` URL names: the libpq connection string (without our ``schema``),
-    the schema, and a password-free description for messages."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        schemas = [v for k, v in query if k == "schema"]
-        rest = [(k, v) for k, v in query if k != "schema"]
-        self.schema = schemas[-1] if schemas else None
-        try:
-            params = conninfo_to_dict(urlunsplit(parts._replace(query=urlencode(rest))))
-        except psycopg.Error as err:
-            raise StoreError(f"{_mask(url)}: not a valid PostgreSQL URL ({_first_line(err)})") from None
-        self.password = str(params.get("password") or "")
-        self.user = str(params.get("user") or os.environ.get("PGUSER") or _login())
-        host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
-        port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
-        self.dbname = str(params.get("dbname") or os.environ.get("PGDATABASE") or self.user)
-        self.host, self.port = host, port
-        self.where = f"{host}:{port}/{self.dbname}" + (f"?schema={self.schema}" if self.schema else "")
-        self.url = _mask(url)
-        if self.schema is not None and not _SCHEMA_NAME.fullmatch(self.schema):
-            raise StoreError(
-                f"{self.where}: schema {self.schema!r} is not a plain identifier; "
-                "use lower-case letters, digits and underscores (at most 63), not starting with a digit"
-            )
-        params.setdefault("connect_timeout", CONNECT_TIMEOUT)
-        options = str(params.get("options") or "")
-        if self.schema is not None:
-            options = f"{options} -csearch_path={self.schema}".strip()
-        if options:
-            params["options"] = options
-        self.params = params
-
-    def conninfo(self, *extra_options: str, **extra: Any) -> str:
-        params = dict(self.params, **extra)
-        options = " ".join([str(params.get("options") or ""), *extra_options]).strip()
-        if options:
-            params["options"] = options
-        return make_conninfo("", **params)
-
-    def scrub(self, text: str) -> str:
-        return text.replace(self.password, "***") if len(self.password) >= 3 else text
-
-
-def _login() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "postgres"
-
-
-def _mask(url: str) -> str:
-    """The URL with its password (if any) replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    for prefix in ("connection failed: ",):
-        text = text.removeprefix(prefix)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[0] if lines else type(err).__name__
-
-
-def _explain_connect(t: Target, err: BaseException) -> StoreError:
-    """One line for a connection that could not be opened: what is wrong and what to do."""
-    text = t.scrub(str(err))
-    low = text.lower()
-    if "connection refused" in low:
-        hint = ("connection refused; is PostgreSQL running there and accepting TCP connections? "
-                "check the host and port in the store URL (host.store or TETHER_STORE)")
-    elif "password authentication failed" in low or "no password supplied" in low or (
-        "role" in low and "does not exist" in low
-    ) or "authentication failed" in low or "pg_hba.conf" in low:
-        hint = (f"authentication failed for user {t.user!r}; check the user and password in the store URL "
-                "(or PGPASSWORD / ~/.pgpass) and the server's pg_hba.conf")
-    elif "database" in low and "does not exist" in low:
-        hint = (f"database {t.dbname!r} does not exist; create it "
-                f"(`createdb -h {t.host} -p {t.port} -U {t.user} {t.dbname}`) or fix the store URL")
-    elif "resolve host" in low or "translate host name" in low or "name or service not known" in low:
-        hint = f"cannot resolve host {t.host!r}; check the host in the store URL"
-    elif "timeout expired" in low or "timed out" in low:
-        hint = "no answer in time; check the host, the port and any firewall between"
-    elif "too many" in low and "connection" in low:
-        hint = "the server has no connection slots left; close idle clients or raise max_connections"
-    else:
-        hint = f"cannot connect: {_first_line(psycopg.OperationalError(text))}"
-    return StoreError(f"{t.where}: {hint}")
-
-
-def _explain(t: Target, err: BaseException, writing: bool = True) -> StoreError:
-    """One line for a failure on an open connection."""
-    state = getattr(err, "sqlstate", None) or ""
-    if state == "53100":
-        hint = "the database server's disk is full; free space there and try again (nothing was written)"
-    elif state == "55P03":
-        hint = "another tether process held the write lock too long; is a daemon hung? (`tether status`)"
-    elif state in ("42P01", "3F000"):
-        hint = "no tether store in this database/schema yet; start the daemon (`tether up`) to create it"
-    elif state == "25006":
-        hint = "the server is read-only (a standby?); point the store URL at the primary"
-    elif state == "53300":
-        hint = "the server has no connection slots left; close idle clients or raise max_connections"
-    elif state.startswith("08") or state.startswith("57P") or isinstance(err, psycopg.OperationalError):
-        hint = (f"lost the connection to PostgreSQL ({t.scrub(_first_line(err))}); "
-                + ("the write was not confirmed; " if writing else "")
-                + "check the server and try again")
-    else:
-        hint = t.scrub(_first_line(err))
-    return StoreError(f"{t.where}: {hint}")
-
-
 class _Tx:
     """What a job and the projections get: ``execute`` takes backend-neutral SQL (``?``), ``pg`` takes
     psycopg's (``%s``). Both return the cursor (``fetchone``, ``fetchall``, ``rowcount``)."""
@@ -224,8 +93,9 @@ class _Tx:
 Job = Callable[[_Tx], tuple[Any, set[str]]]
 
 
-class PostgresStore(SqlReads, Store):
+class PostgresStore(SqlReads, SqlWrites, PgSignals, PgHousekeeping, Store):
     PH = "%s"
+    _SKIP_HELD = " FOR UPDATE SKIP LOCKED"  # a task another host is claiming is skipped, not waited for
 
     fleet = True
 
@@ -283,13 +153,13 @@ class PostgresStore(SqlReads, Store):
         try:
             return psycopg.connect(self.target.conninfo(*options, **extra), autocommit=True)
         except psycopg.Error as err:
-            raise _explain_connect(self.target, err) from None
+            raise explain_connect(self.target, err) from None
 
     def _check_exists(self, conn: psycopg.Connection[Any]) -> None:
         try:
             row = conn.execute("SELECT to_regclass('migrations') IS NOT NULL").fetchone()
         except psycopg.Error as err:
-            raise _explain(self.target, err) from None
+            raise explain(self.target, err) from None
         if not (row and row[0]):
             raise StoreError(
                 f"{self.target.where}: no store here yet; start the daemon (`tether up`) or run `tether demo`"
@@ -304,18 +174,11 @@ class PostgresStore(SqlReads, Store):
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
             ).fetchone() is None:
                 conn.execute(pgsql.SQL("CREATE SCHEMA {}").format(pgsql.Identifier(self.schema)))
-            conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied DOUBLE PRECISION "
-                         "NOT NULL)")
-            done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
-            for name, stmts in schema.MIGRATIONS:
-                if name not in done:
-                    for statement in schema.statements("postgresql", stmts):
-                        conn.execute(statement)
-                    conn.execute("INSERT INTO migrations VALUES (%s, %s)", (name, time.time()))
+            schema.migrate(_Tx(conn), "postgresql")
             conn.execute("COMMIT")
         except psycopg.Error as err:
             self._rollback(conn)
-            raise _explain(self.target, err) from None
+            raise explain(self.target, err) from None
 
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         if self._closed:
@@ -329,14 +192,14 @@ class PostgresStore(SqlReads, Store):
                         return cur.fetchall()
                     except psycopg.OperationalError as err:
                         if not conn.broken or attempt == POOL_SIZE:
-                            raise _explain(self.target, err, writing=False) from None
+                            raise explain(self.target, err, writing=False) from None
             except PoolTimeout:
                 raise StoreError(
                     f"{self.target.where}: no database connection within {POOL_TIMEOUT:g}s; "
                     "is the server overloaded or out of connection slots?"
                 ) from None
             except psycopg.Error as err:
-                raise _explain(self.target, err, writing=False) from None
+                raise explain(self.target, err, writing=False) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the writer ------------------------------------------------------------------------------
@@ -432,17 +295,13 @@ class PostgresStore(SqlReads, Store):
             self._rollback(conn)
             if conn.broken or conn.closed:
                 self._drop_writer(conn)
-            error = _explain(self.target, err)
+            error = explain(self.target, err)
             for _, slot in batch:
                 slot.fail(error)
             return
         except Exception as err:
             self._rollback(conn)
-            if len(batch) > 1:
-                for item in batch:
-                    self._commit([item])
-                return
-            batch[0][1].fail(_explain(self.target, err) if isinstance(err, psycopg.Error) else err)
+            self._one_by_one(batch, self._commit, explain(self.target, err) if isinstance(err, psycopg.Error) else err)
             return
         self._answer(batch, results)
 
@@ -462,9 +321,7 @@ class PostgresStore(SqlReads, Store):
     def append(self, events: Sequence[NewEvent]) -> list[int]:
         if not events:
             return []
-        from tether.redact import redact_json as red
-
-        enc, node = _ENCODE, self.node
+        enc, node, red = _ENCODE, self.node, redact_json
         rows = [(e.ts, node, e.agent, e.kind, red(enc(e.data))) for e in events]
 
         def job(tx: _Tx) -> tuple[list[int], set[str]]:
@@ -476,9 +333,7 @@ class PostgresStore(SqlReads, Store):
 
     def append_raw(self, rows: Sequence[tuple[float, str | None, str, str]]) -> None:
         """Bulk-load pre-serialised ``(ts, agent, kind, data_json)`` rows with no projection (demo, bench)."""
-        from tether.redact import redact_json as red
-
-        node = self.node
+        node, red = self.node, redact_json
         full = [(ts, node, agent, kind, red(data)) for ts, agent, kind, data in rows]
         self._submit(lambda tx: (_insert(tx, full), set()))
 
@@ -504,8 +359,6 @@ class PostgresStore(SqlReads, Store):
         return True
 
     def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
-        from tether.redact import redact_json  # like every event: never a secret in the store
-
         return _insert(tx, [(ts, self.node, agent, kind, redact_json(_ENCODE(data)))])[0]
 
     def prune(self, events_before: float) -> int:
@@ -515,232 +368,8 @@ class PostgresStore(SqlReads, Store):
         count: int = self._submit(job)
         return count
 
-    def claim_task(self, agent: str) -> Task | None:
-        """Take the agent's oldest queued task and mark it started: a compare-and-set that skips a row
-        another transaction holds, so two hosts never claim the same task."""
-
-        def job(tx: _Tx) -> tuple[int | None, set[str]]:
-            row = tx.pg(
-                "SELECT id, text FROM tasks WHERE agent = %s AND state = 'queued' ORDER BY id LIMIT 1 "
-                "FOR UPDATE SKIP LOCKED",
-                (agent,),
-            ).fetchone()
-            if row is None:
-                return None, set()
-            data = {"task_id": row[0], "text": row[1]}
-            now = time.time()
-            (eid,) = _insert(tx, [(now, self.node, agent, "task.started", json.dumps(data))])
-            projections.apply(tx, Event(eid, now, "task.started", agent, data))
-            return int(row[0]), {agent}
-
-        task_id: int | None = self._submit(job)
-        return None if task_id is None else self.task(task_id)
-
-    # -- Store API: reading is tether.store.reads (shared with SQLite) -------------------------------
-    # -- signals across hosts (LISTEN/NOTIFY) ------------------------------------------------------
-    def _channel(self, channel: str) -> str:
-        full = f"{self.schema}.{channel}"
-        if not channel or len(full.encode()) > 63:
-            raise StoreError(
-                f"{self.target.where}: channel {channel!r} must be non-empty and, with the schema, "
-                "at most 63 bytes"
-            )
-        return full
-
-    def notify(self, channel: str, payload: str = "") -> None:
-        """Send ``payload`` to every ``listen``er on ``channel`` (any host on this database and schema).
-        Delivered at once (autocommit); a listener that is not connected at that moment misses it."""
-        full = self._channel(channel)
-        if len(payload.encode()) > MAX_PAYLOAD:
-            raise StoreError(f"{self.target.where}: a notification payload must be under 8000 bytes")
-        if self._closed:
-            raise StoreError(f"{self.target.where}: the store is closed")
-        try:
-            with self._pool.connection() as conn:
-                conn.execute("SELECT pg_notify(%s, %s)", (full, payload))
-        except PoolTimeout:
-            raise StoreError(f"{self.target.where}: no database connection within {POOL_TIMEOUT:g}s") from None
-        except psycopg.Error as err:
-            raise _explain(self.target, err) from None
-
-    def listen(
-        self,
-        channels: Iterable[str],
-        callback: Listener,
-        stop_event: threading.Event,
-        *,
-        ready: threading.Event | None = None,
-        on_reconnect: Callable[[], None] | None = None,
-        poll: float = 0.1,
-    ) -> None:
-        """Block until ``stop_event`` is set (or the store is closed), calling ``callback(channel, payload)``
-        for each notification on ``channels``, on a connection of its own. ``ready`` is set once LISTEN is
-        in effect. The first connection failing raises ``StoreError``; a connection lost later is reopened
-        (backing off up to 5 s) and ``on_reconnect()`` is called: notifications sent meanwhile are lost, so
-        the caller re-reads what it watches. A callback that raises is ignored (the listener keeps going)."""
-        names = {self._channel(c): c for c in channels}
-        delay, first = 0.2, True
-        while not (stop_event.is_set() or self._stopping.is_set()):
-            try:
-                conn = psycopg.connect(self.target.conninfo(application_name=self._app("listen")), autocommit=True)
-                try:
-                    for full in names:
-                        conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(full)))
-                except BaseException:
-                    conn.close()
-                    raise
-            except psycopg.Error as err:
-                if first:
-                    raise _explain_connect(self.target, err) from None
-                stop_event.wait(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            try:
-                if not first and on_reconnect is not None:
-                    try:
-                        on_reconnect()
-                    except Exception:
-                        pass
-                first, delay = False, 0.2
-                if ready is not None:
-                    ready.set()
-                while not (stop_event.is_set() or self._stopping.is_set()):
-                    for n in conn.notifies(timeout=poll):
-                        original = names.get(n.channel)
-                        if original is not None:
-                            try:
-                                callback(original, n.payload)
-                            except Exception:
-                                pass
-            except psycopg.Error:
-                stop_event.wait(delay)
-                delay = min(delay * 2, 5.0)
-            finally:
-                conn.close()
-
-    def start_listener(
-        self,
-        channels: Iterable[str],
-        callback: Listener,
-        stop_event: threading.Event,
-        *,
-        on_reconnect: Callable[[], None] | None = None,
-        timeout: float = 10.0,
-    ) -> threading.Thread:
-        """``listen`` in a daemon thread; returns once LISTEN is in effect, or raises ``StoreError``."""
-        chans = list(channels)
-        for c in chans:
-            self._channel(c)  # a bad name fails here, in the caller
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self.listen(chans, callback, stop_event, ready=ready, on_reconnect=on_reconnect)
-            except BaseException as err:
-                failure.append(err)
-
-        thread = threading.Thread(target=run, name="tether-listen", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not ready.wait(0.02):
-            if time.monotonic() > deadline or not thread.is_alive():
-                if failure:
-                    raise failure[0]
-                stop_event.set()
-                raise StoreError(f"{self.target.where}: could not start listening within {timeout:g}s")
-        return thread
-
-    # -- housekeeping ----------------------------------------------------------------------------
-    def backup(self, path: str) -> None:
-        """Write every table, in one consistent snapshot, as JSON lines (format in the module docstring)."""
-        if os.path.exists(path):
-            raise StoreError(f"{path}: already exists; choose a new file name")
-        try:
-            out = open(path, "x", encoding="utf-8")  # noqa: SIM115 - closed below, unlinked on failure
-        except OSError as err:
-            raise StoreError(f"{path}: cannot write the backup ({err.strerror})") from None
-        ok = False
-        try:
-            with out, self._pool.connection() as conn:
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                try:
-                    self._dump(conn, out)
-                finally:
-                    conn.execute("ROLLBACK")
-                out.flush()
-                os.fsync(out.fileno())
-            ok = True
-        except PoolTimeout:
-            raise StoreError(f"{self.target.where}: no database connection within {POOL_TIMEOUT:g}s") from None
-        except psycopg.Error as err:
-            raise _explain(self.target, err) from None
-        except OSError as err:
-            raise StoreError(f"{path}: cannot write the backup ({err.strerror})") from None
-        finally:
-            if not ok:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-
-    def _dump(self, conn: psycopg.Connection[Any], out: Any) -> None:
-        tables = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-            "AND table_type = 'BASE TABLE' ORDER BY table_name COLLATE \"C\""
-        )]
-        migrations = [r[0] for r in conn.execute("SELECT name FROM migrations ORDER BY name")]
-        enc = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":")).encode
-        out.write(enc({"tether": "backup", "format": 1, "backend": "postgresql", "created": time.time(),
-                       "source": self.target.where, "migrations": migrations, "tables": tables}) + "\n")
-        total = 0
-        for table in tables:
-            cur = conn.cursor(name=f"tether_backup_{table}")
-            cur.itersize = 2000
-            order = pgsql.SQL(" ORDER BY id") if table in ("events", "tasks", "incidents", "approvals",
-                                                            "audit") else pgsql.SQL("")
-            cur.execute(pgsql.SQL("SELECT * FROM {}").format(pgsql.Identifier(table)) + order)
-            columns = [d.name for d in cur.description or ()]
-            out.write(enc({"table": table, "columns": columns}) + "\n")
-            for row in cur:
-                out.write(enc(list(row)) + "\n")
-                total += 1
-            cur.close()
-        out.write(enc({"end": True, "tables": len(tables), "rows": total}) + "\n")
-
-    def integrity_check(self) -> str:
-        """'ok', or what is wrong: missing migrations or tables, an id sequence behind its table (the next
-        event would reuse an id), or a break in the audit hash chain's links."""
-        problems: list[str] = []
-        try:
-            done = {r["name"] for r in self._read("SELECT name FROM migrations")}
-        except StoreError as err:
-            return f"cannot read the migrations table: {err}"
-        missing = [name for name, _ in schema.MIGRATIONS if name not in done]
-        if missing:
-            problems.append(f"migrations not applied: {', '.join(missing)}")
-        present = {r["t"] for r in self._read(
-            "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema()")}
-        lost = [t for t in TABLES if t not in present]
-        if lost:
-            problems.append(f"tables missing: {', '.join(lost)}")
-        if "events" in present:
-            row = self._read(
-                "SELECT (SELECT coalesce(max(id), 0) FROM events) AS top, "
-                "pg_sequence_last_value(pg_get_serial_sequence('events', 'id')::regclass) AS last"
-            )[0]
-            if row["top"] > (row["last"] or 0):
-                problems.append(f"the events id sequence ({row['last']}) is behind the largest id ({row['top']}): "
-                                "new events would reuse ids")
-        if "audit" in present:
-            broken = self._read(
-                "SELECT count(*) AS n FROM (SELECT prev, lag(hash) OVER (ORDER BY id) AS before FROM audit) x "
-                "WHERE before IS NOT NULL AND prev <> before"
-            )[0]["n"]
-            if broken:
-                problems.append(f"audit chain: {broken} row(s) do not link to the row before")
-        return "; ".join(problems) or "ok"
-
+    # -- reading: reads.py; claiming a task, using an approval, row writes: writes.py (shared with SQLite);
+    # -- signals across hosts: pgsignals.py; backup and integrity check: pgbackup.py
     def close(self) -> None:
         if self._closed:
             return
@@ -752,25 +381,6 @@ class PostgresStore(SqlReads, Store):
                 self._wconn = None
         self._pool.close(timeout=5)
 
-
-def read_backup(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The rows of a ``backup`` file as ``(table, {column: value})``, in file order. Raises ``StoreError``
-    if the file is not a tether backup or was cut short (no end line)."""
-    with open(path, encoding="utf-8") as f:
-        head = json.loads(f.readline() or "null")
-        if not (isinstance(head, dict) and head.get("tether") == "backup" and head.get("format") == 1):
-            raise StoreError(f"{path}: not a tether backup (format 1)")
-        table, columns, ended = "", list[str](), False
-        for line in f:
-            item = json.loads(line)
-            if isinstance(item, list):
-                yield table, dict(zip(columns, item, strict=True))
-            elif item.get("end"):
-                ended = True
-            else:
-                table, columns = item["table"], item["columns"]
-        if not ended:
-            raise StoreError(f"{path}: the backup is incomplete (no end line); take it again")
 
 
 def _insert(tx: _Tx, rows: Sequence[tuple[Any, ...]]) -> list[int]:

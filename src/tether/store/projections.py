@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from tether import events, lifecycle
 from tether.store.base import Event, NewEvent
+from tether.vocabulary import VIOLATION_KINDS
 
 
 class Tx(Protocol):
@@ -47,7 +49,7 @@ def apply_appended(tx: Tx, events: Sequence[NewEvent], data: Sequence[str], ids:
 
 def audit_hash(prev: str, event_id: int, ts: float, agent: str | None, kind: str, data: str) -> str:
     """One link of the chain: SHA-256 over the previous hash and the canonical event."""
-    import hashlib
+    import hashlib  # not at the top: `tether status` imports this module and starts without hashlib (~2.5 ms)
 
     body = json.dumps([prev, event_id, repr(ts), agent, kind, data], separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
@@ -384,10 +386,8 @@ def _cost(value: Any) -> float:
 @projection("usage")
 def _usage(tx: Tx, e: Event) -> str | None:
     """Tokens and spend per agent, UTC day and model (the budget and /metrics read this)."""
-    import time as _time
-
     d = e.data
-    day = _time.strftime("%Y-%m-%d", _time.gmtime(e.ts))
+    day = time.strftime("%Y-%m-%d", time.gmtime(e.ts))
     tx.execute(
         "INSERT INTO usage (agent, day, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
         "cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, day, model) DO UPDATE SET "
@@ -442,8 +442,6 @@ def _error(tx: Tx, e: Event) -> str | None:
 @projection("wall.violation")
 def _violation(tx: Tx, e: Event) -> str | None:
     """A refused connection or a denied write (``wall.violations``), counted by kind (a fixed set)."""
-    from tether.vocabulary import VIOLATION_KINDS
-
     kind = str(e.data.get("kind"))
     if e.agent is None or kind not in VIOLATION_KINDS:
         return None

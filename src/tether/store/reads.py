@@ -1,12 +1,12 @@
-"""The store's queries, written once for both backends: its reads, and the few row writes that are no
-events (``run``: backend-neutral SQL with ``?``). Each backend says how it spells a placeholder
-(``PH``), a match against a list of values (``_in``) and a byte-order sort (``_order``: SQLite sorts
-text by bytes; PostgreSQL by its locale unless told ``COLLATE "C"``), and runs the query (``_read``)."""
+"""The store's reads, written once for both backends (its writes: ``writes.py``). Each backend says how
+it spells a placeholder (``PH``), a match against a list of values (``_in``) and a byte-order sort
+(``_order``: SQLite sorts text by bytes; PostgreSQL by its locale unless told ``COLLATE "C"``), and
+runs the query (``_read``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from tether.store.base import Event, Task
@@ -109,20 +109,6 @@ class SqlReads:
     def revoked_tokens(self) -> int:
         return int(self._read("SELECT count(revoked) AS n FROM tokens")[0]["n"])
 
-    #: Each backend's ``run(fn)``: ``fn(tx)`` inside the writer's transaction.
-    run: Callable[..., Any]
-
-    def touch_tokens(self, used: Iterable[tuple[str, float]]) -> None:
-        """The one write here: a row update, no event (a token's uses do not grow the store)."""
-        rows = list(used)
-
-        def job(tx: Any) -> None:
-            for token_id, at in rows:
-                tx.execute("UPDATE tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)",
-                           (at, token_id, at))
-
-        self.run(job)
-
     def incidents(self, state: str | None = None, agent: str | None = None, *,
                   limit: int | None = None) -> list[dict[str, Any]]:
         return [incident_row(r) for r in self._oldest_first("incidents", {"state": state, "agent": agent}, limit)]
@@ -176,13 +162,6 @@ class SqlReads:
     def cursor(self, name: str) -> int | None:
         rows = self._read(f"SELECT event_id FROM export_cursors WHERE name = {self.PH}", (name,))
         return int(rows[0]["event_id"]) if rows else None
-
-    def set_cursor(self, name: str, event_id: int, at: float) -> None:
-        self.run(lambda tx: tx.execute(
-            "INSERT INTO export_cursors (name, event_id, updated) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET event_id = excluded.event_id, updated = excluded.updated",
-            (name, int(event_id), at),
-        ))
 
     def cursors(self) -> dict[str, int]:
         return {str(r["name"]): int(r["event_id"]) for r in self._read("SELECT name, event_id FROM export_cursors")}
@@ -242,9 +221,6 @@ class SqlReads:
         for r in rows:
             r["info"] = json.loads(r["info"] or "{}")
         return rows
-
-    def beat_node(self, name: str, at: float) -> None:
-        self.run(lambda tx: tx.execute("UPDATE nodes SET last_beat = ? WHERE name = ?", (at, name)))
 
     def pending_requests(self, node: str | None = None) -> list[dict[str, Any]]:
         if node is None:

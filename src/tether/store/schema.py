@@ -5,6 +5,9 @@ Add a migration by appending to ``MIGRATIONS``; never edit one that has shipped.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 DIALECTS: dict[str, dict[str, str]] = {
     "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER"},
     "postgresql": {"id": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION", "bigint": "BIGINT"},
@@ -268,3 +271,18 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
 def statements(dialect: str, migration: list[str]) -> list[str]:
     words = DIALECTS[dialect]
     return [sql.format(**words) for sql in migration]
+
+
+def migrate(tx: Any, dialect: str) -> None:
+    """Apply, in order, every migration ``tx``'s database has not recorded, and record it: inside the
+    caller's transaction, which each backend opens under its own lock (SQLite ``BEGIN IMMEDIATE``,
+    PostgreSQL an advisory lock) so two processes starting at once do not both apply one.
+    ``tx.execute`` takes backend-neutral SQL (``?`` placeholders)."""
+    real = DIALECTS[dialect]["real"]
+    tx.execute(f"CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied {real} NOT NULL)")
+    done = {r[0] for r in tx.execute("SELECT name FROM migrations").fetchall()}
+    for name, stmts in MIGRATIONS:
+        if name not in done:
+            for sql in statements(dialect, stmts):
+                tx.execute(sql)
+            tx.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))

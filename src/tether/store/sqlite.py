@@ -16,15 +16,16 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import StoreError
+from tether.redact import redact_json
 from tether.store import projections, schema
-from tether.store.base import BUSY, Event, NewEvent, Slot, Store, Task, coalesce_beats
+from tether.store.base import BUSY, NewEvent, Slot, Store, coalesce_beats
 from tether.store.reads import SqlReads
+from tether.store.writes import SqlWrites
 
 if TYPE_CHECKING:  # pathlib and re stay out of `tether status`'s start-up
     from pathlib import Path
@@ -52,7 +53,7 @@ def _explain(path: str | os.PathLike[str], err: BaseException) -> StoreError:
     return StoreError(f"{path}: {hint}")
 
 
-class SQLiteStore(SqlReads, Store):
+class SQLiteStore(SqlReads, SqlWrites, Store):
     local = True
 
     def __init__(self, path: str | os.PathLike[str], *, node: str | None = None, readonly: bool = False) -> None:
@@ -91,7 +92,7 @@ class SQLiteStore(SqlReads, Store):
 
     @property
     def path(self) -> Path:
-        from pathlib import Path
+        from pathlib import Path  # not at the top: `tether status` starts without pathlib (~3 ms)
 
         return Path(self.file)
 
@@ -154,13 +155,7 @@ class SQLiteStore(SqlReads, Store):
         conn = self._connect(write=True)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
-            done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
-            for name, stmts in schema.MIGRATIONS:
-                if name not in done:
-                    for sql in schema.statements("sqlite", stmts):
-                        conn.execute(sql)
-                    conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+            schema.migrate(conn, "sqlite")
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             if conn.in_transaction:
@@ -235,11 +230,7 @@ class SQLiteStore(SqlReads, Store):
             return
         except Exception as err:
             self._rollback(conn)
-            if len(batch) > 1:
-                for item in batch:
-                    self._commit(conn, [item])
-                return
-            batch[0][1].fail(err)
+            self._one_by_one(batch, lambda one: self._commit(conn, one), err)
             return
         self._answer(batch, results)
 
@@ -253,9 +244,7 @@ class SQLiteStore(SqlReads, Store):
 
     # -- Store API -------------------------------------------------------------------------------
     def append(self, events: Sequence[NewEvent]) -> list[int]:
-        from tether.redact import redact_json as red
-
-        enc, node = _ENCODE, self.node
+        enc, node, red = _ENCODE, self.node, redact_json
         rows = [(e.ts, node, e.agent, e.kind, red(enc(e.data))) for e in events]
 
         def job(conn: sqlite3.Connection) -> tuple[list[int], set[str]]:
@@ -274,9 +263,7 @@ class SQLiteStore(SqlReads, Store):
         """Bulk-load pre-serialised ``(ts, agent, kind, data_json)`` rows with no projection (demo, bench)."""
 
         def job(conn: sqlite3.Connection) -> tuple[None, set[str]]:
-            from tether.redact import redact_json as red
-
-            node = self.node
+            node, red = self.node, redact_json
             conn.executemany(_INSERT, [(ts, node, agent, kind, red(data)) for ts, agent, kind, data in rows])
             return None, set()
 
@@ -307,8 +294,6 @@ class SQLiteStore(SqlReads, Store):
         return self._submit(lambda conn: (fn(conn), set()))
 
     def _insert_event(self, tx: Any, ts: float, agent: str | None, kind: str, data: dict[str, Any]) -> int:
-        from tether.redact import redact_json  # like every event: never a secret in the store
-
         return int(tx.execute(_INSERT, (ts, self.node, agent, kind, redact_json(_ENCODE(data)))).lastrowid or 0)
 
     def prune(self, events_before: float) -> int:
@@ -318,28 +303,10 @@ class SQLiteStore(SqlReads, Store):
         count: int = self._submit(job)
         return count
 
-    # -- reading: tether.store.reads (shared with PostgreSQL) ----------------------------------------
-    def claim_task(self, agent: str) -> Task | None:
-        """Take the agent's oldest queued task and mark it started, atomically (compare-and-set)."""
-
-        def job(conn: sqlite3.Connection) -> tuple[int | None, set[str]]:
-            row = conn.execute(
-                "SELECT id, text FROM tasks WHERE agent = ? AND state = 'queued' ORDER BY id LIMIT 1", (agent,)
-            ).fetchone()
-            if row is None:
-                return None, set()
-            data = {"task_id": row[0], "text": row[1]}
-            now = time.time()
-            cur = conn.execute(_INSERT, (now, self.node, agent, "task.started", json.dumps(data)))
-            projections.apply(conn, Event(int(cur.lastrowid or 0), now, "task.started", agent, data))
-            return int(row[0]), {agent}
-
-        task_id: int | None = self._submit(job)
-        return None if task_id is None else self.task(task_id)
-
+    # -- reading: reads.py; claiming a task, using an approval, row writes: writes.py (shared with PostgreSQL)
     # -- housekeeping ----------------------------------------------------------------------------
     def backup(self, path: str) -> None:
-        from pathlib import Path
+        from pathlib import Path  # not at the top: `tether status` starts without pathlib (~3 ms)
 
         target = Path(path)
         if target.exists():
