@@ -12,11 +12,8 @@ back to that person's topic.
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,11 +23,9 @@ import httpx
 from tether import redact
 from tether.notify.deciders import Approver, Decider, Outcome, Signer, by_key, summary
 from tether.notify.health import Health
-from tether.notify.telegram import ChannelError
+from tether.notify.phone import CALL_TIMEOUT, Channel, ChannelError, approval_lines, json_object, secret
 from tether.runbook.model import Ntfy, Runbook
-from tether.status_file import iso
 
-CALL_TIMEOUT = 15.0
 STREAM_READ = 120.0  # ntfy sends a keepalive every 45 s by default: silence this long is a dead connection
 DECISION = re.compile(r"^tether1 ([ad]) ([0-9]{1,18}) ([a-z]+:[a-z0-9_-]{1,63}(?::[0-9]{1,4})?) ([A-Za-z0-9_-]{8,40})$")
 
@@ -49,35 +44,21 @@ def decision(signer: Signer, verb: str, approval_id: int, who: Approver) -> str:
     return f"tether1 {verb} {approval_id} {who.key} {signer.sign('ntfy', verb, approval_id, who.key, who.person.name)}"
 
 
-class Server:
+class Server(Channel[Ntfy]):
     """One ntfy server and reply topic: the subscription thread, and the publishing the dispatcher does."""
+
+    via = "ntfy"
+    step = "subscribe"
 
     def __init__(
         self, conf: Ntfy, health: Health, decider: Decider, signer: Signer, runbook: Callable[[], Runbook]
     ) -> None:
-        self.conf = conf
-        self.name = server_name(conf)
-        self.health = health
-        self.decider = decider
-        self.signer = signer
-        self.runbook = runbook
-        self._stop = threading.Event()
-        self._client = httpx.Client(timeout=CALL_TIMEOUT)
+        super().__init__(conf, server_name(conf), health, decider, signer, runbook)
         self._streamer = httpx.Client(timeout=httpx.Timeout(CALL_TIMEOUT, read=STREAM_READ))
-        self._seen: collections.deque[str] = collections.deque(maxlen=1000)
-        self._thread = threading.Thread(target=self._subscribe, name=f"tether-{self.name[:40]}", daemon=True)
+        self._since = str(int(time.time()))  # the first time: what arrives from now on
 
     def _headers(self) -> dict[str, str]:
-        if not self.conf.token:
-            return {}
-        from tether.secrets import SecretError, resolve
-
-        try:
-            token = resolve(self.conf.token).strip()
-        except SecretError as err:
-            raise ChannelError(str(err)) from None
-        redact.register(token)
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {secret(self.conf.token)}"} if self.conf.token else {}
 
     # -- publishing ------------------------------------------------------------------------------------------
     def publish(
@@ -112,86 +93,52 @@ class Server:
         actions: list[dict[str, Any]] = [
             {
                 "action": "http",
-                "label": "Approve",
+                "label": label,
                 "url": reply,
                 "method": "POST",
                 "clear": True,
-                "body": decision(self.signer, "a", row["id"], who),
+                "body": decision(self.signer, verb, row["id"], who),
                 **({"headers": headers} if headers else {}),
-            },
-            {
-                "action": "http",
-                "label": "Deny",
-                "url": reply,
-                "method": "POST",
-                "clear": True,
-                "body": decision(self.signer, "d", row["id"], who),
-                **({"headers": headers} if headers else {}),
-            },
+            }
+            for verb, label in (("a", "Approve"), ("d", "Deny"))
         ]
         if link:
             actions.append({"action": "view", "label": "Open", "url": link})
-        why = f"held by {row.get('rule') or 'the runbook'}: {row.get('reason') or ''}".rstrip(": ")
-        lines = [
-            str(row.get("detail") or "")[:1500],
-            why,
-            f"expires {iso(row['expires'])} (then denied)" if row.get("expires") else "",
-        ]
         return self.publish(
             who.person.ntfy.topic,
             f"tether approval #{row['id']}: {row['agent']} asks to {row['action']}",
-            "\n".join(x for x in lines if x),
+            "\n".join(approval_lines(row)),
             actions,
             priority=4,
         )
 
     # -- the subscription ------------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
+    def interrupt(self) -> None:
+        self._streamer.close()
 
-    def stop(self) -> None:
-        self._stop.set()
-        with contextlib.suppress(Exception):
-            self._streamer.close()
-        with contextlib.suppress(Exception):
-            self._client.close()
-
-    def _subscribe(self) -> None:
-        since = str(int(time.time()))  # the first time: what arrives from now on
-        while not self._stop.is_set():
-            opened = time.monotonic()
-            try:
-                url = f"{self.conf.url}/{self.conf.replies}/json"
-                with self._streamer.stream("GET", url, params={"since": since}, headers=self._headers()) as resp:
-                    if resp.status_code != 200:
-                        raise ChannelError(f"subscribe: HTTP {resp.status_code}")
-                    self.health.ok()
-                    for raw in resp.iter_lines():
-                        if self._stop.is_set():
-                            return
-                        msg = _json(raw)
-                        if msg is None:
-                            continue
-                        if msg.get("event") == "message":
-                            since = str(msg.get("id") or since)
-                            self._message(msg)
-                        self.health.ok()
-                if time.monotonic() - opened > 1.0:
-                    continue  # the server ended a long stream (a restart, a proxy's limit): reconnect now
-                raise ChannelError("subscribe: the server closed the stream at once")
-            except Exception as err:
+    def poll_once(self) -> None:
+        opened = time.monotonic()
+        url = f"{self.conf.url}/{self.conf.replies}/json"
+        with self._streamer.stream("GET", url, params={"since": self._since}, headers=self._headers()) as resp:
+            if resp.status_code != 200:
+                raise ChannelError(f"subscribe: HTTP {resp.status_code}")
+            self.health.ok()
+            for raw in resp.iter_lines():
                 if self._stop.is_set():
                     return
-                text = redact.redact(
-                    str(err) if isinstance(err, ChannelError) else f"subscribe: {type(err).__name__}: {err}"
-                )[:300]
-                self._stop.wait(self.health.failed(text))
+                msg = json_object(raw)
+                if msg is None:
+                    continue
+                if msg.get("event") == "message":
+                    self._since = str(msg.get("id") or self._since)
+                    self._message(msg)
+                self.health.ok()
+        self.ended(opened, "subscribe: the server closed the stream at once")
 
     def _message(self, msg: dict[str, Any]) -> None:
         ident = str(msg.get("id") or "")
-        if ident and ident in self._seen:  # a resumed stream may repeat what it already sent
+        if ident and not self.first_time(ident):  # a resumed stream may repeat what it already sent
             return
-        self._seen.append(ident)
         text = str(msg.get("message") or "").strip()
         m = DECISION.match(text)
         who = by_key(self.runbook(), m.group(3)) if m else None
@@ -217,10 +164,3 @@ class Server:
         with contextlib.suppress(ChannelError):
             self.publish(who.person.ntfy.topic, title if row is None else f"{title} ({summary(row)})", out.text)
 
-
-def _json(raw: str) -> dict[str, Any] | None:
-    try:
-        got = json.loads(raw)
-    except ValueError:
-        return None
-    return got if isinstance(got, dict) else None

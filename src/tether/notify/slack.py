@@ -22,7 +22,6 @@ The tokens are registered for redaction and never written anywhere.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import queue
@@ -37,10 +36,18 @@ import httpx
 from tether import redact
 from tether.notify.deciders import Approver, Decider, Outcome, Signer, approvers
 from tether.notify.health import Health
-from tether.notify.telegram import APPROVE_WORDS, SCOPE_BUTTONS, VERBS, ChannelError, Sent, approval_text
+from tether.notify.phone import (
+    CALL_TIMEOUT,
+    SCOPE_BUTTONS,
+    Channel,
+    ChannelError,
+    Sent,
+    approval_text,
+    json_object,
+    secret,
+)
 from tether.runbook.model import Runbook, Slack
 
-CALL_TIMEOUT = 15.0
 HELLO_TIMEOUT = 15.0  # Slack sends ``hello`` as soon as the socket opens
 PING_S = 20.0  # our WebSocket pings: a connection that stops answering them (a half-open one) is dropped
 VALUE = re.compile(r"^s1:([adth]):([0-9]{1,18}):([A-Za-z0-9_-]{8,40})$")
@@ -77,8 +84,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class App:
+class App(Channel[Slack]):
     """One Slack app: its Socket Mode thread, and the calls the dispatcher makes to post and update."""
+
+    via = "slack"
+    step = "socket mode"
 
     def __init__(
         self,
@@ -90,39 +100,20 @@ class App:
         sent: Callable[[Sent, str], None],
         find: Callable[[str, str], int | None],
     ) -> None:
-        self.conf = conf
-        self.name = app_name(conf)
-        self.health = health
-        self.decider = decider
-        self.signer = signer
-        self.runbook = runbook
+        super().__init__(conf, app_name(conf), health, decider, signer, runbook)
         self._record = sent  # records a message posted (channel, ts) for an approval
         self._find = find  # (channel, ts) -> approval id, for thread replies
-        self._stop = threading.Event()
         self._ws: Any = None
-        self._seen: collections.deque[str] = collections.deque(maxlen=1000)  # envelopes handled (redeliveries)
         self._posting = 0  # chat.postMessage calls for approvals not yet recorded
         self._posted = threading.Condition()
-        self._client = httpx.Client(timeout=CALL_TIMEOUT)
-        self._thread = threading.Thread(target=self._run, name=f"tether-{self.name[:40]}", daemon=True)
         self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name=f"tether-{self.name[:32]}-work", daemon=True)
 
     # -- the Web API ---------------------------------------------------------------------------------------
-    def _token(self, ref: str) -> str:
-        from tether.secrets import SecretError, resolve
-
-        try:
-            token = resolve(ref).strip()
-        except SecretError as err:
-            raise ChannelError(str(err)) from None  # a file or a keyring entry may appear: retried
-        redact.register(token)
-        return token
-
     def call(self, method: str, payload: dict[str, Any], app_level: bool = False) -> dict[str, Any]:
         """One Web API call with the bot token (the app-level token for ``apps.*``); its answer, or
         ``ChannelError`` (permanent for a request Slack refused as such)."""
-        token = self._token(self.conf.app_token if app_level else self.conf.bot_token)
+        token = secret(self.conf.app_token if app_level else self.conf.bot_token)
         try:
             resp = self._client.post(
                 f"{self.conf.api}/{method}",
@@ -149,7 +140,7 @@ class App:
         raise ChannelError(redact.redact(f"{method}: {error}{hint}")[:300], error not in TRANSIENT)
 
     def blocks(self, row: dict[str, Any], link: str | None = None) -> list[dict[str, Any]]:
-        text = approval_text(row, None, HINT)[:3000]
+        text = approval_text(row, HINT)[:3000]
         out: list[dict[str, Any]] = [{"type": "section", "text": {"type": "plain_text", "text": text}}]
         if row["state"] != "pending":
             return out
@@ -181,7 +172,7 @@ class App:
                 "chat.postMessage",
                 {
                     "channel": who.channel or who.user_id,
-                    "text": escape(approval_text(row, None, HINT))[:4000],
+                    "text": escape(approval_text(row, HINT))[:4000],
                     "blocks": self.blocks(row, link),
                     "unfurl_links": False,
                 },
@@ -197,58 +188,46 @@ class App:
 
     def settle(self, row: dict[str, Any], channel: int | str, ts: int | str) -> None:
         """Show an approval's outcome on a message posted for it, without its buttons."""
-        text = escape(approval_text(row))[:4000]
+        text = escape(approval_text(row, HINT))[:4000]
         self.call("chat.update", {"channel": channel, "ts": ts, "text": text, "blocks": self.blocks(row)})
         self.health.ok()
 
     # -- Socket Mode ---------------------------------------------------------------------------------------
     def start(self) -> None:
         self._worker.start()
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
+    def interrupt(self) -> None:
         self._inbox.put(None)
         ws = self._ws
         if ws is not None:
-            with contextlib.suppress(Exception):
-                ws.close()
-        with contextlib.suppress(Exception):
-            self._client.close()
+            ws.close()
 
-    def _run(self) -> None:
+    def poll_once(self) -> None:
         from websockets.sync.client import connect  # only a daemon whose runbook names a Slack app loads it
 
-        while not self._stop.is_set():
-            opened = time.monotonic()
-            try:
-                url = self.call("apps.connections.open", {}, app_level=True).get("url")
-                if not isinstance(url, str) or not url.startswith(("wss://", "ws://")):
-                    raise ChannelError("apps.connections.open: no WebSocket URL in the answer")
-                redact.register(url)  # its ticket lets anyone read the app's events until it is used
-                with connect(
-                    url, open_timeout=CALL_TIMEOUT, close_timeout=2, ping_interval=PING_S, ping_timeout=PING_S,
-                    compression=None, max_size=2**22,
-                ) as ws:  # fmt: skip
-                    self._ws = ws
-                    if self._stop.is_set():
-                        return
-                    hello = _json(ws.recv(timeout=HELLO_TIMEOUT))
-                    if (hello or {}).get("type") != "hello":
-                        raise ChannelError(f"socket mode: expected hello first, got {str(hello)[:100]}")
-                    self.health.ok()
-                    if self._read(ws) == "disconnect":
-                        continue  # Slack asked for a new connection: open one now
-                if time.monotonic() - opened > 1.0:
-                    continue  # a connection that worked and ended: reconnect now (a failure is then counted)
-                raise ChannelError("socket mode: the connection closed at once")
-            except Exception as err:
+        opened = time.monotonic()
+        try:
+            url = self.call("apps.connections.open", {}, app_level=True).get("url")
+            if not isinstance(url, str) or not url.startswith(("wss://", "ws://")):
+                raise ChannelError("apps.connections.open: no WebSocket URL in the answer")
+            redact.register(url)  # its ticket lets anyone read the app's events until it is used
+            with connect(
+                url, open_timeout=CALL_TIMEOUT, close_timeout=2, ping_interval=PING_S, ping_timeout=PING_S,
+                compression=None, max_size=2**22,
+            ) as ws:  # fmt: skip
+                self._ws = ws
                 if self._stop.is_set():
                     return
-                text = str(err) if isinstance(err, ChannelError) else f"socket mode: {type(err).__name__}: {err}"
-                self._stop.wait(self.health.failed(redact.redact(text)[:300]))
-            finally:
-                self._ws = None
+                hello = json_object(ws.recv(timeout=HELLO_TIMEOUT))
+                if (hello or {}).get("type") != "hello":
+                    raise ChannelError(f"socket mode: expected hello first, got {str(hello)[:100]}")
+                self.health.ok()
+                if self._read(ws) == "disconnect":
+                    return  # Slack asked for a new connection: open one now
+            self.ended(opened, "socket mode: the connection closed at once")
+        finally:
+            self._ws = None
 
     def _read(self, ws: Any) -> str:
         """Read and acknowledge envelopes until the connection ends ("closed") or Slack sends ``disconnect``
@@ -258,7 +237,7 @@ class App:
 
         while not self._stop.is_set():
             try:
-                env = _json(ws.recv())
+                env = json_object(ws.recv())
                 if env is None:
                     continue
                 if env.get("type") == "disconnect":
@@ -268,9 +247,8 @@ class App:
                 ident = env.get("envelope_id")
                 if isinstance(ident, str) and ident:
                     ws.send(json.dumps({"envelope_id": ident}))
-                    if ident in self._seen:  # Slack sent it again (our acknowledgement was lost): handled once
+                    if not self.first_time(ident):  # Slack sent it again (our acknowledgement was lost)
                         continue
-                    self._seen.append(ident)
             except ConnectionClosed:
                 return "closed"  # what was not acknowledged, Slack sends again on the next connection
             self.health.ok()
@@ -282,12 +260,7 @@ class App:
             env = self._inbox.get()
             if env is None or self._stop.is_set():
                 return
-            try:
-                self.handle(env)
-            except Exception as err:  # one bad envelope never stops the app
-                with contextlib.suppress(Exception):
-                    ident = str(env.get("envelope_id"))[:40]
-                    print(f"tether: {self.name}: envelope {ident}: {redact.redact(repr(err))[:300]}", flush=True)
+            self.handle_safely(f"envelope {str(env.get('envelope_id'))[:40]}", env)
 
     # -- what comes back -----------------------------------------------------------------------------------
     def handle(self, env: dict[str, Any]) -> None:
@@ -333,15 +306,7 @@ class App:
         assert approval_id is not None
         row = self.decider.store.approval(approval_id)
         who = self._person(row["agent"], uid) if row else None
-        if row is None:
-            out = Outcome(False, f"There is no approval #{approval_id} (any more): nothing was decided.")
-        elif who is None:
-            out = self.decider.refuse(
-                approval_id, "slack", self._who(user), f"{self._who(user)} is not an approver of {row['agent']}"
-            )
-        else:
-            approve, scope = VERBS[m.group(1)]
-            out = self.decider.decide(approval_id, approve, who, "slack", scope=scope)
+        out = self.outcome(approval_id, row, who, self._who(user), verb=m.group(1))
         self._tell(channel, uid, out)
         if out.row is not None and out.row["state"] != "pending" and channel and ts:
             with contextlib.suppress(ChannelError):
@@ -370,22 +335,7 @@ class App:
             return
         row = self.decider.store.approval(approval_id)
         who = self._person(row["agent"], uid) if row else None
-        words = str(event.get("text") or "").strip()
-        if row is None:
-            out = Outcome(False, f"There is no approval #{approval_id} (any more): nothing was decided.")
-        elif who is None:
-            user = {"id": uid}
-            out = self.decider.refuse(
-                approval_id, "slack", self._who(user), f"{self._who(user)} is not an approver of {row['agent']}"
-            )
-        elif not words:
-            out = Outcome(
-                False, "Reply with text: `approve [note]` approves, anything else denies with it as the reason."
-            )
-        else:
-            first, _, rest = words.partition(" ")
-            approve = first.lower().rstrip(".!,:") in APPROVE_WORDS
-            out = self.decider.decide(approval_id, approve, who, "slack", rest if approve else words)
+        out = self.outcome(approval_id, row, who, self._who({"id": uid}), words=str(event.get("text") or "").strip())
         self._post(channel, str(thread), out.text)
         if out.ok and out.row is not None:
             with contextlib.suppress(ChannelError):
@@ -398,10 +348,3 @@ class App:
         with contextlib.suppress(ChannelError):
             self.call("chat.postMessage", payload)
 
-
-def _json(raw: Any) -> dict[str, Any] | None:
-    try:
-        got = json.loads(raw)
-    except (ValueError, TypeError):
-        return None
-    return got if isinstance(got, dict) else None

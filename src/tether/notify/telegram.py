@@ -18,37 +18,22 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from tether import redact
-from tether.notify.deciders import Approver, Decider, Outcome, Signer, approvers, settled
+from tether.notify.deciders import Approver, Decider, Outcome, Signer, approvers
 from tether.notify.health import Health
+from tether.notify.phone import CALL_TIMEOUT, SCOPE_BUTTONS, Channel, approval_text, secret
+from tether.notify.phone import ChannelError as ChannelError  # re-exported: daemon/channels.py names it here
+from tether.notify.phone import Sent as Sent  # re-exported: daemon/channels.py names it here
 from tether.runbook.model import Runbook, Telegram
-from tether.status_file import iso
 
 POLL_S = 25  # getUpdates' long-poll timeout (Telegram holds the request until an update or this)
-CALL_TIMEOUT = 15.0
 CALLBACK = re.compile(r"^t1:([adth]):([0-9]{1,18}):([A-Za-z0-9_-]{8,40})$")
-#: What a button's verb decides: (approve, scope). ``a`` approves this call once; ``t`` every identical call of
-#: the session or task that asked; ``h`` those for an hour (``approvals.SCOPES``); ``d`` denies.
-VERBS = {"a": (True, "once"), "t": (True, "task"), "h": (True, "1h"), "d": (False, "once")}
-SCOPE_BUTTONS = (("t", "Approve for this task"), ("h", "Approve for an hour"))
 ABOUT = re.compile(r"^tether approval #([0-9]{1,18}): ")
-APPROVE_WORDS = {"approve", "approved", "yes", "y", "ok", "👍"}
-
-
-class ChannelError(Exception):
-    """A call that failed: ``permanent`` (the request itself is wrong: trying again will not help) or not
-    (the network, the service: retried with backoff)."""
-
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 def bot_name(conf: Telegram) -> str:
@@ -61,35 +46,7 @@ def same_bot(a: Telegram, b: Telegram) -> bool:
     return (a.api, a.token) == (b.api, b.token)
 
 
-@dataclass(frozen=True)
-class Sent:
-    """A message a channel sent for an approval (recorded as a ``channel.sent`` event: edited when it settles):
-    Telegram's chat and message ids, or Slack's channel id and ``ts``."""
-
-    approval_id: int
-    chat_id: int | str
-    message_id: int | str
-
-
 HINT = "Tap Approve or Deny, or reply to this message with a reason to deny."
-
-
-def approval_text(row: dict[str, Any], link: str | None = None, hint: str = HINT) -> str:
-    lines = [f"tether approval #{row['id']}: {row['agent']} asks to {row['action']}"]
-    if row.get("detail"):
-        lines.append(str(row["detail"])[:1500])
-    why = f"held by {row.get('rule') or 'the runbook'}: {row.get('reason') or ''}".rstrip(": ")
-    lines.append(why)
-    if row.get("expires"):
-        lines.append(f"expires {iso(row['expires'])} (then denied)")
-    if row["state"] == "pending":
-        lines.append(hint)
-        if link:
-            lines.append(link)
-    else:
-        lines.append("")
-        lines.append(settled(row))
-    return redact.redact("\n".join(lines))[:4000]
 
 
 def keyboard(signer: Signer, chat_id: int, approval_id: int) -> dict[str, Any]:
@@ -104,8 +61,11 @@ def keyboard(signer: Signer, chat_id: int, approval_id: int) -> dict[str, Any]:
     }
 
 
-class Bot:
+class Bot(Channel[Telegram]):
     """One Telegram bot: its long-poll thread, and the calls the dispatcher makes to send and edit."""
+
+    via = "telegram"
+    step = "getUpdates"
 
     def __init__(
         self,
@@ -117,30 +77,16 @@ class Bot:
         sent: Callable[[Sent, str], None],
         find: Callable[[int, int], int | None],
     ) -> None:
-        self.conf = conf
-        self.name = bot_name(conf)
-        self.health = health
-        self.decider = decider
-        self.signer = signer
-        self.runbook = runbook
+        super().__init__(conf, bot_name(conf), health, decider, signer, runbook)
         self._record = sent  # records a message sent (chat, message id) for an approval
         self._find = find  # (chat, message id) -> approval id, for replies
         self.me: int | None = None  # the bot's own user id (getMe)
-        self._stop = threading.Event()
-        self._client = httpx.Client(timeout=CALL_TIMEOUT)
+        self._offset: int | None = None  # the next update getUpdates is asked for
         self._poller = httpx.Client(timeout=httpx.Timeout(CALL_TIMEOUT, read=POLL_S + 10.0))
-        self._thread = threading.Thread(target=self._poll, name=f"tether-{self.name[:40]}", daemon=True)
 
     # -- calls ---------------------------------------------------------------------------------------------
     def _url(self, method: str) -> str:
-        from tether.secrets import SecretError, resolve
-
-        try:
-            token = resolve(self.conf.token).strip()
-        except SecretError as err:
-            raise ChannelError(str(err)) from None  # a file or a keyring entry may appear: retried
-        redact.register(token)
-        return f"{self.conf.api}/bot{token}/{method}"
+        return f"{self.conf.api}/bot{secret(self.conf.token)}/{method}"
 
     def call(self, method: str, payload: dict[str, Any], client: httpx.Client | None = None) -> Any:
         """One Bot API call; its ``result``, or ``ChannelError`` (permanent for a refused request)."""
@@ -163,7 +109,7 @@ class Bot:
             "sendMessage",
             {
                 "chat_id": chat_id,
-                "text": approval_text(row, link),
+                "text": approval_text(row, HINT, link),
                 "reply_markup": keyboard(self.signer, chat_id, row["id"]),
                 "disable_web_page_preview": True,
             },
@@ -176,51 +122,30 @@ class Bot:
     def settle(self, row: dict[str, Any], chat_id: int, message_id: int) -> None:
         """Show an approval's outcome on a message sent for it, without its buttons."""
         try:
-            self.call("editMessageText", {"chat_id": chat_id, "message_id": message_id, "text": approval_text(row)})
+            text = approval_text(row, HINT)
+            self.call("editMessageText", {"chat_id": chat_id, "message_id": message_id, "text": text})
         except ChannelError as err:
             if not err.permanent or "not modified" not in str(err):
                 raise
         self.health.ok()
 
     # -- the long poll -------------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
+    def interrupt(self) -> None:
+        self._poller.close()
 
-    def stop(self) -> None:
-        self._stop.set()
-        with contextlib.suppress(Exception):
-            self._poller.close()
-        with contextlib.suppress(Exception):
-            self._client.close()
-
-    def _poll(self) -> None:
-        offset: int | None = None
-        while not self._stop.is_set():
-            try:
-                if self.health.state != "up":  # a long poll answers late: first learn at once that it works
-                    me = self.call("getMe", {}, self._poller)
-                    self.me = int(me["id"]) if isinstance(me, dict) and "id" in me else self.me
-                    self.health.ok()
-                payload: dict[str, Any] = {"timeout": POLL_S, "allowed_updates": ["message", "callback_query"]}
-                if offset is not None:
-                    payload["offset"] = offset
-                updates = self.call("getUpdates", payload, self._poller)
-            except Exception as err:  # down: back off, then try again
-                if self._stop.is_set():
-                    return
-                self._stop.wait(self.health.failed(str(err)))
-                continue
+    def poll_once(self) -> None:
+        if self.health.state != "up":  # a long poll answers late: first learn at once that it works
+            me = self.call("getMe", {}, self._poller)
+            self.me = int(me["id"]) if isinstance(me, dict) and "id" in me else self.me
             self.health.ok()
-            for update in updates or []:
-                offset = max(offset or 0, int(update.get("update_id", 0)) + 1)
-                try:
-                    self.handle(update)
-                except Exception as err:  # one bad update never stops the poll
-                    with contextlib.suppress(Exception):
-                        print(
-                            f"tether: {self.name}: update {update.get('update_id')}: {redact.redact(repr(err))[:300]}",
-                            flush=True,
-                        )
+        payload: dict[str, Any] = {"timeout": POLL_S, "allowed_updates": ["message", "callback_query"]}
+        if self._offset is not None:
+            payload["offset"] = self._offset
+        updates = self.call("getUpdates", payload, self._poller)
+        self.health.ok()
+        for update in updates or []:
+            self._offset = max(self._offset or 0, int(update.get("update_id", 0)) + 1)
+            self.handle_safely(f"update {update.get('update_id')}", update)
 
     # -- what comes back -----------------------------------------------------------------------------------
     def handle(self, update: dict[str, Any]) -> None:
@@ -262,15 +187,7 @@ class Bot:
         assert approval_id is not None
         row = self.decider.store.approval(approval_id)
         who = self._people(row["agent"], int(chat_id), int(user.get("id", 0))) if row else None
-        if row is None:
-            out = Outcome(False, f"There is no approval #{approval_id} (any more): nothing was decided.")
-        elif who is None:
-            out = self.decider.refuse(
-                approval_id, "telegram", self._who(user), f"{self._who(user)} is not an approver of {row['agent']}"
-            )
-        else:
-            approve, scope = VERBS[m.group(1)]
-            out = self.decider.decide(approval_id, approve, who, "telegram", scope=scope)
+        out = self.outcome(approval_id, row, who, self._who(user), verb=m.group(1))
         self._answer(cq, out)
         if out.row is not None and out.row["state"] != "pending" and msg.get("message_id"):
             with contextlib.suppress(ChannelError):
@@ -303,21 +220,7 @@ class Bot:
             return
         row = self.decider.store.approval(approval_id)
         who = self._people(row["agent"], int(chat_id), int(user.get("id", 0))) if row else None
-        words = str(msg.get("text") or "").strip()
-        if row is None:
-            out = Outcome(False, f"There is no approval #{approval_id} (any more): nothing was decided.")
-        elif who is None:
-            out = self.decider.refuse(
-                approval_id, "telegram", self._who(user), f"{self._who(user)} is not an approver of {row['agent']}"
-            )
-        elif not words:
-            out = Outcome(
-                False, "Reply with text: `approve [note]` approves, anything else denies with it as the reason."
-            )
-        else:
-            first, _, rest = words.partition(" ")
-            approve = first.lower().rstrip(".!,:") in APPROVE_WORDS
-            out = self.decider.decide(approval_id, approve, who, "telegram", rest if approve else words)
+        out = self.outcome(approval_id, row, who, self._who(user), words=str(msg.get("text") or "").strip())
         self._reply(int(chat_id), msg, out.text)
         if out.ok and out.row is not None:
             with contextlib.suppress(ChannelError):
