@@ -53,3 +53,8 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_private(path: str | os.PathLike[str], text: str) -> None:
+    """A file only this user reads (tokens), replaced atomically and durably."""
+    write_atomic(path, text, 0o600)

@@ -15,6 +15,16 @@ STOPPED = "stopped"  # alive but SIGSTOPped (or traced): it answers nothing unti
 DOWN = "down"
 
 
+def info(state_root: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """What the running (or last) daemon wrote of itself in ``daemon.json`` (its pid, URL, start), or None."""
+    try:
+        with open(os.path.join(os.fspath(state_root), "daemon.json"), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def probe(root: str | os.PathLike[str]) -> dict[str, Any]:
     """``{"state": running|stopped|down, "pid": int|None, "started": float|None}`` for the daemon of
     state directory ``root``. ``pid``/``started`` are the last daemon's, from ``daemon.json`` (which a

@@ -12,7 +12,7 @@ from tether.paths import StateDir
 
 
 def call(state: StateDir, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 15) -> Any:
-    from tether.daemon.server import info
+    from tether.daemon_state import info
 
     running = info(state.root)
     if running is None:

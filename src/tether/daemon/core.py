@@ -13,22 +13,33 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, TypeVar
 
-from tether import auth, heartbeat, redact, status_file, waiting
+from tether import auth, heartbeat, redact, status_file, waiting, wall
+from tether.approvals import Approvals
+from tether.atomic import write_private
 from tether.daemon import hostreload, memory
 from tether.daemon.agentpath import on_path
 from tether.daemon.beats import BeatWriter
+from tether.daemon.canarywatch import CanaryWatch
+from tether.daemon.channels import Channels
 from tether.daemon.liveness import Liveness
 from tether.daemon.supervisor import AgentSupervisor, Hooks
+from tether.deadman import DeadMan, open_incidents
 from tether.errors import NotFound, RunbookError, StoreError, UsageError
+from tether.export import Exporter
+from tether.fleet.seam import place
+from tether.killswitch import keep_specs, kill_agent, lift, replay_pending
 from tether.lifecycle import change
+from tether.notify.notifier import Notifier
+from tether.process import sleep_inhibitor
 from tether.runbook import LoadedRunbook, load
 from tether.runbook.model import Agent
+from tether.runbook.summary import boundary
 from tether.secrets import resolve_all
 from tether.signals import status_signals
 from tether.store import NewEvent, Store, open_store
+from tether.wall.users import DEFAULT_USER
 
 #: Environment variables an agent inherits from the daemon; everything else is dropped, so no
 #: approver or admin credential (nor any other TETHER_* setting of the daemon) can leak into an agent.
@@ -65,8 +76,6 @@ class Daemon:
         self.state = loaded.state
         self.clock = clock or Clock()
         self._prepare_state_dir()
-        from tether.fleet.seam import place
-
         self.place = place(loaded.store_url, loaded.runbook.host.name)  # alone, or a node of a fleet
         self.node = self.place.node
         self.store: Store = open_store(loaded.store_url, node=self.place.store_node)
@@ -74,8 +83,6 @@ class Daemon:
         self.beats = BeatWriter(self.store)
         self.liveness = Liveness(self)  # beats for agents whose heartbeat.source is not the SDK
         self.on_host_change: list[Callable[[], None]] = []
-        from tether.approvals import Approvals
-
         self.approvals = Approvals(self.store, on_change=lambda: self._monitor_wake.set())
         self.url = ""
         self.supervisors: dict[str, AgentSupervisor] = {}
@@ -96,22 +103,14 @@ class Daemon:
         self.started = time.time()
         self.probe_results: list[Any] = []  # set by the host watch (disk, network probes)
         self._failed_incidents: set[int] = set()
-        from tether.daemon.canarywatch import CanaryWatch
-
         self.canaries = CanaryWatch(self)  # claude-code/codex: the hook proven at each start and daily
         self._delivery()
 
     def _delivery(self) -> None:
         """Notifications (owner, then backup), the event exporter and the dead-man's switch: each with its
         own worker, so a slow receiver never slows supervision."""
-        from tether.deadman import DeadMan, open_incidents
-        from tether.export import Exporter
-        from tether.notify.notifier import Notifier
-
         host = self.loaded.runbook.host
         self.notifier = Notifier(self.store, lambda: self.loaded.runbook)
-        from tether.daemon.channels import Channels
-
         self.channels = Channels(self)  # Telegram, ntfy and signed links: deciding from a phone (issue 21)
         self.notifier.signed_link = self.channels.link
         self.exporter = Exporter(self.store, host.export, host=host.name)
@@ -127,8 +126,6 @@ class Daemon:
         os.chmod(root, stat.S_IRWXU)  # 0700: agents running as other users cannot read or write it
 
     def boot(self, url: str) -> None:
-        from tether.killswitch import keep_specs, replay_pending
-
         self.url = url
         self.state.write_runbook_copy(self.loaded.path, self.loaded.text)  # for recovery commands
         keep_specs(self.state, self.loaded.runbook.agents)  # `tether --home DIR kill` reads no runbook
@@ -254,8 +251,6 @@ class Daemon:
         """The uid and gid the agent runs as when not the daemon's (its proxy socket is made theirs)."""
         if os.geteuid() != 0:
             return None, None
-        from tether.wall.users import DEFAULT_USER
-
         with contextlib.suppress(KeyError):
             pw = pwd.getpwnam(spec.run_as or DEFAULT_USER)
             return pw.pw_uid, pw.pw_gid
@@ -273,8 +268,6 @@ class Daemon:
 
     def _wall(self, name: str) -> Any:
         """The agent's wall (``tether.wall``), None for ``sandbox: off``; raises ``WallError``."""
-        from tether import wall
-
         return wall.prepare(self.loaded, name, proxy_socket=self.proxy_socket(name), daemon_url=self.url)
 
     def proxy_socket(self, name: str) -> str | None:
@@ -359,16 +352,12 @@ class Daemon:
 
     def kill(self, agent: str, reason: str | None, by: str | None = None) -> dict[str, Any]:
         """The kill switch for one agent; the answer is the kill's record (what was found, what survived)."""
-        from tether.killswitch import kill_agent
-
         sup = self._sup(agent)
         got = kill_agent(self.state, agent, sup.spec.kill, reason, store=self.store, by=by)
         sup.set_desired("killed", record=False)
         return got
 
     def resume(self, agent: str) -> None:
-        from tether.killswitch import lift
-
         sup = self._sup(agent)
         lift(self.state, agent, store=self.store)
         sup.set_desired("running", record=False, wait=self._wait(agent))
@@ -406,8 +395,6 @@ class Daemon:
             self.store.emit("agent.state", name, **change("stopped", "removed from the runbook"))
         self.loaded = new
         self.state.write_runbook_copy(new.path, new.text)
-        from tether.killswitch import keep_specs
-
         keep_specs(self.state, new.runbook.agents)
         for name in changed:
             self._add(name, new.runbook.agents[name], fresh=name in old)
@@ -420,14 +407,10 @@ class Daemon:
         """The new ``host:`` settings, live (``fields``: those that changed; ``hostreload`` says which may)."""
         host = self.loaded.runbook.host
         if "export" in fields:
-            from tether.export import Exporter
-
             self.exporter.stop()
             self.exporter = Exporter(self.store, host.export, host=host.name)
             self.exporter.start()
         if "deadman" in fields:
-            from tether.deadman import DeadMan, open_incidents
-
             if self.deadman is not None:
                 self.deadman.stop()
             self.deadman = (DeadMan(host.deadman.url, host.deadman.period, check=open_incidents(self.store),
@@ -500,8 +483,6 @@ class Daemon:
             self._monitor_wake.wait(wait)
 
     def _monitor_once(self, now: float, jump: float) -> float:
-        from tether.killswitch import replay_pending
-
         if abs(jump) > CLOCK_JUMP:
             self._clock_jumped(now, jump)
         replay_pending(self.state, self.store)
@@ -612,8 +593,6 @@ class Daemon:
         elif self._idle_since is None:
             self._idle_since = mono
         if running and self._inhibitor is None and not self._stopping.is_set():
-            from tether.process import sleep_inhibitor
-
             stack = contextlib.ExitStack()
             got = stack.enter_context(sleep_inhibitor("tether: agents are running"))
             self._inhibitor = stack
@@ -643,18 +622,9 @@ class Daemon:
 def vet(loaded: LoadedRunbook) -> None:
     """Refuse what ``tether check`` refuses: an agent whose run_as is the daemon's own user without
     ``same_user: true``."""
-    from tether.runbook.summary import boundary
-
     errors, _ = boundary(loaded)
     if errors:
         raise RunbookError(errors)
-
-
-def write_private(path: Path, text: str) -> None:
-    """A file only this user reads (tokens), replaced atomically and durably."""
-    from tether.atomic import write_atomic
-
-    write_atomic(path, text, 0o600)
 
 
 def _log(line: str) -> None:

@@ -17,60 +17,31 @@ import os
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from tether import auth
-from tether.atomic import write_atomic
-from tether.daemon.core import Daemon, write_private
+from tether.api.app import create_app
+from tether.atomic import write_atomic, write_private
+from tether.daemon import memory
+from tether.daemon.budgetwatch import BudgetWatch
+from tether.daemon.core import Daemon
+from tether.daemon.hostwatch import HostWatch
+from tether.daemon.launch import AlreadyRunning
+from tether.daemon_state import info
 from tether.errors import TetherError
+from tether.host import sdnotify
 from tether.runbook import LoadedRunbook
-
-
-class AlreadyRunning(TetherError):
-    pass
-
-
-def info(state_root: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((state_root / "daemon.json").read_text())
-        return data
-    except (OSError, ValueError):
-        return None
-
-
-def spawn(
-    runbook: Path,
-    log: IO[bytes],
-    *args: str,
-    home: Path | None = None,
-    preexec_fn: Callable[[], None] | None = None,
-) -> subprocess.Popen[bytes]:
-    """``tether -f RUNBOOK [--home HOME] up --foreground ARGS`` in a session of its own, its output to ``log``:
-    the daemon as ``tether up`` and ``tether demo`` start it in the background."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tether",
-            "-f",
-            str(runbook),
-            *(["--home", str(home)] if home is not None else []),
-            "up",
-            "--foreground",
-            *args,
-        ],
-        stdout=log,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=preexec_fn,
-    )
+from tether.unixsock import bind_unix
+from tether.wall.egress import for_daemon
+from tether.wall.proxy import EgressProxy
+from tether.web.bind import check_bind
 
 
 def _lock(path: Path) -> int:
@@ -120,8 +91,6 @@ def _bind(listen: str, last_port_file: Path | None = None) -> socket.socket:
 
 def _bind_unix(path: Path) -> socket.socket | None:
     """The API on ``<state>/tether.sock`` (0600 in a 0700 directory). None where paths are too long."""
-    from tether.unixsock import bind_unix
-
     return bind_unix(path)
 
 
@@ -165,19 +134,10 @@ def serve(
 ) -> None:
     """Run in the foreground until SIGTERM/SIGINT or ``tether down``. A non-loopback ``listen`` needs
     ``host.tls`` or ``allow_remote`` (``tether up --allow-remote``)."""
-    import uvicorn
-
-    from tether.daemon import memory
-    from tether.web.bind import check_bind
-
     memory.limit_arenas()  # before any thread: bench_fuzz's peak RSS 162 -> 136 MB at 60,000 inputs
 
     tls = loaded.runbook.host.tls
     check_bind(loaded.runbook.host.listen, tls=tls, allow_remote=allow_remote)
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-    from tether.api.app import create_app
-
     state = loaded.state
     lock_fd = _lock(state.lock)
     daemon = daemon_factory(loaded)
@@ -201,20 +161,13 @@ def serve(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
-    from tether.wall.egress import for_daemon
-    from tether.wall.proxy import EgressProxy
-
     rules, record = for_daemon(daemon)  # egress: one proxy, listeners per agent, on a thread of its own
     daemon.proxy = EgressProxy(rules, record, api=(host, port))
     daemon.proxy.start()
     daemon.boot(url)
-    from tether.daemon.hostwatch import HostWatch
-
     hostwatch = HostWatch(daemon)  # probes and free disk, on a thread of their own
     hostwatch.start()
     daemon.on_host_change.append(hostwatch.wake)
-    from tether.daemon.budgetwatch import BudgetWatch
-
     budgetwatch = BudgetWatch(daemon)  # a spent budget pauses its agent; a fast burn is an incident
     budgetwatch.start()
     write_atomic(
@@ -268,8 +221,6 @@ def serve(
 def _make_server(config: Any) -> Any:
     """uvicorn's server, ticking once a second instead of ten times (an idle daemon should sleep);
     ``stop()`` (from any thread) ends it at once."""
-    import uvicorn
-
     class Server(uvicorn.Server):
         _wake: asyncio.Event | None = None
         _loop: asyncio.AbstractEventLoop | None = None
@@ -294,19 +245,11 @@ def _make_server(config: Any) -> Any:
 
 
 def _notify(what: str) -> None:
-    try:
-        from tether.host import sdnotify
-    except ImportError:  # the host module is optional
-        return
     getattr(sdnotify, what)()
 
 
 def _systemd(daemon: Daemon, server: Any) -> Any:
     """READY=1 once the API answers, then the watchdog (when systemd asked for one)."""
-    try:
-        from tether.host import sdnotify
-    except ImportError:
-        return None
     watchdog = sdnotify.Watchdog(daemon.healthy)
 
     def ready() -> None:

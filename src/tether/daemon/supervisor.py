@@ -32,8 +32,12 @@ from tether.atomic import write_atomic
 from tether.daemon.restarts import RestartTracker
 from tether.daemon.runstate import Exit, RunState, Step, after_exit, exit_data
 from tether.integrations import agents as agent_kinds
+from tether.integrations import openclaw
+from tether.integrations.codex import inside_wall
+from tether.killswitch import arm
 from tether.lifecycle import change
 from tether.paths import StateDir
+from tether.process import platform
 from tether.runbook.model import Agent
 from tether.store import NewEvent, Store
 
@@ -167,8 +171,6 @@ class AgentSupervisor:
         supervise in a thread of its own. ``fresh``: a changed definition (reload) starts at once."""
         self.run.held = held
         self.run.restart_now = fresh
-        from tether.killswitch import arm
-
         arm(self.state, self.name)  # the spare kill files: a kill on a full disk needs them (best effort)
         process.CLOCK.watch(self.state.log_dir(self.name))  # when its log lines were written (`tether logs`)
         handle = process.adopt(self.run_dir)
@@ -369,8 +371,6 @@ class AgentSupervisor:
                     return
             if wall is not None:  # its own user inside bubblewrap: the wall's prefix drops to it
                 if launch is not None and self.spec.kind == "codex":  # Codex's sandbox cannot nest: the wall is it
-                    from tether.integrations.codex import inside_wall
-
                     argv = inside_wall(argv)
                 argv, env, user = [*wall.prefix, *argv], {**env, **wall.env}, None
             process.rotate(log_dir, self.log_max_bytes)
@@ -411,8 +411,6 @@ class AgentSupervisor:
 
     # -- openclaw: the gateway ------------------------------------------------------------------------
     def _gateway(self, env: dict[str, str], wall: Any) -> tuple[list[str], dict[str, str]]:
-        from tether.integrations import openclaw
-
         home = self.agent_dir / "home"  # the wall's private HOME, the same path inside it
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         gw = openclaw.launch(self.name, self.spec.command, env, home, self.cwd, self.hooks.url())
@@ -439,8 +437,6 @@ class AgentSupervisor:
         its start, also after a daemon restart adopted the run)."""
         if self.spec.kind != "openclaw":
             return
-        from tether.integrations import openclaw
-
         self._unwatch_health()
         port = self._gateway_port
         if port is None:
@@ -595,8 +591,6 @@ def _log_secrets(env: dict[str, str], names: Iterable[str]) -> list[str]:
 
 
 def _from_previous_boot(handle: process.KeeperHandle) -> bool:
-    from tether.process import platform
-
     ident = handle.keeper_id or handle.agent_id(0)
     return ident is not None and ident.boot_id not in ("-", platform.boot_id())
 

@@ -10,7 +10,7 @@ import time
 from importlib.resources import files
 from pathlib import Path
 
-from tether.daemon.server import spawn
+from tether.daemon.launch import spawn
 from tether.errors import TetherError
 from tether.paths import StateDir
 

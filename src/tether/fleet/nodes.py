@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any
 
 from tether.store import NewEvent
@@ -16,10 +15,6 @@ LOST_AFTER = float(os.environ.get("TETHER_FLEET_LOST_AFTER", "10"))
 #: How often a daemon beats for its node (the monitor wakes at least this often on a fleet store).
 BEAT_EVERY = max(0.2, min(2.0, LOST_AFTER / 5))
 INCIDENT = "node.lost"
-
-
-def node_name(host_name: str | None) -> str:
-    return host_name or socket.gethostname()
 
 
 def nodes(store: Any) -> list[dict[str, Any]]:

@@ -26,10 +26,8 @@ What the delivery layer (API, dashboard, CLI) asks, with the same two answers:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -95,119 +93,28 @@ class Alone:
         return None
 
 
-class Node:
-    """A node of a fleet sharing one PostgreSQL store."""
-
-    def __init__(self, node: str) -> None:
-        self.node = node
-        self.store_node: str | None = node
-        self.bus: Any = None  # tether.fleet.bus.Bus once booted
-
-    @property
-    def listening(self) -> bool:
-        return self.bus is not None
-
-    def boot(self, daemon: Any, url: str) -> None:
-        from tether.fleet import nodes, view
-
-        nodes.register(daemon.store, self.node, pid=os.getpid(), url=url, agents=list(daemon.loaded.runbook.agents),
-                       now=daemon.clock.wall())  # back after being lost: resolves its incident
-        view.mark(daemon.state.root, daemon.loaded.store_url, self.node)
-
-    def booted(self, daemon: Any) -> None:
-        from tether.fleet import bus, pending
-
-        pending.apply_pending(daemon.store, daemon)  # kills and verbs recorded while this node was away
-        self.bus = bus.Bus(daemon)
-        self.bus.start()
-
-    def registration(self) -> dict[str, Any]:
-        return {"node": self.node}  # the agent is pinned to this node (the first to register it)
-
-    def refuses(self, daemon: Any, name: str, spec: Any) -> bool:
-        """An agent pinned to another node is refused here: recorded, shown, its leftover run stopped."""
-        from tether.fleet import pins
-        from tether.fleet.remote import node_of
-
-        pinned_to = node_of(daemon.store, name, self.node)
-        if pinned_to is None:
-            return False
-        pins.refuse(daemon.store, name, self.node, pinned_to)
-        pins.stop_leftover(daemon, name, spec)
-        return True
-
-    def wake(self, daemon: Any, now: float) -> float | None:
-        if self.bus is None:
-            return None
-        from tether.fleet import nodes, pending, pins
-
-        try:
-            nodes.beat(daemon.store, self.node, now)
-            if nodes.check_lost(daemon.store, self.node, now):
-                daemon.poke()
-            pending.apply_soon(daemon.store, daemon)
-            pins.reconcile(daemon)
-        except Exception as err:
-            print(f"tether: fleet: {err!r}", file=sys.stderr, flush=True)
-        return now + nodes.BEAT_EVERY
-
-    def stop(self, daemon: Any) -> None:
-        if self.bus is None:
-            return
-        from tether.fleet import nodes
-
-        self.bus.close()
-        with contextlib.suppress(Exception):
-            nodes.stopped(daemon.store, self.node, daemon.clock.wall())
-
-    def elsewhere(self, control: Any, agent: str) -> bool:
-        """Another node's agent: one this daemon does not run while it hears the other nodes."""
-        return self.listening and agent not in control.agent_names()
-
-    def route(self, control: Any, verb: str, agent: str, reason: str | None = None) -> dict[str, Any] | None:
-        """An agent of another node is asked of its node's daemon (a refusal there raised here); None: ours."""
-        if not self.listening:
-            return None
-        from tether.fleet.remote import check, route
-
-        got = route(control, verb, agent, reason)
-        return None if got is None else check(got)
-
-    def send(self, store: Callable[[], Any], agent: str, verb: str, reason: str | None = None,
-             wait: bool = True) -> str | None:
-        """Ask the node ``agent`` is pinned to, when that is another (recorded, NOTIFYed; pending while that
-        node is away; waited for when ``wait`` and it is up) and say what became of it. None when it is
-        this host's, or when the store cannot be reached: what can be done here still is."""
-        from tether.errors import StoreError
-        from tether.fleet.remote import WAIT, check, message, node_of
-        from tether.fleet.remote import send as send_to
-
-        try:
-            shared = store()
-            node = node_of(shared, agent, self.node)
-        except StoreError:  # unreachable: act here
-            return None
-        if node is None:
-            return None
-        return message(check(send_to(shared, agent, node, verb, reason, wait=WAIT if wait else None)))
-
-
 def place(store_url: str, host_name: str | None) -> Place:
     """A node of a fleet on a PostgreSQL store; alone on SQLite (nothing of the fleet runs then)."""
-    from tether.fleet.nodes import node_name
+    if store_url.startswith("sqlite"):
+        return Alone(host_name or socket_name())  # alone, nothing of the fleet is imported
+    from tether.fleet.node import Node
 
-    node = node_name(host_name)
-    return Alone(node) if store_url.startswith("sqlite") else Node(node)
+    return Node(host_name or socket_name())
 
 
 def place_of(store_url: str, host_name: Callable[[], str | None]) -> Place:
     """``place`` for a command: the host's name (from its runbook) is asked only of a node, so that a kill
     given only the state directory parses no runbook."""
     if store_url.startswith("sqlite"):
-        import socket
-
-        return Alone(socket.gethostname())
+        return Alone(socket_name())
     return place(store_url, host_name())
+
+
+def socket_name() -> str:
+    """This host's name as the fleet knows it when its runbook names none."""
+    import socket
+
+    return socket.gethostname()
 
 
 class Seen:
@@ -238,38 +145,6 @@ class Seen:
         return []
 
 
-class SeenFleet(Seen):
-    columns = ("NODE",)
-
-    def __init__(self, fleet: dict[str, Any]) -> None:
-        self.fleet = fleet
-
-    def annotate(self, docs: list[dict[str, Any]], key: str = "agent", note: str | None = None) -> list[dict[str, Any]]:
-        from tether.fleet.view import annotate
-
-        annotate(docs, self.fleet, key=key)
-        for d in docs:
-            if note is not None:
-                d[note] = self.note(d)
-        return docs
-
-    def note(self, doc: dict[str, Any]) -> str:
-        from tether.fleet.view import why
-
-        return why(doc)
-
-    def cells(self, doc: dict[str, Any]) -> dict[str, str]:
-        return {"NODE": doc.get("node") or "-"}
-
-    def json(self) -> dict[str, Any]:
-        assert self.fleet is not None
-        return {"nodes": self.fleet["nodes"], "pending": self.fleet["pending"]}
-
-    def sections(self) -> list[dict[str, Any]]:
-        assert self.fleet is not None
-        return [self.fleet]
-
-
 ALONE = Seen()
 
 
@@ -277,10 +152,9 @@ def seen(store: Any, now: float | None = None) -> Seen:
     """The nodes' rows for the views: ``ALONE`` on a store that is no fleet's."""
     if not store.fleet:
         return ALONE
-    from tether.fleet.view import overview
+    from tether.fleet.node import SeenFleet  # a fleet's only: a host alone never imports it
 
-    got = overview(store, now)
-    return ALONE if got is None else SeenFleet(got)
+    return SeenFleet.of(store, now) or ALONE
 
 
 def here(root: str) -> str | None:

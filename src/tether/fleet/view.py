@@ -91,6 +91,6 @@ def why(d: dict[str, Any]) -> str:
 
 def mark(state_root: Path, url: str, node: str) -> None:
     """Name the fleet store in a node's state directory (0600: the URL may carry a password)."""
-    from tether.daemon.core import write_private
+    from tether.atomic import write_private
 
     write_private(state_root / MARKER, json.dumps({"store": url, "node": node}) + "\n")

@@ -27,9 +27,12 @@ def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
     """Start the daemon for the runbook (one per state directory)."""
     loaded = obj.loaded
     _not_shared(obj, loaded)
-    from tether.daemon.server import AlreadyRunning, info, serve, spawn
+    from tether.daemon.launch import AlreadyRunning, spawn
+    from tether.daemon_state import info
 
     if foreground:
+        from tether.daemon.server import serve  # the daemon itself: the API, uvicorn
+
         serve(loaded, allow_remote=allow_remote)
         return
     from tether.web.bind import check_bind

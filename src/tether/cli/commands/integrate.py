@@ -16,7 +16,7 @@ def _base_url(obj: Context, url: str | None) -> str:
     """``--url``, else the running daemon's, else the runbook's ``host.listen``."""
     if url:
         return url.rstrip("/")
-    from tether.daemon.server import info
+    from tether.daemon_state import info
 
     running = None
     try:
