@@ -17,10 +17,12 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
+from tether import auth
 from tether.api import parts
 from tether.api.access import REFUSALS, require
 from tether.api.app import Caller
 from tether.api.body import StrictRoute
+from tether.audit import page
 from tether.redact import redact_obj
 
 router = APIRouter(responses={**REFUSALS, 404: {"description": "no such agent, or no state directory"}},
@@ -79,8 +81,6 @@ def audit(who: Caller, request: Request, limit: int = Query(default=200, ge=0, l
     lr = parts.loaded(request)
     if lr is None:
         raise HTTPException(404, "this daemon has no state directory")
-    from tether.audit import page
-
     return page(parts.store(request), lr.state.audit_file, limit)
 
 
@@ -107,8 +107,6 @@ def runbook(who: Caller, request: Request) -> dict[str, Any]:
 def make_token(body: TokenBody, who: Caller, request: Request) -> dict[str, Any]:
     """Create a token (``tether token create``); admin only. The token is in this answer and nowhere else."""
     require(who, "control")
-    from tether import auth
-
     if body.agent is not None and body.role == "agent":
         parts.known(request, body.agent)
     token = auth.create(parts.store(request), body.role, body.agent)

@@ -29,8 +29,9 @@ import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from tether.wall.listeners import API_SOCK, PROXY_SOCK
 from tether.wall.netns import Endpoint
-from tether.wall.proxy import API_SOCK, INSIDE_PORT, PROXY_SOCK, bridge_argv, sandbox_env
+from tether.wall.proxy import INSIDE_PORT, bridge_argv, sandbox_env
 
 SOCKETS_INSIDE = "/run/tether"  # the agent's socket folder, read-only inside the wall
 PROXY_INSIDE = f"{SOCKETS_INSIDE}/{PROXY_SOCK}"

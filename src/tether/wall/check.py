@@ -13,6 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tether.wall import netns
+
 APPARMOR_SYSCTL = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
 USERNS_SYSCTL = Path("/proc/sys/kernel/unprivileged_userns_clone")  # Debian's older kernels
 MAX_USERNS = Path("/proc/sys/user/max_user_namespaces")
@@ -160,14 +162,12 @@ def socat() -> str | None:
 def needs_socat() -> bool:
     """Whether walls with a network of their own need socat here: not under a root daemon on Linux with
     nsenter, which listens inside each agent's namespace itself (``wall/netns.py``)."""
-    from tether.wall import netns
-
     return not netns.supported()
 
 
 def problem() -> str | None:
     """``tools()``'s refusal as a line, or None when the wall can be built."""
-    from tether.wall import macos
+    from tether.wall import macos  # not at the top: macos.py imports this module (WallUnavailable)
 
     if macos.ON:  # macOS: sandbox-exec, not bwrap
         return macos.problem()

@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import tether
+
 #: Package caches every kind may fill (relative to its private HOME; the tools' defaults under HOME).
 CACHES = (".npm", ".cache/pip", ".cache/uv")
 
@@ -121,8 +123,6 @@ def _dependency_sites() -> list[str]:
 def runtime(kind: str) -> list[str]:
     """Host trees the agent reads to work (resolved, outermost only): tether's interpreter and package, and
     for an agent CLI kind, the CLI's install."""
-    import tether
-
     trees = [
         os.path.realpath(sys.base_prefix),
         os.path.realpath(sys.prefix),

@@ -36,9 +36,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tether.atomic import write_atomic
 from tether.wall.check import WallUnavailable
+from tether.wall.listeners import PORT_FILE
 from tether.wall.profile import Profile
-from tether.wall.proxy import PORT_FILE
 
 ON = sys.platform == "darwin"  # only there does plan.prepare build this wall instead of bwrap's
 SANDBOX_EXEC = "/usr/bin/sandbox-exec"
@@ -225,8 +226,6 @@ def wall(prof: Profile, network: str, run_dir: Path, daemon_url: str) -> tuple[l
     """Write the agent's profile to ``run_dir/wall.sb`` and return the prefix that runs a command under it
     and what it sets in the environment (``none``: the proxy variables emptied, no proxy is reachable).
     Raises ``WallUnavailable`` or ``OSError``."""
-    from tether.atomic import write_atomic
-
     text = rules(prof, network, ports(network, run_dir, daemon_url))
     path = run_dir / PROFILE_FILE
     write_atomic(path, text.encode("utf-8", "surrogateescape"), 0o600)

@@ -19,7 +19,7 @@ from tether.errors import TetherError
 from tether.runbook.load import LoadedRunbook
 from tether.runbook.model import Agent
 from tether.wall import bridge, bwrap, check, kinds, macos, netns, profile, proxy, ssh, users
-from tether.wall.proxy import API_SOCK, PROXY_SOCK
+from tether.wall.listeners import API_SOCK, PROXY_SOCK
 
 #: The agent CLIs' logins, from the daemon user's HOME into the agent's private HOME (read-only there).
 LOGINS = {"claude-code": (".claude/.credentials.json",), "codex": (".codex/auth.json",)}

@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from tether.durations import format_duration
+
 EVENT = "wall.violation"
 INCIDENT = "wall.violation"
 #: The proxy's verdicts that are a refused connection (``refused``: a malformed request or too many open;
@@ -174,6 +176,4 @@ def for_daemon(daemon: Any) -> Watch:
 
 
 def _span(seconds: float) -> str:
-    from tether.durations import format_duration
-
     return format_duration(round(seconds))
