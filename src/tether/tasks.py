@@ -1,7 +1,8 @@
 """An agent's task as tether moves it along: claimed or started on its own branch and snapshots (its workspace,
 ``tether.rollback.tasks``), ended with where the work ended. The API's views, the hooks' sessions and
-``tether task start|done`` call these; they emit the events of a task's start and end (the supervisor's
-requeues and orphans are its own).
+``tether task start|done`` call these; they emit the events of a task's start and end. The supervisor asks
+here too what becomes of the tasks of a run that ended in their middle (``orphaned``) or never started
+(``unstarted``), and records those events with the run's own, in one transaction.
 
 A workspace that cannot start a task (a repository mid-merge, ...) cancels the task: ``task.cancelled``,
 and the error is raised (through the API: a ``TetherError`` saying the task was cancelled, a 409).
@@ -13,7 +14,7 @@ from typing import Any
 
 from tether.errors import NotFound, TetherError
 from tether.runbook import LoadedRunbook
-from tether.store import Store
+from tether.store import NewEvent, Store
 
 
 def _begin_workspace(loaded: LoadedRunbook, store: Store, agent: str, task_id: int) -> dict[str, Any]:
@@ -92,3 +93,37 @@ def end(loaded: LoadedRunbook, store: Store, agent: str, task_id: int, ok: bool,
     """End the agent's task ``task_id`` (``finish``): its new state."""
     finish(loaded, store, _own(store, agent, task_id), ok, note)
     return "done" if ok else "failed"
+
+
+def unstarted(store: Store, agent: str, task_id: int | None, why: object) -> list[NewEvent]:
+    """A task claimed for a run that never started goes back to the queue (its attempts unchanged)."""
+    task = store.task(task_id) if task_id is not None else None
+    if task is None or task.state != "started":
+        return []
+    return [NewEvent("task.requeued", agent, {"task_id": task.id, "text": task.text, "attempts":
+                     int(task.meta.get("attempts", 0)), "note": f"not started: {why}"})]
+
+
+#: How many runs may end in the middle of one task before it counts as failed instead of queued again.
+TASK_ATTEMPTS = 3
+
+
+def orphaned(store: Store, agent: str, code: int | None, killed: bool = False) -> list[NewEvent]:
+    """The agent's run ended with tasks still started: each goes back to the queue (the next run's
+    ``next_task()`` takes it first), or fails once ``TASK_ATTEMPTS`` runs have ended inside it, or at
+    once when the kill switch ended the run (a human stopped that work: resuming must not redo it)."""
+    why = "its run was lost (killed, or the host went down)" if code is None else f"the agent exited {code}"
+    if killed:
+        why = "the kill switch stopped the agent"
+    events = []
+    for task in store.tasks(agent, states=["started"]):
+        attempts = int(task.meta.get("attempts", 0)) + 1
+        if killed or attempts >= TASK_ATTEMPTS:
+            events.append(NewEvent("task.failed", agent, {
+                "task_id": task.id, "text": task.text, "attempts": attempts,
+                "note": f"{why} during this task; not queued again" if killed
+                else f"{why} during this task, {attempts} times; not queued again"}))
+        else:
+            events.append(NewEvent("task.requeued", agent, {
+                "task_id": task.id, "text": task.text, "attempts": attempts, "note": f"{why} during this task"}))
+    return events

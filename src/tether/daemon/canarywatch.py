@@ -132,7 +132,7 @@ class CanaryWatch:
             if self._due(name) > time.time():  # a start ran one meanwhile
                 return
             try:
-                env, wall = d._agent_env(spec), d._wall(name)
+                env, wall = d.agent_env.env(spec), d.agent_env.wall(name)
             except Exception as err:  # a secret that cannot be resolved, a wall that cannot be built
                 result = canary.Result(
                     name, spec.kind, "error", f"{type(err).__name__}: {err}", "", "daily", time.time()

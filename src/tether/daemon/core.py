@@ -15,11 +15,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from tether import auth, heartbeat, redact, status_file, waiting, wall
+from tether import heartbeat, redact, status_file, waiting
 from tether.approvals import Approvals
-from tether.atomic import write_private
 from tether.daemon import hostreload, memory
-from tether.daemon.agentpath import on_path
+from tether.daemon.agentenv import AgentEnv
 from tether.daemon.beats import BeatWriter
 from tether.daemon.canarywatch import CanaryWatch
 from tether.daemon.channels import Channels
@@ -39,12 +38,9 @@ from tether.runbook.summary import boundary
 from tether.secrets import resolve_all
 from tether.signals import status_signals
 from tether.store import NewEvent, Store, open_store
-from tether.wall.users import DEFAULT_USER
 
 #: Environment variables an agent inherits from the daemon; everything else is dropped, so no
 #: approver or admin credential (nor any other TETHER_* setting of the daemon) can leak into an agent.
-PASS_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR")
-
 #: Wall clock and monotonic clock drifting apart by more than this between two monitor wake-ups means
 #: the host was suspended (or its clock was set): agents are re-baselined instead of all going stale.
 CLOCK_JUMP = 5.0
@@ -103,6 +99,7 @@ class Daemon:
         self.started = time.time()
         self.probe_results: list[Any] = []  # set by the host watch (disk, network probes)
         self._failed_incidents: set[int] = set()
+        self.agent_env = AgentEnv(self)  # what each agent runs with: environment, token, TMPDIR, wall
         self.canaries = CanaryWatch(self)  # claude-code/codex: the hook proven at each start and daily
         self._delivery()
 
@@ -178,11 +175,11 @@ class Daemon:
         with contextlib.suppress(Exception):  # unresolvable now: the start fails and says why
             redact.register(*resolve_all(spec.secrets).values())  # also for agents adopted, not spawned
         with contextlib.suppress(Exception):  # a run adopted from the last daemon needs its proxy's sockets (in
-            self.proxy_socket(name)  # the wall, its only way out); a failure here is told by the next start
+            self.agent_env.proxy_socket(name)  # the wall, its only way out); a failure here is told by the next start
         sup = AgentSupervisor(
             spec, self.state, self.store, cwd,
-            Hooks(env=lambda: self._agent_env(spec), url=lambda: self.url, opening=self._opening, resolve=self.resolve,
-                  changed=self.poke, wall=lambda: self._wall(spec.name),
+            Hooks(env=lambda: self.agent_env.env(spec), url=lambda: self.url, opening=self._opening,
+                  resolve=self.resolve, changed=self.poke, wall=lambda: self.agent_env.wall(spec.name),
                   canary=lambda env, wall, cancel: self.canaries.before_start(spec.name, env, wall, cancel)),
             desired=desired, log_max_bytes=self.loaded.runbook.host.retention.log_file_size,
         )
@@ -224,73 +221,6 @@ class Daemon:
             "restart": spec.restart.policy,
             "run_as": spec.run_as,
         }
-
-    def _agent_env(self, spec: Agent) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in PASS_ENV or k.startswith("LC_")}
-        env.update(spec.env)
-        secrets = resolve_all(spec.secrets)
-        redact.register(*secrets.values())
-        env.update(secrets)
-        env.update({
-            "TETHER_AGENT": spec.name,
-            "TETHER_URL": self.url,
-            "TETHER_TOKEN": self._agent_token(spec.name),
-            "TETHER_KILL_FILES": os.pathsep.join(
-                [str(self.state.kill_file), str(self.state.agent_kill_file(spec.name))]
-            ),
-            "PYTHONUNBUFFERED": "1",
-            "TMPDIR": self._agent_tmp(spec),
-            **on_path(env.get("PATH")),  # `tether` itself first on its PATH (`tether beat`, `tether exec`)
-        })
-        if self.proxy is not None and spec.network != "open":  # egress through the proxy (wall/proxy.py)
-            env.update(self.proxy.env(spec.name, self.state.agent_dir(spec.name) / "run", self.url,
-                                      *self._agent_ids(spec)))
-        return env
-
-    def _agent_ids(self, spec: Agent) -> tuple[int | None, int | None]:
-        """The uid and gid the agent runs as when not the daemon's (its proxy socket is made theirs)."""
-        if os.geteuid() != 0:
-            return None, None
-        with contextlib.suppress(KeyError):
-            pw = pwd.getpwnam(spec.run_as or DEFAULT_USER)
-            return pw.pw_uid, pw.pw_gid
-        return None, None
-
-    def _agent_tmp(self, spec: Agent) -> str:
-        """The agent's private TMPDIR (0700, its own user's): its only scratch space (policy.Scope)."""
-        tmp = self.state.agent_tmp(spec.name)
-        tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if spec.run_as:
-            with contextlib.suppress(KeyError, OSError):
-                pw = pwd.getpwnam(spec.run_as)
-                os.chown(tmp, pw.pw_uid, pw.pw_gid)
-        return str(tmp)
-
-    def _wall(self, name: str) -> Any:
-        """The agent's wall (``tether.wall``), None for ``sandbox: off``; raises ``WallError``."""
-        return wall.prepare(self.loaded, name, proxy_socket=self.proxy_socket(name), daemon_url=self.url)
-
-    def proxy_socket(self, name: str) -> str | None:
-        """The egress proxy's unix socket for this agent's wall (None: no proxy, or ``network: open``)."""
-        spec = self.loaded.runbook.agents.get(name)
-        if self.proxy is None or spec is None or spec.network == "open":
-            return None
-        self.proxy.open(name, self.state.agent_dir(name) / "run", *self._agent_ids(spec))
-        got = self.proxy.agents.get(name)
-        return str(got.sock) if got is not None and got.sock is not None else None
-
-    def _agent_token(self, name: str) -> str:
-        """One token per agent, kept (0600) in the agent's folder of the state dir and reused."""
-        path = self.state.agent_dir(name) / "agent.token"
-        if path.exists():
-            token = path.read_text().strip()
-            who = auth.identify(self.store, token)
-            if who is not None and who.role == "agent" and who.agent == name:
-                return token
-        token = auth.create(self.store, "agent", name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_private(path, token + "\n")
-        return token
 
     def _write_status(self, names: set[str]) -> None:
         now = self.clock.wall()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether import process, redact
+from tether import process, redact, tasks
 from tether.atomic import write_atomic
 from tether.daemon.restarts import RestartTracker
 from tether.daemon.runstate import Exit, RunState, Step, after_exit, exit_data
@@ -467,11 +467,7 @@ class AgentSupervisor:
 
     def _task_back(self, launch: agent_kinds.Launch | None, why: object) -> list[NewEvent]:
         """A task claimed for a run that never started goes back to the queue (its attempts unchanged)."""
-        task = self.store.task(launch.task_id) if launch is not None and launch.task_id is not None else None
-        if task is None or task.state != "started":
-            return []
-        return [NewEvent("task.requeued", self.name, {"task_id": task.id, "text": task.text, "attempts":
-                         int(task.meta.get("attempts", 0)), "note": f"not started: {why}"})]
+        return tasks.unstarted(self.store, self.name, launch.task_id if launch is not None else None, why)
 
     def _gave_back(self, before: list[NewEvent], recorded: str | None, launch: agent_kinds.Launch) -> None:
         self.store.append([*before, *self._task_back(launch, "stopped before it started")])
@@ -510,7 +506,7 @@ class AgentSupervisor:
         if self.spec.kind in agent_kinds.KINDS and not already and not self._stop.is_set():
             outcome = agent_kinds.exited(self.spec, self.state, self.store, code)
         elif self.spec.kind not in agent_kinds.KINDS and not already:
-            events += orphaned_tasks(self.store, self.name, code, killed=self._kill_file() is not None)
+            events += tasks.orphaned(self.store, self.name, code, killed=self._kill_file() is not None)
         with self._lock:
             self.handle = None
             kill = self._kill_file()
@@ -601,30 +597,3 @@ def _kill_reason(path: Path) -> str:
     except (OSError, ValueError, AttributeError):
         reason = None
     return f"kill switch: {reason}" if reason else "kill switch engaged"
-
-
-
-
-#: How many runs may end in the middle of one task before it counts as failed instead of queued again.
-TASK_ATTEMPTS = 3
-
-
-def orphaned_tasks(store: Store, agent: str, code: int | None, killed: bool = False) -> list[NewEvent]:
-    """The agent's run ended with tasks still started: each goes back to the queue (the next run's
-    ``next_task()`` takes it first), or fails once ``TASK_ATTEMPTS`` runs have ended inside it, or at
-    once when the kill switch ended the run (a human stopped that work: resuming must not redo it)."""
-    why = "its run was lost (killed, or the host went down)" if code is None else f"the agent exited {code}"
-    if killed:
-        why = "the kill switch stopped the agent"
-    events = []
-    for task in store.tasks(agent, states=["started"]):
-        attempts = int(task.meta.get("attempts", 0)) + 1
-        if killed or attempts >= TASK_ATTEMPTS:
-            events.append(NewEvent("task.failed", agent, {
-                "task_id": task.id, "text": task.text, "attempts": attempts,
-                "note": f"{why} during this task; not queued again" if killed
-                else f"{why} during this task, {attempts} times; not queued again"}))
-        else:
-            events.append(NewEvent("task.requeued", agent, {
-                "task_id": task.id, "text": task.text, "attempts": attempts, "note": f"{why} during this task"}))
-    return events
