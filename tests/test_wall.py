@@ -66,6 +66,7 @@ t "write pip cache" "mkdir -p \$HOME/.cache/pip/x"
 t "write outside" "echo x > {outside}/planted"
 t "write /tmp" "echo x > /tmp/tether-wall-planted"
 t "write /etc" "echo x > /etc/tether-wall-planted"
+t "write /run" "echo x > /run/tether-wall-planted"
 t "write store" ": >> $S/tether.db"
 t "read admin.token" "cat $S/admin.token"
 t "delete kill file" "rm $S/agents/other/KILL"
@@ -130,7 +131,7 @@ def test_every_write_and_read_outside_the_scope_fails(root: Path) -> None:
         for allowed in ("write workspace", "write tmpdir", "write npm cache", "write pip cache"):
             assert f"{allowed}: ALLOWED" in out, out
         denied = [line.split(":")[0] for line in out.splitlines() if line.endswith(": denied")]
-        assert len(denied) == 17, out
+        assert len(denied) == 18, out
         assert "ALLOWED" not in out.replace("workspace: ALLOWED", "").replace("tmpdir: ALLOWED", "").replace(
             "cache: ALLOWED", ""
         ), out
@@ -275,7 +276,7 @@ def test_mounts_are_placed_parents_first() -> None:
     assert order.index("/w/a") < order.index("/w/a/secrets") < len(order)
     assert order.index("/w/a") < order.index("/dev/null")
     remounts = [args[i + 1] for i, a in enumerate(args) if a == "--remount-ro"]
-    assert "/s" in remounts and "/w/a" not in remounts
+    assert "/s" in remounts and "/w/a" not in remounts and remounts[-1] == "/run", "/run inside: read-only"
     assert "--unshare-net" not in args and "--unshare-pid" in args and "--new-session" not in args
     net = bridge.Net("/x/net", (bridge.Bridge("127.0.0.1", 3128, bridge.PROXY_INSIDE),), "socat")
     walled = bwrap.argv(prof, setpriv=None, net=net)

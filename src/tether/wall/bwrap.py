@@ -86,8 +86,10 @@ def argv(
     out = [*prefix, bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for _, args in ops:
         out += args
-    for d in (*profile.hidden_dirs, *profile.masked, *(s for s in SCRATCH if os.path.isdir(s))):
-        out += ["--remount-ro", d]  # last: the mount points inside were made while they were writable
+    # last: the mount points inside were made while they were writable; /run too, the emptied tmpfs (its
+    # only scratch space is its TMPDIR: a writable /run inside would be another, unbounded by its scope)
+    for d in (*profile.hidden_dirs, *profile.masked, *(s for s in SCRATCH if os.path.isdir(s)), "/run"):
+        out += ["--remount-ro", d]
     # a pid namespace: agents sharing a user cannot see (/proc/PID/root, cwd, environ) or signal each
     # other; the host still sees every process (cgroup, process group, TETHER_INSTANCE all kept)
     out += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--cap-drop", "ALL"]
