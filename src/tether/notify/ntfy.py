@@ -15,16 +15,14 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tether import redact
-from tether.notify.deciders import Approver, Decider, Outcome, Signer, by_key, summary
-from tether.notify.health import Health
+from tether.notify.deciders import Approver, Outcome, Signer, by_key, summary
 from tether.notify.phone import CALL_TIMEOUT, Channel, ChannelError, approval_lines, json_object, secret
-from tether.runbook.model import Ntfy, Runbook
+from tether.runbook.model import Ntfy
 
 STREAM_READ = 120.0  # ntfy sends a keepalive every 45 s by default: silence this long is a dead connection
 DECISION = re.compile(r"^tether1 ([ad]) ([0-9]{1,18}) ([a-z]+:[a-z0-9_-]{1,63}(?::[0-9]{1,4})?) ([A-Za-z0-9_-]{8,40})$")
@@ -50,10 +48,10 @@ class Server(Channel[Ntfy]):
     via = "ntfy"
     step = "subscribe"
 
-    def __init__(
-        self, conf: Ntfy, health: Health, decider: Decider, signer: Signer, runbook: Callable[[], Runbook]
-    ) -> None:
-        super().__init__(conf, server_name(conf), health, decider, signer, runbook)
+    def named(self) -> str:
+        return server_name(self.conf)
+
+    def setup(self) -> None:
         self._streamer = httpx.Client(timeout=httpx.Timeout(CALL_TIMEOUT, read=STREAM_READ))
         self._since = str(int(time.time()))  # the first time: what arrives from now on
 

@@ -99,6 +99,7 @@ def json_object(raw: Any) -> dict[str, Any] | None:
 
 
 ConfT = TypeVar("ConfT")
+KeyT = TypeVar("KeyT")
 
 
 class Channel(Generic[ConfT]):
@@ -108,10 +109,10 @@ class Channel(Generic[ConfT]):
     step: ClassVar[str]  # what ``poll_once`` does, in the health's error for a failure that is no ChannelError
 
     def __init__(
-        self, conf: ConfT, name: str, health: Health, decider: Decider, signer: Signer, runbook: Callable[[], Runbook]
+        self, conf: ConfT, health: Health, decider: Decider, signer: Signer, runbook: Callable[[], Runbook]
     ) -> None:
         self.conf = conf
-        self.name = name
+        self.name = self.named()
         self.health = health
         self.decider = decider
         self.signer = signer
@@ -119,7 +120,15 @@ class Channel(Generic[ConfT]):
         self._stop = threading.Event()
         self._client = httpx.Client(timeout=CALL_TIMEOUT)
         self._seen: collections.deque[str] = collections.deque(maxlen=1000)  # what was handled (redeliveries)
-        self._thread = threading.Thread(target=self._loop, name=f"tether-{name[:40]}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"tether-{self.name[:40]}", daemon=True)
+        self.setup()
+
+    def named(self) -> str:
+        """How the channel is shown (its health, its thread, its log lines), from ``self.conf``."""
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        """Make the channel's own parts (clients, queues, threads), once the shared ones exist."""
 
     # -- the loop ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -200,3 +209,22 @@ class Channel(Generic[ConfT]):
         first, _, rest = words.partition(" ")
         approve = first.lower().rstrip(".!,:") in APPROVE_WORDS
         return self.decider.decide(approval_id, approve, who, self.via, rest if approve else words)
+
+
+class Chat(Channel[ConfT], Generic[ConfT, KeyT]):
+    """A channel whose messages are edited once their approval settles (Telegram, Slack): ``sent`` records each
+    message sent for an approval, ``find`` says which approval a message (``KeyT``: its chat and id) was for."""
+
+    def __init__(
+        self,
+        conf: ConfT,
+        health: Health,
+        decider: Decider,
+        signer: Signer,
+        runbook: Callable[[], Runbook],
+        sent: Callable[[Sent, str], None],
+        find: Callable[[KeyT, KeyT], int | None],
+    ) -> None:
+        self._record = sent  # records a message sent (chat or channel, message id or ts) for an approval
+        self._find = find  # (chat or channel, message id or ts) -> approval id, for replies
+        super().__init__(conf, health, decider, signer, runbook)

@@ -28,25 +28,23 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tether import redact
-from tether.notify.deciders import Approver, Decider, Outcome, Signer, approvers
-from tether.notify.health import Health
+from tether.notify.deciders import Approver, Outcome, approvers
 from tether.notify.phone import (
     CALL_TIMEOUT,
     SCOPE_BUTTONS,
-    Channel,
     ChannelError,
+    Chat,
     Sent,
     approval_text,
     json_object,
     secret,
 )
-from tether.runbook.model import Runbook, Slack
+from tether.runbook.model import Slack
 
 HELLO_TIMEOUT = 15.0  # Slack sends ``hello`` as soon as the socket opens
 PING_S = 20.0  # our WebSocket pings: a connection that stops answering them (a half-open one) is dropped
@@ -84,25 +82,16 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class App(Channel[Slack]):
+class App(Chat[Slack, str]):
     """One Slack app: its Socket Mode thread, and the calls the dispatcher makes to post and update."""
 
     via = "slack"
     step = "socket mode"
 
-    def __init__(
-        self,
-        conf: Slack,
-        health: Health,
-        decider: Decider,
-        signer: Signer,
-        runbook: Callable[[], Runbook],
-        sent: Callable[[Sent, str], None],
-        find: Callable[[str, str], int | None],
-    ) -> None:
-        super().__init__(conf, app_name(conf), health, decider, signer, runbook)
-        self._record = sent  # records a message posted (channel, ts) for an approval
-        self._find = find  # (channel, ts) -> approval id, for thread replies
+    def named(self) -> str:
+        return app_name(self.conf)
+
+    def setup(self) -> None:
         self._ws: Any = None
         self._posting = 0  # chat.postMessage calls for approvals not yet recorded
         self._posted = threading.Condition()

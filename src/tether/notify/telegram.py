@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tether import redact
-from tether.notify.deciders import Approver, Decider, Outcome, Signer, approvers
-from tether.notify.health import Health
-from tether.notify.phone import CALL_TIMEOUT, SCOPE_BUTTONS, Channel, approval_text, secret
+from tether.notify.deciders import Approver, Outcome, Signer, approvers
+from tether.notify.phone import CALL_TIMEOUT, SCOPE_BUTTONS, Chat, approval_text, secret
 from tether.notify.phone import ChannelError as ChannelError  # re-exported: daemon/channels.py names it here
 from tether.notify.phone import Sent as Sent  # re-exported: daemon/channels.py names it here
-from tether.runbook.model import Runbook, Telegram
+from tether.runbook.model import Telegram
 
 POLL_S = 25  # getUpdates' long-poll timeout (Telegram holds the request until an update or this)
 CALLBACK = re.compile(r"^t1:([adth]):([0-9]{1,18}):([A-Za-z0-9_-]{8,40})$")
@@ -61,25 +59,16 @@ def keyboard(signer: Signer, chat_id: int, approval_id: int) -> dict[str, Any]:
     }
 
 
-class Bot(Channel[Telegram]):
+class Bot(Chat[Telegram, int]):
     """One Telegram bot: its long-poll thread, and the calls the dispatcher makes to send and edit."""
 
     via = "telegram"
     step = "getUpdates"
 
-    def __init__(
-        self,
-        conf: Telegram,
-        health: Health,
-        decider: Decider,
-        signer: Signer,
-        runbook: Callable[[], Runbook],
-        sent: Callable[[Sent, str], None],
-        find: Callable[[int, int], int | None],
-    ) -> None:
-        super().__init__(conf, bot_name(conf), health, decider, signer, runbook)
-        self._record = sent  # records a message sent (chat, message id) for an approval
-        self._find = find  # (chat, message id) -> approval id, for replies
+    def named(self) -> str:
+        return bot_name(self.conf)
+
+    def setup(self) -> None:
         self.me: int | None = None  # the bot's own user id (getMe)
         self._offset: int | None = None  # the next update getUpdates is asked for
         self._poller = httpx.Client(timeout=httpx.Timeout(CALL_TIMEOUT, read=POLL_S + 10.0))
