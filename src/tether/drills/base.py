@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tether.cli.client import call
+from tether.process import ProcessId
 from tether.runbook import LoadedRunbook
 from tether.runbook.model import Agent
-from tether.store import Event, Store
+from tether.store import Event, Store, open_store
 
 T = TypeVar("T")
 
@@ -128,8 +130,6 @@ class Host:
     @property
     def store(self) -> Store:
         if self._store is None:
-            from tether.store import open_store
-
             self._store = open_store(self.loaded.store_url)
         return self._store
 
@@ -253,8 +253,6 @@ class Host:
         return info
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 15) -> Any:
-        from tether.cli.client import call
-
         return call(self.state, method, path, body, timeout=timeout)
 
 
@@ -268,8 +266,6 @@ def pid_alive(pid: object) -> bool:
     """The process runs (a zombie has stopped running)."""
     if not isinstance(pid, int) or pid <= 1:
         return False
-    from tether.process import ProcessId
-
     ident = ProcessId.of(pid)
     return ident is not None and ident.alive()
 

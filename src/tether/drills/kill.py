@@ -13,6 +13,8 @@ import time
 from tether import process
 from tether.daemon.restarts import should_restart
 from tether.drills.base import Host, Result, Trace, expected_restart_delay, wait_until
+from tether.errors import TetherError
+from tether.killswitch import engaged
 from tether.process import platform
 from tether.store import Event
 
@@ -164,8 +166,6 @@ def _stopped(host: Host, t: Trace, agent: str, policy: str, exited: Event, pid: 
 
 def _clean_up(host: Host, agent: str, cursor: int) -> None:
     """Undo what the drill caused: start the agent the drill left stopped, resolve the incidents it opened."""
-    from tether.errors import TetherError
-
     try:
         host.api("POST", f"/v1/agents/{agent}/start")
     except TetherError:
@@ -178,8 +178,6 @@ def _clean_up(host: Host, agent: str, cursor: int) -> None:
 
 
 def _why_not(host: Host, agent: str) -> str:
-    from tether.killswitch import engaged
-
     kill = engaged(host.state, agent)
     if kill is not None:
         return f" (the kill switch is engaged: {kill})"

@@ -30,6 +30,8 @@ from tether import process
 from tether.drills.base import Host, Result, Trace, expected_restart_delay, first_line, wait_until
 from tether.drills.break_test import _git, repos_of
 from tether.errors import TetherError
+from tether.host.service import UNIT_NAME
+from tether.killswitch import engaged
 from tether.process import ProcessId, platform
 from tether.process.rundir import AGENT_PID, KEEPER_PID, read_run_info
 from tether.process.tree import RunIdentities, find_tree
@@ -175,8 +177,6 @@ def _evidence(host: Host, agents: list[str], notes: list[str]) -> Before:
     instances: dict[str, str | None] = {}
     expect: dict[str, bool] = {}
     delays: dict[str, float] = {}
-    from tether.killswitch import engaged
-
     for a in host.agents:
         handle = process.adopt(host.run_dir(a))
         alive = handle is not None and handle.agent_alive()
@@ -273,8 +273,6 @@ def service_manager(pid: int) -> str | None:
     """The service manager that runs the daemon and restarts it by itself: systemd when the daemon is in the
     ``tether.service`` unit's cgroup (its environment is no sign: a shell under any unit inherits
     ``INVOCATION_ID``)."""
-    from tether.host.service import UNIT_NAME
-
     try:
         with open(f"/proc/{pid}/cgroup") as f:
             paths = [line.rstrip("\n").split(":", 2)[-1] for line in f]

@@ -10,9 +10,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tether.drills import DRILLS, RESULT_EVENT
+from tether.drills import DRILLS, RESULT_EVENT, break_test, kill, network, protected_file, reboot, wall
 from tether.drills.base import Host, Result, Trace
 from tether.drills.report import Report
+from tether.drills.sandbox import Sandbox
 from tether.errors import NotFound, UsageError
 from tether.runbook import LoadedRunbook
 
@@ -68,23 +69,13 @@ def run(host: Host, agents: list[str], drills: list[str], progress: Progress | N
 
 def _one(drill: str, host: Host, agent: str) -> Result:
     if drill == "kill":
-        from tether.drills import kill
-
         return kill.run(host, agent)
     if drill == "break-test":
-        from tether.drills import break_test
-
         return break_test.run(host, agent)
     if drill == "network":
-        from tether.drills import network
-
         return network.run(host, agent)
     if drill == "sandbox":
-        from tether.drills import wall
-
         return wall.run(host, agent)
-    from tether.drills import protected_file
-
     return protected_file.run(host, agent)
 
 
@@ -99,8 +90,6 @@ def _guarded(drill: str, host: Host, agent: str) -> Result:
 
 
 def _guarded_many(host: Host, agents: list[str]) -> list[Result]:
-    from tether.drills import reboot
-
     traces = [Trace(a, "reboot") for a in agents]
     try:
         return reboot.run(host, agents)
@@ -132,8 +121,6 @@ def run_host(
     try:
         if not sandbox:
             return run(host, agents, drills, progress)
-        from tether.drills.sandbox import Sandbox
-
         root = sandbox_root or (loaded.state.root / "drills")
         with Sandbox(loaded, agents, root, host.run_id) as box:
             return run(box.host, agents, drills, progress, record=host)

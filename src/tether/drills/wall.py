@@ -37,6 +37,10 @@ from typing import Any
 
 from tether.drills.base import Host, Result, Trace, first_line
 from tether.errors import TetherError
+from tether.wall import plan, prepare, violations
+from tether.wall.egress import HostPorts, allowed_entries
+from tether.wall.profile import under
+from tether.wall.proxy import NET_DIR, PORT_FILE, PROXY_SOCK, proxy_env
 
 NAME = "sandbox"
 MARK = "TETHER-DRILL-SANDBOX "
@@ -149,8 +153,6 @@ def listening() -> Iterator[Listener]:
 
 def off_reason(host: Host, agent: str) -> str | None:
     """Why the agent runs without the wall, or None."""
-    from tether.wall import plan
-
     if host.spec(agent).sandbox != "on":
         return f"sandbox: off: {agent} runs without the wall (its runbook says `sandbox: off`)"
     if plan.host_off():
@@ -172,11 +174,6 @@ def run(host: Host, agent: str) -> Result:
     info = host.daemon()
     if info is None:
         return t.failed(f"no daemon runs for {host.state.root}: a refused connection could not be recorded")
-    from tether.wall import prepare, violations
-    from tether.wall.egress import HostPorts, allowed_entries
-    from tether.wall.profile import under
-    from tether.wall.proxy import NET_DIR, PROXY_SOCK
-
     run_dir = host.run_dir(agent)
     sock = run_dir / NET_DIR / PROXY_SOCK  # the daemon's proxy listens there once the agent has started
     try:
@@ -256,8 +253,6 @@ def run(host: Host, agent: str) -> Result:
 
 def _env(host: Host, agent: str, daemon_url: str, wall_env: dict[str, str]) -> dict[str, str]:
     """The probe's environment: the agent's proxy variables, as the daemon gives them, then the wall's."""
-    from tether.wall.proxy import PORT_FILE, proxy_env
-
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG") or k.startswith("LC_")}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     try:
@@ -333,8 +328,6 @@ def _scratch(host: Host, writable: tuple[str, ...], under: Any) -> Iterator[list
 def _recorded(host: Host, agent: str, cursor: int, port: int, t: Trace) -> tuple[str | None, str]:
     """The proxy's record of the refused connection: (its verdict, a note), citing its events; an approval it
     asked for is denied (the drill's own ask)."""
-    from tether.wall import violations
-
     def ours(e: Any) -> bool:
         return bool(
             e.data.get("kind") == "connect" and e.data.get("port") == port and e.data.get("host") == "127.0.0.1"

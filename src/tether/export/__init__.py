@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tether import redact
+from tether.export.otlp import OtlpSink
 from tether.export.sink import ExportError, Sink
+from tether.export.webhook import WebhookSink
 from tether.store.base import Store
 
 if TYPE_CHECKING:
@@ -32,9 +34,6 @@ POLL = 1.0
 
 
 def sinks_from_config(config: Export, host: str | None = None, timeout: float = 10.0) -> list[Sink]:
-    from tether.export.otlp import OtlpSink
-    from tether.export.webhook import WebhookSink
-
     sinks: list[Sink] = []
     if config.webhook:
         sinks.append(WebhookSink(config.webhook, config.headers, timeout, host))

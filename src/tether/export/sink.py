@@ -7,6 +7,9 @@ from typing import Any, Protocol
 
 from tether import redact
 from tether.errors import TetherError
+from tether.runbook.model import SECRET_SCHEMES
+from tether.secrets import SecretError, resolve
+from tether.status_file import iso
 from tether.store.base import Event
 
 
@@ -28,9 +31,6 @@ class Sink(Protocol):
 
 def resolve_ref(value: str) -> str:
     """A literal value as is; a secret reference resolved, and the value registered for redaction."""
-    from tether.runbook.model import SECRET_SCHEMES
-    from tether.secrets import SecretError, resolve
-
     if not value.startswith(SECRET_SCHEMES):
         return value
     try:
@@ -44,8 +44,6 @@ def resolve_ref(value: str) -> str:
 def record(e: Event, host: str | None) -> dict[str, Any]:
     """One event as an exported record, redacted again on the way out (a secret registered after the
     event was written is caught here). ``id`` is the event id: receivers dedupe on it."""
-    from tether.status_file import iso
-
     data = redact.redact_obj(e.data)
     return {
         "id": e.id, "ts": e.ts, "time": iso(e.ts), "host": host, "node": e.node, "agent": e.agent,

@@ -25,7 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from tether.host.service import ServiceStatus, enable_commands
+from tether.host.service import ServiceStatus, enable_commands, systemctl_is_enabled
+from tether.notify import health as channel_health
+from tether.process.platform import is_tmpfs
 
 if TYPE_CHECKING:
     from tether.runbook import LoadedRunbook
@@ -126,8 +128,6 @@ def check_service(statuses: Sequence[ServiceStatus], linger_dir: Path = LINGER_D
 
 
 def _masked(units: Sequence[str], systemctl_root: Path | None) -> bool:
-    from tether.host.service import systemctl_is_enabled
-
     return all(systemctl_is_enabled(False, systemctl_root, unit)[0] in ("masked", "masked-runtime") for unit in units)
 
 
@@ -306,8 +306,6 @@ def persistent_paths(loaded: LoadedRunbook) -> list[tuple[str, Path]]:
 
 def check_storage(loaded: LoadedRunbook) -> Check:
     """Every persistent path on persistent storage: one on tmpfs/ramfs (gone at reboot) fails."""
-    from tether.process.platform import is_tmpfs
-
     paths = persistent_paths(loaded)
     try:
         volatile = [(label, p) for label, p in paths if is_tmpfs(p)]
@@ -331,7 +329,7 @@ def check_agent_users(loaded: LoadedRunbook, daemon_uid: int | None = None) -> l
     uid = os.geteuid() if daemon_uid is None else daemon_uid
     me = _user_name(uid)
     checks = []
-    from tether.wall import plan
+    from tether.wall import plan  # local: tether.wall +170 ms, and claude_code imports this module for a constant
 
     for name, agent in loaded.runbook.agents.items():
         label = f"agent {name}"
@@ -368,8 +366,8 @@ def check_agent_users(loaded: LoadedRunbook, daemon_uid: int | None = None) -> l
 def check_wall(loaded: LoadedRunbook) -> list[Check]:
     """The wall (issue 16): each agent as its own user inside bubblewrap, writes only in its scope, tether's
     state, tokens, secrets and other agents' workspaces out of sight. Can it be built here, for whom not."""
-    from tether.wall import check as wall_check
-    from tether.wall import plan
+    from tether.wall import check as wall_check  # local: tether.wall +170 ms (see check_agent_users)
+    from tether.wall import plan  # local: tether.wall +170 ms (see check_agent_users)
 
     if plan.host_off():
         return [Check("wall", "warn", f"{plan.OFF_VAR}=off in the daemon's environment: no agent runs inside the "
@@ -448,12 +446,10 @@ def run(loaded: LoadedRunbook | None, state_root: Path, services: Sequence[Servi
         hooks = check_claude_hooks(loaded)
         if hooks is not None:
             checks.append(hooks)
-        from tether.integrations import health  # Codex hooks: missing, pending trust, trusted, managed
+        from tether.integrations import health  # local: cycle with integrations (canary imports host.doctor)
 
-        checks += health.checks(loaded)
-        from tether.notify import health as channels  # Telegram, ntfy: secrets resolve, the daemon's last word
-
-        checks += channels.checks(loaded, state_root)
+        checks += health.checks(loaded)  # Codex hooks: missing, pending trust, trusted, managed
+        checks += channel_health.checks(loaded, state_root)  # Telegram, ntfy, Slack: secrets, the daemon's last word
     return checks
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tether.atomic import write_atomic
 from tether.errors import TetherError, UsageError
 
 Manager = Literal["systemd", "launchd"]
@@ -321,8 +322,6 @@ class Installed:
 
 
 def _write(path: Path, content: bytes, hint: str) -> None:
-    from tether.atomic import write_atomic
-
     try:
         write_atomic(path, content, 0o644)
     except OSError as err:

@@ -42,6 +42,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether import auth
+from tether.atomic import write_atomic
+from tether.host.doctor import MANAGED_SETTINGS, Check
 from tether.integrations import claude_code, codex
 from tether.integrations.canary_model import StandIn
 
@@ -50,7 +53,6 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from tether.boundary import Boundary
-    from tether.host.doctor import Check
     from tether.paths import StateDir
     from tether.runbook import LoadedRunbook
     from tether.runbook.model import Agent
@@ -135,8 +137,6 @@ class Result:
 
 def record(store: Store, state: StateDir, result: Result) -> None:
     """The ``canary`` event, and the agent's ``canary.json`` (its last result)."""
-    from tether.atomic import write_atomic
-
     store.emit("canary", result.agent, **result.data())
     with contextlib.suppress(OSError):
         write_atomic(state.agent_dir(result.agent) / FILE, json.dumps(result.data()) + "\n")
@@ -183,7 +183,7 @@ def flight(token_id: str | None) -> Flight | None:
 def judge(f: Flight, boundary: Boundary, agent: str, payload: dict[str, Any]) -> tuple[str, str]:
     """(decision, reason) for a gated hook call of a canary session: the runbook's verdict for the canary's
     command (a deny unless the runbook allows it; never held for a human), a deny for anything else."""
-    from tether.boundary import Request
+    from tether.boundary import Request  # local: `tether doctor` imports this module; tether.boundary +300 ms
 
     tool, inp = payload.get("tool_name"), payload.get("tool_input")
     cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) and payload.get("cwd") else None
@@ -236,8 +236,6 @@ def fingerprint(t: Target) -> str:
     """What decides the hook path: the agent's runbook entry, its wall, the CLI's binary and every settings
     file the CLI reads for this agent (path, size, mtime, inode). A start re-uses a recent pass only while
     this is unchanged."""
-    from tether.host.doctor import MANAGED_SETTINGS
-
     env, cwd = t.env, t.cwd
     home = Path(env.get("HOME") or "~").expanduser()
     if t.spec.kind == "claude-code":
@@ -280,8 +278,6 @@ def run(
 ) -> Result | None:
     """Run one canary for ``target``'s agent against the daemon at ``url``. None when ``cancel`` was set
     meanwhile (the daemon or the supervisor is stopping: no verdict)."""
-    from tether import auth
-
     spec = target.spec
     started, t0 = time.time(), time.monotonic()
 
@@ -521,8 +517,6 @@ def _verdict(
 
 def checks(loaded: LoadedRunbook, now: float | None = None) -> list[Check]:
     """The last canary of each ``claude-code``/``codex`` agent (from ``canary.json``; no daemon needed)."""
-    from tether.host.doctor import Check
-
     now = time.time() if now is None else now
     out = []
     for name, spec in loaded.runbook.agents.items():

@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tether.errors import UsageError
+
 MARK = "# tether pre-push hook: `tether integrate git --remove` takes it out"
 ZERO = "0" * 40
 DEFAULT_PROTECTED = ("main", "master", "trunk", "production", "prod", "release", "release/*", "releases/*")
@@ -35,8 +37,6 @@ def _git(repo: str | os.PathLike[str], *args: str) -> subprocess.CompletedProces
 def hook_path(repo: Path) -> Path:
     proc = _git(repo, "rev-parse", "--path-format=absolute", "--git-path", "hooks")
     if proc.returncode != 0:
-        from tether.errors import UsageError
-
         raise UsageError(f"{repo} is not a git repository ({proc.stderr.strip()})")
     return Path(proc.stdout.strip()) / "pre-push"
 

@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether.errors import UsageError
 from tether.host.doctor import Check
+from tether.integrations import canary, codex, openclaw, openclaw_policy
 
 if TYPE_CHECKING:
     from tether.runbook import LoadedRunbook
@@ -20,8 +23,6 @@ if TYPE_CHECKING:
 
 def codex_hooks(loaded: LoadedRunbook, codex_bin: str | None = None,
                 env: dict[str, str] | None = None) -> list[Check]:
-    from tether.integrations import codex
-
     names = [n for n, a in loaded.runbook.agents.items() if a.kind == "codex"]
     if not names:
         return []
@@ -60,11 +61,6 @@ def openclaw_exec(loaded: LoadedRunbook) -> list[Check]:
     """Each openclaw agent's exec approvals: the config its gateway runs with (the one tether wrote at its last
     start, else the runbook's ``OPENCLAW_CONFIG_PATH``, else none: OpenClaw's defaults) and its state
     folder's host approvals."""
-    from pathlib import Path
-
-    from tether.errors import UsageError
-    from tether.integrations import openclaw, openclaw_policy
-
     out = []
     for name, spec in loaded.runbook.agents.items():
         if spec.kind != "openclaw":
@@ -99,6 +95,4 @@ def openclaw_exec(loaded: LoadedRunbook) -> list[Check]:
 
 
 def checks(loaded: LoadedRunbook) -> list[Check]:
-    from tether.integrations import canary
-
     return codex_hooks(loaded) + openclaw_exec(loaded) + canary.checks(loaded)

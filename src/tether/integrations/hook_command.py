@@ -89,8 +89,8 @@ def relay(opts: dict[str, Any], raw: bytes) -> tuple[int, dict[str, Any]]:
 
 def local(opts: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
     """Decide with the runbook in this process: the daemon's answer shape, without holds or gates."""
-    from tether.boundary import Boundary, Request
-    from tether.runbook import load
+    from tether.boundary import Boundary, Request  # local: the hook's start-up path (a process per tool call), +260 ms
+    from tether.runbook import load  # local: the hook's start-up path, with tether.boundary
 
     loaded = load(opts["runbook"] or None)
     agent = opts["agent"] or os.environ.get("TETHER_AGENT", "")

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tether.integrations import owned, sessions, transcript
+from tether.integrations.agents import priced_by_result
+from tether.integrations.claude_code import RESUME_PROMPT
 from tether.paths import StateDir
 from tether.store import Store
 from tether.wall.plan import host_off
@@ -241,8 +243,6 @@ class Monitor:
         base = {"client": client, "session_id": sid}
         if name == "UserPromptSubmit":
             prompt = _clip(p.get("prompt") or "", 1000)
-            from tether.integrations.claude_code import RESUME_PROMPT
-
             if prompt == RESUME_PROMPT and client == "claude-code":
                 prompt = ""  # Claude Code's own words on `--resume`: the task stays the user's prompt
             self.heartbeat(agent, task=prompt or None)
@@ -417,8 +417,6 @@ class Monitor:
             cursors[tpath] = cursor.saved()
             for old in list(cursors)[:-CURSORS_KEPT]:
                 del cursors[old]
-        from tether.integrations.agents import priced_by_result
-
         by_result = client == "claude-code" and priced_by_result(self.state, agent, sid)
         for u in got.values():
             figures = u.as_event()

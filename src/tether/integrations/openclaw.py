@@ -37,6 +37,7 @@ from typing import Any
 
 from tether.errors import UsageError
 from tether.integrations.settings import Change, dump_json, read_json, read_sidecar, write_atomic, write_sidecar
+from tether.integrations.transcript import Usage
 
 PLUGIN_DIR = Path(__file__).with_name("openclaw_plugin")
 PLUGIN_ID = "tether"
@@ -316,8 +317,6 @@ EVENTS = {
 def monitor_event(mon: Any, agent: str, p: dict[str, Any]) -> None:
     """Record one of the plugin's monitoring events: tool results (commands run, files changed, errors),
     turns (each a task), sessions and token usage and spend (``llm_output``)."""
-    from tether.integrations.transcript import Usage
-
     name = p.get("hook_event_name")
     if name == "llm_output":
         mon.heartbeat(agent)

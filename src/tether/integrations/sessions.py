@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tether.atomic import write_atomic
 from tether.paths import StateDir
 
 _locks: dict[str, threading.Lock] = {}
@@ -73,8 +74,6 @@ def edit(state: StateDir, agent: str) -> Iterator[dict[str, Any]]:
         yield data
         if json.dumps(data, sort_keys=True) == before:
             return
-        from tether.atomic import write_atomic
-
         write_atomic(path, json.dumps(data, indent=1), 0o600)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tether import atomic
 from tether.errors import UsageError
 
 HOOK_URL_MARK = "/v1/hooks/"
@@ -68,11 +69,9 @@ def read_json(path: Path, not_json: str | None = None) -> dict[str, Any]:
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     """Replace ``path`` whole (``tether.atomic``); an existing file keeps its mode."""
-    from tether.atomic import write_atomic as write
-
     with contextlib.suppress(OSError):
         mode = path.stat().st_mode & 0o7777
-    write(path, text, mode)
+    atomic.write_atomic(path, text, mode)
 
 
 def dump_json(data: dict[str, Any]) -> str:

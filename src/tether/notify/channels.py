@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 from tether import redact
 from tether.errors import TetherError
 from tether.runbook.model import SECRET_SCHEMES
+from tether.secrets import SecretError
+from tether.secrets import resolve as resolve_secret
 
 #: A URL part that looks like a token (long, letters and digits): registered as a secret.
 _TOKENISH = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.~+=]{16,}$")
@@ -60,9 +62,6 @@ def secret_parts(url: str) -> list[str]:
 def resolve(target: str) -> str:
     """The apprise URL behind ``target``; registered (with its secret parts) for redaction."""
     if is_ref(target):
-        from tether.secrets import SecretError
-        from tether.secrets import resolve as resolve_secret
-
         try:
             url = resolve_secret(target).strip()
         except SecretError as err:

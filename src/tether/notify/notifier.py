@@ -29,6 +29,7 @@ from typing import Any
 from tether import redact
 from tether.durations import format_duration
 from tether.events import WATCHED  # the kinds it reads after its cursor: declared ``notifies`` there
+from tether.notify.channels import DeliveryError, describe, resolve, send
 from tether.runbook.model import Runbook
 from tether.status_file import iso
 from tether.store.base import Event, Store
@@ -121,8 +122,6 @@ class Notifier:
     def register_secrets(self, rb: Runbook) -> None:
         """Resolve every channel now, so the URLs and their tokens are redacted from whatever is written
         next (an incident's summary, a log line), not only from the messages."""
-        from tether.notify.channels import DeliveryError, resolve
-
         self._registered = rb
         targets = [n.url for n in rb.host.notify]
         targets += [p.contact for a in rb.agents.values() for p in (a.owner, a.backup, *a.approvers)]
@@ -348,8 +347,6 @@ class Notifier:
                title: str, body: str, channels: dict[str, str] | None = None) -> int:
         """Record one message per recipient not already sent this topic in this thread (and for
         "resolved", this incident); the same target twice gets it once."""
-        from tether.notify.channels import describe
-
         have = {(r["topic"], r["recipient"]) for r in self.store.notifications(thread)
                 if topic != RESOLVED or r["subject"] == subject}
         seen: set[str] = set()
@@ -400,8 +397,6 @@ class Notifier:
         return 30.0 if nxt is None else min(30.0, max(0.05, nxt - self.clock()))
 
     def _deliver(self, row: dict[str, Any]) -> None:
-        from tether.notify.channels import DeliveryError, send
-
         attempts = int(row["attempts"]) + 1
         meta = {"thread": row["thread"], "topic": row["topic"], "recipient": row["recipient"]}
         try:

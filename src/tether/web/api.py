@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,8 +20,12 @@ from tether.api.access import require
 from tether.api.app import MAX_ID, Caller, Id
 from tether.api.approvals import ActionBody
 from tether.api.body import StrictRoute
+from tether.boundary import Boundary
+from tether.boundary import Request as Action
+from tether.errors import NotFound
+from tether.process.logs import read_logs
 from tether.redact import redact
-from tether.web import common, views
+from tether.web import common, live, views
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid bearer token"},
@@ -147,8 +151,6 @@ def logs(agent: str, who: Caller, request: Request, stream: str = Query(default=
     """The last ``tail`` lines of the agent's log (``tether logs``), secrets redacted."""
     common.known(request, agent)
     require(who, "read", agent)
-    from tether.process.logs import read_logs
-
     d = common.log_dir(request, agent)
     got = read_logs(d, stream, tail) if d is not None else []
     return {"agent": agent, "stream": stream, "lines": [redact(line) for line in got]}
@@ -170,10 +172,7 @@ def explain(agent: str, body: ExplainBody, who: Caller, request: Request) -> dic
     require(who, "read", agent)
     lr = common.loaded(request)
     if lr is None or agent not in lr.runbook.agents:
-        raise HTTPException(404, f"no agent named {agent!r}")
-    from tether.boundary import Boundary
-    from tether.boundary import Request as Action
-
+        raise NotFound(f"no agent named {agent!r}")
     cached = getattr(request.app.state, "explain_boundary", None)
     if cached is None or cached[0] is not lr:
         cached = (lr, Boundary(lr))
@@ -217,8 +216,6 @@ def stream(who: Caller, request: Request, agent: str | None = None,
     else:
         common.known(request, agent)
         require(who, "read", agent)
-    from tether.web import live
-
     resume = after if after is not None else common.last_event_id(request)
     lifetime = float(getattr(request.app.state, "sse_lifetime", live.LIFETIME))
     body = live.stream(request, common.store(request), agent=agent, after=resume,

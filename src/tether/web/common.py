@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Request
 
+from tether import audit
 from tether.api.parts import control, known, loaded, state_root, store
 from tether.auth import Principal
 from tether.errors import NotFound
@@ -60,8 +61,6 @@ def seal(request: Request) -> None:
     lr = loaded(request)
     if lr is None:
         return
-    from tether import audit
-
     audit.seal(store(request), lr.state.audit_file)
 
 

@@ -27,9 +27,10 @@ from tether.api.app import Id
 from tether.api.errors import status_of
 from tether.approvals import SCOPES
 from tether.auth import identify
-from tether.errors import TetherError
+from tether.errors import NotFound, TetherError
+from tether.notify import health as channel_health
 from tether.redact import redact
-from tether.web import common, views
+from tether.web import common, live, views
 from tether.web.sessions import COOKIE, LOGIN_COOKIE, LoginLimiter, Session, Sessions, new_csrf, same
 
 HERE = Path(__file__).resolve().parent
@@ -204,7 +205,7 @@ def _render(request: Request, s: Session, template: str, ctx: dict[str, Any], fr
     """The full page, or only one of its live regions (``?fragment=NAME``, what the script refreshes)."""
     if fragment is not None:
         if fragment not in fragments:
-            raise HTTPException(404, f"no fragment {fragment!r} on this page")
+            raise NotFound(f"no fragment {fragment!r} on this page")
         return _html(request, f"_{fragment}.html", ctx, s, started=started)
     if "counts" not in ctx:
         ctx["counts"] = _counts(request)
@@ -286,11 +287,9 @@ def overview_page(request: Request, fragment: str | None = None) -> Response:
     s = need(request)
     c = common.control(request)
     root = common.state_root(request)
-    from tether.notify.health import read as channels  # Telegram, ntfy: as the daemon last saw them
-
     data = views.overview(common.store(request), paths=common.host_paths(request),
                           started=c.started, probes=list(c.probe_results),
-                          channels=channels(root) if root is not None else ())
+                          channels=channel_health.read(root) if root is not None else ())
     counts = {"approvals": data["totals"]["pending_approvals"], "incidents": data["totals"]["open_incidents"]}
     return _render(request, s, "overview.html", {"o": data, "counts": counts, "title": "Overview"}, fragment,
                    ("agents", "summary", "side"), started)
@@ -315,7 +314,7 @@ def approval_page(request: Request, approval_id: Id, fragment: str | None = None
     s = need(request)
     row = common.store(request).approval(approval_id)
     if row is None:
-        raise HTTPException(404, f"no approval {approval_id}")
+        raise NotFound(f"no approval {approval_id}")
     a = views.redact_any(views.approval_view(row, time.time()))
     return _render(request, s, "approval.html", {"a": a, "title": f"Approval #{approval_id}"}, fragment,
                    ("decision",), started)
@@ -389,7 +388,7 @@ async def kill(request: Request, name: str) -> Response:
 @router.post("/agents/{name}/{verb}")
 async def control_verb(request: Request, name: str, verb: str) -> Response:
     if verb not in VERBS:
-        raise HTTPException(404, f"no action {verb!r}")
+        raise NotFound(f"no action {verb!r}")
     s = need(request, "admin")
     await form(request, s)
     common.known(request, name)
@@ -445,7 +444,7 @@ def audit_page(request: Request) -> Response:
     s = need(request)
     lr = common.loaded(request)
     if lr is None:
-        raise HTTPException(404, "this daemon has no state directory")
+        raise NotFound("this daemon has no state directory")
     data = views.audit_page(common.store(request), lr.state.audit_file)
     return _render(request, s, "audit.html", {"audit": data, "title": "Audit log"}, None, (), started, live=None)
 
@@ -458,8 +457,6 @@ def page_stream(request: Request, agent: str | None = None) -> Response:
         raise HTTPException(401, "sign in first")
     if agent is not None:
         common.known(request, agent)
-    from tether.web import live
-
     body = live.stream(request, common.store(request), agent=agent, after=common.last_event_id(request),
                        log_dir=common.log_dir(request, agent) if agent else None, stopping=common.stopping(request),
                        lifetime=float(getattr(request.app.state, "sse_lifetime", live.LIFETIME)))
@@ -471,7 +468,7 @@ def page_stream(request: Request, agent: str | None = None) -> Response:
 def static(name: str) -> Response:
     media = STATIC.get(name)
     if media is None:
-        raise HTTPException(404, "no such file")
+        raise NotFound("no such file")
     return Response((HERE / "static" / name).read_bytes(), media_type=media,
                     headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
 

@@ -12,12 +12,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tether import audit
 from tether.approvals import grant_line
 from tether.events.words import age as age
 from tether.events.words import count as count
 from tether.events.words import line as event_line
 from tether.events.words import money as money
+from tether.fleet.seam import seen
+from tether.notify import health as channel_health
+from tether.process.logs import read_logs
 from tether.redact import redact, redact_obj
+from tether.signals import host_signals
 from tether.status_file import age as elapsed
 from tether.status_report import report
 from tether.store import Event, Store
@@ -90,8 +95,6 @@ def network(now: float) -> dict[str, Any]:
 
 
 def host(paths: Iterable[str], started: float | None, now: float, probes: Iterable[Any] = ()) -> dict[str, Any]:
-    from tether.signals import host_signals
-
     sig = host_signals(paths, started, now)
     disks: dict[tuple[int, int], dict[str, Any]] = {}
     for p, d in sig["disk"].items():  # folders on one file system are one disk
@@ -181,9 +184,7 @@ def agents_overview(store: Store, now: float) -> tuple[list[dict[str, Any]], lis
 
 
 def channel_line(c: dict[str, Any], now: float) -> str:
-    from tether.notify.health import line
-
-    return line(c, now).removeprefix("channel ")
+    return channel_health.line(c, now).removeprefix("channel ")
 
 
 def overview(
@@ -196,8 +197,6 @@ def overview(
     for r in rows:
         states[r["tone"]] = states.get(r["tone"], 0) + 1
     latest = store.last_events(None, recent) if recent else []
-    from tether.fleet.seam import seen
-
     place = seen(store, now)  # the nodes and what is pending on them: None alone
     place.annotate(rows, key="name", note="fleet_note")
     return redact_any({
@@ -333,8 +332,6 @@ def agent_detail(
     use = usage_days(store.usage(name, since_day=_today(now - (USAGE_DAYS - 1) * 86400)), now)
     logs = {}
     if log_dir is not None:
-        from tether.process.logs import read_logs
-
         for stream in ("stdout", "stderr"):
             try:
                 logs[stream] = [redact(line) for line in read_logs(log_dir, stream, log_lines)]
@@ -374,9 +371,7 @@ def agent_detail(
 
 
 def audit_page(store: Store, audit_file: Path, limit: int = 200) -> dict[str, Any]:
-    from tether.audit import page
-
-    return page(store, audit_file, limit)
+    return audit.page(store, audit_file, limit)
 
 
 def redact_any(value: dict[str, Any]) -> dict[str, Any]:
