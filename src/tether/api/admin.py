@@ -12,7 +12,7 @@ import tempfile
 import time
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
@@ -23,6 +23,7 @@ from tether.api.access import REFUSALS, require
 from tether.api.app import Caller
 from tether.api.body import StrictRoute
 from tether.audit import page
+from tether.errors import NotFound
 from tether.redact import redact_obj
 
 router = APIRouter(responses={**REFUSALS, 404: {"description": "no such agent, or no state directory"}},
@@ -80,7 +81,7 @@ def audit(who: Caller, request: Request, limit: int = Query(default=200, ge=0, l
     require(who, "read")
     lr = parts.loaded(request)
     if lr is None:
-        raise HTTPException(404, "this daemon has no state directory")
+        raise NotFound("this daemon has no state directory")
     return page(parts.store(request), lr.state.audit_file, limit)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +17,7 @@ from tether.approvals import Approvals
 from tether.auth import Principal
 from tether.boundary import Boundary, Gatekeeper
 from tether.boundary import Request as ActionRequest
+from tether.errors import NotFound
 
 router = APIRouter(route_class=StrictRoute)
 MAX_WAIT = 600.0
@@ -76,7 +77,7 @@ async def check(agent: str, body: CheckBody, who: Caller, request: Request) -> d
     of its own: ``tether.api.waits``)."""
     gk = await run_in_threadpool(_gatekeeper, request)  # the first call builds the boundary
     if agent not in gk.loaded.runbook.agents:
-        raise HTTPException(404, f"no agent named {agent!r}")
+        raise NotFound(f"no agent named {agent!r}")
     require(who, "act", agent)
     req = ActionRequest(**body.model_dump(exclude={"wait"}))
     outcome = await waits.of(request).run(agent, body.wait, lambda w: gk.check(agent, req, w))
@@ -137,7 +138,7 @@ def _visible(request: Request, who: Principal, approval_id: int) -> dict[str, An
     approvals: Approvals = request.app.state.control.approvals
     row = approvals.store.approval(approval_id)
     if row is None:
-        raise HTTPException(404, f"no approval {approval_id}")
+        raise NotFound(f"no approval {approval_id}")
     require(who, "read", row["agent"])
     return row
 

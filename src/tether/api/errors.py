@@ -1,7 +1,9 @@
 """The one map from tether's errors to HTTP statuses, registered once on the app as exception handlers.
 
 Views raise the core's typed errors as they come (``NotFound``, ``StoreError``...); the answer is
-``{"detail": "<the error's one line>"}`` with the status below. A failing store is a 503, which the SDK
+``{"detail": "<the error's one line>"}`` with the status below, and the error's kind in the ``X-Tether-Error``
+header (``ERROR_HEADER``): a client tells tether's own "no such agent" from a route this daemon lacks (an
+older daemon) by it, not by the wording. A failing store is a 503, which the SDK
 retries; a conflict with the state of things is a 409, which it does not.
 """
 
@@ -24,18 +26,21 @@ STATUS: tuple[tuple[type[TetherError], int], ...] = (
 )
 
 
+#: The header every answer made from a tether error carries: ``not-found``, ``store``, ``runbook``, ``refused``.
+ERROR_HEADER = "X-Tether-Error"
+KIND: tuple[tuple[type[TetherError], str], ...] = (
+    (StoreError, "store"), (NotFound, "not-found"), (RunbookError, "runbook"), (TetherError, "refused"))
+
+
 def status_of(err: TetherError) -> int:
     return next(code for cls, code in STATUS if isinstance(err, cls))
-
-
-def http_error(err: TetherError) -> HTTPException:
-    return HTTPException(status_of(err), str(err))
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(TetherError)
     async def tether_error(request: Request, err: TetherError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=status_of(err))
+        kind = next(name for cls, name in KIND if isinstance(err, cls))
+        return JSONResponse({"detail": str(err)}, status_code=status_of(err), headers={ERROR_HEADER: kind})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_exception(request: Request, err: StarletteHTTPException) -> Response:

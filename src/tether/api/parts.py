@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
+from tether.errors import NotFound
 from tether.store import Store
 
 if TYPE_CHECKING:
@@ -38,4 +39,4 @@ def known(request: Request, agent: str) -> None:
     """A 404 unless ``agent`` is this daemon's or the store knows it (another node's, in a fleet)."""
     names = control(request).agent_names()
     if agent not in names and store(request).agent(agent) is None:
-        raise HTTPException(404, f"no agent named {agent!r}")
+        raise NotFound(f"no agent named {agent!r}")

@@ -33,8 +33,9 @@ def call(state: StateDir, method: str, path: str, body: dict[str, Any] | None = 
             detail = json.loads(err.read()).get("detail")
         except ValueError:
             detail = err.reason
-        if err.code == 404:  # FastAPI answers an unknown route with its bare default detail
-            raise (RouteMissing if detail == "Not Found" else NotFound)(str(detail)) from None
+        if err.code == 404:  # tether's own answers say their kind (api/errors.py); an unknown route does not
+            ours = err.headers.get("X-Tether-Error") == "not-found"
+            raise (NotFound if ours else RouteMissing)(str(detail)) from None
         if err.code == 422 and isinstance(detail, dict) and "runbook" in detail:  # the daemon rejected the runbook
             raise RunbookError([str(line) for line in detail["runbook"]]) from None
         raise TetherError(f"the daemon refused: {detail}") from None
