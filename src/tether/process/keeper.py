@@ -32,7 +32,6 @@ opened by the keeper, so they stay owned by the daemon's user while the agent ca
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import os
 import pwd
@@ -43,11 +42,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether import redact
+from tether.filelock import flock_within
 from tether.process import cgroup as cgroups
 from tether.process import platform
 from tether.process.errors import AlreadyRunning, SpawnError
@@ -281,27 +281,6 @@ def adopt(run_dir: Path) -> KeeperHandle | None:
     if info is None and handle.keeper_id is None and handle._read_agent() is None and handle.exit_status() is None:
         return None
     return handle
-
-
-@contextlib.contextmanager
-def flock_within(path: Path, timeout: float, poll: float, refused: Callable[[], Exception]) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (made 0600 if missing) while the block runs, waited for at most
-    ``timeout`` seconds, tried every ``poll``; then ``refused()`` is raised (bounded: a stopped process holding
-    it must not hang us). The spawns of a run folder; a task start, end or rollback of an agent."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise refused() from None
-                time.sleep(poll)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _spawn_lock(run_dir: Path, agent: str, timeout: float) -> contextlib.AbstractContextManager[None]:

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import NotFound, TetherError
+from tether.filelock import flock_within
 from tether.integrations.owned import Owned
-from tether.process.keeper import flock_within
 from tether.rollback import gitops
 from tether.rollback.gitops import GitError
 from tether.rollback.snapshot import SnapshotStore
