@@ -1,4 +1,5 @@
-"""The one role check every route makes: ``require(who, NEED, agent)``, a 403 that says what is missing.
+"""Who the caller is (``Caller``: its bearer token, verified) and the one role check every route makes:
+``require(who, NEED, agent)``, a 403 that says what is missing.
 
 - ``read``: approvers and admins read everything; an agent token reads what is its own agent's (when
   ``agent`` is given);
@@ -9,11 +10,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import HTTPException
+from fastapi import Depends, HTTPException, Request
 
-from tether.auth import Principal
+from tether.auth import Principal, Refused, verify
 
 Need = Literal["read", "act", "decide", "control"]
 #: What any route with a role check may answer, for its OpenAPI description.
@@ -43,3 +44,24 @@ def require(who: Principal, need: Need, agent: str | None = None) -> None:
     if need == "control":
         raise HTTPException(403, "control needs an admin token")
     raise HTTPException(403, "this token may not read that")
+
+
+def principal(request: Request) -> Principal:
+    """The caller, from its bearer token (401 without a valid one)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "send Authorization: Bearer <token> (create one with `tether token create`)")
+    try:
+        return verify(request.app.state.control.store, token.strip())
+    except Refused as err:  # unknown or revoked; expired
+        raise HTTPException(401, str(err)) from None
+
+
+async def _caller(request: Request) -> Principal:
+    """``principal`` on the event loop, not a worker thread: a token seen in the last seconds is a
+    dictionary lookup, and one that is not is a single indexed read."""
+    return principal(request)
+
+
+Caller = Annotated[Principal, Depends(_caller)]

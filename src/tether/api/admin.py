@@ -19,8 +19,7 @@ from starlette.background import BackgroundTask
 
 from tether import auth
 from tether.api import parts
-from tether.api.access import REFUSALS, require
-from tether.api.app import Caller
+from tether.api.access import REFUSALS, Caller, require
 from tether.api.body import StrictRoute
 from tether.audit import page
 from tether.errors import NotFound

@@ -5,12 +5,9 @@ Views hold no logic: they check the caller's role and call the daemon's core (``
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi import Path as FastAPIPath
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
@@ -18,41 +15,17 @@ from tether import __version__
 from tether import tasks as tasks_
 from tether.api import body as bodies
 from tether.api import errors
-from tether.api.access import require
+from tether.api.access import Caller, principal, require
+from tether.api.admin import router as admin_router
+from tether.api.approvals import router as approvals_router
+from tether.api.body import MAX_ID, Id
+from tether.api.hooks import router as hooks_router
+from tether.api.metrics import router as metrics_router
+from tether.api.parts import Control
 from tether.api.reports import Report
-from tether.auth import Principal, Refused, verify
+from tether.auth import Principal
 from tether.errors import RunbookError
-from tether.runbook import LoadedRunbook
 from tether.status_report import report
-from tether.store import Store
-
-if TYPE_CHECKING:
-    from tether.approvals import Approvals
-    from tether.fleet.seam import Place
-
-
-class Control(Protocol):
-    """What the API asks of the daemon."""
-
-    store: Store
-    loaded: LoadedRunbook
-    approvals: Approvals
-    place: Place  # alone, or one node of several (tether.fleet.seam): who runs an agent, where a verb goes
-    started: float  # when the daemon started (wall clock)
-    probe_results: list[Any]  # the host probes' latest results (disk, network: daemon/hostwatch.py)
-    shutdown_requested: threading.Event  # set once the daemon is stopping: streams end
-
-    def agent_names(self) -> list[str]: ...
-    def beat(self, agent: str, task: str | None, progress: str | None) -> None: ...
-    def beat_soon(self, agent: str, task: str | None, progress: str | None) -> asyncio.Future[None]: ...
-    def touched(self, agent: str) -> None: ...
-    def start(self, agent: str) -> None: ...
-    def stop(self, agent: str) -> None: ...
-    def restart(self, agent: str) -> None: ...
-    def kill(self, agent: str, reason: str | None, by: str | None = None) -> dict[str, Any] | None: ...
-    def resume(self, agent: str) -> None: ...
-    def reload(self) -> list[str]: ...
-    def shutdown(self) -> None: ...
 
 
 class Beat(BaseModel):
@@ -74,30 +47,6 @@ class TaskEnd(BaseModel):
 
 class KillBody(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
-
-
-def principal(request: Request) -> Principal:
-    """The caller, from its bearer token (401 without a valid one)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(401, "send Authorization: Bearer <token> (create one with `tether token create`)")
-    try:
-        return verify(request.app.state.control.store, token.strip())
-    except Refused as err:  # unknown or revoked; expired
-        raise HTTPException(401, str(err)) from None
-
-
-async def _caller(request: Request) -> Principal:
-    """``principal`` on the event loop, not a worker thread: a token seen in the last seconds is a
-    dictionary lookup, and one that is not is a single indexed read."""
-    return principal(request)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
-#: The store's row ids are 64-bit integers: anything larger is a 422, not an overflow deep in SQLite.
-MAX_ID = 2**63 - 1
-Id = Annotated[int, FastAPIPath(ge=0, le=MAX_ID)]
 
 
 def create_app(control: Control) -> FastAPI:
@@ -261,17 +210,13 @@ def create_app(control: Control) -> FastAPI:
     # The other modules' routes come after this module's: a request is matched against the routes in
     # order, and the hot ones (heartbeat, health) should not first be tried against every dashboard page.
     # Imported here, not at the top: each of them imports this module (the dashboard through web.api).
-    from tether.api.admin import router as admin_router
-    from tether.api.approvals import router as approvals_router
-    from tether.api.hooks import router as hooks_router
-    from tether.api.metrics import router as metrics_router
-    from tether.web.router import router as dashboard_router
-
     app.include_router(approvals_router)  # the approvals issue owns that module
     app.include_router(hooks_router)  # the integrations issue owns that module
     app.include_router(metrics_router)  # the monitoring issue owns that module
     app.include_router(admin_router)  # tokens, backup, prune, the audit log, the runbook summary
-    app.include_router(dashboard_router)  # the dashboard issue owns that module
+    from tether.web.router import router as dashboard_router  # web imports api: mounted here, the one place they meet
+
+    app.include_router(dashboard_router)
     return app
 
 

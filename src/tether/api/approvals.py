@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from tether.api import waits
-from tether.api.access import require
-from tether.api.app import Caller, Id
-from tether.api.body import StrictRoute
+from tether.api.access import Caller, require
+from tether.api.body import Id, StrictRoute
 from tether.approvals import Approvals
 from tether.auth import Principal
 from tether.boundary import Boundary, Gatekeeper

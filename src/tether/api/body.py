@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic_core
 from fastapi import HTTPException, Request, Response
+from fastapi import Path as FastAPIPath
 from fastapi.routing import APIRoute
 
 MAX_BODY = 1024 * 1024  # every route but these two:
@@ -76,3 +77,7 @@ class StrictRoute(APIRoute):
             return await original(StrictRequest(request.scope, request.receive))
 
         return handler
+
+#: The store's row ids are 64-bit integers: anything larger is a 422, not an overflow deep in SQLite.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, FastAPIPath(ge=0, le=MAX_ID)]

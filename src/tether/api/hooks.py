@@ -46,8 +46,7 @@ from fastapi.responses import JSONResponse
 from tether import tasks
 from tether.api import body as bodies
 from tether.api import waits
-from tether.api.access import require
-from tether.api.app import principal
+from tether.api.access import principal, require
 from tether.api.approvals import MAX_WAIT, _gatekeeper
 from tether.auth import Principal
 from tether.boundary import Gatekeeper, Outcome

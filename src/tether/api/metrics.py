@@ -7,8 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from tether.api.access import require
-from tether.api.app import Caller
+from tether.api.access import Caller, require
 from tether.api.body import StrictRoute
 from tether.signals import agent_signals, host_signals
 

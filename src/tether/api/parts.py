@@ -1,11 +1,13 @@
-"""The daemon's parts as a view reaches them through its request (``tether.api.app.Control``): the store,
-the loaded runbook, the state directory, and the one 404 for an agent nobody knows. The JSON API and the
-dashboard's pages (``tether.web.common``) share these."""
+"""The daemon's parts as a view reaches them through its request (``Control``: what the API asks of the
+daemon): the store, the loaded runbook, the state directory, and the one 404 for an agent nobody knows.
+The JSON API and the dashboard's pages (``tether.web.common``) share these."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Request
 
@@ -13,7 +15,33 @@ from tether.errors import NotFound
 from tether.store import Store
 
 if TYPE_CHECKING:
-    from tether.api.app import Control
+    from tether.approvals import Approvals
+    from tether.fleet.seam import Place
+    from tether.runbook import LoadedRunbook
+
+
+class Control(Protocol):
+    """What the API asks of the daemon."""
+
+    store: Store
+    loaded: LoadedRunbook
+    approvals: Approvals
+    place: Place  # alone, or one node of several (tether.fleet.seam): who runs an agent, where a verb goes
+    started: float  # when the daemon started (wall clock)
+    probe_results: list[Any]  # the host probes' latest results (disk, network: daemon/hostwatch.py)
+    shutdown_requested: threading.Event  # set once the daemon is stopping: streams end
+
+    def agent_names(self) -> list[str]: ...
+    def beat(self, agent: str, task: str | None, progress: str | None) -> None: ...
+    def beat_soon(self, agent: str, task: str | None, progress: str | None) -> asyncio.Future[None]: ...
+    def touched(self, agent: str) -> None: ...
+    def start(self, agent: str) -> None: ...
+    def stop(self, agent: str) -> None: ...
+    def restart(self, agent: str) -> None: ...
+    def kill(self, agent: str, reason: str | None, by: str | None = None) -> dict[str, Any] | None: ...
+    def resume(self, agent: str) -> None: ...
+    def reload(self) -> list[str]: ...
+    def shutdown(self) -> None: ...
 
 
 def control(request: Request) -> Control:

@@ -7,17 +7,28 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tether import auth, redact, wall
 from tether.atomic import write_private
 from tether.daemon.agentpath import on_path
+from tether.paths import StateDir
+from tether.runbook import LoadedRunbook
 from tether.runbook.model import Agent
 from tether.secrets import resolve_all
+from tether.store import Store
 from tether.wall.users import DEFAULT_USER
 
-if TYPE_CHECKING:
-    from tether.daemon.core import Daemon
+
+class Host(Protocol):
+    """What it reads of the daemon (``daemon.core.Daemon``), at each call: a reload changes them."""
+
+    url: str
+    proxy: Any  # tether.wall.proxy.EgressProxy, or None before the server started it
+    state: StateDir
+    store: Store
+    loaded: LoadedRunbook
+
 
 #: The daemon's own environment variables an agent gets (and every LC_*).
 PASS_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR")
@@ -26,7 +37,7 @@ PASS_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME",
 class AgentEnv:
     """Reads the daemon's current runbook, URL, proxy and store at each call (a reload changes them)."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Host) -> None:
         self.d = daemon
 
     def env(self, spec: Agent) -> dict[str, str]:

@@ -16,10 +16,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tether.api.access import require
-from tether.api.app import MAX_ID, Caller, Id
+from tether.api.access import Caller, require
 from tether.api.approvals import ActionBody
-from tether.api.body import StrictRoute
+from tether.api.body import MAX_ID, Id, StrictRoute
 from tether.boundary import Boundary
 from tether.boundary import Request as Action
 from tether.errors import NotFound

@@ -23,7 +23,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from tether.api.access import require
-from tether.api.app import Id
+from tether.api.body import Id
 from tether.api.errors import status_of
 from tether.approvals import SCOPES
 from tether.auth import identify
