@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from helpers import one_line_error, run_cli
 from test_rollback import World, commit_all, git
-from tether.cli.commands.rollback import task_done, task_rows, task_start
+from tether.cli.commands.task import task_done, task_rows, task_start
 from tether.cli.context import Context
 from tether.process import SpawnSpec, adopt, kill_run, spawn
 from tether.rollback import Refused, rollback

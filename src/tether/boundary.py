@@ -25,7 +25,15 @@ from tether.approvals import (
     fingerprint,
     session_key,
 )
-from tether.classify import Classification, Context, classify_path, classify_shell, classify_tool, classify_url
+from tether.classify import (
+    Action,
+    Classification,
+    Context,
+    classify_path,
+    classify_shell,
+    classify_tool,
+    classify_url,
+)
 from tether.errors import UsageError
 from tether.policy import Decision, Scope, decide
 from tether.runbook import LoadedRunbook
@@ -143,8 +151,6 @@ class Boundary:
         if req.url is not None:
             return classify_url(req.url, req.method, ctx)
         if req.action is not None:
-            from tether.classify import Action
-
             if req.action not in ACTION_CLASSES:
                 raise UsageError(f"unknown action class {req.action!r}; `tether check` lists them")
             return Classification((Action(req.action, req.detail or req.action),), (), True)

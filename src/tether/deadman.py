@@ -17,6 +17,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from tether import redact
+from tether.export.sink import resolve_ref
 from tether.store.base import Store
 
 Check = Callable[[], "str | None"]
@@ -127,8 +128,6 @@ class DeadMan:
 
     def _send(self, signal: str, body: str | None) -> bool:
         try:
-            from tether.export.sink import resolve_ref
-
             url = resolve_ref(self.target)
             redact.register(url)
             data = redact.redact(body).encode()[:10000] if body else None

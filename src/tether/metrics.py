@@ -13,6 +13,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from tether.classify import errors_total
+from tether.signals import agent_signals, host_signals
+from tether.status_report import report
 from tether.vocabulary import AGENT_STATES, VIOLATION_KINDS
 
 
@@ -121,9 +123,6 @@ def render(snap: Snapshot) -> bytes:
 
 
 def snapshot(store: Any, paths: list[str], started: float | None, probes: list[Any]) -> Snapshot:
-    from tether.signals import agent_signals, host_signals
-    from tether.status_report import report
-
     now = time.time()
     return Snapshot(report(store, now=now), agent_signals(store, now), host_signals(paths, started, now),
                     store.incidents("open"), probes)

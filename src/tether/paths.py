@@ -6,6 +6,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from tether.atomic import write_atomic
+
 RUNBOOK_NAME = "tether.yaml"
 COPY_HEADER = "# tether: the runbook the daemon last loaded, copied from "
 
@@ -76,8 +78,6 @@ class StateDir:
     def write_runbook_copy(self, source: Path, text: str) -> None:
         """Keep ``text``, loaded from ``source``, as the runbook copy (the daemon, at boot and on every
         reload). Best effort: without it recovery commands ask for ``-f RUNBOOK``."""
-        from tether.atomic import write_atomic
-
         with contextlib.suppress(OSError):
             write_atomic(self.runbook_copy, f"{COPY_HEADER}{Path(source).absolute()}\n{text}", 0o600)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tether.store import Store
+from tether.vocabulary import VIOLATION_KINDS
 
 #: Models and error kinds are names an agent chooses, and they become labels (``/metrics``, the status
 #: file): each agent shows at most ``MAX_LABELS`` of each, the known ones first (a model ``prices.json``
@@ -37,7 +38,7 @@ def bounded(weights: dict[str, float], known: Callable[[str], bool]) -> dict[str
 
 
 def _known_model(name: str) -> bool:
-    from tether.integrations.transcript import price_for
+    from tether.integrations.transcript import price_for  # +7 ms to tether status
 
     return price_for(name) is not None
 
@@ -63,8 +64,6 @@ def _fold_errors(errors: dict[str, int]) -> dict[str, int]:
 def agent_signals(store: Store, now: float | None = None, agent: str | None = None) -> dict[str, dict[str, Any]]:
     """Per agent (or only ``agent``): tokens and spend today and in total by model, errors by kind,
     accounts touched, wall violations by kind (``vocabulary.VIOLATION_KINDS``: every kind, 0 when none)."""
-    from tether.vocabulary import VIOLATION_KINDS
-
     now = time.time() if now is None else now
     day = today(now)
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {

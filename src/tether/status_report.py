@@ -12,8 +12,10 @@ import os
 import time
 from typing import Any
 
+from tether.daemon_state import RUNNING, probe
 from tether.errors import NotFound
 from tether.heartbeat import judge
+from tether.signals import status_signals
 from tether.status_file import document, iso
 from tether.store import Store
 
@@ -24,8 +26,6 @@ def report(store: Store, agent: str | None = None, now: float | None = None) -> 
     if agent is not None and not rows:
         raise NotFound(f"no agent named {agent!r}; `tether status` lists them")
     queued = store.queues(agent)
-    from tether.signals import status_signals
-
     signals = status_signals(store, now, agent)
     docs = []
     pending: dict[str, list[dict[str, Any]]] | None = None
@@ -74,8 +74,6 @@ def daemon(store: Store, root: str, now: float) -> dict[str, Any]:
     """The daemon of state directory ``root``: ``state`` (running, stopped: SIGSTOPped, down), ``pid``,
     ``since`` (running: when it started; else when it was last heard from: its clean stop, or its
     newest record or heartbeat), ``clean`` (down after ``tether down``), and ``since_s`` ago."""
-    from tether.daemon_state import RUNNING, probe
-
     got = probe(root)
     out: dict[str, Any] = {"state": got["state"], "pid": got["pid"], "since": got["started"], "clean": None}
     if got["state"] != RUNNING:
@@ -93,8 +91,6 @@ def unsupervised(docs: list[dict[str, Any]], root: str, daemon: dict[str, Any], 
     """With no daemon to supervise them, each agent's state is what its keeper's run folder shows now:
     ``unsupervised`` while its process lives, ``killed`` while a kill file holds it, else ``stopped``.
     Agents pinned to another node (``node`` not ``here``) are that node's daemon's."""
-    from tether.daemon_state import RUNNING
-
     if daemon["state"] == RUNNING:
         return
     join, exists = os.path.join, os.path.exists  # plain strings: 1,000 agents must not cost pathlib's parsing
@@ -108,7 +104,7 @@ def unsupervised(docs: list[dict[str, Any]], root: str, daemon: dict[str, Any], 
         if os.path.isdir(join(folder, "run")):  # the process layer is imported only for a folder with a run
             from pathlib import Path
 
-            from tether import process
+            from tether import process  # +18 ms to tether status
 
             run = process.adopt(Path(folder) / "run")
         if run is not None and run.running():
@@ -156,7 +152,7 @@ def as_json(state_dir: str, docs: list[dict[str, Any]], daemon: dict[str, Any] |
     """``daemon``: whether this state directory's daemon runs (``daemon()``); ``more``: what the place adds
     (``tether.fleet.seam.Seen.json``: several nodes' and their pending requests). ``channels`` in the output:
     the phone channels as the daemon last saw them (``notify.health``)."""
-    from tether.notify import health
+    from tether.notify import health  # +0.4 ms (two modules) to tether status's table, which reads no channels
 
     out: dict[str, Any] = {"state_dir": state_dir, "daemon": daemon, "agents": docs,
                            "channels": health.read(state_dir), **(more or {})}

@@ -7,13 +7,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from tether.daemon_state import info
 from tether.errors import DaemonUnavailable, NotFound, RouteMissing, RunbookError, TetherError
 from tether.paths import StateDir
 
 
 def call(state: StateDir, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 15) -> Any:
-    from tether.daemon_state import info
-
     running = info(state.root)
     if running is None:
         raise DaemonUnavailable(f"no daemon runs for {state.root}; start it with `tether up`")

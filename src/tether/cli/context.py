@@ -14,10 +14,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether.durations import parse_duration
+from tether.errors import NotFound, RunbookError, UsageError
 from tether.paths import RUNBOOK_NAME, StateDir, default_state_dir
 
 if TYPE_CHECKING:
     from tether.runbook import LoadedRunbook
+    from tether.runbook.model import Agent
     from tether.store import Store
 
 
@@ -39,13 +42,11 @@ class Context:
     @cached_property
     def loaded(self) -> LoadedRunbook:
         """The runbook, its state directory by the rule above."""
-        from tether.runbook import load
+        from tether.runbook import load  # its models: +110 ms to tether --home DIR kill|resume
 
         if not self.has_runbook:
             if self.home_state.runbook_source() is not None:
                 return load_copy(self.home_state)
-            from tether.errors import RunbookError
-
             raise RunbookError([
                 f"{RUNBOOK_NAME}: no such file here, and {self.home_state.root} has no runbook copy (its daemon "
                 "keeps one); pass -f RUNBOOK, or --home with the daemon's state directory, or run `tether init`"
@@ -55,6 +56,13 @@ class Context:
             return with_state(loaded, self.home_state)
         warn_disagreement(loaded)
         return loaded
+
+    def agent(self, name: str) -> Agent:
+        """The runbook's agent NAME; ``NotFound`` when it has none."""
+        spec = self.loaded.runbook.agents.get(name)
+        if spec is None:
+            raise NotFound(f"no agent named {name!r} in {self.loaded.path}")
+        return spec
 
     @cached_property
     def home_state(self) -> StateDir:
@@ -75,16 +83,24 @@ class Context:
             return url
         if self.has_runbook and not self.home_arg:
             return self.loaded.store_url
-        from tether.fleet.seam import store_url  # its SQLite file, or the PostgreSQL store a node's names
+        from tether.fleet.seam import store_url  # +2 ms to tether beat, ask, exec, check (no store)
 
-        return store_url(str(self.state.root), str(self.state.db))
+        return store_url(str(self.state.root), str(self.state.db))  # SQLite, or the store a node's fleet.json names
 
     def store(self, readonly: bool = False) -> Store:
         if self._store is None:
-            from tether.store import open_store
+            from tether.store import open_store  # +3 ms to tether beat, ask, exec, check (no store)
 
             self._store = open_store(self.store_url, readonly=readonly)
         return self._store
+
+
+def duration(value: str, flag: str) -> float:
+    """A duration option's value (10m, 2h, 45s) in seconds; a one-line ``UsageError`` naming FLAG."""
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise UsageError(f'{flag}: expected a duration like "10m", got {value!r}') from None
 
 
 def with_state(loaded: LoadedRunbook, state: StateDir) -> LoadedRunbook:
@@ -95,8 +111,8 @@ def with_state(loaded: LoadedRunbook, state: StateDir) -> LoadedRunbook:
 
 def load_copy(state: StateDir) -> LoadedRunbook:
     """The runbook the daemon of ``state`` last loaded, from its copy there, with the original's paths."""
-    from tether.runbook import load
-    from tether.runbook.load import resolve_path
+    from tether.runbook import load  # as Context.loaded
+    from tether.runbook.load import resolve_path  # as Context.loaded
 
     source = state.runbook_source()
     assert source is not None

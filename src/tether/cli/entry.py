@@ -21,15 +21,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: list[str]) -> int:
-    from tether.errors import RunbookError, TetherError
+    from tether.errors import RunbookError, TetherError  # with cli.fast at the top: +0.8 ms to tether --help
 
     try:
-        from tether.cli.fast import try_fast
+        from tether.cli.fast import try_fast  # as tether.errors
 
         code = try_fast(args)
         if code is not None:
             return code
-        from tether.cli.main import run as run_click
+        from tether.cli.main import run as run_click  # click: +25 ms to tether --help, which never needs it
 
         run_click(args)
         return 0

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tether import __version__
+from tether.cli.context import Context
 
 # name -> (module in tether.cli.commands, short help). Order is the order `tether --help` shows.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,19 +30,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("daemon", "Print an agent's log from disk."),
     "kill": ("control", "Kill an agent's whole tree now; works with the daemon dead."),
     "resume": ("control", "Lift an agent's kill switch."),
-    "token": ("control", "Create, list and revoke API tokens (agent, approver, admin)."),
+    "token": ("tokens", "Create, list and revoke API tokens (agent, approver, admin)."),
     "budget": ("budget", "Today's spend against each agent's daily budget; reset one."),
-    "beat": ("control", "Send a heartbeat from inside an agent."),
-    "task": ("control", "Queue and list an agent's tasks."),
+    "beat": ("inside", "Send a heartbeat from inside an agent."),
+    "task": ("task", "Queue and list an agent's tasks."),
     "rollback": ("rollback", "Put an agent's workspace back where a task began; the work is kept aside."),
     "good": ("rollback", "Mark an agent's workspace last-known-good (a tag, snapshots)."),
-    "approvals": ("approve", "List approvals waiting for a human."),
+    "approvals": ("approvals", "List approvals waiting for a human."),
     "approve": ("approve", "Approve a pending request; the agent proceeds."),
     "deny": ("approve", "Deny a pending request, with a reason."),
-    "ask": ("approve", "From inside an agent: ask for an action and wait."),
-    "explain": ("approve", "Show how the runbook treats a command, tool call, path or URL."),
-    "exec": ("approve", "From inside an agent: run a command only if the boundary allows it."),
-    "audit": ("approve", "Verify the hash-chained audit log."),
+    "ask": ("inside", "From inside an agent: ask for an action and wait."),
+    "explain": ("explain", "Show how the runbook treats a command, tool call, path or URL."),
+    "exec": ("inside", "From inside an agent: run a command only if the boundary allows it."),
+    "audit": ("approvals", "Verify the hash-chained audit log."),
     "fleet": ("fleet", "List the fleet's nodes; move an agent to another node (PostgreSQL store)."),
     "incidents": ("incidents", "List open incidents (stale, stuck, crash-looping, ...)."),
     "ack": ("incidents", "Acknowledge an incident so its backup is not paged."),
@@ -85,8 +86,6 @@ def cli(ctx: click.Context, runbook: str | None, home: str | None) -> None:
     Supervise agents on an always-on host: heartbeats, approvals, monitoring, rollback and drills,
     all described by one runbook file.
     """
-    from tether.cli.context import Context
-
     ctx.obj = Context(runbook, home)
 
 

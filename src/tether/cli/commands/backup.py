@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from tether.cli.context import Context
+from tether.durations import parse_duration
+from tether.errors import UsageError
 
 
 @click.command()
@@ -23,11 +27,6 @@ def backup(obj: Context, path: str) -> None:
 @click.pass_obj
 def prune(obj: Context, older_than: str | None) -> None:
     """Apply the event retention: delete events older than the runbook says (the daemon runs this daily)."""
-    import time
-
-    from tether.durations import parse_duration
-    from tether.errors import UsageError
-
     if older_than is not None:
         try:
             keep = parse_duration(older_than)

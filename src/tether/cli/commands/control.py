@@ -1,19 +1,20 @@
-"""``tether kill``, ``resume``, ``token``, ``beat``, ``task``."""
+"""``tether kill`` and ``tether resume``: the kill switch, with the daemon dead, hung or stopped too."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from tether import process
 from tether.cli.context import Context
-from tether.errors import DaemonUnavailable, NotFound, TetherError, UsageError
+from tether.daemon_state import RUNNING, probe
+from tether.errors import DaemonUnavailable, NotFound, TetherError
+from tether.fleet.seam import place_of
+from tether.killswitch import KillSpec, engage_all, kept_specs, kill_agent, lift, lift_all, problem
 
 if TYPE_CHECKING:
-    from tether.killswitch import KillSpec
     from tether.runbook.model import KillSwitch
 
 
@@ -29,8 +30,6 @@ def kill(obj: Context, agent: str | None, all_: bool, reason: str | None) -> Non
     from the recorded process identities first; the record is written afterwards (or parked for the
     daemon when the store is locked).
     """
-    from tether.killswitch import engage_all, kill_agent
-
     if not agent and not all_:
         raise click.UsageError("name an AGENT or pass --all")
     kill_specs = _kill_specs(obj)
@@ -68,8 +67,6 @@ def _kill_specs(obj: Context) -> Mapping[str, KillSpec | KillSwitch]:
     runbook here), from the record the daemon keeps beside its runbook copy (``kill-specs.json``): the same
     values without parsing the runbook, whose models alone cost a kill ~0.1 s of CPU."""
     if not obj.has_runbook:
-        from tether.killswitch import kept_specs
-
         kept = kept_specs(obj.home_state)
         if kept is not None:
             return kept
@@ -79,8 +76,7 @@ def _kill_specs(obj: Context) -> Mapping[str, KillSpec | KillSwitch]:
 def _tell_daemon(obj: Context, name: str, reason: str | None) -> bool:
     """Ask the live daemon (over its socket) to hold NAME killed; False when none answers (at once when
     it is stopped or gone: a SIGSTOPped daemon accepts the connection and never answers)."""
-    from tether.cli.client import call
-    from tether.daemon_state import RUNNING, probe
+    from tether.cli.client import call  # urllib: +15 ms to tether kill, which asks the daemon only on a full disk
 
     if probe(obj.state.root)["state"] != RUNNING:
         return False
@@ -125,15 +121,11 @@ def _kill_line(obj: Context, name: str, got: dict[str, Any], ran_here: bool) -> 
 
 
 def kill_problem(name: str, got: dict[str, Any]) -> str | None:
-    from tether.killswitch import problem
-
     return problem(name, got)
 
 
 def _runs_here(obj: Context, name: str) -> bool:
     """A live run of AGENT on this host (from its run folder alone: no store, no daemon)."""
-    from tether import process
-
     handle = process.adopt(obj.state.agent_dir(name) / "run")
     return handle is not None and handle.running()
 
@@ -142,8 +134,6 @@ def elsewhere(obj: Context, name: str, verb: str, reason: str | None = None, wai
     """Ask the node AGENT is pinned to, when that is another, to apply ``verb`` (``tether.fleet.seam``: a
     kill waits for no one, pending on that node until its daemon applies it) and say what became of it;
     False when AGENT is this host's (always, alone)."""
-    from tether.fleet.seam import place_of
-
     said = place_of(obj.store_url, lambda: obj.loaded.runbook.host.name).send(obj.store, name, verb, reason, wait)
     if said is None:
         return False
@@ -157,9 +147,6 @@ def elsewhere(obj: Context, name: str, verb: str, reason: str | None = None, wai
 @click.pass_obj
 def resume(obj: Context, agent: str | None, all_: bool) -> None:
     """Lift AGENT's kill switch and start it again."""
-    from tether.daemon_state import RUNNING, probe
-    from tether.killswitch import lift, lift_all
-
     if not agent and not all_:
         raise click.UsageError("name an AGENT or pass --all")
     if all_:
@@ -170,7 +157,7 @@ def resume(obj: Context, agent: str | None, all_: bool) -> None:
         if not all_ and elsewhere(obj, name, "resume"):  # another node's agent: asked of that node
             return
         if alive["state"] == RUNNING and _answers(obj):
-            from tether.cli.client import call
+            from tether.cli.client import call  # as in _tell_daemon
 
             try:
                 call(obj.state, "POST", f"/v1/agents/{name}/resume")
@@ -195,7 +182,7 @@ def resume(obj: Context, agent: str | None, all_: bool) -> None:
 
 def _answers(obj: Context) -> bool:
     """The daemon answers its health check within ANSWER_S (a hung daemon must not hold the CLI up)."""
-    from tether.cli.client import call
+    from tether.cli.client import call  # as in _tell_daemon
 
     try:
         call(obj.state, "GET", "/v1/health", timeout=ANSWER_S)
@@ -205,138 +192,3 @@ def _answers(obj: Context) -> bool:
 
 
 ANSWER_S = 0.5  # a healthy daemon answers in milliseconds
-
-
-@click.group()
-def token() -> None:
-    """Create, list and revoke API tokens (straight in the store: no daemon needed)."""
-
-
-def _not_from_an_agent(verb: str) -> None:
-    if os.environ.get("TETHER_AGENT") and os.environ.get("TETHER_TOKEN"):
-        raise UsageError(
-            f"tether token {verb} from inside agent {os.environ['TETHER_AGENT']!r} is tether.control: blocked"
-        )
-
-
-@token.command("create")
-@click.option("--role", type=click.Choice(["agent", "approver", "admin"]), required=True)
-@click.option("--agent", help="The agent an agent token acts for.")
-@click.option("--expires", metavar="DURATION", help="Refuse it after this long (30d, 12h, 90m); default never.")
-@click.pass_obj
-def token_create(obj: Context, role: str, agent: str | None, expires: str | None) -> None:
-    """Create a token and print it once (only its hash is kept)."""
-    from tether import auth
-    from tether.durations import parse_duration
-
-    _not_from_an_agent("create")
-    seconds = None
-    if expires is not None:
-        try:
-            seconds = parse_duration(expires)
-        except ValueError:
-            raise UsageError(f"--expires {expires!r} is not a duration; use a form like 30d, 12h, 90m or 45s") from None
-        if seconds <= 0:
-            raise UsageError("--expires must be longer than 0s; leave it out for a token that never expires")
-    made = auth.create(obj.store(), role, agent, seconds)
-    click.echo(made)
-    until = f", expires in {expires}" if expires else ""
-    click.echo(
-        f"token {made.split('_')[2]} ({role}{' for ' + agent if agent else ''}{until}); "
-        f"`tether token revoke {made.split('_')[2]}` cuts it off",
-        err=True,
-    )
-
-
-@token.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def token_list(obj: Context, as_json: bool) -> None:
-    """List tokens: role, agent, created, expires, last used (to the minute), revoked."""
-    from tether import auth
-    from tether.status_file import iso
-
-    rows = auth.tokens(obj.store(readonly=True))
-    if as_json:
-        click.echo(json.dumps([{**r, **{k: iso(r[k]) for k in _TIMES}} for r in rows]))
-        return
-    if not rows:
-        click.echo("no tokens yet: `tether up` makes the admin's and each agent's; `tether token create` others")
-        return
-    head = " ".join(f"{t.upper().replace('_', ' '):<25}" for t in _TIMES)
-    click.echo(f"{'ID':<9} {'ROLE':<9} {'AGENT':<16} {'STATE':<8} {head}".rstrip())
-    for r in rows:
-        times = " ".join(f"{iso(r[k]) or '-':<25}" for k in _TIMES)
-        click.echo(f"{r['id']:<9} {r['role']:<9} {r['agent'] or '-':<16} {r['state']:<8} {times}".rstrip())
-
-
-_TIMES = ("created", "expires", "last_used", "revoked")
-
-
-@token.command("revoke")
-@click.argument("token_id", metavar="ID")
-@click.pass_obj
-def token_revoke(obj: Context, token_id: str) -> None:
-    """Revoke a token now (by the ID `tether token list` shows): the daemon refuses it within a second."""
-    from tether import auth
-    from tether.status_file import iso
-
-    _not_from_an_agent("revoke")
-    row, fresh = auth.revoke(obj.store(), token_id)
-    who = f" for {row['agent']}" if row["agent"] else ""
-    click.echo(
-        f"token {row['id']} ({row['role']}{who}) {'revoked' if fresh else 'was already revoked'} "
-        f"at {iso(row['revoked'])}"
-    )
-
-
-@click.command()
-@click.option("--task", help="What the agent is working on.")
-@click.option("--progress", help="A progress note; when it stops changing, the agent is stuck.")
-def beat(task: str | None, progress: str | None) -> None:
-    """Send a heartbeat for the agent this runs in ($TETHER_AGENT, $TETHER_URL, $TETHER_TOKEN)."""
-    from tether.sdk import Agent, TetherUnavailable
-
-    try:
-        Agent.from_env().heartbeat(task, progress)
-    except TetherUnavailable as err:
-        raise DaemonUnavailable(str(err)) from None
-
-
-@click.group()
-def task() -> None:
-    """Queue and list an agent's tasks."""
-
-
-@task.command("add")
-@click.argument("agent")
-@click.argument("text")
-@click.pass_obj
-def task_add(obj: Context, agent: str, text: str) -> None:
-    """Queue TEXT as a task for AGENT."""
-    from tether.cli.client import call
-
-    got = call(obj.state, "POST", f"/v1/agents/{agent}/tasks", {"text": text})
-    click.echo(f"task {got['id']} queued for {agent}")
-
-
-@task.command("list")
-@click.argument("agent")
-@click.pass_obj
-def task_list(obj: Context, agent: str) -> None:
-    """List AGENT's tasks with base, branch and files changed (reads the store: works with no daemon)."""
-    from tether.cli.commands.rollback import task_rows
-
-    for line in task_rows(obj, agent):
-        click.echo(line)
-
-
-def _task_subcommands() -> None:
-    """`tether task start|done` live with rollback (a branch per task, snapshots)."""
-    from tether.cli.commands.rollback import task_done, task_start
-
-    task.add_command(task_start)
-    task.add_command(task_done)
-
-
-_task_subcommands()

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING
 import click
 
 from tether.cli.context import Context
+from tether.daemon_state import DOWN, STOPPED, info, probe
+from tether.durations import parse_duration
 from tether.errors import DaemonUnavailable, TetherError, UsageError
+from tether.secrets import resolve
+from tether.status_file import iso
+from tether.web.bind import check_bind
 
 if TYPE_CHECKING:
     from tether.runbook import LoadedRunbook
@@ -27,16 +32,13 @@ def up(obj: Context, foreground: bool, allow_remote: bool) -> None:
     """Start the daemon for the runbook (one per state directory)."""
     loaded = obj.loaded
     _not_shared(obj, loaded)
-    from tether.daemon.launch import AlreadyRunning, spawn
-    from tether.daemon_state import info
+    from tether.daemon.launch import AlreadyRunning, spawn  # +2 ms to tether down, reload
 
     if foreground:
-        from tether.daemon.server import serve  # the daemon itself: the API, uvicorn
+        from tether.daemon.server import serve  # the daemon (API, uvicorn): +400 ms to a background tether up
 
         serve(loaded, allow_remote=allow_remote)
         return
-    from tether.web.bind import check_bind
-
     check_bind(loaded.runbook.host.listen, tls=loaded.runbook.host.tls, allow_remote=allow_remote)
     running = info(loaded.state.root)
     if running is not None and _alive(running.get("pid")):
@@ -84,7 +86,7 @@ def _alive(pid: object) -> bool:
         os.kill(pid, 0)
     except OSError:
         return False
-    from tether.process.platform import is_zombie
+    from tether.process.platform import is_zombie  # +13 ms to tether reload
 
     return not is_zombie(pid)
 
@@ -93,8 +95,7 @@ def _alive(pid: object) -> bool:
 @click.pass_obj
 def down(obj: Context) -> None:
     """Stop the daemon cleanly (its agents are stopped too)."""
-    from tether.cli.client import call
-    from tether.daemon_state import DOWN, STOPPED, probe
+    from tether.cli.client import call  # urllib: +9 ms to tether logs
 
     running = probe(obj.state.root)
     if running["state"] == DOWN:
@@ -129,11 +130,11 @@ def reload(obj: Context, node: str | None, all_nodes: bool) -> None:
     On a fleet (a PostgreSQL store shared by several hosts), --node NAME or --all-nodes asks those nodes'
     daemons over the store (LISTEN/NOTIFY), each for its own runbook, and waits for their answers.
     """
-    from tether.cli.client import call
-    from tether.runbook import load
+    from tether.cli.client import call  # as in down
+    from tether.runbook import load  # its models: +110 ms to tether down
 
     if node is not None or all_nodes:
-        from tether.fleet.reload import ask, message
+        from tether.fleet.reload import ask, message  # +4 ms to tether down, logs
 
         if node is not None and all_nodes:
             raise click.UsageError("pass --node NAME or --all-nodes, not both")
@@ -156,8 +157,8 @@ def _verb(name: str, help_text: str) -> click.Command:
     @click.argument("agent")
     @click.pass_obj
     def command(obj: Context, agent: str) -> None:
-        from tether.cli.client import call
-        from tether.cli.commands.control import elsewhere
+        from tether.cli.client import call  # as in down
+        from tether.cli.commands.control import elsewhere  # the kill switch: +20 ms to tether reload
 
         if elsewhere(obj, agent, name):  # another node's agent: asked of that node's daemon
             return
@@ -187,9 +188,8 @@ def logs(obj: Context, agent: str, follow: bool, lines: int | None, since: str |
 
     Known token formats, and the agent's secrets where this user can resolve them, are redacted.
     """
-    from tether import process, redact
-    from tether.process import logindex
-    from tether.status_file import iso
+    from tether import process, redact  # +13 ms to tether down, with logindex
+    from tether.process import logindex  # as tether.process
 
     log_dir = obj.state.log_dir(agent)
     if not log_dir.exists():
@@ -224,8 +224,6 @@ def logs(obj: Context, agent: str, follow: bool, lines: int | None, since: str |
 
 def _since(value: str) -> float:
     """``--since``: a duration ago, or an ISO time (UTC unless it names its offset)."""
-    from tether.durations import parse_duration
-
     try:
         return time.time() - parse_duration(value)
     except ValueError:
@@ -242,8 +240,7 @@ def _since(value: str) -> float:
 
 
 def _register_secrets(obj: Context, agent: str) -> None:
-    from tether import redact
-    from tether.secrets import resolve
+    from tether import redact  # +2 ms to tether down
 
     try:
         spec = obj.loaded.runbook.agents.get(agent)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from tether.demo.host import DemoDaemon
-    from tether.demo.receiver import Receiver
+from tether.demo.host import DemoDaemon, wait, wall_for_demo, write_host
+from tether.demo.receiver import Receiver
+from tether.errors import UsageError
+from tether.runbook import load
 
 
 @click.command()
@@ -35,10 +36,6 @@ def demo(directory: str | None, duration: float | None, port: int) -> None:
     A repo maintainer opens a cleanup PR and waits for approval to merge; a flaky worker crashes and
     is restarted; one agent goes stuck; one tries to delete data and is blocked. Ctrl-C stops it.
     """
-    from tether.demo.host import DemoDaemon, wall_for_demo, write_host
-    from tether.demo.receiver import Receiver
-    from tether.runbook import load
-
     if port:
         _port_free(port)
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="tether-demo-"))
@@ -79,6 +76,9 @@ def _signals_stop() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
+    # Ctrl-C stops the demo even when it was started with SIGINT ignored (a background job of a script
+    # inherits that, and Python then keeps it ignored: measured, the demo ran on past a SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _say(text: str) -> None:
@@ -89,10 +89,6 @@ def _say(text: str) -> None:
 
 def _port_free(port: int) -> None:
     """Refuse a --port something already listens on, before anything is written or started."""
-    import socket
-
-    from tether.errors import UsageError
-
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -104,8 +100,6 @@ def _port_free(port: int) -> None:
 
 
 def _run(daemon: DemoDaemon, runbook: Path, state: Path, duration: float | None, receiver: Receiver) -> None:
-    from tether.demo.host import wait
-
     info = daemon.ready()
     import shutil
     import sys

@@ -30,8 +30,8 @@ def drill(obj: Context, agents: tuple[str, ...], only: str | None, as_json: bool
     Each drill cleans up after itself and is recorded (drill.result events). Exit status 1 when a
     drill fails; degraded (checked only approximately, or safe another way) does not fail.
     """
-    from tether.drills import report, runner
-    from tether.drills.base import Result
+    from tether.drills import report, runner  # cycle: tether.drills.base imports tether.cli.client
+    from tether.drills.base import Result  # as above
 
     loaded = obj.loaded
     drills = runner.parse_only(only)

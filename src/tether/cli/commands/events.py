@@ -9,6 +9,7 @@ import click
 
 from tether.cli.context import Context
 from tether.status_file import iso
+from tether.store import Event
 
 
 @click.command()
@@ -31,10 +32,7 @@ def events(obj: Context, agent: str | None, follow: bool, limit: int, as_json: b
             last = ev.id
 
 
-def _print(ev: object, as_json: bool) -> None:
-    from tether.store import Event
-
-    assert isinstance(ev, Event)
+def _print(ev: Event, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"id": ev.id, "ts": ev.ts, "agent": ev.agent, "kind": ev.kind, "data": ev.data}))
     else:

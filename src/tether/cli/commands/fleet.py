@@ -22,7 +22,7 @@ def _fleet_store(obj: Context) -> Any:
 
 def _admin(obj: Context, store: Any) -> str:
     """Moving agents between nodes takes this host's admin token (``STATE/admin.token``)."""
-    from tether import auth
+    from tether import auth  # +1 ms to tether fleet (the listing)
 
     path = obj.state.root / "admin.token"
     try:
@@ -42,14 +42,14 @@ def fleet(ctx: click.Context, json_: bool) -> None:
     """List the fleet's nodes: state (up, lost, stopped), last beat, their agents, what is pending there."""
     if ctx.invoked_subcommand is not None:
         return
-    from tether.fleet.view import overview
+    from tether.fleet.view import overview  # +2 ms to tether fleet move|unpin
 
     got = overview(_fleet_store(ctx.obj), time.time())
     assert got is not None
     if json_:
         sys.stdout.write(json.dumps(got, separators=(",", ":")) + "\n")
         return
-    from tether.cli.render import nodes_table
+    from tether.cli.render import nodes_table  # rich: +21 ms to tether fleet --json, move, unpin
 
     nodes_table(got)
 
@@ -61,7 +61,7 @@ def fleet(ctx: click.Context, json_: bool) -> None:
 def move(obj: Context, agent: str, to: str) -> None:
     """Pin AGENT to node NODE (admin): its old node stops it, then NODE (whose runbook must name it) starts it.
     Never on both at once: NODE waits for the old run to end, unless the old node is lost or stopped."""
-    from tether.fleet import nodes, pins
+    from tether.fleet import nodes, pins  # +1 ms to tether fleet (the listing)
 
     store = _fleet_store(obj)
     by = _admin(obj, store)
@@ -88,7 +88,7 @@ def move(obj: Context, agent: str, to: str) -> None:
 def unpin(obj: Context, agent: str) -> None:
     """Release AGENT's pin (admin) when its node is lost or stopped: the next node whose runbook names it
     takes it. While its node is up, use `tether fleet move` (or drop it from that node's runbook)."""
-    from tether.fleet import nodes, pins
+    from tether.fleet import nodes, pins  # +1 ms to tether fleet (the listing)
 
     store = _fleet_store(obj)
     by = _admin(obj, store)

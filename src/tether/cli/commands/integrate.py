@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from tether.cli.context import Context
+from tether.daemon_state import info
 from tether.errors import RunbookError, UsageError
 
 
@@ -16,8 +17,6 @@ def _base_url(obj: Context, url: str | None) -> str:
     """``--url``, else the running daemon's, else the runbook's ``host.listen``."""
     if url:
         return url.rstrip("/")
-    from tether.daemon_state import info
-
     running = None
     try:
         running = info(obj.state.root)
@@ -89,7 +88,7 @@ def claude_code_cmd(obj: Context, agent: str | None, project: str | None, user: 
     PreToolUse goes to the daemon as an http hook that blocks when the daemon does not answer; the other
     events feed monitoring. Running it twice changes nothing.
     """
-    from tether.integrations import claude_code
+    from tether.integrations import claude_code  # +45 ms to the other integrate commands
 
     scope = _scope(user, managed)
     where = _project(obj, agent, project) if scope == "project" else None
@@ -130,7 +129,7 @@ def codex_cmd(obj: Context, agent: str | None, project: str | None, user: bool, 
     Codex skips hooks that are not managed until they are trusted: --trust does that explicitly for
     tether's hooks, else open /hooks in codex, or run `codex exec --dangerously-bypass-hook-trust`.
     """
-    from tether.integrations import codex
+    from tether.integrations import codex  # +10 ms to the other integrate commands
 
     scope = _scope(user, managed)
     where = _project(obj, agent, project) if scope == "project" else None
@@ -185,7 +184,7 @@ def codex_cmd(obj: Context, agent: str | None, project: str | None, user: bool, 
 def git_cmd(obj: Context, repo: str, agent: str | None, protect: tuple[str, ...], remove: bool, url: str | None,
             wait: float) -> None:
     """Install a pre-push hook: force pushes, deletions and pushes to protected branches are git.push actions."""
-    from tether.integrations import git
+    from tether.integrations import git  # +34 ms to the other integrate commands
 
     where = Path(repo).expanduser().absolute()
     if remove:
@@ -223,7 +222,7 @@ def openclaw_cmd(obj: Context, agent: str | None, config_file: str | None, remov
     The gateway reloads its config by itself (or restart it). Running it twice changes nothing; --remove
     takes out exactly what tether added (--harden's exec settings stay: they are OpenClaw's own).
     """
-    from tether.integrations import openclaw
+    from tether.integrations import openclaw  # +48 ms to the other integrate commands
 
     path = Path(config_file).expanduser().absolute() if config_file else openclaw.config_path()
     if not 0 <= wait <= openclaw.MAX_WAIT:
@@ -253,8 +252,8 @@ def _harden_openclaw(path: Path, state: Path) -> list[str]:
     import json
     import subprocess
 
-    from tether.integrations import openclaw, openclaw_policy
-    from tether.integrations.settings import dump_json, write_atomic
+    from tether.integrations import openclaw, openclaw_policy  # +6 ms to tether integrate openclaw without --harden
+    from tether.integrations.settings import dump_json, write_atomic  # as openclaw_policy
 
     out = []
     before = openclaw.read_config(path)

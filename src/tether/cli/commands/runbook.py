@@ -7,9 +7,11 @@ from pathlib import Path
 import click
 
 from tether.cli.context import Context
-from tether.errors import UsageError
+from tether.errors import RunbookError, UsageError
 from tether.paths import RUNBOOK_NAME
+from tether.runbook import load
 from tether.runbook.starter import KINDS, runbook_text
+from tether.runbook.summary import boundary, summarise
 
 
 @click.command()
@@ -37,7 +39,7 @@ def init(path: str, force: bool, user: str | None, kind: str | None) -> None:
     With --user, create the agents' user (and write the runbook only if PATH does not exist yet)."""
     target = Path(path)
     if user is not None:
-        from tether.wall.users import ensure_user
+        from tether.wall.users import ensure_user  # the wall: +40 ms to tether check
 
         got, created = ensure_user(user)
         click.echo(
@@ -64,8 +66,6 @@ def _next_steps(path: str, made_user: bool) -> str:
     """What stands between the runbook just written for one agent and its first governed run."""
     import os
 
-    from tether.runbook import load
-
     loaded = load(path)
     ((name, spec),) = loaded.runbook.agents.items()
     cwd = loaded.agent_cwd(name)
@@ -77,7 +77,7 @@ def _next_steps(path: str, made_user: bool) -> str:
         exports = " ".join(f"{key}=..." for key in keys)
         steps.append(f"export {exports} before `tether up`: the daemon hands it over")
     if os.geteuid() == 0 and not made_user:
-        from tether.wall.users import DEFAULT_USER, UserError, lookup
+        from tether.wall.users import DEFAULT_USER, UserError, lookup  # as in init
 
         try:
             lookup(DEFAULT_USER)
@@ -98,10 +98,6 @@ def check(obj: Context, path: str | None) -> None:
     there are any. An agent whose run_as is the daemon's own user is refused unless it says
     same_user: true; an agent with no run_as (it runs as the daemon's user) is a warning.
     """
-    from tether.errors import RunbookError
-    from tether.runbook import load
-    from tether.runbook.summary import boundary, summarise
-
     label = str(path or obj.runbook_path)
     loaded = load(label)
     errors, warnings = boundary(loaded, label)

@@ -10,6 +10,8 @@ from typing import Any
 import click
 
 from tether.cli.context import Context
+from tether.daemon_state import RUNNING, probe
+from tether.web.views import age, money, overview, size
 
 TONE = {"ok": "green", "warn": "yellow", "bad": "bold red"}
 
@@ -20,8 +22,6 @@ def render(data: dict[str, Any], width: int | None = None) -> Any:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
-
-    from tether.web.views import age, money, size
 
     t, h = data["totals"], data["host"]
     head = Text()
@@ -88,9 +88,6 @@ def render(data: dict[str, Any], width: int | None = None) -> Any:
 
 
 def snapshot(obj: Context) -> dict[str, Any]:
-    from tether.daemon_state import RUNNING, probe
-    from tether.web.views import overview
-
     store = obj.store(readonly=True)
     paths = [str(obj.state.root)]
     try:
