@@ -78,6 +78,8 @@ def test_no_process_of_the_demo_survives_it(tmp_path: Path, how: str) -> None:
         stdin=subprocess.DEVNULL,
         env=cli_env({"TETHER_TEST_MARK": mark, "TETHER_HOME": str(elsewhere)}),
         cwd=tmp_path,
+        # started with SIGINT ignored, as a script's background job is: Ctrl-C must stop it all the same
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if how == "SIGINT" else None,
     )
     out.close()
     info = {"url": "-"}

@@ -52,6 +52,7 @@ from tether.auth import Principal
 from tether.boundary import Gatekeeper, Outcome
 from tether.boundary import Request as ActionRequest
 from tether.integrations import CLAUDE_PATH, CODEX_PATH, OPENCLAW_PATH, canary, openclaw, openclaw_approvals, sessions
+from tether.integrations.agents import deferred_session
 from tether.integrations.monitor import Monitor
 
 router = APIRouter(route_class=bodies.StrictRoute)
@@ -86,8 +87,6 @@ def session_task(control: Any, agent: str, session_id: str, started: bool) -> No
         # a workspace mid-merge cancels the task: the session runs, without a task branch
         tasks.start_new(control.loaded, store, agent, text, meta={"session_id": session_id}, strict=False)
         return
-    from tether.integrations.agents import deferred_session
-
     if deferred_session(control.loaded.state, agent, session_id):  # held for a human: it goes on when resumed
         return
     row = store.agent(agent)

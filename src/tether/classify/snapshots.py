@@ -88,8 +88,8 @@ def _files(store: str, ident: str) -> dict[str, tuple[str, int, int, int, int, s
     if st.st_size <= MAX_MANIFEST_BYTES:
         # start-up: the snapshot store (and its errors) bring gzip, secrets and a thread pool, wanted only when a
         # deletion's check reads a manifest
-        from tether.errors import TetherError
-        from tether.rollback.snapshot import SnapshotStore
+        from tether.errors import TetherError  # with the line below: only when a folder has snapshots
+        from tether.rollback.snapshot import SnapshotStore  # rollback imports classify: a package cycle
 
         try:
             m = SnapshotStore(Path(store)).manifest(ident)

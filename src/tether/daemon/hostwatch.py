@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from tether.notify.channels import describe, send
 from tether.probes import ProbeResult, probe
 
 MIN_FREE = 64 * 1024  # the state directory's filesystem with less free is full, whatever disk_low_bytes says
@@ -107,8 +108,6 @@ class HostWatch:
     def _tell(self, summary: str, err: Exception) -> list[str]:
         """Tell who hears of a host disk.low incident, straight through their channels (a thread each: a
         slow channel never holds the watch); return the channels asked."""
-        from tether.notify.channels import describe, send
-
         rb = self.daemon.loaded.runbook
         targets = list(dict.fromkeys(r.target for r in self.daemon.notifier._first(rb, None, "incident.opened",
                                                                                    "disk.low")))

@@ -10,9 +10,11 @@ import time
 from importlib.resources import files
 from pathlib import Path
 
+from tether import process
 from tether.daemon.launch import spawn
 from tether.errors import TetherError
 from tether.paths import StateDir
+from tether.wall import check, users
 
 
 def wall_for_demo() -> str | None:
@@ -20,8 +22,6 @@ def wall_for_demo() -> str | None:
 
     As root, agents run as the ``tether-agent`` user: it must exist and be able to run this Python and read
     the demo's scripts (an interpreter under a private home, like /root/.pyenv, it cannot)."""
-    from tether.wall import check, users
-
     why = check.problem()
     if why is not None:
         return why
@@ -119,8 +119,6 @@ class DemoDaemon:
     def stop(self, grace: float = 30) -> list[str]:
         """Stop the daemon (its agents with it), then end whatever of the demo still runs; return what
         had to be killed that way (empty when the clean stop was enough)."""
-        from tether import process
-
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -17,6 +17,7 @@ import sys
 import threading
 from typing import Any, Protocol
 
+from tether import process
 from tether.fleet import nodes
 from tether.lifecycle import change
 from tether.store import NewEvent
@@ -94,8 +95,6 @@ def previous(store: Any, agent: str) -> str | None:
 
 def stop_leftover(daemon: Any, name: str, spec: Any) -> bool:
     """A run of a refused agent left by this node's previous daemon (it was moved away meanwhile): stop it."""
-    from tether import process
-
     run_dir = daemon.state.agent_dir(name) / "run"
     handle = process.adopt(run_dir)
     if handle is None or not handle.running():

@@ -97,7 +97,7 @@ def place(store_url: str, host_name: str | None) -> Place:
     """A node of a fleet on a PostgreSQL store; alone on SQLite (nothing of the fleet runs then)."""
     if store_url.startswith("sqlite"):
         return Alone(host_name or socket_name())  # alone, nothing of the fleet is imported
-    from tether.fleet.node import Node
+    from tether.fleet.node import Node  # a fleet only: a host alone never loads the fleet
 
     return Node(host_name or socket_name())
 
@@ -172,7 +172,7 @@ def store_url(root: str, sqlite_file: str) -> str:
     else its SQLite file ``sqlite_file``."""
     named = None
     if os.path.exists(os.path.join(root, MARKER)):
-        from tether.fleet.view import store_url as named_in
+        from tether.fleet.view import store_url as named_in  # a fleet's state dir only (its fleet.json)
 
         named = named_in(root)
     return named or f"sqlite:///{sqlite_file}"
@@ -182,11 +182,11 @@ def local_store(root: str) -> tuple[Any, str | None] | None:
     """The store state directory ``root``'s daemon keeps, opened read-only, and the node it is (None alone):
     its SQLite file, or the PostgreSQL store a node's ``fleet.json`` names (None when it names none)."""
     if not os.path.exists(os.path.join(root, MARKER)):
-        from tether.store.sqlite import SQLiteStore
+        from tether.store.sqlite import SQLiteStore  # the status fast path: its state dir's backend, ~25 ms
 
         return SQLiteStore(os.path.join(root, "tether.db"), readonly=True), None
-    from tether.fleet.view import store_url as named_in
-    from tether.store import open_store
+    from tether.fleet.view import store_url as named_in  # a fleet's state dir only (its fleet.json)
+    from tether.store import open_store  # with the line above: PostgreSQL, psycopg
 
     url = named_in(root)
     return None if url is None else (open_store(url, readonly=True), here(root))

@@ -9,6 +9,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from tether.atomic import write_private
 from tether.fleet import nodes, pending, pins
 from tether.fleet.seam import MARKER
 
@@ -91,6 +92,4 @@ def why(d: dict[str, Any]) -> str:
 
 def mark(state_root: Path, url: str, node: str) -> None:
     """Name the fleet store in a node's state directory (0600: the URL may carry a password)."""
-    from tether.atomic import write_private
-
     write_private(state_root / MARKER, json.dumps({"store": url, "node": node}) + "\n")

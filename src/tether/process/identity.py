@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tether.atomic import write_atomic
 from tether.process import platform
 
 
@@ -126,6 +127,4 @@ def _foreign(boot: str) -> bool:
 
 
 def write_pid_file(path: Path, ident: ProcessId) -> None:
-    from tether.atomic import write_atomic
-
     write_atomic(path, ident.to_line() + "\n")

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tether.atomic import fsync_dir
+from tether.atomic import write_atomic as replace
+from tether.atomic import write_atomic as write
 from tether.process.cgroup import AgentCgroup
 
 RUN_JSON = "run.json"
@@ -86,8 +89,6 @@ class RunInfo:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    from tether.atomic import write_atomic as write
-
     write(path, text)
 
 
@@ -112,8 +113,6 @@ def write_run_info(run_dir: Path, info: RunInfo) -> None:
 
 def sync_run_info(run_dir: Path) -> None:
     """``run.json`` and its rename on disk (after ``write_run_info``)."""
-    from tether.atomic import fsync_dir
-
     with contextlib.suppress(OSError):
         fd = os.open(run_dir / RUN_JSON, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -169,8 +168,6 @@ def prune_runs(run_dir: Path, settled: bool = False) -> None:
     """Rewrite ``runs`` with the runs that may still hold processes: those whose cgroup still exists (an
     empty one is removed here) and the last ``KEEP_RUNS`` without a cgroup (none when ``settled``: a kill
     just left nothing of them); the current run always."""
-    from tether.atomic import write_atomic as replace
-
     runs = read_runs(run_dir)
     current = runs[-1].instance if (run_dir / RUN_JSON).exists() and runs else None
     keep: list[RunInfo] = []

@@ -15,6 +15,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether.runbook.load import from_text
+
 if TYPE_CHECKING:
     from tether.runbook.load import LoadedRunbook
 
@@ -50,8 +52,6 @@ def runbook_text(kind: str | None = None) -> str:
 def default_runbook(folder: Path) -> LoadedRunbook:
     """No runbook here: one agent working in ``folder`` (its scope) under the default policy table, so
     ``tether explain`` answers before anyone has written a runbook."""
-    from tether.runbook.load import from_text
-
     where = json.dumps(str(folder))
     person = '{name: you, contact: "mailto://you@example.com"}'
     text = (

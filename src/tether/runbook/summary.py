@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tether.durations import format_duration as d
-from tether.runbook.load import LoadedRunbook
+from tether.runbook.load import LoadedRunbook, _read_yaml
 from tether.runbook.model import Agent
 from tether.vocabulary import ACTION_CLASSES, VERDICTS
 
@@ -82,8 +82,6 @@ def boundary(loaded: LoadedRunbook, label: str | None = None, uid: int | None = 
     import os
     import pwd
 
-    from tether.runbook.load import _read_yaml
-
     uid = os.geteuid() if uid is None else uid
     try:
         me = pwd.getpwuid(uid).pw_name
@@ -103,7 +101,7 @@ def boundary(loaded: LoadedRunbook, label: str | None = None, uid: int | None = 
 
     errors, warnings = [], []
     advisory = "its approval boundary is advisory (it could write the store, read admin.token and delete its kill file)"
-    from tether.wall import plan as wall
+    from tether.wall import plan as wall  # wall imports runbook: a package cycle
 
     for name, agent in loaded.runbook.agents.items():
         if agent.sandbox == "off":
