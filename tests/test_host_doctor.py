@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tether.checks import Check
 from tether.host import doctor
 from tether.host import service as svc
-from tether.host.doctor import Check
 from tether.runbook import LoadedRunbook, load
 from tether.runbook.load import resolve_path
 

@@ -21,18 +21,18 @@ import stat
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from tether.checks import Check
 from tether.host.service import ServiceStatus, enable_commands, systemctl_is_enabled
+from tether.integrations import health
+from tether.integrations.claude_code import MANAGED_SETTINGS
 from tether.notify import health as channel_health
 from tether.process.platform import is_tmpfs
 
 if TYPE_CHECKING:
     from tether.runbook import LoadedRunbook
-
-Status = Literal["ok", "warn", "fail", "unknown"]
 
 GiB = 1024**3
 MiB = 1024**2
@@ -47,27 +47,6 @@ INHIBIT_WHAT = frozenset({"shutdown", "sleep", "idle", "handle-power-key", "hand
                           "handle-hibernate-key", "handle-lid-switch"})
 LINGER_DIR = Path("/var/lib/systemd/linger")
 TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
-
-if sys.platform == "darwin":  # macOS (untested)
-    MANAGED_SETTINGS = Path("/Library/Application Support/ClaudeCode/managed-settings.json")
-else:
-    MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-    def line(self) -> str:
-        text = f"{self.status:<7} {self.name}: {self.detail}"
-        return f"{text} -> {self.fix}" if self.fix and self.status != "ok" else text
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
 
 def _run(cmd: Sequence[str], timeout: float = 10) -> subprocess.CompletedProcess[str] | None:
     """Run a read-only query; None when the program is missing or hangs."""
@@ -446,8 +425,6 @@ def run(loaded: LoadedRunbook | None, state_root: Path, services: Sequence[Servi
         hooks = check_claude_hooks(loaded)
         if hooks is not None:
             checks.append(hooks)
-        from tether.integrations import health  # local: cycle with integrations (canary imports host.doctor)
-
         checks += health.checks(loaded)  # Codex hooks: missing, pending trust, trusted, managed
         checks += channel_health.checks(loaded, state_root)  # Telegram, ntfy, Slack: secrets, the daemon's last word
     return checks

@@ -44,9 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 from tether import auth
 from tether.atomic import write_atomic
-from tether.host.doctor import MANAGED_SETTINGS, Check
+from tether.checks import Check
 from tether.integrations import claude_code, codex
 from tether.integrations.canary_model import StandIn
+from tether.integrations.claude_code import MANAGED_SETTINGS
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -21,9 +21,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tether.host.doctor import MANAGED_SETTINGS
 from tether.integrations import CLAUDE_PATH
 from tether.integrations.settings import Change, install_json, remove_json
+
+#: Claude Code's managed settings (admin-owned; ``allowManagedHooksOnly`` there keeps an agent from removing
+#: tether's hook in its own settings)
+if sys.platform == "darwin":  # macOS (untested)
+    MANAGED_SETTINGS = Path("/Library/Application Support/ClaudeCode/managed-settings.json")
+else:
+    MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
 
 HOOK_SCRIPT = Path(__file__).with_name("hook_command.py")
 MONITORED = ("PostToolUse", "PostToolUseFailure", "PermissionRequest", "UserPromptSubmit", "Stop", "SessionEnd",

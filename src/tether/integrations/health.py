@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether.checks import Check
 from tether.errors import UsageError
-from tether.host.doctor import Check
 from tether.integrations import canary, codex, openclaw, openclaw_policy
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from tether.atomic import write_atomic
+from tether.checks import Check, Status
 from tether.durations import parse_duration
 
 FILE = "channels.json"
@@ -132,7 +133,6 @@ def status_lines(root: str, now: float) -> str:
 
 def checks(loaded: Any, state_root: Any) -> list[Any]:
     """``tether doctor``: each phone channel's secrets resolve, and its state as the running daemon last saw it."""
-    from tether.host.doctor import Check, Status  # local: cycle with host.doctor (its run() imports this module)
     from tether.secrets import SecretError, resolve  # local: `tether status`'s fast path imports this module, +2.5 ms
 
     out: list[Check] = []

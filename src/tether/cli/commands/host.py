@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from tether.checks import Check
 from tether.cli.context import Context
 from tether.errors import RunbookError, UsageError
 from tether.host import service as svc
@@ -126,14 +127,14 @@ def doctor(obj: Context, json_: bool, unit_dir: str | None) -> None:
     try:
         loaded = obj.loaded
         agents = len(loaded.runbook.agents)
-        runbook_check = doc.Check("runbook", "ok", f"{loaded.path} is valid ({agents} agent(s))")
+        runbook_check = Check("runbook", "ok", f"{loaded.path} is valid ({agents} agent(s))")
     except RunbookError as err:
         if obj.runbook_arg is None and not obj.runbook_path.exists():
-            runbook_check = doc.Check("runbook", "warn", f"no {obj.runbook_path} here: checked the host only",
+            runbook_check = Check("runbook", "warn", f"no {obj.runbook_path} here: checked the host only",
                                       "tether -f RUNBOOK doctor, or tether init")
         else:
             more = f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else ""
-            runbook_check = doc.Check("runbook", "fail", f"{err.problems[0] if err.problems else err}{more}",
+            runbook_check = Check("runbook", "fail", f"{err.problems[0] if err.problems else err}{more}",
                                       "tether check")
     home = _home(obj)
     state_root = home or (loaded.state.root if loaded is not None else default_state_dir())
