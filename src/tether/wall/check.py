@@ -13,7 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tether.wall import netns
+from tether.wall import macos, netns
+from tether.wall.errors import WallUnavailable as WallUnavailable  # raised here, and by macos.py
 
 APPARMOR_SYSCTL = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
 USERNS_SYSCTL = Path("/proc/sys/kernel/unprivileged_userns_clone")  # Debian's older kernels
@@ -25,10 +26,6 @@ PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 class Tools:
     bwrap: str
     setpriv: str | None  # None when the daemon is not root (bwrap runs as the daemon's user)
-
-
-class WallUnavailable(Exception):
-    """The wall cannot be built here; the message is one line with the fix."""
 
 
 def _read(path: Path) -> str | None:
@@ -167,8 +164,6 @@ def needs_socat() -> bool:
 
 def problem() -> str | None:
     """``tools()``'s refusal as a line, or None when the wall can be built."""
-    from tether.wall import macos  # not at the top: macos.py imports this module (WallUnavailable)
-
     if macos.ON:  # macOS: sandbox-exec, not bwrap
         return macos.problem()
     try:

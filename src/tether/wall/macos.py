@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tether.atomic import write_atomic
-from tether.wall.check import WallUnavailable
+from tether.wall.errors import WallUnavailable
 from tether.wall.listeners import PORT_FILE
 from tether.wall.profile import Profile
 
