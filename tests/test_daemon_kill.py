@@ -124,7 +124,9 @@ def test_kill_with_the_daemon_stopped_holding_the_write_lock(make_host) -> None:
 def test_kill_with_no_daemon_and_a_locked_store_parks_the_record(make_host) -> None:  # noqa: F811
     h: Host = make_host({"w": agent(["sh", "-c", "while :; do sleep 0.05; done"])})
     daemon = h.up()
-    wait_until(lambda: h.agent_pids("w"), 10, "w to run")
+    # running, and its start recorded: a daemon SIGKILLed between the spawn and that write leaves a run the
+    # next daemon adopts, with no start of its own to count below (seen once in the process-fallback pass)
+    wait_until(lambda: h.agent_pids("w") and h.events("agent.started", "w"), 10, "w to run")
     pids = h.agent_pids("w")
     h.kill9(daemon)  # the daemon is gone; w lives on
 
