@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tether.daemon.restarts import should_restart
@@ -105,7 +105,7 @@ class Exit:
 class AfterExit:
     """What an ended run leads to."""
 
-    rule: str  # the rule that decided (tests and the docs name it)
+    rule: str = ""  # the rule that decided (its name in EXIT_RULES: tests and the docs name it)
     state: tuple[str, str] | None = None  # the agent's state to record (with the reason)
     restart: str | None = None  # "now": at once, not counted as a crash; "backoff": after the backoff
     hold: bool = False  # no restart until a human starts it ("exited")
@@ -121,9 +121,9 @@ class Rule:
 
 def _policy_says_no(run: RunState, e: Exit) -> AfterExit:
     if e.outcome == "done":  # claude-code/codex: its prompt ran to the end; nothing is wrong
-        return AfterExit("policy", ("idle", f"done: its prompt ran to the end; `tether start {e.agent}` runs it again"),
+        return AfterExit(state=("idle", f"done: its prompt ran to the end; `tether start {e.agent}` runs it again"),
                          hold=True)
-    return AfterExit("policy", ("stopped", f"exited {e.code}; restart policy {e.policy}"), hold=True,
+    return AfterExit(state=("stopped", f"exited {e.code}; restart policy {e.policy}"), hold=True,
                      incident=e.code != 0)
 
 
@@ -131,21 +131,21 @@ def _policy_says_no(run: RunState, e: Exit) -> AfterExit:
 #: ``RunState.step`` (a stop, a kill, a hold or an asked restart is what the state already says).
 EXIT_RULES: tuple[Rule, ...] = (
     Rule("daemon-stops-agents", lambda r, e: r.stopping and r.stop_agent,
-         lambda r, e: AfterExit("daemon-stops-agents", ("stopped", r.stop_reason))),
+         lambda r, e: AfterExit(state=("stopped", r.stop_reason))),
     Rule("kill-switch", lambda r, e: e.kill is not None,
-         lambda r, e: AfterExit("kill-switch", None if e.killed_recorded else ("killed", e.kill or ""))),
+         lambda r, e: AfterExit(state=None if e.killed_recorded else ("killed", e.kill or ""))),
     Rule("stopped-by-human", lambda r, e: r.desired != "running",
-         lambda r, e: AfterExit("stopped-by-human", (r.desired, f"exited {e.code}"))),
+         lambda r, e: AfterExit(state=(r.desired, f"exited {e.code}"))),
     Rule("restart-asked-or-held", lambda r, e: r.restart_now or r.held is not None,
-         lambda r, e: AfterExit("restart-asked-or-held")),
+         lambda r, e: AfterExit()),
     Rule("host-rebooted", lambda r, e: e.rebooted,  # the host went down under it: start it again, whatever its policy
-         lambda r, e: AfterExit("host-rebooted")),
+         lambda r, e: AfterExit()),
     # held for a human (resumed once decided), or a queue-driven agent ready for its next task: neither is
     # a crash, so no backoff and no crash-loop count
     Rule("waits-or-next-task", lambda r, e: e.outcome == "deferred" or (e.outcome == "done" and not e.prompt),
-         lambda r, e: AfterExit("waits-or-next-task", restart="now")),
+         lambda r, e: AfterExit(restart="now")),
     Rule("policy", lambda r, e: not should_restart(e.policy, e.code), _policy_says_no),
-    Rule("crash", lambda r, e: True, lambda r, e: AfterExit("crash", restart="backoff")),
+    Rule("crash", lambda r, e: True, lambda r, e: AfterExit(restart="backoff")),
 )
 
 
@@ -155,9 +155,7 @@ def after_exit(run: RunState, e: Exit) -> AfterExit:
     for rule in EXIT_RULES:
         if rule.when(run, e):
             out = rule.then(run, e)
-            if e.recorded and out.state is not None:
-                return AfterExit(out.rule, None, out.restart, out.hold, out.incident)
-            return out
+            return replace(out, rule=rule.name, state=None if e.recorded else out.state)
     raise AssertionError("the last rule always holds")  # pragma: no cover
 
 
