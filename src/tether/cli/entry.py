@@ -3,6 +3,7 @@ click (measured in bench/), everything else goes to the click group. Typed error
 
 from __future__ import annotations
 
+import _signal  # the C module, loaded with the interpreter: `signal` itself would cost --help an import
 import os
 import sys
 
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> None:
 def run(args: list[str]) -> int:
     from tether.errors import RunbookError, TetherError  # with cli.fast at the top: +0.8 ms to tether --help
 
+    # Ctrl-C stops every command (`demo`, `top`, `events -F`, a waiting `ask`) as the KeyboardInterrupt below,
+    # also when tether was started with SIGINT ignored: a script's background job is, and Python keeps it so
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     try:
         from tether.cli.fast import try_fast  # as tether.errors
 

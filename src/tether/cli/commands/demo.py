@@ -76,9 +76,6 @@ def _signals_stop() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
-    # Ctrl-C stops the demo even when it was started with SIGINT ignored (a background job of a script
-    # inherits that, and Python then keeps it ignored: measured, the demo ran on past a SIGINT)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _say(text: str) -> None:
