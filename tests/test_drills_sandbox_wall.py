@@ -46,16 +46,23 @@ def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None: 
         assert code == 0 and r["status"] == "pass", (r, err)
         assert "outside writes denied" in r["detail"] and "refused by the proxy (pending; approval" in r["detail"], r
         assert "a direct connection failed" in r["detail"], r
-        # the evidence: a wall.violation per denied write (seen by the drill), the proxy's refusal and violation
+        # the evidence: a wall.violation per denied write, the proxy's refusal and violation. The daemon saw the
+        # write into /etc refused (the kernel's audit, which names the folder of a refused create); the drill
+        # records the one into a folder hidden from the agent (ENOENT: no denial the kernel reports)
+        assert "recorded 1 by the daemon, from the kernel's audit, the others (hidden paths) by the drill" in r[
+            "detail"
+        ], r
         evidence = {e["id"]: e for e in h.events() if e["id"] in r["evidence"]}
-        writes = [
-            e["data"] for e in evidence.values() if e["kind"] == "wall.violation" and e["data"]["kind"] == "write"
-        ]
-        assert {w["path"] for w in writes} == {
-            str(root / f".tether-drill-{doc['run']}" / "planted"),
-            f"/etc/tether-drill-{doc['run']}",
-        }, writes
-        assert all(w["source"] == "drill" and w["error"] in ("EROFS", "EACCES", "ENOENT") for w in writes), writes
+        writes = {
+            e["data"]["source"]: e["data"]
+            for e in evidence.values()
+            if e["kind"] == "wall.violation" and e["data"]["kind"] == "write"
+        }
+        assert writes["drill"]["path"] == str(root / f".tether-drill-{doc['run']}" / "planted"), writes
+        assert writes["drill"]["error"] == "ENOENT", writes
+        audit = writes["audit"]
+        assert audit["path"] == "/etc/" and audit["error"] == "EROFS" and audit["call"] == "openat", writes
+        assert audit["in_run"] is False, "the drill's probe is no run of the agent: it never counts"
         connects = [
             e["data"] for e in evidence.values() if e["kind"] == "wall.violation" and e["data"]["kind"] == "connect"
         ]
@@ -69,6 +76,25 @@ def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None: 
         assert status["violations"] == {"connect": 1, "write": 2} and status["last_drill"]["drills"] == {
             "sandbox": "pass"
         }
+        h.down(daemon)
+    finally:
+        h.cleanup()
+
+
+@pytest.mark.wall
+def test_without_the_daemons_write_watch_the_drill_records_the_writes_itself(root: Path) -> None:  # noqa: F811
+    h = _host(root)
+    try:
+        daemon = h.up(env={"TETHER_WALL_AUDIT": "off"})
+        wait_until(lambda: h.agent_pids("walled"), 15, "the agent to start")
+        code, doc, err = _drill(h)
+        (r,) = doc["drills"]
+        assert code == 0 and r["status"] == "pass", (r, err)
+        assert "recorded by the drill (the daemon does not see them: TETHER_WALL_AUDIT=off" in r["detail"], r
+        evidence = [e["data"] for e in h.events("wall.violation") if e["id"] in r["evidence"]]
+        writes = [w for w in evidence if w["kind"] == "write"]
+        assert len(writes) == 2 and all(w["source"] == "drill" for w in writes), writes
+        assert not [e for e in h.events("wall.violation") if e["data"].get("source") == "audit"]
         h.down(daemon)
     finally:
         h.cleanup()

@@ -96,6 +96,7 @@ class Daemon:
         self.shutdown_requested = threading.Event()
         self.agent_uids: set[int] = set()
         self.proxy: Any = None  # tether.wall.proxy.EgressProxy, started by server.serve before boot
+        self.writewatch: Any = None  # tether.wall.writewatch.WriteWatch, started by server.serve before boot
         self.started = time.time()
         self.probe_results: list[Any] = []  # set by the host watch (disk, network probes)
         self._failed_incidents: set[int] = set()
@@ -324,6 +325,8 @@ class Daemon:
         for name in removed:
             self.store.emit("agent.state", name, **change("stopped", "removed from the runbook"))
         self.loaded = new
+        if self.writewatch is not None:  # the uids whose denied writes are recorded follow the runbook
+            self.writewatch.update()
         self.state.write_runbook_copy(new.path, new.text)
         keep_specs(self.state, new.runbook.agents)
         for name in changed:

@@ -39,6 +39,7 @@ from tether.errors import TetherError
 from tether.host import sdnotify
 from tether.runbook import LoadedRunbook
 from tether.unixsock import bind_unix
+from tether.wall import violations, writewatch
 from tether.wall.egress import for_daemon
 from tether.wall.proxy import EgressProxy
 from tether.web.bind import check_bind
@@ -161,7 +162,12 @@ def serve(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
-    rules, record = for_daemon(daemon)  # egress: one proxy, listeners per agent, on a thread of its own
+    seen = violations.for_daemon(daemon)  # repeated violations open an incident: connections and writes
+    rules, record = for_daemon(daemon, seen)  # egress: one proxy, listeners per agent, on a thread of its own
+    daemon.writewatch = writewatch.for_daemon(daemon, seen)  # denied writes, from the kernel's audit
+    off = daemon.writewatch.update()  # before the agents start: their first denied write is recorded
+    if off is not None and any(a.sandbox == "on" for a in loaded.runbook.agents.values()):
+        print(f"tether: denied writes are not recorded as they happen: {off}", flush=True)
     daemon.proxy = EgressProxy(rules, record, api=(host, port))
     daemon.proxy.start()
     daemon.boot(url)
@@ -178,6 +184,8 @@ def serve(
                 "url": url,
                 "socket": str(state.socket) if unix else None,
                 "started": time.time(),
+                # the sandbox drill reads whether a denied write is recorded as it happens, or why not
+                "denied_writes": {"on": daemon.writewatch.on, "reason": daemon.writewatch.reason},
             }
         ),
     )
@@ -211,6 +219,7 @@ def serve(
         hostwatch.stop()
         budgetwatch.stop()
         daemon.proxy.stop()  # before the store closes: the last connections are recorded
+        daemon.writewatch.stop()  # and its rules out of the kernel
         daemon.halt(stop_agents=True)
         (state.root / "daemon.json").unlink(missing_ok=True)
         if unix is not None:

@@ -378,7 +378,7 @@ class AgentSupervisor:
                 process.Spec(
                     agent=self.name, argv=argv, cwd=self.cwd, env=env,
                     run_dir=self.run_dir, log_dir=log_dir, user=user, instance=instance,
-                    redact=secrets,
+                    redact=secrets, loginuid=_loginuid(wall),
                 )
             )
         except process.AlreadyRunning:  # a run we did not know of (started by a daemon killed mid-spawn)
@@ -597,3 +597,9 @@ def _kill_reason(path: Path) -> str:
     except (OSError, ValueError, AttributeError):
         reason = None
     return f"kill switch: {reason}" if reason else "kill switch engaged"
+
+
+def _loginuid(wall: Any) -> int | None:
+    """A walled run's audit session: its login uid, the agent's (a root daemon's keeper sets it)."""
+    uid = getattr(getattr(wall, "profile", None), "uid", None)
+    return uid if isinstance(uid, int) and os.geteuid() == 0 else None

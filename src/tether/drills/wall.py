@@ -37,7 +37,7 @@ from typing import Any
 
 from tether.drills.base import Host, Result, Trace, first_line
 from tether.errors import TetherError
-from tether.wall import plan, prepare, violations
+from tether.wall import auditrules, plan, prepare, violations
 from tether.wall.egress import HostPorts, allowed_entries
 from tether.wall.profile import under
 from tether.wall.proxy import NET_DIR, PORT_FILE, PROXY_SOCK, proxy_env
@@ -46,6 +46,7 @@ NAME = "sandbox"
 MARK = "TETHER-DRILL-SANDBOX "
 PROBE_TIMEOUT = 30.0
 RECORD_TIMEOUT = 10.0  # the proxy writes its events every 0.5 s
+AUDITED = frozenset(auditrules.ERRNAMES)  # the denials the daemon's write watch is told of
 
 #: Runs inside the wall: argv[1] is {"writes": [path...], "port": P}; prints MARK + JSON.
 PROBE = r"""
@@ -201,15 +202,22 @@ def run(host: Host, agent: str) -> Result:
         for path in leaked:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        denied = [w for w in got["writes"] if not w.get("ok")]
+        watch = dict(info.get("denied_writes") or {})
+        if watch.get("on") and wall.profile.uid not in auditrules.watched_by(int(info.get("pid") or 0)):
+            why = f"it watches no write of uid {wall.profile.uid} (reload it: `tether reload`)"
+            watch = {"on": False, "reason": why}
+        seen_by_kernel = [w for w in denied if watch.get("on") and w.get("error") in AUDITED]
+        unrecorded = _writes_recorded(host, agent, cursor, seen_by_kernel, t) if seen_by_kernel else []
         wrote = []
-        for w in got["writes"]:
-            if not w.get("ok"):  # what the probe saw fail: the drill's own record of it
+        for w in denied:
+            if w not in seen_by_kernel:  # the daemon cannot see it (a hidden folder: ENOENT): the drill's record
                 t.cite(
                     host.emit(
                         violations.EVENT, agent, **violations.write(w["path"], w["error"], "drill", drill=host.run_id)
                     )
                 )
-                wrote.append(f"{w['path']}: {w['error']}")
+            wrote.append(f"{w['path']}: {w['error']}")
         proxy, direct = got.get("proxy"), got.get("direct") or {}
         seen, note = None, ""
         if proxy is not None and proxy.get("status") not in (0, 200):  # refused: its record (and approval)
@@ -223,8 +231,19 @@ def run(host: Host, agent: str) -> Result:
             f"a connection to 127.0.0.1:{lis.port} (outside scope.hosts) went through {how}: "
             "the wall does not hold the network"
         )
+    if unrecorded:
+        return t.failed(
+            f"the denied write of {unrecorded[0]} was not recorded by the daemon within {RECORD_TIMEOUT:g}s "
+            "(it watches the kernel's audit for them)"
+        )
     t.mark("recorded_s")
-    writes_line = f"outside writes denied ({'; '.join(wrote)}), recorded as {len(wrote)} wall.violation"
+    if not watch.get("on"):
+        by = f"by the drill (the daemon does not see them: {watch.get('reason') or 'an older daemon'})"
+    elif len(seen_by_kernel) == len(denied):
+        by = "by the daemon, from the kernel's audit"
+    else:
+        by = f"{len(seen_by_kernel)} by the daemon, from the kernel's audit, the others (hidden paths) by the drill"
+    writes_line = f"outside writes denied ({'; '.join(wrote)}), recorded {by} as {len(wrote)} wall.violation"
     direct_line = f"a direct connection failed ({direct.get('error') or 'refused'})"
     if seen is None:
         if proxy is None or proxy.get("status") == 0:
@@ -323,6 +342,25 @@ def _scratch(host: Host, writable: tuple[str, ...], under: Any) -> Iterator[list
                 Path(p).unlink()
         if made:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _writes_recorded(host: Host, agent: str, cursor: int, denied: list[dict[str, Any]], t: Trace) -> list[str]:
+    """Wait for the daemon's record of each denied write (its path, or the folder it was to be made in: the
+    kernel names only that when the create was refused), citing them; the paths not recorded."""
+    left = {w["path"] for w in denied}
+
+    def ours(e: Any) -> bool:
+        if e.data.get("kind") != "write" or e.data.get("source") != "audit":
+            return False
+        named = {str(p).rstrip("/") for p in [e.data.get("path"), *(e.data.get("paths") or [])] if p}
+        hit = {p for p in left if p in named or os.path.dirname(p) in named}
+        left.difference_update(hit)
+        if hit:
+            t.cite(e.id)
+        return not left
+
+    host.wait_event(cursor, agent, [violations.EVENT], RECORD_TIMEOUT, match=ours)
+    return sorted(left)
 
 
 def _recorded(host: Host, agent: str, cursor: int, port: int, t: Trace) -> tuple[str | None, str]:

@@ -81,6 +81,9 @@ REDACTED = MARKER  # what tether.redact writes for a registered secret value
 PIPES = ("stdout.pipe", "stderr.pipe")  # the agent's output on its way to the filters
 
 
+LOGINUID_VAR = "TETHER_LOGINUID"
+
+
 @dataclass
 class SpawnSpec:
     """What to run and where. ``env`` None means the daemon's own environment; ``TETHER_INSTANCE`` is always
@@ -99,6 +102,7 @@ class SpawnSpec:
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     cgroup: cgroups.Preference = "auto"
     redact: list[str] | None = None
+    loginuid: int | None = None  # the run's own audit session (a root keeper sets its login uid to it)
 
 
 class KeeperHandle:
@@ -502,6 +506,9 @@ def spawn(spec: SpawnSpec, *, timeout: float = 5.0) -> KeeperHandle:
 
         env = dict(os.environ if spec.env is None else spec.env)
         env.pop(INSTANCE_VAR, None)  # the keeper adds it for the agent only
+        env.pop(LOGINUID_VAR, None)
+        if spec.loginuid is not None:  # read by the keeper, which unsets it before the agent starts
+            env[LOGINUID_VAR] = str(spec.loginuid)
         env.setdefault("PATH", os.defpath)
         fast = fast_launcher() if spec.user is None else None
         if fast is not None:  # a few ms: no Python between the keeper and the agent

@@ -34,6 +34,14 @@ run=$1 logs=$2 instance=$3 cgroups=$4 filter=$5 join=$6
 shift 6
 trap '' HUP INT QUIT TERM PIPE
 
+# TETHER_LOGINUID: give the run an audit session of its own (its login uid, set here as root; no process
+# of the run can change it), which every process of the run inherits: the wall's denied writes are
+# told apart by it (wall/writewatch.py). Where it cannot be set the run goes on without.
+if [ -n "${TETHER_LOGINUID:-}" ]; then
+  { echo "$TETHER_LOGINUID" >/proc/self/loginuid; } 2>/dev/null || echo "tether: no audit session for this run" >&2
+fi
+unset TETHER_LOGINUID
+
 # ident PID: set id to "PID START BOOT_ID" (START = field 22 of /proc/PID/stat; "-" where there is no
 # /proc, or when PID was an agent that ended at once and the shell reaped it already). Builtins only.
 ident() {

@@ -156,7 +156,9 @@ def gatekeeper_check(gatekeeper: Any) -> Callable[[str, str, int], Any]:
     return check
 
 
-def for_daemon(daemon: Any) -> tuple[Callable[[], Egress], Callable[[list[tuple[str, dict[str, Any]]]], None]]:
+def for_daemon(
+    daemon: Any, watch: violations.Watch | None = None
+) -> tuple[Callable[[], Egress], Callable[[list[tuple[str, dict[str, Any]]]], None]]:
     """The proxy's rules (rebuilt when the daemon loads another runbook) and its recorder for a daemon:
     ``network.connection`` events, a refused one also as a ``wall.violation`` (``wall.violations``: repeated
     ones open an incident for the owner), and the first connection of an agent to a host as
@@ -167,7 +169,7 @@ def for_daemon(daemon: Any) -> tuple[Callable[[], Egress], Callable[[list[tuple[
 
     cached: list[Any] = [None, None]
     seen: set[tuple[str, str]] = set()
-    watch = violations.for_daemon(daemon)
+    watch = watch if watch is not None else violations.for_daemon(daemon)
 
     def rules() -> Egress:
         loaded = daemon.loaded

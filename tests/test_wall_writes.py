@@ -1,0 +1,287 @@
+"""Denied writes recorded as the agent makes them (issue 16, "Seen and shown"): the daemon reads the kernel's
+audit for the writes its walled agents are refused, and each becomes a ``wall.violation`` event with the
+agent, the path, the call and the errno; repeated ones open the agent's incident. Real daemons, real agents
+inside the wall (their own user), the real kernel audit; then the rules' bookkeeping against the kernel, and
+the records' parser fed what an agent can make the kernel write (odd bytes, unfinished sets, floods)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from test_daemon_kit import Host, agent, wait_until
+from test_wall import USER, host_folder, needs_wall
+from tether.wall import auditlink, auditrecords, auditrules, writewatch
+
+pytestmark = pytest.mark.wall
+
+
+def _audit_usable() -> None:
+    needs_wall()
+    try:
+        with auditlink.Link() as link:
+            status = link.status()
+    except OSError as err:
+        pytest.skip(f"no kernel audit here: {err}")
+    if status.enabled == 2:
+        pytest.skip("the kernel's audit is locked (enabled 2) on this host")
+
+
+@pytest.fixture
+def root(test_user: str) -> Iterator[Path]:
+    _audit_usable()
+    yield from host_folder("tether-writes-")
+
+
+def _ours() -> list[auditlink.Rule]:
+    with auditlink.Link() as link:
+        return [r for r in link.rules() if r.key == auditrules.KEY]
+
+
+WRITES = r"""
+W={ws}
+S={state}
+sh -c ": > /etc/tether-writes-planted" 2>/dev/null
+sh -c "echo x > $W/.git/hooks/pre-commit" 2>/dev/null
+sh -c "echo x >> $S/tether.db" 2>/dev/null
+sh -c "echo x > $W/.claude/settings.json" 2>/dev/null
+mkdir /usr/tether-writes-dir 2>/dev/null
+rm -f /etc/tether-writes-victim 2>/dev/null
+cat /etc/shadow >/dev/null 2>&1
+echo ok > $W/made
+echo done
+exec sleep 3600
+"""
+
+
+def _host(root: Path, script: str) -> tuple[Host, Path]:
+    h = Host(root, {})
+    ws = root / "ws" / "w"
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".claude").mkdir()
+    (ws / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\n")
+    (ws / ".claude" / "settings.json").write_text("{}\n")
+    (ws / "run.sh").write_text(script.format(ws=ws, state=h.state))
+    h.write({"w": agent(["sh", str(ws / "run.sh")], run_as=USER, violations={"limit": 5, "window": "10m"})})
+    return h, ws
+
+
+def test_each_denied_write_is_an_event_with_the_path_and_repeated_ones_open_the_incident(root: Path) -> None:
+    h, ws = _host(root, WRITES)
+    victim = Path("/etc/tether-writes-victim")
+    victim.write_text("stays\n")
+    try:
+        daemon = h.up()
+        info = json.loads((h.state / "daemon.json").read_text())
+        assert info["denied_writes"] == {"on": True, "reason": None}, info
+        rules = _ours()
+        wait_until(lambda: "done" in h.log("w"), 15, "the agent's writes")
+        uid = (ws / "made").stat().st_uid
+        assert uid != 0 and any((auditlink.F_UID, auditlink.EQUAL, uid) in r.fields for r in rules), rules
+        task = [r for r in rules if r.list == auditlink.FILTER_TASK]
+        assert len(task) == 1 and task[0].action == auditlink.NEVER
+        assert task[0].fields == ((auditlink.F_UID, auditlink.NOT_EQUAL, uid),), "only the agents' uid audited"
+
+        def recorded() -> dict[tuple[str, str], dict[str, object]]:
+            return {
+                (str(e["data"]["path"]), str(e["data"]["call"])): e["data"]
+                for e in h.events("wall.violation", "w")
+                if e["data"].get("source") == "audit"
+            }
+
+        # a refused create or removal names the folder (the kernel refuses before it looks the name up); the
+        # command line tells the rest
+        want = {
+            ("/etc/", "openat"): ("EROFS", ": > /etc/tether-writes-planted"),
+            (f"{ws}/.git/hooks/pre-commit", "openat"): ("EROFS", f"echo x > {ws}/.git/hooks/pre-commit"),
+            (f"{h.state}/", "openat"): ("EROFS", "tether.db"),  # the state dir, hidden: an empty read-only stand-in
+            (f"{ws}/.claude/settings.json", "openat"): ("EROFS", "settings.json"),
+            ("/usr/", "mkdir"): ("EROFS", "mkdir /usr/tether-writes-dir"),
+            ("/etc/", "unlinkat"): ("EROFS", "rm -f /etc/tether-writes-victim"),
+        }
+        try:
+            wait_until(lambda: set(want) <= set(recorded()), 10, "the denied writes' events")
+        except AssertionError:
+            raise AssertionError(json.dumps(list(recorded().values()), indent=0)) from None
+        got = recorded()
+        for where, (error, command) in want.items():
+            data = got[where]
+            assert (data["error"], data["verdict"], data["kind"]) == (error, "denied", "write"), data
+            assert command in str(data["command"]), data
+            assert data["in_run"] is True and data["instance"], data
+        assert not any(p == "/etc/shadow" for p, _ in got), "a refused read is no write"
+        assert not any(p.startswith(str(ws / "made")) for p, _ in got), "a write in scope is no violation"
+        # five in the window: the owner's incident, once
+        wait_until(lambda: h.incidents("wall.violation", "w"), 10, "the incident")
+        (inc,) = h.incidents("wall.violation", "w")
+        assert inc["state"] == "open" and "wall violations" in inc["summary"], inc
+        status = json.loads(h.cli("status", "--json").stdout)["agents"][0]
+        assert status["violations"]["write"] >= len(want), status
+        assert h.down(daemon) == 0
+        # the daemon's rules leave with it; the host's processes stay out of the audit
+        assert all(r.list == auditlink.FILTER_TASK and not r.fields for r in _ours()), _ours()
+        with auditlink.Link() as link:
+            assert link.status().enabled == 0
+        assert not (auditrules.REGISTRY / f"{daemon.pid}.json").exists()
+        assert victim.read_text() == "stays\n"
+    finally:
+        victim.unlink(missing_ok=True)
+        h.cleanup()
+
+
+FLOOD = r"""
+i=0
+while [ $i -lt 3000 ]; do true 2>/dev/null > /etc/tether-flood-$i; i=$((i+1)); done
+echo done
+exec sleep 3600
+"""
+
+
+def test_a_flood_of_denied_writes_is_bounded_and_the_daemon_stays_up(root: Path) -> None:
+    h, _ = _host(root, FLOOD)
+    try:
+        daemon = h.up()
+        wait_until(lambda: "done" in h.log("w"), 60, "the flood")
+        time.sleep(1.5)
+        events = [e for e in h.events("wall.violation", "w") if e["data"].get("source") == "audit"]
+        # the burst, then RATE a second: far fewer than 3,000, and the next record says how many were left out
+        assert writewatch.BURST <= len(events) < 3000 * 0.5, len(events)
+        h.cli("status")  # the daemon answers
+        assert daemon.poll() is None
+        wait_until(lambda: any(e["data"].get("suppressed") for e in h.events("wall.violation", "w")), 15,
+                   "a record saying how many were suppressed")
+        assert h.down(daemon) == 0
+    finally:
+        h.cleanup()
+
+
+def test_a_dead_daemons_rules_are_taken_out_by_the_next(tmp_path: Path) -> None:
+    needs_wall()
+    registry = tmp_path / "reg"
+    registry.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (registry / f"{dead.pid}.json").write_text(json.dumps({"uids": [424242]}))
+    try:
+        _audit_check()
+        got = auditrules.register([424243], registry)
+        assert got == {424243}
+        fields = {f for r in _ours() for f in r.fields}
+        assert (auditlink.F_UID, auditlink.EQUAL, 424243) in fields
+        assert (auditlink.F_UID, auditlink.EQUAL, 424242) not in fields, "the dead daemon's uid is gone"
+        assert not (registry / f"{dead.pid}.json").exists()
+    finally:
+        auditrules.register([], registry)
+    assert all(r.list == auditlink.FILTER_TASK and not r.fields for r in _ours())
+
+
+def _audit_check() -> None:
+    try:
+        with auditlink.Link() as link:
+            link.status()
+    except OSError as err:
+        pytest.skip(f"no kernel audit here: {err}")
+
+
+# -- the records, as the kernel writes them ----------------------------------------------------------------
+SYSCALL = (
+    'audit(1796588830.585:{n}): arch=c000003e syscall={nr} success=no exit={exit} a0=ffffff9c a1=7ffc a2=241 '
+    'a3=1b6 items=2 ppid=7918 pid=7919 auid=1001 uid=1001 gid=1001 euid=1001 ses=77 comm={comm} '
+    'exe="/usr/bin/dash" key="tether-wall"'
+)
+
+
+def _feed(asm: auditrecords.Assembler, records: list[tuple[int, str]]) -> list[auditrecords.Denial]:
+    out = []
+    for kind, text in records:
+        out += asm.add(kind, text, now=0.0)
+    return out
+
+
+def test_a_record_set_becomes_one_denial_with_names_decoded() -> None:
+    asm = auditrecords.Assembler()
+    hexname = b"/etc/a b\"c".hex().upper()  # a name with a space or a quote comes as hex
+    got = _feed(asm, [
+        (auditrecords.SYSCALL, SYSCALL.format(n=1, nr=257, exit=-30, comm='"sh"')),
+        (auditrecords.CWD, 'audit(1796588830.585:1): cwd="/work"'),
+        (auditrecords.PATH, 'audit(1796588830.585:1): item=0 name="/etc/" nametype=PARENT'),
+        (auditrecords.PATH, f"audit(1796588830.585:1): item=1 name={hexname} nametype=CREATE"),
+        (auditrecords.EOE, "audit(1796588830.585:1): "),
+    ])
+    (d,) = got
+    assert (d.call, d.error, d.uid, d.session, d.pid, d.comm) == ("openat", "EROFS", 1001, 77, 7919, "sh")
+    assert d.paths == ['/etc/a b"c'] and d.ts == pytest.approx(1796588830.585)
+    # a relative name is made whole with the cwd; a set without a name gives "?"
+    got = _feed(asm, [
+        (auditrecords.SYSCALL, SYSCALL.format(n=2, nr=83, exit=-13, comm="6D6B646972")),
+        (auditrecords.CWD, 'audit(1796588830.585:2): cwd="/work"'),
+        (auditrecords.PATH, 'audit(1796588830.585:2): item=0 name="sub/../x" nametype=CREATE'),
+        (auditrecords.EOE, "audit(1796588830.585:2): "),
+        (auditrecords.SYSCALL, SYSCALL.format(n=3, nr=87, exit=-1, comm='"rm"')),
+        (auditrecords.EOE, "audit(1796588830.585:3): "),
+    ])
+    assert [(d.call, d.error, d.path, d.comm) for d in got] == [
+        ("mkdir", "EACCES", "/work/x", "mkdir"),
+        ("unlink", "EPERM", "?", "rm"),
+    ]
+
+
+def test_records_not_ours_or_broken_are_dropped_and_the_pending_sets_stay_bounded() -> None:
+    asm = auditrecords.Assembler()
+    other = SYSCALL.format(n=1, nr=257, exit=-30, comm='"sh"').replace('key="tether-wall"', 'key="ssh"')
+    junk = [
+        (auditrecords.SYSCALL, other),
+        (auditrecords.EOE, "audit(1796588830.585:1): "),
+        (auditrecords.SYSCALL, "not an audit record"),
+        (auditrecords.PATH, "audit(1.2:99): name=" + "41" * 5000),  # a PATH of no set of ours
+        (auditrecords.SYSCALL, SYSCALL.format(n=5, nr=0, exit=-30, comm='"sh"')),  # read(): no write call
+        (auditrecords.EOE, "audit(1796588830.585:5): "),
+        (auditrecords.SYSCALL, SYSCALL.format(n=6, nr=257, exit=0, comm='"sh"')),  # it did not fail
+        (auditrecords.EOE, "audit(1796588830.585:6): "),
+        (1400, "audit(1796588830.585:7): apparmor=DENIED"),
+    ]
+    assert _feed(asm, junk) == []
+    # unfinished sets (no EOE): at most PENDING_MAX kept, each given once it is STALE_S old
+    for n in range(auditrecords.PENDING_MAX * 3):
+        assert asm.add(auditrecords.SYSCALL, SYSCALL.format(n=100 + n, nr=257, exit=-30, comm='"sh"'), now=0.0) == []
+        assert asm.add(auditrecords.PATH, f'audit(1.0:{100 + n}): item=0 name="/etc/{"x" * 3000}" nametype=NORMAL',
+                       now=0.0) == []
+    late = asm.add(0, "", now=auditrecords.STALE_S + 1)
+    assert len(late) == auditrecords.PENDING_MAX
+    assert all(len(d.path) <= auditrecords.TEXT_MAX for d in late)
+    assert asm.flush() == []
+
+
+def test_the_rules_come_back_from_the_kernel_as_they_went_in() -> None:
+    needs_wall()
+    _audit_check()
+    rules = auditrules.exit_rules(424244)
+    assert rules and all(len(r.pack()) > 0 for r in rules)
+    with auditlink.Link() as link:
+        for r in rules:
+            link.add(r)
+        try:
+            uid = (auditlink.F_UID, auditlink.EQUAL, 424244)
+            back = [r for r in link.rules() if r.key == auditrules.KEY and uid in r.fields]
+            assert sorted(back, key=repr) == sorted(rules, key=repr)
+        finally:
+            for r in rules:
+                link.delete(r)
+    assert not [r for r in _ours() if (auditlink.F_UID, auditlink.EQUAL, 424244) in r.fields]
+
+
+def test_the_watch_is_off_with_a_reason_when_it_cannot_be_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = writewatch.WriteWatch(lambda uid, ses: (None, None, False), lambda a, d, c: None)
+    monkeypatch.setenv(writewatch.OFF_VAR, "off")
+    assert w.watch({1234}) == "TETHER_WALL_AUDIT=off: the daemon leaves the kernel's audit alone"
+    assert not w.on and w.status()["reason"] == w.reason
+    monkeypatch.delenv(writewatch.OFF_VAR)
+    if os.geteuid() != 0:
+        assert "not root" in str(w.watch({1234}))
