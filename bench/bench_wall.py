@@ -10,6 +10,10 @@
   not root: ``bwrap --unshare-net``, both bridges up before ``/bin/true`` runs) what they cost.
 - crash → restart with the wall on: a daemon restarting an agent that exits at once, exit to next start
   (the same measure as bench_supervisor's, which runs without the wall).
+- denied-write audit (``wall/auditrules.py``): a syscall-heavy process (``dd bs=1``: two calls a byte)
+  with and without tether's audit rules, as a host process (goal: no cost, the ``never`` task rule keeps
+  it off the audited path), as the agent's user (what a walled agent pays) and as a host process with the
+  exit rules but no task rule (what a bare ``auditctl -e 1`` costs every process: what the rule saves).
 
 Needs root, bubblewrap and setpriv; creates a user ``tether-bench-agent`` for the run and removes it.
 """
@@ -29,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from common import PYTHON, interleave, row, stop
+from common import PYTHON, interleave, median, row, stop, wall
 
 USER = "tether-bench-agent"
 PERSON = {"name": "Bench", "contact": "json://127.0.0.1:9/bench"}
@@ -160,6 +164,79 @@ def restart_rows(root: Path, quick: bool) -> list[dict[str, object]]:
                 med <= 0.05 * theirs)]
 
 
+def _audit_problem() -> str | None:
+    """Why the audit rows cannot run here (None: they can)."""
+    from tether.wall import auditlink, auditrules
+
+    try:
+        with auditlink.Link() as link:
+            status, rules = link.status(), link.rules()
+    except OSError as err:
+        return f"no usable audit netlink: {err}"
+    if status.enabled == 2:
+        return "audit is locked (enabled = 2)"
+    if status.pid:
+        return f"an audit daemon (pid {status.pid}) owns audit here"
+    if any(r.key == auditrules.KEY and (r.list != auditlink.FILTER_TASK or r.fields) for r in rules):
+        return "a tether daemon's audit rules are in place (reconciling would remove them)"
+    return None
+
+
+def audit_rows(root: Path, quick: bool) -> list[dict[str, object]]:
+    """What recording denied writes costs: ``dd bs=1`` (a read and a write a byte) timed as a whole
+    process, in three states of the kernel's rules, rounds rotating which state goes first."""
+    from tether.wall import auditlink, auditrules
+
+    why = _audit_problem()
+    if why is not None:
+        return [row(f"denied-write audit: skipped: {why}", float("nan"), float("nan"), "", "runs", False)]
+    pw = pwd.getpwnam(USER)
+    uid = pw.pw_uid
+    dd = f"dd if=/dev/zero of=/dev/null bs=1 count={50_000 if quick else 200_000}; :"  # `; :`: sh forks dd
+    host = wall(["sh", "-c", dd])
+    # audit decides at fork time by the forking process's uid: dd is forked by a shell already the agent's
+    agent = wall(["setpriv", f"--reuid={uid}", f"--regid={pw.pw_gid}", "--clear-groups", "sh", "-c", dd])
+
+    def none() -> None:
+        auditrules.register([], root)
+
+    def rules() -> None:
+        auditrules.register([uid], root)
+
+    def no_task_rule() -> None:  # exit rules and audit on, every process on the audited path
+        auditrules.register([uid], root)
+        with auditlink.Link() as link:
+            link.delete(auditrules.task_rule([uid]))
+
+    states = {"none": none, "rules": rules, "no task rule": no_task_rule}
+    samples: dict[tuple[str, str], list[float]] = {(s, w): [] for s in states for w in ("host", "agent")}
+    rounds = 6 if quick else 20
+    try:
+        for i in range(rounds):
+            order = list(states)
+            order = order[i % 3 :] + order[: i % 3]
+            for state in order:
+                states[state]()
+                who = [("host", host), ("agent", agent)][:: 1 if i % 2 else -1]
+                if state == "no task rule":  # the host's own processes are audited meanwhile: keep it short
+                    who = [("host", host)]
+                for name, once in who:
+                    samples[(state, name)].append(once())
+    finally:
+        auditrules.register([], root)
+    h0, h1, a0, a1, h2 = (median(samples[k]) * 1000 for k in (("none", "host"), ("rules", "host"),
+                                                              ("none", "agent"), ("rules", "agent"),
+                                                              ("no task rule", "host")))
+    return [
+        row("denied-write audit: host process (root), tether's rules vs none, dd bs=1 (median)", h1, h0, "ms",
+            "≤ 1.10× (≈ 1)", h1 <= 1.10 * h0),
+        row("denied-write audit: the agent's user, tether's rules vs none (what a walled agent pays)", a1, a0,
+            "ms", "(reported)", True),
+        row("denied-write audit: host process, exit rules with no never task rule vs none (what the rule saves)",
+            h2, h0, "ms", "(reported)", True),
+    ]
+
+
 def run(quick: bool) -> list[dict[str, object]]:
     from tether.wall import check
 
@@ -169,8 +246,9 @@ def run(quick: bool) -> list[dict[str, object]]:
     root = Path(tempfile.mkdtemp(prefix="tether-bench-wall-", dir="/tmp"))
     try:
         with _user():
-            for part in ("start", "restart"):
+            for part in ("start", "restart", "audit"):
                 (root / part).mkdir()
-            return start_rows(root / "start", quick) + restart_rows(root / "restart", quick)
+            return (start_rows(root / "start", quick) + restart_rows(root / "restart", quick)
+                    + audit_rows(root / "audit", quick))
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -285,3 +285,29 @@ def test_the_watch_is_off_with_a_reason_when_it_cannot_be_on(monkeypatch: pytest
     monkeypatch.delenv(writewatch.OFF_VAR)
     if os.geteuid() != 0:
         assert "not root" in str(w.watch({1234}))
+
+
+def test_doctor_says_whether_denied_writes_are_recorded(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tether.host.doctor import check_denied_writes
+    from tether.runbook import load
+
+    h, _ = _host(root, "exec sleep 3600\n")
+    try:
+        line = check_denied_writes(load(h.runbook)).line()
+        assert line.startswith("ok      wall: denied writes: the daemon will record each"), line
+        monkeypatch.setenv(writewatch.OFF_VAR, "off")
+        line = check_denied_writes(load(h.runbook)).line()
+        assert line.startswith("warn    wall: denied writes: recorded only by `tether drill --only sandbox`"), line
+        assert "TETHER_WALL_AUDIT=off" in line
+        monkeypatch.delenv(writewatch.OFF_VAR)
+        # a daemon running: what it says of itself
+        daemon = h.up(env={"TETHER_WALL_AUDIT": "off"})
+        line = check_denied_writes(load(h.runbook)).line()
+        assert "warn" in line and "TETHER_WALL_AUDIT=off: the daemon leaves the kernel's audit alone" in line, line
+        assert h.down(daemon) == 0
+        daemon = h.up()
+        line = check_denied_writes(load(h.runbook)).line()
+        assert line.startswith("ok      wall: denied writes: the daemon records each"), line
+        assert h.down(daemon) == 0
+    finally:
+        h.cleanup()

@@ -11,8 +11,10 @@ network, bridged to the daemon's proxy for it) and runs a short probe inside it 
 
 It passes when every write failed and nothing reached the listener, and both were recorded: the refused
 connection as the proxy's ``network.connection`` and ``wall.violation`` events (an approval it asked for
-is denied by the drill), each denied write as a ``wall.violation`` the drill records (``source: drill``:
-nothing inside bwrap tells tether of a denied write; the drill saw it fail). It fails, with one line, when
+is denied by the drill), each denied write as a ``wall.violation`` the daemon records from the kernel's
+audit (``source: audit``, ``wall/writewatch.py``; the drill waits for it and fails without it), or that the
+drill records itself (``source: drill``) where the daemon cannot see it: a write into a folder hidden from
+the agent (ENOENT), a daemon without the kernel's audit (``daemon.json`` says why). It fails, with one line, when
 the wall is off for the agent (``sandbox: off``, ``TETHER_SANDBOX=off``, ``network: open`` for the
 connection), cannot be built, or when anything got through or went unrecorded. A ``network: none`` agent
 whose probe found no proxy at all is ``degraded``: nothing got out, and there was nothing to record.

@@ -366,6 +366,7 @@ def check_wall(loaded: LoadedRunbook) -> list[Check]:
                                 "a network of its own (only the egress proxy and the daemon's API, listening "
                                 "inside; socat bridges them for a daemon that is not root) unless network: open; "
                                 "nested sandboxes (Claude Code's bwrap) allowed"))
+            checks.append(check_denied_writes(loaded))
     bridged = [n for n in walled if loaded.runbook.agents[n].network != "open"]
     if bridged and wall_check.socat() is None and wall_check.needs_socat():
         checks.append(Check("wall", "fail", f"{wall_check.SOCAT_MISSING}; agents {', '.join(bridged)} will not "
@@ -385,6 +386,36 @@ def check_wall(loaded: LoadedRunbook) -> list[Check]:
         if agent.sandbox == "off":
             checks.append(Check(f"agent {name}", "warn", "sandbox: off: no wall", "remove sandbox: off"))
     return checks
+
+
+def check_denied_writes(loaded: LoadedRunbook) -> Check:
+    """Whether the daemon records a walled agent's denied write as it happens (the kernel's audit,
+    ``wall/writewatch.py``): what the running daemon says, else whether it could here."""
+    from tether.wall import auditlink, writewatch  # local: as in check_wall
+
+    name, fix = "wall: denied writes", "run the daemon as root on a kernel with audit (CONFIG_AUDITSYSCALL)"
+    drill_only = "recorded only by `tether drill --only sandbox`, not as the agents make them"
+    try:
+        said = json.loads((loaded.state.root / "daemon.json").read_text()).get("denied_writes")
+    except (OSError, ValueError, AttributeError):
+        said = None
+    if isinstance(said, dict):
+        if said.get("on"):
+            return Check(name, "ok", "the daemon records each as a wall.violation from the kernel's audit")
+        return Check(name, "warn", f"{drill_only}: {said.get('reason')}", fix)
+    if os.environ.get(writewatch.OFF_VAR, "").lower() == "off":
+        return Check(name, "warn", f"{drill_only}: {writewatch.OFF_VAR}=off", f"unset {writewatch.OFF_VAR}")
+    if os.geteuid() != 0:
+        return Check(name, "warn", f"{drill_only} unless the daemon runs as root (the kernel's audit needs it)", fix)
+    try:
+        with auditlink.Link() as link:
+            locked = link.status().enabled == 2
+    except OSError as err:
+        return Check(name, "warn", f"{drill_only}: no kernel audit here ({err.strerror or err})", fix)
+    if locked:
+        return Check(name, "warn", f"{drill_only}: the kernel's audit is locked (enabled 2) until reboot",
+                     "drop `-e 2` from the audit rules and reboot")
+    return Check(name, "ok", "the daemon will record each as a wall.violation from the kernel's audit")
 
 
 def check_claude_hooks(loaded: LoadedRunbook, managed_settings: Path = MANAGED_SETTINGS) -> Check | None:

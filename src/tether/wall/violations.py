@@ -5,16 +5,17 @@ Two kinds (``vocabulary.VIOLATION_KINDS``), each recorded only where tether saw 
 
 - ``connect``: a connection the egress proxy refused (verdict ``deny``, or ``pending``: held for an
   approval), recorded by the proxy's recorder (``wall.egress.for_daemon``) with the connection event;
-- ``write``: a write the wall denied, recorded by whoever made the attempt and saw the error: the sandbox
-  drill's probe (``drills/wall.py``). Inside bwrap a denied write is EROFS or EACCES from the kernel and
-  nothing tells tether; an agent's own stderr naming such an error is not evidence, so it is never read as
-  one. (The kernel's audit subsystem can report them, at a host-wide cost: docs/SIGNALS.md.)
+- ``write``: a write the wall denied (EROFS, EACCES, EPERM), as the kernel's audit reports it to the
+  daemon (``wall.writewatch``; counted when a run of the agent made it); or, where the daemon cannot see
+  it (a folder hidden from the agent: ENOENT; a daemon without the kernel's audit), the sandbox drill's
+  own record of its probe's try (``drills/wall.py``). An agent's own stderr naming such an error is not
+  evidence, so it is never read as one.
 
 ``Watch`` counts each agent's violations in its runbook's ``violations.window`` and opens one
 ``wall.violation`` incident at ``violations.limit`` (the daemon's usual incident path: deduplicated while one
 is open, the owner notified); the incident is resolved once a whole window passes with no violation. A
 retry of a connection held for approval is the same ask (one approval), so it counts once. The drill's own
-writes are not the agent's doing and never count.
+writes are not the agent's doing and never count (nor does any write of the agent's user outside its runs).
 """
 
 from __future__ import annotations
