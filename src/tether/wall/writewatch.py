@@ -13,8 +13,13 @@ denial (``auditrecords``) and hands it on with the agent it belongs to:
   outside its runs (the sandbox drill's probe, ``tether exec`` from a shell): recorded, never counted;
   when several agents share the uid, it is not recorded (``unattributed`` in the watch's status).
 
-An agent can make denials as fast as it likes: each agent's records are limited to ``RATE`` a second
-(``BURST`` at once); the ones over it are counted, and the next record says how many (``suppressed``).
+An agent can make denials as fast as it likes: the same denial again (agent, call, path, errno) within
+``REPEAT_S`` is counted into the next record of it (``repeated``), and each agent's records are limited
+to ``RATE`` a second (``BURST`` at once); the ones over it are counted, and the next record says how
+many (``suppressed``). A denial inside the agent's own private HOME, directly (its agent CLI saving its
+state there: Claude Code tries ``~/.claude.json`` at every start), is recorded but does not count toward
+the incident: that HOME is the agent's, kept read-only so its hook settings stay tether's, which
+(``.claude/``, ``.codex/``) still count.
 The watch runs on a thread of its own; a malformed record or a failing store never ends it. Where the
 kernel's audit cannot be used (a daemon that is not root, no audit in the kernel, audit locked), the
 watch is off and ``reason`` says why: denied writes are then recorded only by the sandbox drill.
@@ -35,6 +40,7 @@ from tether.wall import auditlink, auditrules
 from tether.wall.auditrecords import Assembler, Denial
 
 OFF_VAR = "TETHER_WALL_AUDIT"  # "off": leave the kernel's audit alone (a host whose audit is policed)
+REPEAT_S = 60.0  # the same denial (agent, call, path, errno) again within it: counted into the next record
 RATE = 20.0
 BURST = 200
 SESSION_REFRESH_S = 0.2
@@ -66,9 +72,10 @@ class WriteWatch:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float, int]] = {}  # agent -> (tokens, at, suppressed)
+        self._repeats: dict[tuple[str, str, str, str], tuple[float, int]] = {}  # denial -> (recorded at, again)
         self.uids: set[int] = set()
         self.reason: str | None = "not started"
-        self.counts = {"recorded": 0, "suppressed": 0, "unattributed": 0, "lost": 0}
+        self.counts = {"recorded": 0, "repeated": 0, "suppressed": 0, "unattributed": 0, "lost": 0}
 
     @property
     def on(self) -> bool:
@@ -142,6 +149,16 @@ class WriteWatch:
         if agent is None:
             self.counts["unattributed"] += 1
             return
+        same = (agent, d.call, d.path, d.error)
+        now = self._clock()
+        last, again = self._repeats.get(same, (-REPEAT_S, 0))
+        if now - last < REPEAT_S:  # a loop retrying the same write: one record a minute says how often
+            self._repeats[same] = (last, again + 1)
+            self.counts["repeated"] += 1
+            return
+        if len(self._repeats) > 10_000:  # bounded
+            self._repeats.clear()
+        self._repeats[same] = (now, 0)
         suppressed = self._take(agent)
         if suppressed is None:
             self.counts["suppressed"] += 1
@@ -165,6 +182,8 @@ class WriteWatch:
             data["instance"] = instance
         if suppressed:
             data["suppressed"] = suppressed
+        if again:
+            data["repeated"] = again  # times the same denial came in the minute before this record
         self._record(agent, data, counted)
         self.counts["recorded"] += 1
 
@@ -238,7 +257,15 @@ def for_daemon(daemon: Any, violations_watch: Any) -> WriteWatch:
             return names[0], None, False
         return None, None, False
 
+    def own_home(agent: str, path: str) -> bool:
+        """Directly in the agent's private HOME: the folder itself (a create or removal there) or a file in it."""
+        home = str(daemon.state.agent_dir(agent) / "home")
+        return path == home + "/" or (not path.endswith("/") and os.path.dirname(path) == home)
+
     def record(agent: str, data: dict[str, Any], counted: bool) -> None:
+        if counted and own_home(agent, str(data["path"])):
+            counted, data["own_home"] = False, True
+        data["counted"] = counted
         event = NewEvent(EVENT, agent, data)
         (eid,) = daemon.store.append([event])
         if counted:
