@@ -323,3 +323,79 @@ def test_doctor_says_whether_denied_writes_are_recorded(root: Path, monkeypatch:
         assert h.down(daemon) == 0
     finally:
         h.cleanup()
+
+
+#: Writes into /etc each time the file GO changes (a new word in it), then waits again.
+ON_CUE = r"""
+last=
+while :; do
+  now=$(cat {ws}/go 2>/dev/null)
+  if [ -n "$now" ] && [ "$now" != "$last" ]; then
+    sh -c "echo x > /etc/tether-cue-$now" 2>/dev/null
+    echo "tried $now"
+    last=$now
+  fi
+  sleep 0.05
+done
+"""
+
+
+def test_a_run_adopted_by_the_next_daemon_and_an_agent_added_by_a_reload_are_watched(root: Path) -> None:
+    h, ws = _host(root, ON_CUE)
+    (ws / "go").write_text("")
+
+    def audit_events(name: str) -> list[dict[str, object]]:
+        return [e["data"] for e in h.events("wall.violation", name) if e["data"].get("source") == "audit"]
+
+    try:
+        first = h.up()
+        wait_until(lambda: h.agent_pids("w"), 15, "the agent to start")
+        (ws / "go").write_text("one")
+        wait_until(lambda: "tried one" in h.log("w"), 15, "the first try")
+        wait_until(lambda: audit_events("w"), 10, "its record")
+        (before,) = audit_events("w")
+        # the daemon killed: its rules stay in the kernel (nobody took them out); the next daemon adopts the
+        # run, finds it by its audit session (the keeper's, unchanged) and counts what it does
+        h.kill9(first)
+        second = h.up()
+        wait_until(lambda: h.events("agent.adopted", "w"), 15, "the run adopted")
+        (ws / "go").write_text("two")
+        wait_until(lambda: "tried two" in h.log("w"), 15, "the second try")
+        wait_until(lambda: len(audit_events("w")) >= 2, 10, "its record after the adoption")
+        after = audit_events("w")[-1]
+        assert after["in_run"] is True and after["counted"] is True, after
+        assert after["instance"] == before["instance"], "the same run"
+        assert "tether-cue-two" in str(after["command"]) and "tether-cue-one" in str(before["command"])
+        # a reload adds an agent: from then on its writes are recorded too
+        spec = agent(["sh", "-c", "sh -c 'echo x > /etc/tether-reload-planted' 2>/dev/null; exec sleep 3600"],
+                     run_as=USER)
+        h.write({"w": agent(["sh", str(ws / "run.sh")], run_as=USER,
+                            violations={"limit": 5, "window": "10m"}), "late": spec})
+        assert h.cli("reload").returncode == 0
+        wait_until(lambda: audit_events("late"), 15, "the added agent's record")
+        assert audit_events("late")[0]["in_run"] is True
+        assert h.down(second) == 0
+    finally:
+        h.cleanup()
+
+
+def test_rules_someone_took_out_are_put_back(root: Path) -> None:
+    h, ws = _host(root, ON_CUE)
+    (ws / "go").write_text("")
+    try:
+        daemon = h.up(env={"TETHER_WALL_AUDIT_CHECK": "1s"})
+        wait_until(lambda: h.agent_pids("w"), 15, "the agent to start")
+        uid = next(f[2] for r in _ours() for f in r.fields if f[0] == auditlink.F_UID and f[1] == auditlink.EQUAL)
+        with auditlink.Link() as link:  # what `auditctl -D` does to tether's rules
+            for r in _ours():
+                if r.list == auditlink.FILTER_EXIT:
+                    link.delete(r)
+        assert not auditrules.intact({uid})
+        wait_until(lambda: auditrules.intact({uid}), 10, "the rules put back")
+        assert "rules for the agents had been taken out: put back" in (root / "daemon.log").read_text()
+        (ws / "go").write_text("one")
+        wait_until(lambda: [e for e in h.events("wall.violation", "w") if e["data"].get("source") == "audit"], 10,
+                   "a record after the rules came back")
+        assert h.down(daemon) == 0
+    finally:
+        h.cleanup()

@@ -157,6 +157,16 @@ def watched_by(pid: int, root: Path = REGISTRY) -> set[int]:
     return {int(u) for u in got.get("uids", []) if isinstance(u, int)}
 
 
+def intact(uids: Iterable[int]) -> bool:
+    """Whether the kernel still has every rule these uids need, and audit on (someone's ``auditctl -D`` or
+    ``-e 0`` takes them away)."""
+    with nl.Link() as link:
+        if link.status().enabled == 0 and any(True for _ in uids):
+            return False
+        have = link.rules()
+    return all(r in have for u in uids for r in exit_rules(u))
+
+
 def register(uids: Iterable[int], root: Path = REGISTRY) -> set[int]:
     """Set this daemon's uids (empty: none) and make the kernel's rules match every daemon's; returns the
     uids whose denied writes are now reported. Raises ``AuditError`` when the kernel refuses."""

@@ -20,7 +20,9 @@ many (``suppressed``). A denial inside the agent's own private HOME, directly (i
 state there: Claude Code tries ``~/.claude.json`` at every start), is recorded but does not count toward
 the incident: that HOME is the agent's, kept read-only so its hook settings stay tether's, which
 (``.claude/``, ``.codex/``) still count.
-The watch runs on a thread of its own; a malformed record or a failing store never ends it. Where the
+The watch runs on a thread of its own; a malformed record or a failing store never ends it; every
+``CHECK_S`` (``TETHER_WALL_AUDIT_CHECK``, a duration) it checks that the kernel still has its rules (an
+``auditctl -D`` takes them out) and puts them back, saying so in the daemon's log. Where the
 kernel's audit cannot be used (a daemon that is not root, no audit in the kernel, audit locked), the
 watch is off and ``reason`` says why: denied writes are then recorded only by the sandbox drill.
 ``TETHER_WALL_AUDIT=off`` in the daemon's environment turns it off too (a host whose audit rules are
@@ -40,6 +42,8 @@ from tether.wall import auditlink, auditrules
 from tether.wall.auditrecords import Assembler, Denial
 
 OFF_VAR = "TETHER_WALL_AUDIT"  # "off": leave the kernel's audit alone (a host whose audit is policed)
+CHECK_S = 30.0  # how often the kernel's rules are checked (and put back when someone took them out)
+CHECK_VAR = "TETHER_WALL_AUDIT_CHECK"  # a duration: CHECK_S otherwise
 REPEAT_S = 60.0  # the same denial (agent, call, path, errno) again within it: counted into the next record
 RATE = 20.0
 BURST = 200
@@ -75,7 +79,7 @@ class WriteWatch:
         self._repeats: dict[tuple[str, str, str, str], tuple[float, int]] = {}  # denial -> (recorded at, again)
         self.uids: set[int] = set()
         self.reason: str | None = "not started"
-        self.counts = {"recorded": 0, "repeated": 0, "suppressed": 0, "unattributed": 0, "lost": 0}
+        self.counts = {"recorded": 0, "repeated": 0, "suppressed": 0, "unattributed": 0, "lost": 0, "restored": 0}
 
     @property
     def on(self) -> bool:
@@ -125,7 +129,12 @@ class WriteWatch:
     def _loop(self) -> None:
         assert self._reader is not None
         asm = Assembler()
+        period = check_every()
+        check_at = time.monotonic() + period
         while not self._stopped.is_set():
+            if time.monotonic() >= check_at:
+                check_at = time.monotonic() + period
+                self._check()
             try:
                 got = self._reader.read(0.25)
             except OSError:  # ENOBUFS: the socket's buffer overflowed, records were lost
@@ -141,6 +150,19 @@ class WriteWatch:
                     self._handle(d)
                 except Exception as err:  # a record or a store failing must not end the watch
                     print(f"tether: writewatch: a denied write was not recorded: {err!r}", flush=True)
+
+    def _check(self) -> None:
+        """Put this daemon's rules back when someone took them out of the kernel, and say so."""
+        uids = set(self.uids)
+        try:
+            if not uids or auditrules.intact(uids):
+                return
+            auditrules.register(uids, self._registry)
+        except OSError as err:
+            print(f"tether: writewatch: the kernel's audit rules are gone and could not be put back: {err}", flush=True)
+            return
+        self.counts["restored"] += 1
+        print("tether: writewatch: the kernel's audit rules for the agents had been taken out: put back", flush=True)
 
     def _handle(self, d: Denial) -> None:
         if d.uid not in self.uids:
@@ -203,6 +225,18 @@ class WriteWatch:
 
     def status(self) -> dict[str, Any]:
         return {"on": self.on, "reason": self.reason, "uids": sorted(self.uids), **self.counts}
+
+
+def check_every() -> float:
+    """``TETHER_WALL_AUDIT_CHECK`` (a duration) from the daemon's environment, else ``CHECK_S``."""
+    from tether.durations import parse_duration
+
+    raw = os.environ.get(CHECK_VAR, "")
+    try:
+        return max(0.5, parse_duration(raw)) if raw else CHECK_S
+    except ValueError:
+        print(f"tether: writewatch: {CHECK_VAR}={raw!r} is not a duration; {CHECK_S:g}s it is", flush=True)
+        return CHECK_S
 
 
 def session_of(pid: int) -> int | None:
