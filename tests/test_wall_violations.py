@@ -301,10 +301,13 @@ def test_the_agent_page_and_timeline_show_violations(tmp_path: Path) -> None:
     h = InProcess(tmp_path)
     try:
         events = []
-        for kind in ("connect", "connect", "write"):
+        audit = {**violations.write("/etc/", "EROFS", "audit"), "call": "mkdir", "command": "mkdir /etc/planted"}
+        for kind in ("connect", "connect", "write", "audit"):
             data = (
                 violations.write("/etc/x", "EROFS", "drill")
                 if kind == "write"
+                else audit
+                if kind == "audit"
                 else violations.from_connection(
                     {"host": "127.0.0.9", "port": 22, "verdict": "deny", "reason": "blocked"}
                 )
@@ -312,12 +315,13 @@ def test_the_agent_page_and_timeline_show_violations(tmp_path: Path) -> None:
             events.append(NewEvent(violations.EVENT, "a", data))
         h.store.append(events)
         counts = {(r["agent"], r["kind"], r["count"]) for r in h.store.signal_counts("agent_violations")}
-        assert counts == {("a", "connect", 2), ("a", "write", 1)}
+        assert counts == {("a", "connect", 2), ("a", "write", 2)}
         c = signed_in(h, "approver")
         page = c.get("/agents/a").text
-        assert "Wall violations" in page and "2 connections refused, 1 writes denied" in page, page
+        assert "Wall violations" in page and "2 connections refused, 2 writes denied" in page, page
         assert "wall violation: deny connection to 127.0.0.9:22" in page
         assert "wall violation: write to /etc/x denied (EROFS, seen by drill)" in page
+        assert "wall violation: mkdir of /etc/ denied (EROFS, seen by audit): mkdir /etc/planted" in page
         other = c.get("/agents/b").text
         assert '<dd id="violations">0</dd>' in other
     finally:

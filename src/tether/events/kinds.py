@@ -497,9 +497,22 @@ class WallViolation(TypedDict, total=False):
     verdict: str
     host: str
     port: int
-    path: str
+    path: str  # write: the path, or the folder (ending in /) a refused create or removal was to change
     error: str
-    source: str
+    source: str  # proxy, audit (the kernel's, wall/writewatch.py), drill
+    # source audit: the call and the process that made it, and whether it counted toward the incident
+    call: str
+    paths: list[str]
+    pid: int
+    comm: str
+    exe: str
+    command: str  # its command line (128 bytes at most), which names what a folder-only path leaves out
+    instance: str  # the run that made it
+    in_run: bool
+    counted: bool
+    own_home: bool  # directly in the agent's own private HOME: recorded, not counted
+    repeated: int  # the same denial that many times more in the minute before
+    suppressed: int  # that many of the agent's denials over the rate before this one, not recorded
 
 
 declare("network.connection", NetworkConnection,
@@ -507,7 +520,9 @@ declare("network.connection", NetworkConnection,
                       f"({g('bytes_up')} bytes up, {g('bytes_down')} down)"))
 declare("wall.violation", WallViolation, lambda g, d: "wall violation: " + (
     f"{g('verdict')} connection to {g('host')}:{g('port')}" if d.get("kind") == "connect"
-    else f"write to {g('path')} denied ({g('error')}, seen by {g('source')})"))
+    else (f"{g('call')} of" if d.get("call") else "write to")
+    + f" {g('path')} denied ({g('error')}, seen by {g('source')})"
+    + (f": {g('command')}" if d.get("command") else "")))
 
 # -- the fleet (tether.fleet) --------------------------------------------------------------------------------
 
