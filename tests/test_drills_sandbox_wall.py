@@ -46,23 +46,21 @@ def test_the_drill_passes_inside_the_wall_and_records_both(root: Path) -> None: 
         assert code == 0 and r["status"] == "pass", (r, err)
         assert "outside writes denied" in r["detail"] and "refused by the proxy (pending; approval" in r["detail"], r
         assert "a direct connection failed" in r["detail"], r
-        # the evidence: a wall.violation per denied write, the proxy's refusal and violation. The daemon saw the
-        # write into /etc refused (the kernel's audit, which names the folder of a refused create); the drill
-        # records the one into a folder hidden from the agent (ENOENT: no denial the kernel reports)
-        assert "recorded 1 by the daemon, from the kernel's audit, the others (hidden paths) by the drill" in r[
-            "detail"
-        ], r
+        # the evidence: a wall.violation per denied write, the proxy's refusal and violation. The daemon saw both
+        # writes refused (the kernel's audit): into /etc (it names the folder of a refused create) and into a
+        # folder hidden from the agent (ENOENT: /tmp is empty inside)
+        assert "recorded by the daemon, from the kernel's audit as 2 wall.violation" in r["detail"], r
         evidence = {e["id"]: e for e in h.events() if e["id"] in r["evidence"]}
         writes = {
-            e["data"]["source"]: e["data"]
+            e["data"]["path"]: e["data"]
             for e in evidence.values()
             if e["kind"] == "wall.violation" and e["data"]["kind"] == "write"
         }
-        assert writes["drill"]["path"] == str(root / f".tether-drill-{doc['run']}" / "planted"), writes
-        assert writes["drill"]["error"] == "ENOENT", writes
-        audit = writes["audit"]
-        assert audit["path"] == "/etc/" and audit["error"] == "EROFS" and audit["call"] == "openat", writes
-        assert audit["in_run"] is False, "the drill's probe is no run of the agent: it never counts"
+        hidden = writes[str(root / f".tether-drill-{doc['run']}" / "planted")]
+        assert hidden["error"] == "ENOENT" and hidden["source"] == "audit", writes
+        etc = writes["/etc/"]
+        assert etc["error"] == "EROFS" and etc["call"] == "openat" and etc["source"] == "audit", writes
+        assert not etc["in_run"] and not hidden["counted"], "the drill's probe is no run of the agent: it never counts"
         connects = [
             e["data"] for e in evidence.values() if e["kind"] == "wall.violation" and e["data"]["kind"] == "connect"
         ]

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +55,8 @@ mkdir /usr/tether-writes-dir 2>/dev/null
 rm -f /etc/tether-writes-victim 2>/dev/null
 cat /etc/shadow >/dev/null 2>&1
 sh -c "echo x > $HOME/.agent-state.json" 2>/dev/null
+rm $S/agents/other/KILL 2>/dev/null
+sh -c "echo x > $W/no/such/folder" 2>/dev/null
 echo ok > $W/made
 echo done
 exec sleep 3600
@@ -76,6 +77,8 @@ def _host(root: Path, script: str) -> tuple[Host, Path]:
 
 def test_each_denied_write_is_an_event_with_the_path_and_repeated_ones_open_the_incident(root: Path) -> None:
     h, ws = _host(root, WRITES)
+    (h.state / "agents" / "other").mkdir(parents=True)
+    (h.state / "agents" / "other" / "KILL").write_text("{}\n")
     victim = Path("/etc/tether-writes-victim")
     victim.write_text("stays\n")
     try:
@@ -106,6 +109,8 @@ def test_each_denied_write_is_an_event_with_the_path_and_repeated_ones_open_the_
             (f"{ws}/.claude/settings.json", "openat"): ("EROFS", "settings.json"),
             ("/usr/", "mkdir"): ("EROFS", "mkdir /usr/tether-writes-dir"),
             ("/etc/", "unlinkat"): ("EROFS", "rm -f /etc/tether-writes-victim"),
+            # another agent's kill file, in the hidden state dir: the path does not exist inside
+            (f"{h.state}/agents/other/KILL", "unlinkat"): ("ENOENT", "rm "),
         }
         try:
             wait_until(lambda: set(want) <= set(recorded()), 10, "the denied writes' events")
@@ -118,6 +123,7 @@ def test_each_denied_write_is_an_event_with_the_path_and_repeated_ones_open_the_
             assert command in str(data["command"]), data
             assert data["in_run"] is True and data["counted"] is True and data["instance"], data
         assert not any(p == "/etc/shadow" for p, _ in got), "a refused read is no write"
+        assert not any("no/such" in p for p, _ in got), "a miss in its own workspace is not the wall"
         # its CLI saving state in its own read-only HOME: recorded, never counted (its hook settings would be)
         home = got[(f"{h.state}/agents/w/home/", "openat")]
         assert home["own_home"] is True and home["counted"] is False and home["in_run"] is True, home
@@ -137,7 +143,7 @@ def test_each_denied_write_is_an_event_with_the_path_and_repeated_ones_open_the_
             with auditlink.Link() as link:
                 assert link.status().enabled == 0
         assert not (auditrules.REGISTRY / f"{daemon.pid}.json").exists()
-        assert victim.read_text() == "stays\n"
+        assert victim.read_text() == "stays\n" and (h.state / "agents" / "other" / "KILL").exists()
     finally:
         victim.unlink(missing_ok=True)
         h.cleanup()
@@ -147,6 +153,8 @@ FLOOD = r"""
 i=0
 while [ $i -lt 3000 ]; do true 2>/dev/null > {ws}/.git/hooks/f$i; i=$((i+1)); done
 while [ $i -lt 6000 ]; do true 2>/dev/null > /etc/tether-flood-$i; i=$((i+1)); done
+sleep 2
+true 2>/dev/null > {ws}/.git/hooks/fafter
 echo done
 exec sleep 3600
 """
@@ -154,22 +162,32 @@ exec sleep 3600
 
 def test_a_flood_of_denied_writes_is_bounded_and_the_daemon_stays_up(root: Path) -> None:
     h, ws = _host(root, FLOOD)
-    for i in range(3000):  # 3,000 read-only files: each refused write names its own path
+    for i in [*range(3000), "after"]:  # 3,000 read-only files: each refused write names its own path
         (ws / ".git" / "hooks" / f"f{i}").write_text("")
     try:
         daemon = h.up()
         wait_until(lambda: "done" in h.log("w"), 60, "the flood")
-        time.sleep(1.5)
         events = [e for e in h.events("wall.violation", "w") if e["data"].get("source") == "audit"]
         # the burst, then RATE a second: far fewer than 3,000, and the next record says how many were left out;
         # 3,000 refused creates in /etc (each names the folder only) are one denial repeated: one record
         assert writewatch.BURST <= len(events) < 3000 * 0.5, len(events)
         assert len([e for e in events if e["data"]["path"] == "/etc/"]) <= 1
+        wait_until(lambda: [e for e in h.events("wall.violation", "w") if e["data"]["path"].endswith("/fafter")],
+                   10, "the record after the flood")
         h.cli("status")  # the daemon answers
         assert daemon.poll() is None
-        wait_until(lambda: any(e["data"].get("suppressed") for e in h.events("wall.violation", "w")), 15,
-                   "a record saying how many were suppressed")
+        # the records after a stretch over the rate say how many were left out: every denial is accounted for
+        events = [e["data"] for e in h.events("wall.violation", "w") if e["data"].get("source") == "audit"]
+        hooks = [e for e in events if "/.git/hooks/f" in e["path"] and not e["path"].endswith("/fafter")]
+        left_out = sum(int(e.get("suppressed", 0)) for e in events)
+        etc = 1  # the first create in /etc (over the rate), then the same denial 2,999 times more: repeated
+        assert len(hooks) + left_out in (3000, 3000 + etc), (len(hooks), left_out)
         assert h.down(daemon) == 0
+        # and the daemon's own count at its stop: each of the 6,001 denials recorded, repeated or left out
+        (line,) = [x for x in (root / "daemon.log").read_text().splitlines() if x.startswith("tether: writewatch:")]
+        counts = dict(part.rsplit(" ", 1) for part in line.split(": ", 2)[2].split(", "))
+        assert sum(int(counts[k]) for k in ("recorded", "repeated", "suppressed")) == 6001, line
+        assert counts["lost"] == "0" and counts["unattributed"] == "0", line
     finally:
         h.cleanup()
 
@@ -260,14 +278,17 @@ def test_records_not_ours_or_broken_are_dropped_and_the_pending_sets_stay_bounde
         (1400, "audit(1796588830.585:7): apparmor=DENIED"),
     ]
     assert _feed(asm, junk) == []
-    # unfinished sets (no EOE): at most PENDING_MAX kept, each given once it is STALE_S old
+    # unfinished sets (no EOE): at most PENDING_MAX kept (the oldest given early), each given once it is
+    # STALE_S old; none lost
+    given = []
     for n in range(auditrecords.PENDING_MAX * 3):
-        assert asm.add(auditrecords.SYSCALL, SYSCALL.format(n=100 + n, nr=257, exit=-30, comm='"sh"'), now=0.0) == []
-        assert asm.add(auditrecords.PATH, f'audit(1.0:{100 + n}): item=0 name="/etc/{"x" * 3000}" nametype=NORMAL',
-                       now=0.0) == []
+        given += asm.add(auditrecords.SYSCALL, SYSCALL.format(n=100 + n, nr=257, exit=-30, comm='"sh"'), now=0.0)
+        given += asm.add(auditrecords.PATH, f'audit(1.0:{100 + n}): item=0 name="/etc/{"x" * 3000}" nametype=NORMAL',
+                         now=0.0)
+    assert len(given) == auditrecords.PENDING_MAX * 2
     late = asm.add(0, "", now=auditrecords.STALE_S + 1)
     assert len(late) == auditrecords.PENDING_MAX
-    assert all(len(d.path) <= auditrecords.TEXT_MAX for d in late)
+    assert all(len(d.path) <= auditrecords.TEXT_MAX for d in given + late)
     assert asm.flush() == []
 
 
@@ -399,3 +420,17 @@ def test_rules_someone_took_out_are_put_back(root: Path) -> None:
         assert h.down(daemon) == 0
     finally:
         h.cleanup()
+
+
+def test_a_miss_counts_only_in_a_tree_hidden_from_the_agent() -> None:
+    from tether.wall.profile import Profile
+
+    p = Profile(agent="a", uid=1001, gid=1001, user="u", home="/s/agents/a/home", tmpdir="/s/agents/a/tmp",
+                writable=("/tmp/ws/a", "/s/agents/a/home/.npm"), read_only=("/tmp/ws/a/.git/config",),
+                hidden_dirs=("/s", "/tmp/ws/a/secrets", "/tmp/ws/b"), masked=("/root",))
+    hidden = ["/s/agents/b/KILL", "/s/tether.db", "/tmp/x/y", "/tmp/ws/b/notes", "/tmp/ws/a/secrets/k/x",
+              "/root/.ssh/x", "/run/user/0/x", "/var/tmp/a/b"]
+    plain = ["/tmp/ws/a/no/such", "/s/agents/a/home/x/y", "/s/agents/a/tmp/x/y", "/usr/lib/x/y", "/etc/x/y",
+             "/tmp/ws/a", "/s/agents/a/home/.npm/x/y"]
+    assert [x for x in hidden if not writewatch.hidden_from(p, x)] == []
+    assert [x for x in plain if writewatch.hidden_from(p, x)] == []

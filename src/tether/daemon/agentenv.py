@@ -39,6 +39,7 @@ class AgentEnv:
 
     def __init__(self, daemon: Host) -> None:
         self.d = daemon
+        self.walls: dict[str, Any] = {}  # agent -> its wall at its last start
 
     def env(self, spec: Agent) -> dict[str, str]:
         """Its environment: a few of the daemon's own, the runbook's, its secrets (registered for redaction),
@@ -84,8 +85,11 @@ class AgentEnv:
         return str(tmp)
 
     def wall(self, name: str) -> Any:
-        """The agent's wall (``tether.wall``), None for ``sandbox: off``; raises ``WallError``."""
-        return wall.prepare(self.d.loaded, name, proxy_socket=self.proxy_socket(name), daemon_url=self.d.url)
+        """The agent's wall (``tether.wall``), None for ``sandbox: off``; raises ``WallError``. The last one
+        made is kept in ``walls`` (the write watch reads what is hidden from the agent there)."""
+        got = wall.prepare(self.d.loaded, name, proxy_socket=self.proxy_socket(name), daemon_url=self.d.url)
+        self.walls[name] = got
+        return got
 
     def proxy_socket(self, name: str) -> str | None:
         """The egress proxy's unix socket for this agent's wall (None: no proxy, or ``network: open``)."""

@@ -13,8 +13,8 @@ It passes when every write failed and nothing reached the listener, and both wer
 connection as the proxy's ``network.connection`` and ``wall.violation`` events (an approval it asked for
 is denied by the drill), each denied write as a ``wall.violation`` the daemon records from the kernel's
 audit (``source: audit``, ``wall/writewatch.py``; the drill waits for it and fails without it), or that the
-drill records itself (``source: drill``) where the daemon cannot see it: a write into a folder hidden from
-the agent (ENOENT), a daemon without the kernel's audit (``daemon.json`` says why). It fails, with one line, when
+drill records itself (``source: drill``) where the daemon cannot see it: a daemon without the kernel's
+audit (``daemon.json`` says why), or a denial the daemon does not watch for. It fails, with one line, when
 the wall is off for the agent (``sandbox: off``, ``TETHER_SANDBOX=off``, ``network: open`` for the
 connection), cannot be built, or when anything got through or went unrecorded. A ``network: none`` agent
 whose probe found no proxy at all is ``degraded``: nothing got out, and there was nothing to record.
@@ -213,7 +213,7 @@ def run(host: Host, agent: str) -> Result:
         unrecorded = _writes_recorded(host, agent, cursor, seen_by_kernel, t) if seen_by_kernel else []
         wrote = []
         for w in denied:
-            if w not in seen_by_kernel:  # the daemon cannot see it (a hidden folder: ENOENT): the drill's record
+            if w not in seen_by_kernel:  # the daemon cannot see it: the drill's own record
                 t.cite(
                     host.emit(
                         violations.EVENT, agent, **violations.write(w["path"], w["error"], "drill", drill=host.run_id)
@@ -244,7 +244,7 @@ def run(host: Host, agent: str) -> Result:
     elif len(seen_by_kernel) == len(denied):
         by = "by the daemon, from the kernel's audit"
     else:
-        by = f"{len(seen_by_kernel)} by the daemon, from the kernel's audit, the others (hidden paths) by the drill"
+        by = f"{len(seen_by_kernel)} by the daemon, from the kernel's audit, the others by the drill"
     writes_line = f"outside writes denied ({'; '.join(wrote)}), recorded {by} as {len(wrote)} wall.violation"
     direct_line = f"a direct connection failed ({direct.get('error') or 'refused'})"
     if seen is None:

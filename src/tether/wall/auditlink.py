@@ -37,6 +37,8 @@ STATUS = struct.Struct("=11I")
 RULE_HEAD = struct.Struct("=3I")
 NLMSG = struct.Struct("=IHHII")
 RECV_BUF = 1 << 16
+RCVBUF = 32 << 20  # the record socket's buffer: about 100,000 records
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's; Python's socket module lacks it
 
 
 class AuditError(OSError):
@@ -204,7 +206,10 @@ class Reader:
         except OSError as err:
             code = err.errno or errnos.EPERM
             raise AuditError(code, f"cannot read audit records: {os.strerror(code)}") from err
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        try:  # root may go past net.core.rmem_max: a flood of denials must not outrun the reader
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
 
     def close(self) -> None:
         self.sock.close()

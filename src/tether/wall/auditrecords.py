@@ -116,8 +116,10 @@ class Assembler:
             if _value(got.get("key", "")) != KEY:
                 return out
             s = self._sets[serial] = _Set(ts, now)
-            while len(self._sets) > PENDING_MAX:
-                self._sets.popitem(last=False)
+            while len(self._sets) > PENDING_MAX:  # the oldest given as it stands: bounded, nothing dropped
+                d = _denial(self._sets.popitem(last=False)[1])
+                if d is not None:
+                    out.append(d)
         if kind == SYSCALL:
             s.syscall = got
         elif kind == CWD:
@@ -160,7 +162,8 @@ def _denial(s: _Set) -> Denial | None:
     code = -_int(sc.get("exit"), default=0)
     if call is None or code <= 0:
         return None
-    targets = [n for n, t in s.paths if t in ("CREATE", "DELETE", "NORMAL") and n and n != "(null)"]
+    # UNKNOWN: a name the lookup did not get to the end of (ENOENT: a folder on the way is missing)
+    targets = [n for n, t in s.paths if t in ("CREATE", "DELETE", "NORMAL", "UNKNOWN") and n and n != "(null)"]
     parents = [n for n, t in s.paths if t == "PARENT" and n and n != "(null)"]
     paths: list[str] = []
     for name in targets or parents:

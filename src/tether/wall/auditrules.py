@@ -6,8 +6,9 @@ for the uids of the daemons still alive, under one host-wide lock, so several da
 before it could clean up) never leave another without its rules or the host with rules nobody reads:
 
 - per uid and architecture, exit rules for the calls that write (``open``/``openat`` only when their flags
-  ask for a write: ``O_WRONLY|O_RDWR|O_CREAT|O_TRUNC``) that failed with ``EROFS``, ``EACCES`` or
-  ``EPERM``: the answers of the wall's read-only mounts, hidden paths and the agent's own user;
+  ask for a write: ``O_WRONLY|O_RDWR|O_CREAT|O_TRUNC``) that failed with ``EROFS``, ``EACCES``,
+  ``EPERM`` or ``ENOENT``: the answers of the wall's read-only mounts, the agent's own user and the trees
+  hidden from it (the watch keeps an ENOENT only for a path in one of those);
 - one task rule, ``never`` for every process whose uid is none of them: processes of the host
   (started by root or by anyone else) take no audited path at all, so the audit costs only the agents
   (measured in ``bench/bench_wall.py``). Audit decides this when a process is forked: an agent's
@@ -36,7 +37,9 @@ KEY = "tether-wall"
 REGISTRY = Path("/run/tether-audit")
 STATE = "found.json"  # the enabled flag before tether touched audit
 WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000  # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
-ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+# the wall's answers: read-only mounts, the agent's own user, and ENOENT for a path in a tree hidden from it
+# (kept only there: wall/writewatch.py; anywhere else it is an everyday miss)
+ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
 ERRNAMES = tuple(errno.errorcode[e] for e in ERRNOS)
 BACKLOG = 8192
 

@@ -5,9 +5,9 @@ Two kinds (``vocabulary.VIOLATION_KINDS``), each recorded only where tether saw 
 
 - ``connect``: a connection the egress proxy refused (verdict ``deny``, or ``pending``: held for an
   approval), recorded by the proxy's recorder (``wall.egress.for_daemon``) with the connection event;
-- ``write``: a write the wall denied (EROFS, EACCES, EPERM), as the kernel's audit reports it to the
-  daemon (``wall.writewatch``; counted when a run of the agent made it); or, where the daemon cannot see
-  it (a folder hidden from the agent: ENOENT; a daemon without the kernel's audit), the sandbox drill's
+- ``write``: a write the wall denied (EROFS, EACCES, EPERM; ENOENT below a tree hidden from the agent),
+  as the kernel's audit reports it to the daemon (``wall.writewatch``; counted when a run of the agent
+  made it); or, where the daemon cannot see it (a daemon without the kernel's audit), the sandbox drill's
   own record of its probe's try (``drills/wall.py``). An agent's own stderr naming such an error is not
   evidence, so it is never read as one.
 

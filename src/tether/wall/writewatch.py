@@ -16,7 +16,9 @@ denial (``auditrecords``) and hands it on with the agent it belongs to:
 An agent can make denials as fast as it likes: the same denial again (agent, call, path, errno) within
 ``REPEAT_S`` is counted into the next record of it (``repeated``), and each agent's records are limited
 to ``RATE`` a second (``BURST`` at once); the ones over it are counted, and the next record says how
-many (``suppressed``). A denial inside the agent's own private HOME, directly (its agent CLI saving its
+many (``suppressed``). An ENOENT is kept only for a path in a tree the wall hides from the agent (a
+write below its state dir, another agent's workspace, ``/tmp``): anywhere else it is an everyday miss. A
+denial inside the agent's own private HOME, directly (its agent CLI saving its
 state there: Claude Code tries ``~/.claude.json`` at every start), is recorded but does not count toward
 the incident: that HOME is the agent's, kept read-only so its hook settings stay tether's, which
 (``.claude/``, ``.codex/``) still count.
@@ -45,8 +47,8 @@ OFF_VAR = "TETHER_WALL_AUDIT"  # "off": leave the kernel's audit alone (a host w
 CHECK_S = 30.0  # how often the kernel's rules are checked (and put back when someone took them out)
 CHECK_VAR = "TETHER_WALL_AUDIT_CHECK"  # a duration: CHECK_S otherwise
 REPEAT_S = 60.0  # the same denial (agent, call, path, errno) again within it: counted into the next record
-RATE = 20.0
-BURST = 200
+RATE = 1.0  # records a second per agent, sustained: a hostile agent's worst is 86,400 a day
+BURST = 100
 SESSION_REFRESH_S = 0.2
 UNSET = 4294967295
 
@@ -63,12 +65,14 @@ class WriteWatch:
         attribute: Callable[[int, int], Owner],
         record: Callable[[str, dict[str, Any], bool], None],
         uids: Callable[[], set[int]] = set,
+        hidden: Callable[[str, str], bool] = lambda agent, path: False,
         clock: Callable[[], float] = time.monotonic,
         registry: Any = auditrules.REGISTRY,
     ) -> None:
         self._attribute = attribute
         self._record = record
         self._uids = uids
+        self._hidden = hidden
         self._clock = clock
         self._registry = registry
         self._reader: auditlink.Reader | None = None
@@ -107,6 +111,9 @@ class WriteWatch:
         except OSError as err:
             self.reason = f"the kernel's audit refused: {err.strerror or err} (is audit locked: `auditctl -s`?)"
             return self.reason
+        except Exception as err:  # whatever it is, the daemon goes on without the watch, and says why
+            self.reason = f"the kernel's audit could not be used: {err!r}"
+            return self.reason
         self.uids = set(uids)
         self.reason = None
         if self._reader is not None and self._thread is None:
@@ -121,6 +128,7 @@ class WriteWatch:
             self._thread.join(timeout=2)
         if self._reader is not None:
             self._reader.close()
+            print(f"tether: writewatch: {', '.join(f'{k} {v}' for k, v in self.counts.items())}", flush=True)
         if self.uids and os.geteuid() == 0:
             with contextlib.suppress(OSError):
                 auditrules.register((), self._registry)
@@ -170,6 +178,8 @@ class WriteWatch:
         agent, instance, counted = self._attribute(d.uid, d.session)
         if agent is None:
             self.counts["unattributed"] += 1
+            return
+        if d.error == "ENOENT" and not self._hidden(agent, d.path):  # a plain miss, not the wall
             return
         same = (agent, d.call, d.path, d.error)
         now = self._clock()
@@ -306,6 +316,10 @@ def for_daemon(daemon: Any, violations_watch: Any) -> WriteWatch:
             what = f"{data['call']} of {data['path']} denied ({data['error']})"
             violations_watch.saw(agent, event.ts, key(eid, data), what)
 
+    def hidden(agent: str, path: str) -> bool:
+        w = daemon.agent_env.walls.get(agent)
+        return w is not None and hidden_from(w.profile, path)
+
     def uids() -> set[int]:
         if plan.host_off():
             return set()
@@ -316,4 +330,21 @@ def for_daemon(daemon: Any, violations_watch: Any) -> WriteWatch:
                 got.add(uid)
         return got
 
-    return WriteWatch(attribute, record, uids)
+    return WriteWatch(attribute, record, uids, hidden)
+
+
+def hidden_from(profile: Any, path: str) -> bool:
+    """Whether ``path`` is in a tree the wall hides from the agent (an empty read-only stand-in over it:
+    a path below fails with ENOENT), and not in one of the agent's own trees bound back in below it: the
+    deepest tree that holds the path decides."""
+    from tether.wall.profile import SCRATCH, under
+
+    hid = (*profile.hidden_dirs, *profile.masked, *SCRATCH, "/run")
+    back = (*profile.writable, *profile.read_only, *profile.exposed, profile.home, profile.tmpdir,
+            *(inside for _, inside in profile.files))
+    best, verdict = -1, False
+    for trees, is_hidden in ((hid, True), (back, False)):
+        for t in trees:
+            if t and under(path, t) and len(t) > best:
+                best, verdict = len(t), is_hidden
+    return verdict
