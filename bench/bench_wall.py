@@ -14,6 +14,11 @@
   with and without tether's audit rules, as a host process (goal: no cost, the ``never`` task rule keeps
   it off the audited path), as the agent's user (what a walled agent pays) and as a host process with the
   exit rules but no task rule (what a bare ``auditctl -e 1`` costs every process: what the rule saves).
+- denied-write flood (hostile input through the real daemon): a walled agent makes 200,000 refused writes
+  (20,000 quick), each a path of its own below the hidden state dir, as fast as dash can: the violations
+  stored stay within the rate's bound, every denial is accounted for (recorded, repeated or left out) or
+  the loss is said in a record, the daemon stays up, its peak RSS against the same flood with the daemon
+  leaving audit alone (``TETHER_WALL_AUDIT=off``), and what the audited path costs the agent.
 
 Needs root, bubblewrap and setpriv; creates a user ``tether-bench-agent`` for the run and removes it.
 """
@@ -165,6 +170,104 @@ def restart_rows(root: Path, quick: bool) -> list[dict[str, object]]:
                 med <= 0.05 * theirs)]
 
 
+FLOOD = r"""
+sleep 1
+i=0
+while [ $i -lt {n} ]; do true 2>/dev/null > {state}/nope/$i; i=$((i+1)); done
+touch {ws}/flood.done
+exec sleep 3600
+"""
+
+
+def _flood(root: Path, n: int, audit: bool) -> dict[str, float]:
+    """A walled agent makes ``n`` refused writes (each a path of its own below the hidden state dir, so no
+    two are the same denial) under a real daemon: how long it took, the daemon's RSS at rest and at its peak,
+    the violations stored and the daemon's own count at its stop."""
+    import sqlite3
+
+    import psutil
+
+    ws = root / "ws" / "flood"
+    ws.mkdir(parents=True)
+    script = ws / "flood.sh"  # in its workspace: the rest of /tmp is hidden inside the wall
+    script.write_text(FLOOD.format(n=n, state=root / "state", ws=ws))
+    # no incident: its notification loads apprise (+30 MB) once, which is not the watch's to count
+    agent = {"command": ["/bin/sh", str(script)], "run_as": USER, "violations": {"limit": 1_000_000},
+             "heartbeat": {"interval": "1h", "stale_after": "1h", "stuck_after": "1h"}}
+    path = _runbook(root, {"flood": agent})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    if not audit:
+        env["TETHER_WALL_AUDIT"] = "off"
+    log = open(root / "daemon.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([PYTHON, "-m", "tether", "-f", str(path), "up", "--foreground"], env=env, stdout=log,
+                            stderr=log, stdin=subprocess.DEVNULL)
+    log.close()
+    ps = psutil.Process(proc.pid)
+    done = ws / "flood.done"
+    try:
+        deadline = time.monotonic() + 60
+        while not (root / "state" / "daemon.json").exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"no daemon: {(root / 'daemon.log').read_text()[-400:]}")
+            time.sleep(0.02)
+        rest = ps.memory_info().rss
+        t0 = time.monotonic()
+        peak = rest
+        while not done.exists():
+            if time.monotonic() > deadline + 120 or proc.poll() is not None:
+                logs = "".join(p.read_text()[-300:] for p in (root / "state").rglob("stderr.log"))
+                raise RuntimeError(f"the flood did not end: {(root / 'daemon.log').read_text()[-400:]} {logs}")
+            peak = max(peak, ps.memory_info().rss)
+            time.sleep(0.02)
+        seconds = time.monotonic() - t0
+        end = time.monotonic() + 2  # the records still on their way
+        while time.monotonic() < end:
+            peak = max(peak, ps.memory_info().rss)
+            time.sleep(0.05)
+        alive = proc.poll() is None
+    finally:
+        stop(proc)
+    db = sqlite3.connect(f"file:{root / 'state' / 'tether.db'}?mode=ro", uri=True)
+    (stored,) = db.execute("SELECT count(*) FROM events WHERE kind = 'wall.violation'").fetchone()
+    (said_lost,) = db.execute(
+        "SELECT count(*) FROM events WHERE kind = 'wall.violation' AND data LIKE '%\"lost\"%'").fetchone()
+    db.close()
+    counts = {"recorded": 0, "repeated": 0, "suppressed": 0, "lost": 0}
+    for line in (root / "daemon.log").read_text().splitlines():
+        if line.startswith("tether: writewatch: recorded"):
+            counts = {k: int(v) for k, v in (p.rsplit(" ", 1) for p in line.split(": ", 2)[2].split(", "))}
+    return {"seconds": seconds, "rest": rest, "peak": peak, "stored": stored, "alive": float(alive),
+            "said_lost": said_lost, **counts}
+
+
+def flood_rows(root: Path, quick: bool) -> list[dict[str, object]]:
+    """Hostile input through the real daemon: a walled agent's flood of refused writes, each recorded by the
+    kernel's audit; against the same flood with the daemon leaving audit alone (``TETHER_WALL_AUDIT=off``)."""
+    from tether.wall import writewatch
+
+    why = _audit_problem()
+    if why is not None:
+        return [row(f"denied-write flood: skipped: {why}", float("nan"), float("nan"), "", "runs", False)]
+    n = 20_000 if quick else 200_000
+    (root / "on").mkdir()
+    (root / "off").mkdir()
+    on = _flood(root / "on", n, True)
+    off = _flood(root / "off", n, False)
+    bound = writewatch.BURST + writewatch.RATE * (on["seconds"] + 3) + 2
+    seen = on["recorded"] + on["repeated"] + on["suppressed"]
+    return [
+        row(f"denied-write flood: {n:,} refused writes by a walled agent: violations stored vs the rate's bound",
+            on["stored"], bound, "events", "≤ bound, daemon up", on["stored"] <= bound and bool(on["alive"])),
+        row(f"denied-write flood: {n:,}: denials the daemon accounted for (recorded, repeated or left out) vs made",
+            seen, n, "denials", "all, or the loss said in a record",
+            seen == n or (on["lost"] > 0 and on["said_lost"] > 0)),
+        row("denied-write flood: daemon peak RSS, recording vs not", on["peak"] / 2**20, off["peak"] / 2**20,
+            "MiB", "≤ 1.25×", on["peak"] <= 1.25 * off["peak"]),
+        row("denied-write flood: the agent's time, recorded vs not (TETHER_WALL_AUDIT=off)", on["seconds"],
+            off["seconds"], "s", "(reported)", True),
+    ]
+
+
 def _audit_problem() -> str | None:
     """Why the audit rows cannot run here (None: they can)."""
     from tether.wall import auditlink
@@ -305,9 +408,9 @@ def run(quick: bool) -> list[dict[str, object]]:
     root = Path(tempfile.mkdtemp(prefix="tether-bench-wall-", dir="/tmp"))
     try:
         with _user():
-            for part in ("start", "restart", "audit"):
+            for part in ("start", "restart", "audit", "flood"):
                 (root / part).mkdir()
             return (start_rows(root / "start", quick) + restart_rows(root / "restart", quick)
-                    + audit_rows(root / "audit", quick))
+                    + audit_rows(root / "audit", quick) + flood_rows(root / "flood", quick))
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -513,6 +513,7 @@ class WallViolation(TypedDict, total=False):
     own_home: bool  # directly in the agent's own private HOME: recorded, not counted
     repeated: int  # the same denial that many times more in the minute before
     suppressed: int  # that many of the agent's denials over the rate before this one, not recorded
+    lost: str  # denials before this one were not seen (the kernel's records came faster than they were read)
 
 
 declare("network.connection", NetworkConnection,

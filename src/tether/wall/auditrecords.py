@@ -27,8 +27,19 @@ PENDING_MAX = 256  # record sets being gathered at once
 STALE_S = 2.0
 PATHS_MAX = 4
 TEXT_MAX = 1000
+RECORD_MAX = 9000  # the kernel's records are at most ~8,970 bytes: more is not read
 _HEAD = re.compile(r"^audit\((\d+)\.(\d+):(\d+)\):\s*")
 _FIELD = re.compile(r'(\w+)=("[^"]*"|\S*)')
+_CWD = re.compile(r'\bcwd=("[^"]*"|\S*)')
+_TITLE = re.compile(r'\bproctitle=("[^"]*"|\S*)')
+_NAME = re.compile(r'\bname=("[^"]*"|\S*)')
+_NAMETYPE = re.compile(r'\bnametype=(\S*)')
+_KEY = f'key="{KEY}"'
+
+
+def _one(pattern: re.Pattern[str], text: str, start: int) -> str:
+    m = pattern.search(text, start)
+    return "" if m is None else _value(m.group(1))
 
 
 @dataclass
@@ -69,12 +80,10 @@ def fields(text: str) -> tuple[tuple[float, int] | None, dict[str, str]]:
     if head is None:
         return None, {}
     ts = float(f"{head.group(1)}.{head.group(2)}")
-    got: dict[str, str] = {}
-    for m in _FIELD.finditer(text, head.end()):
-        got.setdefault(m.group(1), m.group(2))
-        if len(got) > 64:
-            break
-    return (ts, int(head.group(3))), got
+    # the kernel writes each field once; an agent's text (comm, exe, names) is quoted or hex, never a field:
+    # the first of a name is kept all the same (the pairs reversed into the dict)
+    pairs = _FIELD.findall(text, head.end(), head.end() + RECORD_MAX)
+    return (ts, int(head.group(3))), dict(reversed(pairs))
 
 
 @dataclass
@@ -98,10 +107,10 @@ class Assembler:
         out = self._expire(now)
         if kind not in (SYSCALL, PATH, CWD, EOE, PROCTITLE):
             return out
-        head, got = fields(text)
+        head = _HEAD.match(text)
         if head is None:
             return out
-        ts, serial = head
+        serial = int(head.group(3))
         if kind == EOE:
             done = self._sets.pop(serial, None)
             if done is not None:
@@ -111,23 +120,24 @@ class Assembler:
             return out
         s = self._sets.get(serial)
         if s is None:
-            if kind != SYSCALL:  # a PATH or CWD of a set not ours (or already given up): not kept
+            if kind != SYSCALL or _KEY not in text:  # not a set of ours (or one already given up)
                 return out
+            _, got = fields(text)
             if _value(got.get("key", "")) != KEY:
                 return out
-            s = self._sets[serial] = _Set(ts, now)
+            s = self._sets[serial] = _Set(float(f"{head.group(1)}.{head.group(2)}"), now)
             while len(self._sets) > PENDING_MAX:  # the oldest given as it stands: bounded, nothing dropped
                 d = _denial(self._sets.popitem(last=False)[1])
                 if d is not None:
                     out.append(d)
         if kind == SYSCALL:
             s.syscall = got
-        elif kind == CWD:
-            s.cwd = _value(got.get("cwd", ""))
+        elif kind == CWD:  # only the fields wanted of the others: the reader must keep up with a flood
+            s.cwd = _one(_CWD, text, head.end())
         elif kind == PROCTITLE:
-            s.command = _value(got.get("proctitle", "")).strip()
+            s.command = _one(_TITLE, text, head.end()).strip()
         elif kind == PATH and len(s.paths) < 2 * PATHS_MAX:
-            s.paths.append((_value(got.get("name", "")), got.get("nametype", "")))
+            s.paths.append((_one(_NAME, text, head.end()), _one(_NAMETYPE, text, head.end())))
         return out
 
     def _expire(self, now: float) -> list[Denial]:

@@ -16,8 +16,10 @@ denial (``auditrecords``) and hands it on with the agent it belongs to:
 An agent can make denials as fast as it likes: the same denial again (agent, call, path, errno) within
 ``REPEAT_S`` is counted into the next record of it (``repeated``), and each agent's records are limited
 to ``RATE`` a second (``BURST`` at once); the ones over it are counted, and the next record says how
-many (``suppressed``). An ENOENT is kept only for a path in a tree the wall hides from the agent (a
-write below its state dir, another agent's workspace, ``/tmp``): anywhere else it is an everyday miss. A
+many (``suppressed``). Records the kernel sent faster than the watch read them (its socket's
+buffer, ``auditlink.RCVBUF``, overflowed) are lost: the next record says so (``lost``). An ENOENT is
+kept only for a path in a tree the wall hides from the agent (a write below its state dir, another
+agent's workspace, ``/tmp``): anywhere else it is an everyday miss. A
 denial inside the agent's own private HOME, directly (its agent CLI saving its
 state there: Claude Code tries ``~/.claude.json`` at every start), is recorded but does not count toward
 the incident: that HOME is the agent's, kept read-only so its hook settings stay tether's, which
@@ -81,6 +83,7 @@ class WriteWatch:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float, int]] = {}  # agent -> (tokens, at, suppressed)
         self._repeats: dict[tuple[str, str, str, str], tuple[float, int]] = {}  # denial -> (recorded at, again)
+        self._lost = False  # records were lost since the last record: the next one says so
         self.uids: set[int] = set()
         self.reason: str | None = "not started"
         self.counts = {"recorded": 0, "repeated": 0, "suppressed": 0, "unattributed": 0, "lost": 0, "restored": 0}
@@ -147,6 +150,7 @@ class WriteWatch:
                 got = self._reader.read(0.25)
             except OSError:  # ENOBUFS: the socket's buffer overflowed, records were lost
                 self.counts["lost"] += 1
+                self._lost = True
                 continue
             denials: list[Denial] = []
             for kind, text in got:
@@ -216,6 +220,9 @@ class WriteWatch:
             data["suppressed"] = suppressed
         if again:
             data["repeated"] = again  # times the same denial came in the minute before this record
+        if self._lost:
+            self._lost = False
+            data["lost"] = "denials came faster than the daemon read them: some before this one were not seen"
         self._record(agent, data, counted)
         self.counts["recorded"] += 1
 
