@@ -42,8 +42,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tether.wall import auditlink, auditrules
+from tether.durations import parse_duration
+from tether.wall import auditlink, auditrules, plan
 from tether.wall.auditrecords import Assembler, Denial
+from tether.wall.profile import SCRATCH, under
+from tether.wall.violations import EVENT, key
 
 OFF_VAR = "TETHER_WALL_AUDIT"  # "off": leave the kernel's audit alone (a host whose audit is policed)
 CHECK_S = 30.0  # how often the kernel's rules are checked (and put back when someone took them out)
@@ -246,8 +249,6 @@ class WriteWatch:
 
 def check_every() -> float:
     """``TETHER_WALL_AUDIT_CHECK`` (a duration) from the daemon's environment, else ``CHECK_S``."""
-    from tether.durations import parse_duration
-
     raw = os.environ.get(CHECK_VAR, "")
     try:
         return max(0.5, parse_duration(raw)) if raw else CHECK_S
@@ -270,9 +271,7 @@ def for_daemon(daemon: Any, violations_watch: Any) -> WriteWatch:
     """The daemon's watch: runs by their keepers' sessions, records through its store and the violations
     watch (``violations.Watch``); the uids its walled agents run as. Call ``update()`` to start, and after
     a reload: the uids follow the runbook."""
-    from tether.store.base import NewEvent  # lazy: the daemon's only
-    from tether.wall import plan
-    from tether.wall.violations import EVENT, key
+    from tether.store.base import NewEvent  # lazy: the store for the daemon only (doctor reads this module)
 
     sessions: dict[int, tuple[str, str | None]] = {}
     refreshed = [0.0]
@@ -344,8 +343,6 @@ def hidden_from(profile: Any, path: str) -> bool:
     """Whether ``path`` is in a tree the wall hides from the agent (an empty read-only stand-in over it:
     a path below fails with ENOENT), and not in one of the agent's own trees bound back in below it: the
     deepest tree that holds the path decides."""
-    from tether.wall.profile import SCRATCH, under
-
     hid = (*profile.hidden_dirs, *profile.masked, *SCRATCH, "/run")
     back = (*profile.writable, *profile.read_only, *profile.exposed, profile.home, profile.tmpdir,
             *(inside for _, inside in profile.files))
