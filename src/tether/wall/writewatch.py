@@ -173,8 +173,8 @@ class WriteWatch:
             if not uids or auditrules.intact(uids):
                 return
             auditrules.register(uids, self._registry)
-        except OSError as err:
-            print(f"tether: writewatch: the kernel's audit rules are gone and could not be put back: {err}", flush=True)
+        except Exception as err:  # OSError from the kernel, or anything else: the watch goes on reading
+            print(f"tether: writewatch: the kernel's audit rules could not be checked or put back: {err!r}", flush=True)
             return
         self.counts["restored"] += 1
         print("tether: writewatch: the kernel's audit rules for the agents had been taken out: put back", flush=True)
