@@ -342,6 +342,11 @@ def test_doctor_says_whether_denied_writes_are_recorded(root: Path, monkeypatch:
         line = check_denied_writes(load(h.runbook)).line()
         assert line.startswith("ok      wall: denied writes: the daemon records each"), line
         assert h.down(daemon) == 0
+        # a killed daemon's daemon.json saying "off" is left behind: not taken for what a daemon does now
+        (h.state / "daemon.json").write_text(json.dumps(
+            {"pid": daemon.pid, "started": 1.0, "denied_writes": {"on": False, "reason": "stale"}}))
+        line = check_denied_writes(load(h.runbook)).line()
+        assert "stale" not in line and line.startswith("ok      wall: denied writes: the daemon will record"), line
     finally:
         h.cleanup()
 

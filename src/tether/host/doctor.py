@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether import daemon_state
 from tether.checks import Check
 from tether.host.service import ServiceStatus, enable_commands, systemctl_is_enabled
 from tether.integrations import health
@@ -395,10 +396,9 @@ def check_denied_writes(loaded: LoadedRunbook) -> Check:
 
     name, fix = "wall: denied writes", "run the daemon as root on a kernel with audit (CONFIG_AUDITSYSCALL)"
     drill_only = "recorded only by `tether drill --only sandbox`, not as the agents make them"
-    try:
-        said = json.loads((loaded.state.root / "daemon.json").read_text()).get("denied_writes")
-    except (OSError, ValueError, AttributeError):
-        said = None
+    # only a daemon alive says what it does: a crashed one's daemon.json is left behind
+    running = daemon_state.probe(loaded.state.root)["state"] != daemon_state.DOWN
+    said = (daemon_state.info(loaded.state.root) or {}).get("denied_writes") if running else None
     if isinstance(said, dict):
         if said.get("on"):
             return Check(name, "ok", "the daemon records each as a wall.violation from the kernel's audit")
