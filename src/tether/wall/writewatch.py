@@ -173,8 +173,13 @@ class WriteWatch:
             if not uids or auditrules.intact(uids):
                 return
             auditrules.register(uids, self._registry)
+            back = auditrules.intact(uids)  # said only once the kernel shows them
         except Exception as err:  # OSError from the kernel, or anything else: the watch goes on reading
             print(f"tether: writewatch: the kernel's audit rules could not be checked or put back: {err!r}", flush=True)
+            return
+        if not back:
+            print("tether: writewatch: the kernel's audit rules for the agents are gone: put back, they did not hold",
+                  flush=True)
             return
         self.counts["restored"] += 1
         print("tether: writewatch: the kernel's audit rules for the agents had been taken out: put back", flush=True)
